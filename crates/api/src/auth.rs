@@ -1,0 +1,159 @@
+//! API key authentication as an extractor: a handler that takes [`Authenticated`] can only run
+//! for a live key, and must name the scope it needs to learn the workspace.
+
+use crate::error::ApiError;
+use crate::router::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_domain::{ApiKeyId, ApiToken, Scope, Scopes, Timestamp, WorkspaceId};
+use switchboard_store::{ApiKeyRecord, Store};
+
+/// The longest a verified key may be served from memory. A key revoked on another replica
+/// (or straight in the database) therefore stops working within this time; a key revoked
+/// through this process stops at once, because revocation evicts it here.
+pub const MAX_KEY_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// Looks keys up in the store, with a short-lived in-process cache of key records so that a
+/// busy client costs one database read per key per TTL instead of one per request. The
+/// secret is checked against the record's digest on every request, cached or not.
+#[derive(Clone, Debug)]
+pub struct KeyVerifier {
+    cache: Option<moka::sync::Cache<ApiKeyId, Arc<ApiKeyRecord>>>,
+}
+
+impl KeyVerifier {
+    /// `ttl` of zero disables the cache; anything above [`MAX_KEY_CACHE_TTL`] is capped to it.
+    pub fn new(ttl: Duration) -> Self {
+        let ttl = ttl.min(MAX_KEY_CACHE_TTL);
+        let cache = (!ttl.is_zero()).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build()
+        });
+        Self { cache }
+    }
+
+    /// Forgets a key at once (after revocation through this process).
+    pub fn evict(&self, id: &ApiKeyId) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate(id);
+        }
+    }
+
+    async fn record(
+        &self,
+        store: &dyn Store,
+        id: &ApiKeyId,
+    ) -> Result<Option<Arc<ApiKeyRecord>>, ApiError> {
+        if let Some(hit) = self.cache.as_ref().and_then(|cache| cache.get(id)) {
+            return Ok(Some(hit));
+        }
+        let Some(record) = store.find_api_key(id).await? else {
+            return Ok(None);
+        };
+        let record = Arc::new(record);
+        if let Some(cache) = &self.cache {
+            cache.insert(id.clone(), record.clone());
+        }
+        Ok(Some(record))
+    }
+
+    /// The caller behind `Authorization: Bearer <key_id>:<secret>`, or 401.
+    pub async fn verify(
+        &self,
+        store: &dyn Store,
+        authorization: Option<&str>,
+    ) -> Result<Authenticated, ApiError> {
+        let token = authorization
+            .and_then(bearer_token)
+            .and_then(|token| ApiToken::parse(token).ok())
+            .ok_or(ApiError::Unauthorized)?;
+        let record = self
+            .record(store, &token.key_id)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        if !record.secret_digest.matches(&token.secret_digest) || !record.is_live(Timestamp::now())
+        {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(Authenticated {
+            key_id: record.id.clone(),
+            workspace_id: record.workspace_id.clone(),
+            scopes: record.scopes,
+        })
+    }
+}
+
+/// The token of a `Bearer` authorization header; the scheme name is case-insensitive.
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// A live API key. Handlers get at the workspace only through [`Authenticated::require`],
+/// so none can forget its scope check.
+#[derive(Debug)]
+#[must_use = "call require() to check the route's scope"]
+pub struct Authenticated {
+    key_id: ApiKeyId,
+    workspace_id: WorkspaceId,
+    scopes: Scopes,
+}
+
+impl Authenticated {
+    /// The key's workspace, when the key holds `scope`; 403 otherwise.
+    pub fn require(self, scope: Scope) -> Result<Caller, ApiError> {
+        if self.scopes.contains(scope) {
+            Ok(Caller {
+                key_id: self.key_id,
+                workspace_id: self.workspace_id,
+                scopes: self.scopes,
+            })
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+/// A caller whose scope for the route has been checked.
+#[derive(Debug)]
+pub struct Caller {
+    pub key_id: ApiKeyId,
+    pub workspace_id: WorkspaceId,
+    pub scopes: Scopes,
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        // A header that is not visible ASCII cannot hold a valid token.
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        state.keys.verify(state.store.as_ref(), header).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer_token("Bearer abc:def"), Some("abc:def"));
+        assert_eq!(bearer_token("bearer   abc:def "), Some("abc:def"));
+        assert_eq!(bearer_token("Bearer"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Basic dXNlcjpwYXNz"), None);
+    }
+}

@@ -1,0 +1,114 @@
+//! The one error type every handler returns, and its exhaustive mapping onto HTTP status codes
+//! and DialNexa's envelope: `{"statusCode":404,"message":"Phone number not found","error":"Not Found"}`.
+
+use crate::json::json_response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use switchboard_store::StoreError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// No usable API key: missing, wrong scheme, malformed, unknown, revoked or expired.
+    Unauthorized,
+    /// A valid key without the scope the route needs.
+    Forbidden,
+    /// A record that does not exist in the caller's workspace; the message names its kind
+    /// (`Phone number not found`).
+    NotFound(&'static str),
+    /// No route has this path.
+    RouteNotFound { method: String, path: String },
+    /// The path exists, the method does not.
+    MethodNotAllowed { method: String, path: String },
+    /// Input that fails validation: one sentence per problem, each naming its field.
+    BadRequest(Vec<String>),
+    /// The request conflicts with the current state (e.g. a number someone already owns).
+    Conflict(String),
+    /// The database cannot be reached right now; retrying later may work.
+    Unavailable(String),
+    /// A bug or an unexpected failure. The cause is logged, never sent.
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// DialNexa's error envelope. `message` is a string, or an array when several fields fail.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    status_code: u16,
+    message: Message,
+    error: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Message {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn message(self) -> Message {
+        match self {
+            ApiError::Unauthorized => Message::One("API key is missing or invalid".into()),
+            ApiError::Forbidden => {
+                Message::One("You do not have permission to access this resource".into())
+            }
+            ApiError::NotFound(what) => Message::One(what.into()),
+            ApiError::RouteNotFound { method, path }
+            | ApiError::MethodNotAllowed { method, path } => {
+                Message::One(format!("Cannot {method} {path}"))
+            }
+            ApiError::BadRequest(mut problems) if problems.len() == 1 => {
+                Message::One(problems.remove(0))
+            }
+            ApiError::BadRequest(problems) => Message::Many(problems),
+            ApiError::Conflict(message) => Message::One(message),
+            ApiError::Unavailable(_) => {
+                Message::One("Service temporarily unavailable, please retry".into())
+            }
+            ApiError::Internal(_) => Message::One("Internal server error".into()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        // Runs inside the request's span, so the log line carries the request id.
+        match &self {
+            ApiError::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+            ApiError::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
+            _ => {}
+        }
+        let envelope = Envelope {
+            status_code: status.as_u16(),
+            error: status.canonical_reason().unwrap_or("Error"),
+            message: self.message(),
+        };
+        json_response(status, &envelope)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
+            // Handlers map the conflicts and absences they expect themselves; one that
+            // reaches here unmapped is a bug.
+            other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! JSON responses with the content type the contract names: `application/json; charset=utf-8`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+pub(crate) const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+pub(crate) fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(JSON_CONTENT_TYPE),
+            )],
+            bytes,
+        )
+            .into_response(),
+        Err(error) => {
+            // Only a type with a non-string map key or a failing Serialize impl gets here.
+            tracing::error!(%error, "response body failed to serialize");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Switchboard's HTTP API.
+//!
+//! Data flows one way: [`router`] → extractors ([`auth`]) → handlers ([`routes`]) → the
+//! [`Store`](switchboard_store::Store). Every failure leaves through [`ApiError`], which owns
+//! the mapping to status codes and DialNexa's error envelope.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod error;
+mod json;
+pub mod router;
+pub mod routes;
+pub mod server;
+
+pub use auth::KeyVerifier;
+pub use error::ApiError;
+pub use router::{AppState, router};
+pub use server::{ServeOptions, serve};

@@ -1,0 +1,269 @@
+//! `switchboard`: the one binary. Serves the API and administers the database.
+#![forbid(unsafe_code)]
+
+mod database;
+mod demo;
+mod import;
+mod output;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_api::{AppState, ServeOptions};
+use switchboard_domain::{Scopes, WorkspaceId};
+use switchboard_store::{NewWorkspace, Store, issue_api_key};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Self-hosted phone numbers for voice-AI agents, speaking the DialNexa v1 API"
+)]
+struct Cli {
+    /// Database to use: sqlite://PATH (created and migrated if missing).
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHBOARD_DATABASE_URL",
+        default_value = "sqlite://switchboard.db"
+    )]
+    database_url: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Bring the database schema up to date.
+    Migrate,
+    /// Manage workspaces.
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Manage phone numbers.
+    #[command(subcommand)]
+    Numbers(NumbersCommand),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// On an empty database, create a demo workspace, key, agents and numbers, and print the key.
+    #[arg(long)]
+    demo: bool,
+    /// How long a verified API key is kept in memory, in milliseconds (0 to 1000; 0 disables).
+    /// A key revoked elsewhere stops working within this time.
+    #[arg(long, env = "SWITCHBOARD_KEY_CACHE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    key_cache_ms: u64,
+    /// After SIGTERM or Ctrl-C, how long in-flight requests may take to finish, in seconds.
+    #[arg(long, env = "SWITCHBOARD_DRAIN_TIMEOUT_SECS", default_value_t = 30)]
+    drain_timeout_secs: u64,
+}
+
+#[derive(Subcommand, Debug)]
+enum WorkspaceCommand {
+    /// Create a workspace and a key with every scope; prints {"workspace_id","api_key"}.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Countries enabled for purchases, as ISO 3166-1 alpha-2 codes: US,IN.
+        #[arg(long, value_delimiter = ',')]
+        countries: Vec<String>,
+        /// Mark the workspace as KYC-verified.
+        #[arg(long)]
+        kyc_verified: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// Create an API key; prints {"id","api_key","scopes"}. The key is shown only this once.
+    Create {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// Comma-separated scopes; every scope when omitted.
+        #[arg(long)]
+        scopes: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum NumbersCommand {
+    /// Import numbers from a CSV file, all or nothing; prints {"imported","ids"}.
+    Import {
+        #[arg(long)]
+        workspace: String,
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // clap prints usage errors, --help and --version itself, with the right exit code.
+        Err(error) => error.exit(),
+    };
+    init_tracing(matches!(cli.command, Command::Serve(_)));
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line: the message and its causes, never a backtrace.
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(serving: bool) {
+    let default = if serving { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let url = cli.database_url;
+    match cli.command {
+        Command::Serve(args) => serve(&url, args).await,
+        Command::Migrate => {
+            let report = database::migrate(&url).await?;
+            output::print_json(&serde_json::json!({
+                "from_version": report.from_version,
+                "to_version": report.to_version,
+            }))
+        }
+        Command::Workspace(WorkspaceCommand::Create {
+            name,
+            countries,
+            kyc_verified,
+        }) => {
+            let store = database::open(&url).await?;
+            let name = name.trim().to_owned();
+            if name.is_empty() {
+                bail!("--name must not be empty");
+            }
+            let countries = parse_countries(&countries)?;
+            let workspace = store
+                .create_workspace(NewWorkspace {
+                    name,
+                    enabled_countries: countries,
+                    kyc_verified,
+                })
+                .await?;
+            let key =
+                issue_api_key(store.as_ref(), &workspace.id, "default", Scopes::all()).await?;
+            output::print_json(&serde_json::json!({
+                "workspace_id": workspace.id.as_str(),
+                "api_key": key.token.expose(),
+            }))
+        }
+        Command::Key(KeyCommand::Create {
+            workspace,
+            name,
+            scopes,
+        }) => {
+            let store = database::open(&url).await?;
+            let workspace = existing_workspace(store.as_ref(), &workspace).await?;
+            let scopes = match scopes {
+                Some(list) => {
+                    let scopes = Scopes::parse_list(&list).context("--scopes")?;
+                    if scopes.is_empty() {
+                        bail!("--scopes must name at least one scope");
+                    }
+                    scopes
+                }
+                None => Scopes::all(),
+            };
+            let key = issue_api_key(store.as_ref(), &workspace, &name, scopes).await?;
+            output::print_json(&serde_json::json!({
+                "id": key.id.as_str(),
+                "api_key": key.token.expose(),
+                "scopes": key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            }))
+        }
+        Command::Numbers(NumbersCommand::Import { workspace, file }) => {
+            let store = database::open(&url).await?;
+            let workspace = existing_workspace(store.as_ref(), &workspace).await?;
+            let ids = import::import_csv(store.as_ref(), &workspace, &file).await?;
+            output::print_json(&serde_json::json!({
+                "imported": ids.len(),
+                "ids": ids.iter().map(|id| id.as_str()).collect::<Vec<_>>(),
+            }))
+        }
+    }
+}
+
+async fn serve(url: &str, args: ServeArgs) -> Result<()> {
+    let store: Arc<dyn Store> = database::open(url).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    tracing::info!(database = %database::redacted(url), "listening on http://{address}");
+    if args.demo {
+        demo::seed_and_announce(store.as_ref(), address).await?;
+    }
+    let state = AppState::new(store, Duration::from_millis(args.key_cache_ms));
+    let options = ServeOptions {
+        drain_timeout: Duration::from_secs(args.drain_timeout_secs),
+    };
+    switchboard_api::serve(listener, state, options)
+        .await
+        .context("server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn existing_workspace(store: &dyn Store, id: &str) -> Result<WorkspaceId> {
+    let parsed = WorkspaceId::parse(id).with_context(|| {
+        format!("workspace {id:?} does not exist (workspace ids look like ws_3n8c1v0q7d2k)")
+    })?;
+    if store.get_workspace(&parsed).await?.is_none() {
+        bail!("workspace {id} does not exist");
+    }
+    Ok(parsed)
+}
+
+/// Upper-cases and checks ISO 3166-1 alpha-2 codes.
+fn parse_countries(codes: &[String]) -> Result<Vec<String>> {
+    codes
+        .iter()
+        .map(|code| code.trim())
+        .filter(|code| !code.is_empty())
+        .map(|code| {
+            let upper = code.to_ascii_uppercase();
+            if upper.len() == 2 && upper.bytes().all(|b| b.is_ascii_uppercase()) {
+                Ok(upper)
+            } else {
+                bail!("--countries: {code:?} is not a two-letter ISO 3166-1 country code")
+            }
+        })
+        .collect()
+}

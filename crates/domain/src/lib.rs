@@ -1,0 +1,22 @@
+//! Switchboard's domain: the values every other crate passes around, with their rules.
+//!
+//! Nothing here does I/O. Each type can only hold a valid value, so code that receives one
+//! never re-checks it.
+#![forbid(unsafe_code)]
+
+mod ids;
+mod keys;
+mod money;
+mod phone;
+mod scope;
+mod time_fmt;
+
+pub use ids::{AgentId, ApiKeyId, PhoneNumberId, WorkspaceId};
+pub use keys::{ApiKeySecret, ApiToken, RevealedToken, SecretDigest, TokenError};
+pub use money::{Money, MoneyError};
+pub use phone::{
+    Capabilities, CapabilitiesError, E164, NICKNAME_MAX_CHARS, NumberStatus, NumberType,
+    PhoneNumber, PhoneNumberError, UnknownValue,
+};
+pub use scope::{Scope, ScopeError, Scopes};
+pub use time_fmt::Timestamp;

@@ -1,0 +1,261 @@
+//! Phone numbers: the E.164 value, its type and status, and the stored record.
+
+use crate::{AgentId, Money, PhoneNumberId, Timestamp, WorkspaceId};
+use phonenumber::metadata::DATABASE;
+use phonenumber::{Mode, Type};
+use std::fmt;
+
+/// A valid phone number in E.164 form (`+912234567890`), with the facts libphonenumber derives.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct E164 {
+    number: String,
+    country_code: String,
+    derived_type: NumberType,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PhoneNumberError {
+    #[error("must start with + and the country calling code")]
+    MissingPlus,
+    #[error("is not a phone number")]
+    Unparseable,
+    #[error("is not a valid phone number")]
+    Invalid,
+    #[error("belongs to no country")]
+    NoCountry,
+}
+
+impl E164 {
+    /// Parses any form libphonenumber reads with a leading `+` (`+91 22 3456 7890`), and
+    /// normalises it to E.164.
+    pub fn parse(input: &str) -> Result<Self, PhoneNumberError> {
+        let input = input.trim();
+        if !input.starts_with('+') {
+            return Err(PhoneNumberError::MissingPlus);
+        }
+        let parsed = phonenumber::parse(None, input).map_err(|_| PhoneNumberError::Unparseable)?;
+        if !parsed.is_valid() {
+            return Err(PhoneNumberError::Invalid);
+        }
+        let metadata = parsed
+            .metadata(&DATABASE)
+            .ok_or(PhoneNumberError::NoCountry)?;
+        let country_code = metadata.id();
+        // Non-geographic numbers (+800, +882…) carry the pseudo-region "001".
+        if country_code.len() != 2 || !country_code.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(PhoneNumberError::NoCountry);
+        }
+        let derived_type = match parsed.number_type(&DATABASE) {
+            Type::Mobile => NumberType::Mobile,
+            Type::TollFree => NumberType::TollFree,
+            // Fixed lines, "fixed line or mobile" (all of NANP), VoIP and the rest are rented as local.
+            _ => NumberType::Local,
+        };
+        Ok(Self {
+            number: parsed.format().mode(Mode::E164).to_string(),
+            country_code: country_code.to_owned(),
+            derived_type,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.number
+    }
+
+    /// ISO 3166-1 alpha-2 region of the number (`IN`).
+    pub fn country_code(&self) -> &str {
+        &self.country_code
+    }
+
+    /// The type libphonenumber derives from the number's range.
+    pub fn derived_type(&self) -> NumberType {
+        self.derived_type
+    }
+}
+
+impl fmt::Display for E164 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.number)
+    }
+}
+
+/// A value outside a closed set; the message lists what is allowed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("must be one of: {allowed}")]
+pub struct UnknownValue {
+    pub allowed: &'static str,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NumberType {
+    Local,
+    TollFree,
+    Mobile,
+}
+
+impl NumberType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NumberType::Local => "local",
+            NumberType::TollFree => "toll_free",
+            NumberType::Mobile => "mobile",
+        }
+    }
+
+    /// Accepts `local`, `mobile` and the three spellings of toll-free (`toll_free`, `toll-free`,
+    /// `tollfree`), in any letter case.
+    pub fn parse(s: &str) -> Result<Self, UnknownValue> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "local" => Ok(NumberType::Local),
+            "mobile" => Ok(NumberType::Mobile),
+            "toll_free" | "toll-free" | "tollfree" => Ok(NumberType::TollFree),
+            _ => Err(UnknownValue {
+                allowed: "local, toll_free, mobile",
+            }),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NumberStatus {
+    Pending,
+    Active,
+}
+
+impl NumberStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NumberStatus::Pending => "pending",
+            NumberStatus::Active => "active",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, UnknownValue> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "pending" => Ok(NumberStatus::Pending),
+            "active" => Ok(NumberStatus::Active),
+            _ => Err(UnknownValue {
+                allowed: "pending, active",
+            }),
+        }
+    }
+}
+
+/// What a number can do. Rendered as a subset of `["voice","sms"]`, in that order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Capabilities {
+    pub voice: bool,
+    pub sms: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("must be voice, sms or voice|sms (got {0:?})")]
+pub struct CapabilitiesError(pub String);
+
+impl Capabilities {
+    pub const VOICE: Capabilities = Capabilities {
+        voice: true,
+        sms: false,
+    };
+
+    pub fn names(self) -> Vec<&'static str> {
+        let mut names = Vec::with_capacity(2);
+        if self.voice {
+            names.push("voice");
+        }
+        if self.sms {
+            names.push("sms");
+        }
+        names
+    }
+
+    /// Parses names separated by `|` (`voice|sms`); an empty string is no capability.
+    pub fn parse_list(s: &str) -> Result<Self, CapabilitiesError> {
+        let mut caps = Capabilities::default();
+        for name in s.split('|').map(str::trim).filter(|n| !n.is_empty()) {
+            match name.to_ascii_lowercase().as_str() {
+                "voice" => caps.voice = true,
+                "sms" => caps.sms = true,
+                _ => return Err(CapabilitiesError(name.to_owned())),
+            }
+        }
+        Ok(caps)
+    }
+}
+
+/// A number a workspace owns, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhoneNumber {
+    pub id: PhoneNumberId,
+    pub workspace_id: WorkspaceId,
+    pub phone_number: String,
+    pub country_code: String,
+    pub number_type: NumberType,
+    pub monthly_cost: Money,
+    pub capabilities: Capabilities,
+    pub label: Option<String>,
+    pub nickname: Option<String>,
+    pub inbound_agent_id: Option<AgentId>,
+    pub outbound_agent_id: Option<AgentId>,
+    pub status: NumberStatus,
+    pub provider: String,
+    pub sip_trunk_enabled: bool,
+    pub is_default: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Longest nickname the contract allows, in characters.
+pub const NICKNAME_MAX_CHARS: usize = 255;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_derives() {
+        let n = E164::parse("+91 22 3456 7890").expect("valid Mumbai landline");
+        assert_eq!(n.as_str(), "+912234567890");
+        assert_eq!(n.country_code(), "IN");
+        assert_eq!(n.derived_type(), NumberType::Local);
+
+        let us_toll_free = E164::parse("+1 800 555 0199").expect("valid");
+        assert_eq!(us_toll_free.country_code(), "US");
+        assert_eq!(us_toll_free.derived_type(), NumberType::TollFree);
+
+        let gb_mobile = E164::parse("+447400123456").expect("valid");
+        assert_eq!(gb_mobile.country_code(), "GB");
+        assert_eq!(gb_mobile.derived_type(), NumberType::Mobile);
+    }
+
+    #[test]
+    fn rejects_invalid_numbers() {
+        assert_eq!(
+            E164::parse("912234567890"),
+            Err(PhoneNumberError::MissingPlus)
+        );
+        assert_eq!(E164::parse("+1 555"), Err(PhoneNumberError::Invalid));
+        assert!(E164::parse("+abc").is_err());
+    }
+
+    #[test]
+    fn type_spellings() {
+        for s in ["toll_free", "toll-free", "tollfree", "TOLL_FREE"] {
+            assert_eq!(NumberType::parse(s), Ok(NumberType::TollFree));
+        }
+        assert!(NumberType::parse("premium").is_err());
+    }
+
+    #[test]
+    fn capabilities_in_order() {
+        assert_eq!(
+            Capabilities::parse_list("sms|voice").map(Capabilities::names),
+            Ok(vec!["voice", "sms"])
+        );
+        assert_eq!(
+            Capabilities::parse_list("").map(Capabilities::names),
+            Ok(vec![])
+        );
+        assert!(Capabilities::parse_list("fax").is_err());
+    }
+}

@@ -1,0 +1,205 @@
+//! The embedded SQLite backend.
+//!
+//! One database file in WAL mode. Writes go through a pool of exactly one connection and take
+//! the write lock up front (`BEGIN IMMEDIATE`), so they never fail half-way on a lock upgrade;
+//! reads go through a pool of several read-only connections and never wait for writes.
+//! Each call runs its whole unit of work — checkout, statements, commit — on tokio's blocking
+//! pool, so the async workers never wait on disk.
+//!
+//! Durability: `synchronous = FULL` in WAL mode syncs the log on every commit, so a write that
+//! was acknowledged survives the process (or the machine) dying at any moment after it.
+#![forbid(unsafe_code)]
+
+mod migrations;
+mod queries;
+
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use switchboard_store::StoreError;
+
+pub use migrations::MigrationReport;
+
+/// How long a connection waits for a lock held by another process (e.g. a CLI import while
+/// the server runs) before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request waits for a free connection before the database counts as unavailable.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    path: PathBuf,
+    readers: Pool<SqliteConnectionManager>,
+    writer: Pool<SqliteConnectionManager>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The file path in a `sqlite://PATH` (or `sqlite:PATH`) URL; `sqlite:///abs/path.db` is absolute.
+pub fn path_from_url(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    (!rest.is_empty()).then(|| PathBuf::from(rest))
+}
+
+fn apply_connection_settings(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let mut conn = Connection::open(path).map_err(|e| {
+        StoreError::Unavailable(format!(
+            "cannot open SQLite database {}: {e}",
+            path.display()
+        ))
+    })?;
+    apply_connection_settings(&mut conn).map_err(map_error)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating and migrating it when it is new or empty.
+    /// A database with an older schema must be migrated first (`switchboard migrate`); one with
+    /// a newer schema than this build knows is refused.
+    pub async fn open(path: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let path = path.into();
+        let check_path = path.clone();
+        run_blocking(move || {
+            let mut conn = open_connection(&check_path)?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(map_error)?;
+            migrations::migrate_if_empty_then_check(&mut conn)
+        })
+        .await?;
+        Self::connect_pools(path)
+    }
+
+    /// Applies every migration the database lacks. Creates the file if missing.
+    pub async fn migrate(path: impl Into<PathBuf>) -> Result<MigrationReport, StoreError> {
+        let path = path.into();
+        run_blocking(move || {
+            let mut conn = open_connection(&path)?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(map_error)?;
+            migrations::migrate(&mut conn)
+        })
+        .await
+    }
+
+    fn connect_pools(path: PathBuf) -> Result<Self, StoreError> {
+        let writer_manager =
+            SqliteConnectionManager::file(&path).with_init(apply_connection_settings);
+        let reader_manager = SqliteConnectionManager::file(&path)
+            .with_flags(
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .with_init(apply_connection_settings);
+        let pool_error = |e: r2d2::Error| StoreError::Unavailable(format!("SQLite pool: {e}"));
+        let writer = Pool::builder()
+            .max_size(1)
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            .test_on_check_out(false)
+            .build(writer_manager)
+            .map_err(pool_error)?;
+        let readers = Pool::builder()
+            .max_size(reader_count())
+            .min_idle(Some(1))
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            // A checkout test would cost a query per request; a broken read connection
+            // surfaces as an error on first use instead.
+            .test_on_check_out(false)
+            .build(reader_manager)
+            .map_err(pool_error)?;
+        Ok(Self {
+            path,
+            readers,
+            writer,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `work` on a read-only connection, off the async workers.
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        run_blocking(move || {
+            let conn = pool
+                .get()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            work(&conn)
+        })
+        .await
+    }
+
+    /// Runs `work` in an immediate write transaction on the single writer; commits when it
+    /// returns `Ok`, rolls back otherwise.
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.writer.clone();
+        run_blocking(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(map_error)?;
+            let value = work(&tx)?;
+            tx.commit().map_err(map_error)?;
+            Ok(value)
+        })
+        .await
+    }
+}
+
+/// Enough readers to keep both cores busy while others wait on disk.
+fn reader_count() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    u32::try_from(cores * 2).unwrap_or(8).clamp(2, 16)
+}
+
+async fn run_blocking<T, F>(work: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Other(Box::new(e)))?
+}
+
+/// Maps SQLite's errors onto the store's: constraint violations are conflicts, lock and I/O
+/// trouble is unavailability, the rest keeps its cause.
+pub(crate) fn map_error(error: rusqlite::Error) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(error.to_string()),
+        Some(
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::CannotOpen
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull,
+        ) => StoreError::Unavailable(error.to_string()),
+        _ => StoreError::Other(Box::new(error)),
+    }
+}

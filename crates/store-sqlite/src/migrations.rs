@@ -1,0 +1,110 @@
+//! Schema migrations. Version stamps are shared with every other backend
+//! ([`switchboard_store::SCHEMA_VERSION`]); each backend has its own SQL.
+
+use crate::map_error;
+use rusqlite::{Connection, OptionalExtension};
+use switchboard_domain::Timestamp;
+use switchboard_store::{SCHEMA_VERSION, StoreError};
+
+/// `(version, SQL)` in order. The last version must equal `SCHEMA_VERSION`.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_initial.sql"))];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MigrationReport {
+    pub from_version: i64,
+    pub to_version: i64,
+}
+
+fn current_version(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    let has_table: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(map_error)?;
+    if has_table.is_none() {
+        return Ok(None);
+    }
+    conn.query_row("SELECT max(version) FROM schema_migrations", [], |row| {
+        row.get(0)
+    })
+    .map_err(map_error)
+}
+
+fn is_empty(conn: &Connection) -> Result<bool, StoreError> {
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(map_error)?;
+    Ok(tables == 0)
+}
+
+/// Applies every missing migration, each in its own transaction with its version stamp.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<MigrationReport, StoreError> {
+    let from_version = match current_version(conn)? {
+        Some(version) => version,
+        None if is_empty(conn)? => 0,
+        None => {
+            return Err(StoreError::Schema(
+                "the database has tables but no schema_migrations table: it is not a Switchboard database".into(),
+            ));
+        }
+    };
+    if from_version > SCHEMA_VERSION {
+        return Err(newer_schema(from_version));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > from_version) {
+        let tx = conn.transaction().map_err(map_error)?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT",
+        )
+        .map_err(map_error)?;
+        tx.execute_batch(sql).map_err(map_error)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            (version, Timestamp::now().as_millis()),
+        )
+        .map_err(map_error)?;
+        tx.commit().map_err(map_error)?;
+        tracing::info!(version, "applied migration");
+    }
+    Ok(MigrationReport {
+        from_version,
+        to_version: SCHEMA_VERSION,
+    })
+}
+
+/// A brand-new (empty) database is migrated on the spot; any other must already be at
+/// `SCHEMA_VERSION`.
+pub(crate) fn migrate_if_empty_then_check(conn: &mut Connection) -> Result<(), StoreError> {
+    match current_version(conn)? {
+        Some(SCHEMA_VERSION) => Ok(()),
+        Some(version) if version > SCHEMA_VERSION => Err(newer_schema(version)),
+        Some(version) => Err(StoreError::Schema(format!(
+            "the database schema is at version {version}, this build needs version {SCHEMA_VERSION}: run `switchboard migrate` first"
+        ))),
+        None => migrate(conn).map(|_| ()),
+    }
+}
+
+fn newer_schema(version: i64) -> StoreError {
+    StoreError::Schema(format!(
+        "the database schema is at version {version}, newer than this build knows ({SCHEMA_VERSION}): upgrade Switchboard"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_migration_is_the_schema_version() {
+        assert_eq!(MIGRATIONS.last().map(|(v, _)| *v), Some(SCHEMA_VERSION));
+    }
+}
