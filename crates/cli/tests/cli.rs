@@ -1,0 +1,502 @@
+//! The real `switchboard` binary, as a user or a script runs it.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn db_path(&self) -> PathBuf {
+        self.dir.path().join("switchboard.db")
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        command
+            .current_dir(self.dir.path())
+            .env(
+                "SWITCHBOARD_DATABASE_URL",
+                format!("sqlite://{}", self.db_path().display()),
+            )
+            .env_remove("RUST_LOG")
+            .env_remove("SWITCHBOARD_LISTEN");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("run switchboard")
+    }
+
+    /// Runs a command that must succeed and print one JSON object.
+    fn json(&self, args: &[&str]) -> Value {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
+    }
+
+    /// Runs a command that must fail; returns its stderr.
+    fn failure(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            !output.status.success(),
+            "{args:?} succeeded; stderr: {stderr}"
+        );
+        assert!(
+            output.stdout.is_empty(),
+            "{args:?} printed to stdout on failure"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        stderr
+    }
+
+    fn write(&self, name: &str, content: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, content).expect("write file");
+        path.display().to_string()
+    }
+
+    fn workspace(&self) -> (String, String) {
+        let created = self.json(&[
+            "workspace",
+            "create",
+            "--name",
+            "Acme",
+            "--countries",
+            "us,IN",
+        ]);
+        (
+            created["workspace_id"]
+                .as_str()
+                .expect("workspace_id")
+                .to_owned(),
+            created["api_key"].as_str().expect("api_key").to_owned(),
+        )
+    }
+
+    fn count_numbers(&self) -> i64 {
+        let conn = rusqlite::Connection::open(self.db_path()).expect("open db");
+        conn.query_row("SELECT count(*) FROM phone_numbers", [], |row| row.get(0))
+            .expect("count")
+    }
+
+    fn serve(&self, extra: &[&str]) -> Server {
+        let mut child = self
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start server");
+        let stderr = child.stderr.take().expect("stderr");
+        let (address_tx, address_rx) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let log_writer = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let address = rest.split_whitespace().next().unwrap_or("").to_owned();
+                    let _ = address_tx.send(address);
+                }
+                if let Ok(mut log) = log_writer.lock() {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            }
+        });
+        let address = address_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server printed its address");
+        Server {
+            child,
+            base: format!("http://{address}"),
+            log,
+        }
+    }
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    /// GET with a bearer token; returns the status and the JSON body.
+    fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let response = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("request");
+            let status = response.status().as_u16();
+            let body = response.json::<Value>().await.expect("JSON body");
+            (status, body)
+        })
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn id_list(value: &Value) -> Vec<String> {
+    value["ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|id| id.as_str().expect("id").to_owned())
+        .collect()
+}
+
+#[test]
+fn workspace_and_key_creation_print_json() {
+    let sandbox = Sandbox::new();
+    let (workspace, api_key) = sandbox.workspace();
+    assert!(
+        workspace.starts_with("ws_") && workspace.len() == 15,
+        "{workspace}"
+    );
+    let (key_id, secret) = api_key.split_once(':').expect("key_id:secret");
+    assert_eq!(key_id.len(), 14);
+    assert!(key_id.bytes().all(|b| b.is_ascii_lowercase()));
+    assert!(secret.len() >= 32);
+
+    let key = sandbox.json(&[
+        "key",
+        "create",
+        "--workspace",
+        &workspace,
+        "--name",
+        "reader",
+        "--scopes",
+        "phone_numbers:read,agents:read",
+    ]);
+    assert_eq!(key["scopes"], json!(["phone_numbers:read", "agents:read"]));
+    let token = key["api_key"].as_str().expect("api_key");
+    assert!(token.starts_with(&format!("{}:", key["id"].as_str().expect("id"))));
+
+    let all = sandbox.json(&["key", "create", "--workspace", &workspace]);
+    assert_eq!(all["scopes"].as_array().map(Vec::len), Some(5));
+}
+
+#[test]
+fn command_line_errors_are_one_clear_line() {
+    let sandbox = Sandbox::new();
+    let (workspace, _) = sandbox.workspace();
+    let bad_scope = sandbox.failure(&[
+        "key",
+        "create",
+        "--workspace",
+        &workspace,
+        "--scopes",
+        "phone_numbers:admin",
+    ]);
+    assert!(
+        bad_scope.contains("unknown scope \"phone_numbers:admin\""),
+        "{bad_scope}"
+    );
+    assert_eq!(bad_scope.trim_end().lines().count(), 1, "{bad_scope}");
+
+    let no_workspace = sandbox.failure(&["key", "create", "--workspace", "ws_aaaaaaaaaaaa"]);
+    assert!(
+        no_workspace.contains("workspace ws_aaaaaaaaaaaa does not exist"),
+        "{no_workspace}"
+    );
+
+    let bad_country =
+        sandbox.failure(&["workspace", "create", "--name", "X", "--countries", "USA"]);
+    assert!(
+        bad_country.contains("\"USA\" is not a two-letter"),
+        "{bad_country}"
+    );
+
+    let bad_url = sandbox.failure(&["--database-url", "mysql://localhost/x", "migrate"]);
+    assert!(bad_url.contains("unsupported --database-url"), "{bad_url}");
+
+    let missing_file = sandbox.failure(&[
+        "numbers",
+        "import",
+        "--workspace",
+        &workspace,
+        "/nonexistent.csv",
+    ]);
+    assert!(
+        missing_file.contains("cannot open /nonexistent.csv"),
+        "{missing_file}"
+    );
+}
+
+#[test]
+fn import_then_read_back_over_http() {
+    let sandbox = Sandbox::new();
+    let (workspace, api_key) = sandbox.workspace();
+    let file = sandbox.write(
+        "numbers.csv",
+        "phone_number,provider,monthly_cost_usd,capabilities,nickname,label\n\
+         +91 22 3456 7890,twilio,1.15,voice,Mumbai Support,\n\
+         +1 800 555 0199,,2,voice|sms,,Main line\n\
+         +447400123456,,,,,\n",
+    );
+    let imported = sandbox.json(&["numbers", "import", "--workspace", &workspace, &file]);
+    assert_eq!(imported["imported"], json!(3));
+    let ids = id_list(&imported);
+    assert_eq!(ids.len(), 3);
+
+    let server = sandbox.serve(&[]);
+    let expected = [
+        (
+            "+912234567890",
+            "IN",
+            "local",
+            "1.15",
+            json!(["voice"]),
+            json!("Mumbai Support"),
+            "twilio",
+        ),
+        (
+            "+18005550199",
+            "US",
+            "toll_free",
+            "2.00",
+            json!(["voice", "sms"]),
+            json!(null),
+            "imported",
+        ),
+        (
+            "+447400123456",
+            "GB",
+            "mobile",
+            "0.00",
+            json!(["voice"]),
+            json!(null),
+            "imported",
+        ),
+    ];
+    // The ids come back in file order.
+    for (id, (number, country, kind, cost, caps, nickname, provider)) in ids.iter().zip(expected) {
+        let (status, body) = server.get(&format!("/v1/organization-phone-numbers/{id}"), &api_key);
+        assert_eq!(status, 200);
+        assert_eq!(body["phone_number"], json!(number));
+        assert_eq!(body["country_code"], json!(country));
+        assert_eq!(body["type"], json!(kind));
+        assert_eq!(body["monthly_cost_usd"], json!(cost));
+        assert_eq!(body["capabilities"], caps);
+        assert_eq!(body["nickname"], nickname);
+        assert_eq!(body["provider"], json!(provider));
+        assert_eq!(body["status"], json!("active"));
+    }
+    let status = server.terminate();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+}
+
+#[test]
+fn a_bad_file_imports_nothing_and_names_every_bad_line() {
+    let sandbox = Sandbox::new();
+    let (workspace, _) = sandbox.workspace();
+    let (other_workspace, _) = sandbox.workspace();
+    let taken = sandbox.write("taken.csv", "phone_number\n+14155552671\n");
+    sandbox.json(&["numbers", "import", "--workspace", &other_workspace, &taken]);
+    assert_eq!(sandbox.count_numbers(), 1);
+
+    let long_nickname = "n".repeat(256);
+    let file = sandbox.write(
+        "bad.csv",
+        &format!(
+            "phone_number,nickname\n\
+             +912234567890,fine\n\
+             +1 555 0000,\n\
+             +912234567890,again\n\
+             +447400123456,{long_nickname}\n\
+             +442071838750,fine\n"
+        ),
+    );
+    let error = sandbox.failure(&["numbers", "import", "--workspace", &workspace, &file]);
+    assert!(
+        error.starts_with("error: nothing imported: 3 bad lines in"),
+        "{error}"
+    );
+    assert!(
+        error.contains("line 3: phone_number \"+1 555 0000\" is not a valid phone number"),
+        "{error}"
+    );
+    assert!(
+        error.contains("line 4: phone_number +912234567890 is a duplicate of line 2"),
+        "{error}"
+    );
+    assert!(
+        error.contains("line 5: nickname must be shorter than or equal to 255 characters"),
+        "{error}"
+    );
+    assert_eq!(sandbox.count_numbers(), 1, "nothing was imported");
+
+    let registered = sandbox.write(
+        "registered.csv",
+        "phone_number\n+912234567890\n+1 (415) 555-2671\n",
+    );
+    let error = sandbox.failure(&["numbers", "import", "--workspace", &workspace, &registered]);
+    assert!(error.contains("1 bad line in"), "{error}");
+    assert!(
+        error.contains("line 3: phone_number +14155552671 is already registered"),
+        "{error}"
+    );
+    assert_eq!(sandbox.count_numbers(), 1, "nothing was imported");
+}
+
+#[test]
+fn demo_prints_a_working_key_and_curl_line() {
+    let sandbox = Sandbox::new();
+    let mut server = sandbox.serve(&["--demo"]);
+    let mut stdout = BufReader::new(server.child.stdout.take().expect("stdout"));
+    let mut banner = String::new();
+    while !banner.contains("Authorization: Bearer") {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).expect("read stdout") == 0 {
+            break;
+        }
+        banner.push_str(&line);
+    }
+    let key = banner
+        .lines()
+        .find_map(|line| line.strip_prefix("API key (shown only now): "))
+        .expect("the key line")
+        .to_owned();
+    let curl = banner
+        .lines()
+        .find(|line| line.contains("curl -s"))
+        .expect("curl line");
+    let url = curl.split_whitespace().nth(2).expect("url in curl line");
+    let path = url
+        .strip_prefix(&server.base)
+        .expect("curl targets the server");
+    let (status, body) = server.get(path, &key);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["phone_number"], json!("+912234567890"));
+    assert_eq!(body["nickname"], json!("Mumbai Support"));
+
+    // One log line per request, with its request id.
+    std::thread::sleep(Duration::from_millis(200));
+    let log = server.log.lock().map(|l| l.clone()).unwrap_or_default();
+    let served = log
+        .lines()
+        .find(|l| l.contains("served"))
+        .expect("a request log line");
+    for part in [
+        "method=GET",
+        "path=/v1/organization-phone-numbers/",
+        "request_id=",
+        "status=200",
+        "latency_us=",
+    ] {
+        assert!(served.contains(part), "{part} missing from {served}");
+    }
+    assert!(
+        !log.contains(key.split(':').nth(1).expect("secret")),
+        "the secret was logged"
+    );
+    let status = server.terminate();
+    assert!(status.success());
+
+    // A second --demo on the same database adds nothing.
+    let again = sandbox.serve(&["--demo"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        again
+            .log
+            .lock()
+            .map(|l| l.contains("no demo data was added"))
+            .unwrap_or(false)
+    );
+    let conn = rusqlite::Connection::open(sandbox.db_path()).expect("open");
+    let workspaces: i64 = conn
+        .query_row("SELECT count(*) FROM workspaces", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(workspaces, 1);
+}
+
+#[test]
+fn migrate_and_schema_version_checks() {
+    let sandbox = Sandbox::new();
+    assert_eq!(
+        sandbox.json(&["migrate"]),
+        json!({"from_version": 0, "to_version": 1})
+    );
+    assert_eq!(
+        sandbox.json(&["migrate"]),
+        json!({"from_version": 1, "to_version": 1})
+    );
+
+    let conn = rusqlite::Connection::open(sandbox.db_path()).expect("open");
+    conn.execute(
+        "INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)",
+        [],
+    )
+    .expect("stamp a future version");
+    drop(conn);
+    let error = sandbox.failure(&["serve", "--listen", "127.0.0.1:0"]);
+    assert!(
+        error.contains("schema is at version 99, newer than this build knows"),
+        "{error}"
+    );
+
+    let foreign = Sandbox::new();
+    let conn = rusqlite::Connection::open(foreign.db_path()).expect("open");
+    conn.execute("CREATE TABLE something_else (x)", [])
+        .expect("create");
+    drop(conn);
+    let error = foreign.failure(&["migrate"]);
+    assert!(error.contains("not a Switchboard database"), "{error}");
+    assert!(Path::new(&foreign.db_path()).exists());
+}
