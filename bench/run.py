@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""Load benchmark of GET /v1/organization-phone-numbers/{id} against a bare-hyper baseline.
+
+Builds release, seeds 1,000 workspaces x 100 numbers through the switchboard binary itself
+(`workspace create`, `numbers import`), then drives random valid (key, id) pairs -- plus 10 %
+ids of another workspace, which must come back 404 -- with wrk at 8, 64 and 256 connections.
+In the same run, the same load hits the baseline (bench/baseline): a hyper server that
+compares the bearer header with a constant and returns a fixed body of the same size.
+
+Every response is checked against the status its own request expected (the expectation
+rides in x-request-id, which both servers echo); a run with any mismatch fails.
+
+Usage: python3 bench/run.py [--duration 15] [--connections 8,64,256] [--reseed]
+Results: printed, and written to bench/out/results.md (copy them into bench/RESULTS.md).
+"""
+
+import argparse
+import concurrent.futures
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+DB = OUT / "bench.db"
+PAIRS = OUT / "pairs.txt"
+BIN = ROOT / "target" / "release" / "switchboard"
+BASELINE_BIN = ROOT / "target" / "release" / "bench-baseline"
+LUA = ROOT / "bench" / "get_number.lua"
+WORKSPACES = 1000
+NUMBERS_PER_WORKSPACE = 100
+PAIR_COUNT = 20000
+FOREIGN_SHARE = 0.10
+
+
+def run(args, **kwargs):
+    return subprocess.run(args, check=True, capture_output=True, text=True, **kwargs)
+
+
+def switchboard(*args):
+    env = dict(os.environ, SWITCHBOARD_DATABASE_URL=f"sqlite://{DB}")
+    return json.loads(run([str(BIN), *args], env=env).stdout)
+
+
+def seed_workspace(index):
+    created = switchboard("workspace", "create", "--name", f"Bench {index:04d}", "--countries", "US")
+    csv_path = OUT / "csv" / f"{index:04d}.csv"
+    with open(csv_path, "w") as f:
+        f.write("phone_number,provider,monthly_cost_usd,capabilities,nickname,label\n")
+        for j in range(NUMBERS_PER_WORKSPACE):
+            # +1 212 200-0000 .. +1 212 209-9999: 100,000 valid, distinct US numbers.
+            number = 2122000000 + index * NUMBERS_PER_WORKSPACE + j
+            f.write(f"+1{number},twilio,1.15,voice|sms,Line {j:03d},Bench\n")
+    imported = switchboard("numbers", "import", "--workspace", created["workspace_id"], str(csv_path))
+    return created["api_key"], imported["ids"]
+
+
+def seed():
+    if DB.exists() and PAIRS.exists():
+        print(f"reusing {DB} (pass --reseed to rebuild it)")
+        return
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{DB}{suffix}").unlink(missing_ok=True)
+    (OUT / "csv").mkdir(parents=True, exist_ok=True)
+    switchboard("migrate")
+    started = time.time()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        workspaces = list(pool.map(seed_workspace, range(WORKSPACES)))
+    print(f"seeded {WORKSPACES} workspaces x {NUMBERS_PER_WORKSPACE} numbers in {time.time() - started:.0f}s")
+    rng = random.Random(42)
+    with open(PAIRS, "w") as f:
+        for _ in range(PAIR_COUNT):
+            owner = rng.randrange(WORKSPACES)
+            token, ids = workspaces[owner]
+            if rng.random() < FOREIGN_SHARE:
+                other = (owner + 1 + rng.randrange(WORKSPACES - 1)) % WORKSPACES
+                f.write(f"{token} {rng.choice(workspaces[other][1])} 404\n")
+            else:
+                f.write(f"{token} {rng.choice(ids)} 200\n")
+
+
+def wait_for(url, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except Exception:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def start_switchboard(port, key_cache_ms):
+    env = dict(os.environ, SWITCHBOARD_DATABASE_URL=f"sqlite://{DB}")
+    log = open(OUT / f"server-{port}.log", "w")
+    process = subprocess.Popen(
+        [str(BIN), "serve", "--listen", f"127.0.0.1:{port}", "--key-cache-ms", str(key_cache_ms)],
+        env=env, stdout=log, stderr=log)
+    wait_for(f"http://127.0.0.1:{port}/readyz")
+    return process
+
+
+def start_baseline(port, token, body_file):
+    process = subprocess.Popen([str(BASELINE_BIN), f"127.0.0.1:{port}", token, str(body_file)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    return process
+
+
+def stop(process):
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def wrk(port, connections, duration, extra_env=None):
+    env = dict(os.environ, PAIRS_FILE=str(PAIRS), **(extra_env or {}))
+    output = run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(LUA),
+                  f"http://127.0.0.1:{port}"], env=env).stdout
+    check = dict(re.findall(r"(\w+)=(\d+)", re.search(r"^CHECK .*$", output, re.M).group(0)))
+    latency = dict(re.findall(r"(\w+)=(\d+)", re.search(r"^LATENCY .*$", output, re.M).group(0)))
+    rate = dict(re.findall(r"(\w+)=(\d+)", re.search(r"^RATE .*$", output, re.M).group(0)))
+    errors = re.search(r"Socket errors: .*", output)
+    result = {
+        "rps": int(rate["requests"]) / (int(rate["duration_us"]) / 1e6),
+        "p50_ms": int(latency["p50_us"]) / 1000,
+        "p99_ms": int(latency["p99_us"]) / 1000,
+        "ok": int(check["responses_200"]),
+        "not_found": int(check["responses_404"]),
+        "other": int(check["responses_other"]),
+        "mismatched": int(check["mismatched"]),
+        "socket_errors": errors.group(0) if errors else "",
+    }
+    if result["mismatched"] or result["other"]:
+        raise RuntimeError(f"wrong answers under load: {result}\n{output}")
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
+    parser.add_argument("--connections", default="8,64,256")
+    parser.add_argument("--reseed", action="store_true")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install wrk")
+    OUT.mkdir(parents=True, exist_ok=True)
+    if args.reseed:
+        PAIRS.unlink(missing_ok=True)
+    run(["cargo", "build", "--release", "--locked", "-p", "switchboard", "-p", "bench-baseline"], cwd=ROOT)
+    seed()
+
+    first = PAIRS.read_text().splitlines()[0].split()
+    token, number_id = first[0], first[1]
+    server = start_switchboard(18080, 1000)
+    request = urllib.request.Request(f"http://127.0.0.1:18080/v1/organization-phone-numbers/{number_id}",
+                                     headers={"Authorization": f"Bearer {token}"})
+    body = urllib.request.urlopen(request).read()
+    stop(server)
+    body_file = OUT / "body.json"
+    body_file.write_bytes(body)
+
+    connections = [int(c) for c in args.connections.split(",")]
+    rows = []
+    configurations = [
+        ("switchboard (key cache 1 s)", lambda: start_switchboard(18080, 1000), {}),
+        ("switchboard (no key cache)", lambda: start_switchboard(18080, 0), {}),
+        ("baseline (bare hyper)", lambda: start_baseline(18080, token, body_file), {"BASELINE_TOKEN": token}),
+    ]
+    results = {}
+    for name, start, env in configurations:
+        process = start()
+        try:
+            wrk(18080, 64, 3, env)  # warm-up: caches, page cache, connection pools
+            for c in connections:
+                results[(name, c)] = wrk(18080, c, args.duration, env)
+                r = results[(name, c)]
+                print(f"{name:30} c={c:<4} {r['rps']:>9.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms"
+                      f"  200/404: {r['ok']}/{r['not_found']} {r['socket_errors']}", flush=True)
+        finally:
+            stop(process)
+
+    lines = [
+        f"Body size {len(body)} bytes; wrk -t2, {args.duration} s per run; {os.cpu_count()} cores.",
+        "",
+        "| server | connections | requests/s | p50 ms | p99 ms | ratio to baseline | 404 share |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, _, _ in configurations:
+        for c in connections:
+            r = results[(name, c)]
+            base = results[("baseline (bare hyper)", c)]
+            share = r["not_found"] / max(1, r["ok"] + r["not_found"])
+            lines.append(f"| {name} | {c} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                         f"{r['rps'] / base['rps']:.2f} | {share:.1%} |")
+    table = "\n".join(lines)
+    (OUT / "results.md").write_text(table + "\n")
+    print()
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
