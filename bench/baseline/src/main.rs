@@ -15,7 +15,8 @@ use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::sync::Arc;
 
-const UNAUTHORIZED: &[u8] = br#"{"statusCode":401,"message":"API key is missing or invalid","error":"Unauthorized"}"#;
+const UNAUTHORIZED: &[u8] =
+    br#"{"statusCode":401,"message":"API key is missing or invalid","error":"Unauthorized"}"#;
 
 fn answer(request: &Request<Incoming>, expected: &[u8], body: &Bytes) -> Response<Full<Bytes>> {
     let authorized = request

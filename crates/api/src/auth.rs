@@ -3,9 +3,11 @@
 
 use crate::error::ApiError;
 use crate::router::AppState;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::{ApiKeyId, ApiToken, Scope, Scopes, Timestamp, WorkspaceId};
@@ -97,7 +99,7 @@ fn bearer_token(header: &str) -> Option<&str> {
 
 /// A live API key. Handlers get at the workspace only through [`Authenticated::require`],
 /// so none can forget its scope check.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[must_use = "call require() to check the route's scope"]
 pub struct Authenticated {
     key_id: ApiKeyId,
@@ -128,19 +130,54 @@ pub struct Caller {
     pub scopes: Scopes,
 }
 
+/// Middleware on every `/v1` route: verifies the key (401), spends one request of its rate
+/// budget (429), hands the verified key to the handler, and puts the budget in the response's
+/// `X-RateLimit-*` headers, whatever the handler answered.
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    // A header that is not visible ASCII cannot hold a valid token.
+    let header = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let authenticated = match state.keys.verify(state.store.as_ref(), header).await {
+        Ok(authenticated) => authenticated,
+        Err(error) => return error.into_response(),
+    };
+    let budget = match state.rate_limits.check(&authenticated.key_id) {
+        Ok(budget) => budget,
+        Err(limited) => {
+            let mut response = ApiError::RateLimited {
+                retry_after_secs: limited.retry_after_secs,
+            }
+            .into_response();
+            limited.budget.write_headers(response.headers_mut());
+            return response;
+        }
+    };
+    request.extensions_mut().insert(authenticated);
+    let mut response = next.run(request).await;
+    if let Some(budget) = budget {
+        budget.write_headers(response.headers_mut());
+    }
+    response
+}
+
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &AppState,
+        _state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        // A header that is not visible ASCII cannot hold a valid token.
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        state.keys.verify(state.store.as_ref(), header).await
+        // Put there by `authenticate`; a route without that layer is a wiring bug, and
+        // failing closed is the only safe answer.
+        parts.extensions.remove::<Authenticated>().ok_or_else(|| {
+            ApiError::Internal("route is missing the authenticate middleware".into())
+        })
     }
 }
 

@@ -24,6 +24,8 @@ pub enum ApiError {
     BadRequest(Vec<String>),
     /// The request conflicts with the current state (e.g. a number someone already owns).
     Conflict(String),
+    /// The key has spent its rate budget; it may retry after this many seconds.
+    RateLimited { retry_after_secs: u64 },
     /// The database cannot be reached right now; retrying later may work.
     Unavailable(String),
     /// A bug or an unexpected failure. The cause is logged, never sent.
@@ -55,6 +57,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -76,6 +79,9 @@ impl ApiError {
             }
             ApiError::BadRequest(problems) => Message::Many(problems),
             ApiError::Conflict(message) => Message::One(message),
+            ApiError::RateLimited { .. } => {
+                Message::One("Too many requests. Please slow down and retry after a moment.".into())
+            }
             ApiError::Unavailable(_) => {
                 Message::One("Service temporarily unavailable, please retry".into())
             }
@@ -87,6 +93,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
         // Runs inside the request's span, so the log line carries the request id.
         match &self {
             ApiError::Internal(cause) => tracing::error!(error = %cause, "internal error"),
@@ -98,7 +108,13 @@ impl IntoResponse for ApiError {
             error: status.canonical_reason().unwrap_or("Error"),
             message: self.message(),
         };
-        json_response(status, &envelope)
+        let mut response = json_response(status, &envelope);
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

@@ -8,11 +8,12 @@
 pub mod auth;
 pub mod error;
 mod json;
+pub mod rate_limit;
 pub mod router;
 pub mod routes;
 pub mod server;
 
 pub use auth::KeyVerifier;
 pub use error::ApiError;
-pub use router::{AppState, router};
+pub use router::{ApiSettings, AppState, router};
 pub use server::{ServeOptions, serve};

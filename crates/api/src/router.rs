@@ -1,7 +1,8 @@
 //! Every route and layer of the service, in one place.
 
-use crate::auth::KeyVerifier;
+use crate::auth::{KeyVerifier, authenticate};
 use crate::error::ApiError;
+use crate::rate_limit::{DEFAULT_PER_MINUTE, RateLimits};
 use crate::routes::{health, phone_numbers};
 use axum::Router;
 use axum::extract::OriginalUri;
@@ -16,27 +17,53 @@ use tower_http::request_id::{
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
+/// The API's tunables; the command line fills them from flags and environment variables.
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    /// How long a verified key record is kept in memory (capped at one second).
+    pub key_cache_ttl: Duration,
+    /// Requests per minute per API key; 0 turns rate limits off.
+    pub rate_limit_per_minute: u32,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            key_cache_ttl: crate::auth::MAX_KEY_CACHE_TTL,
+            rate_limit_per_minute: DEFAULT_PER_MINUTE,
+        }
+    }
+}
+
 /// What every handler can reach.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub keys: KeyVerifier,
+    pub rate_limits: RateLimits,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, key_cache_ttl: Duration) -> Self {
+    pub fn new(store: Arc<dyn Store>, settings: &ApiSettings) -> Self {
         Self {
             store,
-            keys: KeyVerifier::new(key_cache_ttl),
+            keys: KeyVerifier::new(settings.key_cache_ttl),
+            rate_limits: RateLimits::new(settings.rate_limit_per_minute),
         }
     }
 }
 
 pub fn router(state: AppState) -> Router {
-    let v1 = Router::new().route(
-        "/organization-phone-numbers/{id}",
-        get(phone_numbers::get_phone_number),
-    );
+    let v1 = Router::new()
+        .route(
+            "/organization-phone-numbers/{id}",
+            get(phone_numbers::get_phone_number),
+        )
+        // Only on matched routes: an unknown path is a 404 whatever the key.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authenticate,
+        ));
 
     Router::new()
         .nest("/v1", v1)

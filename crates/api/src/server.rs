@@ -26,6 +26,14 @@ pub async fn serve(
     state: AppState,
     options: ServeOptions,
 ) -> std::io::Result<()> {
+    let rate_limits = state.rate_limits.clone();
+    let housekeeping = tokio::spawn(async move {
+        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every_minute.tick().await;
+            rate_limits.forget_idle();
+        }
+    });
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
         shutdown_signal().await;
@@ -39,13 +47,15 @@ pub async fn serve(
             std::future::pending::<()>().await;
         }
     };
-    tokio::select! {
+    let result = tokio::select! {
         result = server.into_future() => result,
         () = drain_deadline => {
             tracing::warn!(timeout_s = options.drain_timeout.as_secs(), "drain timed out; exiting with requests still open");
             Ok(())
         }
-    }
+    };
+    housekeeping.abort();
+    result
 }
 
 async fn shutdown_signal() {

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_api::{AppState, ServeOptions};
+use switchboard_api::{ApiSettings, AppState, ServeOptions};
 use switchboard_domain::{Scopes, WorkspaceId};
 use switchboard_store::{NewWorkspace, Store, issue_api_key};
 use tracing_subscriber::EnvFilter;
@@ -68,6 +68,9 @@ struct ServeArgs {
     /// A key revoked elsewhere stops working within this time.
     #[arg(long, env = "SWITCHBOARD_KEY_CACHE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=1000))]
     key_cache_ms: u64,
+    /// Requests per minute allowed for each API key (0 disables rate limits).
+    #[arg(long, env = "SWITCHBOARD_RATE_LIMIT_PER_MINUTE", default_value_t = switchboard_api::rate_limit::DEFAULT_PER_MINUTE)]
+    rate_limit_per_minute: u32,
     /// After SIGTERM or Ctrl-C, how long in-flight requests may take to finish, in seconds.
     #[arg(long, env = "SWITCHBOARD_DRAIN_TIMEOUT_SECS", default_value_t = 30)]
     drain_timeout_secs: u64,
@@ -230,7 +233,11 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
     if args.demo {
         demo::seed_and_announce(store.as_ref(), address).await?;
     }
-    let state = AppState::new(store, Duration::from_millis(args.key_cache_ms));
+    let settings = ApiSettings {
+        key_cache_ttl: Duration::from_millis(args.key_cache_ms),
+        rate_limit_per_minute: args.rate_limit_per_minute,
+    };
+    let state = AppState::new(store, &settings);
     let options = ServeOptions {
         drain_timeout: Duration::from_secs(args.drain_timeout_secs),
     };

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_api::{AppState, router};
+use switchboard_api::{ApiSettings, AppState, router};
 use switchboard_domain::{
     AgentId, Capabilities, E164, Money, NumberStatus, PhoneNumberId, Scopes, WorkspaceId,
 };
@@ -44,17 +44,25 @@ pub struct TestWorkspace {
 
 impl TestApp {
     pub async fn new() -> Self {
-        Self::with_key_cache(Duration::from_secs(1)).await
+        Self::with_settings(ApiSettings::default()).await
     }
 
     pub async fn with_key_cache(ttl: Duration) -> Self {
+        Self::with_settings(ApiSettings {
+            key_cache_ttl: ttl,
+            ..ApiSettings::default()
+        })
+        .await
+    }
+
+    pub async fn with_settings(settings: ApiSettings) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(
             SqliteStore::open(dir.path().join("test.db"))
                 .await
                 .expect("open SQLite"),
         );
-        let state = AppState::new(store.clone(), ttl);
+        let state = AppState::new(store.clone(), &settings);
         Self { store, state, dir }
     }
 
