@@ -2,6 +2,7 @@
 //! and DialNexa's envelope: `{"statusCode":404,"message":"Phone number not found","error":"Not Found"}`.
 
 use crate::json::json_response;
+use crate::request_log::FailureCause;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -97,18 +98,21 @@ impl IntoResponse for ApiError {
             ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         };
-        // Runs inside the request's span, so the log line carries the request id.
-        match &self {
-            ApiError::Internal(cause) => tracing::error!(error = %cause, "internal error"),
-            ApiError::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
-            _ => {}
-        }
+        // The request's log line reports the cause, with the request id.
+        let cause = match &self {
+            ApiError::Internal(cause) => Some(cause.to_string()),
+            ApiError::Unavailable(cause) => Some(format!("database unavailable: {cause}")),
+            _ => None,
+        };
         let envelope = Envelope {
             status_code: status.as_u16(),
             error: status.canonical_reason().unwrap_or("Error"),
             message: self.message(),
         };
         let mut response = json_response(status, &envelope);
+        if let Some(cause) = cause {
+            response.extensions_mut().insert(FailureCause(cause));
+        }
         if let Some(seconds) = retry_after {
             response
                 .headers_mut()

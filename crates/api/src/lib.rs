@@ -9,6 +9,7 @@ pub mod auth;
 pub mod error;
 mod json;
 pub mod rate_limit;
+mod request_log;
 pub mod router;
 pub mod routes;
 pub mod server;

@@ -3,19 +3,16 @@
 use crate::auth::{KeyVerifier, authenticate};
 use crate::error::ApiError;
 use crate::rate_limit::{DEFAULT_PER_MINUTE, RateLimits};
+use crate::request_log::log_request;
 use crate::routes::{health, phone_numbers};
 use axum::Router;
 use axum::extract::OriginalUri;
-use axum::http::{Method, Request, Response};
+use axum::http::Method;
 use axum::routing::get;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_store::Store;
-use tower_http::request_id::{
-    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
-use tower_http::trace::TraceLayer;
-use tracing::Span;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 /// The API's tunables; the command line fills them from flags and environment variables.
 #[derive(Clone, Debug)]
@@ -72,23 +69,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-        // Outermost last: the request id is set before the trace span reads it, and copied
-        // onto every response, errors included.
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request<_>| {
-                    let request_id = request
-                        .extensions()
-                        .get::<RequestId>()
-                        .and_then(|id| id.header_value().to_str().ok())
-                        .unwrap_or("-");
-                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
-                })
-                .on_request(())
-                .on_response(|response: &Response<_>, latency: Duration, _span: &Span| {
-                    tracing::info!(status = response.status().as_u16(), latency_us = latency.as_micros() as u64, "served");
-                }),
-        )
+        // Outermost last: the request id is set first, so the log line and every response,
+        // errors included, carry it.
+        .layer(axum::middleware::from_fn(log_request))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }

@@ -121,7 +121,8 @@ fn main() -> ExitCode {
         // clap prints usage errors, --help and --version itself, with the right exit code.
         Err(error) => error.exit(),
     };
-    init_tracing(matches!(cli.command, Command::Serve(_)));
+    // Flushes buffered log lines when main returns.
+    let _log_guard = init_tracing(matches!(cli.command, Command::Serve(_)));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -139,14 +140,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(serving: bool) {
+/// Logs go to stderr through a background writer, so a request never waits on the write.
+/// Lines are never dropped: if the writer falls behind, logging waits for it.
+fn init_tracing(serving: bool) -> tracing_appender::non_blocking::WorkerGuard {
     let default = if serving { "info" } else { "warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    guard
 }
 
 async fn run(cli: Cli) -> Result<()> {

@@ -2,9 +2,17 @@
 //!
 //! One database file in WAL mode. Writes go through a pool of exactly one connection and take
 //! the write lock up front (`BEGIN IMMEDIATE`), so they never fail half-way on a lock upgrade;
-//! reads go through a pool of several read-only connections and never wait for writes.
-//! Each call runs its whole unit of work — checkout, statements, commit — on tokio's blocking
-//! pool, so the async workers never wait on disk.
+//! reads go through a pool of several read-only, memory-mapped connections and never wait for
+//! writes.
+//!
+//! Where the work runs, measured with `bench/run.py` (see `bench/RESULTS.md`):
+//! - Writes and reads of many rows run whole — checkout, statements, commit — on tokio's
+//!   blocking pool, so the async workers never wait on disk or on the write lock.
+//! - Lookups of one row by key (the hot path: the API key and the number of every GET) run
+//!   right on the calling worker when a read connection is free. They take microseconds on a
+//!   memory-mapped file; hopping to the blocking pool for them cost more than the query
+//!   (thread wake-ups and context switches were most of the CPU profile) and held the GET
+//!   benchmark to about a fifth of the baseline.
 //!
 //! Durability: `synchronous = FULL` in WAL mode syncs the log on every commit, so a write that
 //! was acknowledged survives the process (or the machine) dying at any moment after it.
@@ -56,6 +64,13 @@ fn apply_connection_settings(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
 }
 
+/// Readers map the file instead of copying pages through `read()`: lookups then touch the
+/// OS page cache directly.
+fn apply_reader_settings(conn: &mut Connection) -> rusqlite::Result<()> {
+    apply_connection_settings(conn)?;
+    conn.execute_batch("PRAGMA mmap_size = 1073741824;")
+}
+
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let mut conn = Connection::open(path).map_err(|e| {
         StoreError::Unavailable(format!(
@@ -105,7 +120,7 @@ impl SqliteStore {
                     | OpenFlags::SQLITE_OPEN_NO_MUTEX
                     | OpenFlags::SQLITE_OPEN_URI,
             )
-            .with_init(apply_connection_settings);
+            .with_init(apply_reader_settings);
         let pool_error = |e: r2d2::Error| StoreError::Unavailable(format!("SQLite pool: {e}"));
         let writer = Pool::builder()
             .max_size(1)
@@ -147,6 +162,20 @@ impl SqliteStore {
             work(&conn)
         })
         .await
+    }
+
+    /// Runs a lookup of one row by key on the calling thread when a read connection is free
+    /// (see the module docs for why), else like [`SqliteStore::read`]. `work` must stay that
+    /// small: no scans, no loops over rows.
+    async fn lookup<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        match self.readers.try_get() {
+            Some(conn) => work(&conn),
+            None => self.read(work).await,
+        }
     }
 
     /// Runs `work` in an immediate write transaction on the single writer; commits when it

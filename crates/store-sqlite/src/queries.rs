@@ -131,7 +131,7 @@ impl Store for SqliteStore {
 
     async fn get_workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError> {
         let id = id.clone();
-        self.read(move |conn| {
+        self.lookup(move |conn| {
             conn.query_row(
                 "SELECT id, name, enabled_countries, kyc_verified, created_at FROM workspaces WHERE id = ?1",
                 [id.as_str()],
@@ -177,7 +177,7 @@ impl Store for SqliteStore {
 
     async fn find_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>, StoreError> {
         let id = id.clone();
-        self.read(move |conn| {
+        self.lookup(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT workspace_id, secret_sha256, scopes, expires_at, revoked_at
@@ -234,7 +234,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<PhoneNumber>, StoreError> {
         let workspace = workspace.clone();
         let id = id.clone();
-        self.read(move |conn| {
+        self.lookup(move |conn| {
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE id = ?1 AND workspace_id = ?2"
