@@ -471,11 +471,11 @@ fn migrate_and_schema_version_checks() {
     let sandbox = Sandbox::new();
     assert_eq!(
         sandbox.json(&["migrate"]),
-        json!({"from_version": 0, "to_version": 1})
+        json!({"from_version": 0, "to_version": 2})
     );
     assert_eq!(
         sandbox.json(&["migrate"]),
-        json!({"from_version": 1, "to_version": 1})
+        json!({"from_version": 2, "to_version": 2})
     );
 
     let conn = rusqlite::Connection::open(sandbox.db_path()).expect("open");

@@ -8,7 +8,10 @@ use switchboard_domain::{
     PhoneNumberId, Scopes, SecretDigest, Timestamp, WorkspaceId,
 };
 use switchboard_store::{
-    Agent, ApiKeyRecord, NewApiKey, NewPhoneNumber, NewWorkspace, Store, StoreError, Workspace,
+    Agent, ApiKeyRecord, ApiKeySummary, CountryRule, FieldChange, IDEMPOTENCY_WINDOW_MS,
+    IdempotencyClaim, NewApiKey, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter,
+    PageRequest, PatchError, PhoneNumberPatch, Price, SipAuthMode, Store, StoreError, Workspace,
+    WorkspaceUpdate,
 };
 
 const PHONE_NUMBER_COLUMNS: &str = "id, workspace_id, phone_number, country_code, type, \
@@ -170,6 +173,15 @@ impl Store for SqliteStore {
                 ],
             )
             .map_err(map_error)?;
+            if let Some(at) = key.expire_others_at {
+                tx.execute(
+                    "UPDATE api_keys SET expires_at = ?1
+                     WHERE workspace_id = ?2 AND id <> ?3 AND revoked_at IS NULL
+                       AND (expires_at IS NULL OR expires_at > ?1)",
+                    params![at.as_millis(), key.workspace_id.as_str(), key.id.as_str()],
+                )
+                .map_err(map_error)?;
+            }
             Ok(())
         })
         .await
@@ -272,46 +284,16 @@ impl Store for SqliteStore {
         let workspace = workspace.clone();
         self.write(move |tx| {
             require_workspace(tx, &workspace)?;
-            let mut agent_in_workspace = tx
-                .prepare_cached("SELECT 1 FROM agents WHERE id = ?1 AND workspace_id = ?2")
-                .map_err(map_error)?;
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO phone_numbers (id, workspace_id, phone_number, country_code, type,
-                         monthly_cost_cents, voice, sms, label, nickname, inbound_agent_id, status,
-                         provider, sip_trunk_enabled, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
-                )
-                .map_err(map_error)?;
             let now = Timestamp::now().as_millis();
             let mut ids = Vec::with_capacity(numbers.len());
             for new in numbers {
                 if let Some(agent) = &new.inbound_agent_id
-                    && !agent_in_workspace
-                        .exists([agent.as_str(), workspace.as_str()])
-                        .map_err(map_error)?
+                    && !agent_exists(tx, &workspace, agent)?
                 {
                     return Err(StoreError::NotFound(format!("agent {agent}")));
                 }
                 let id = PhoneNumberId::generate();
-                insert
-                    .execute(params![
-                        id.as_str(),
-                        workspace.as_str(),
-                        new.number.as_str(),
-                        new.number.country_code(),
-                        new.number_type.as_str(),
-                        new.monthly_cost.cents(),
-                        new.capabilities.voice,
-                        new.capabilities.sms,
-                        new.label,
-                        new.nickname,
-                        new.inbound_agent_id.as_ref().map(AgentId::as_str),
-                        new.status.as_str(),
-                        new.provider,
-                        new.sip_trunk_enabled,
-                        now,
-                    ])
+                insert_number(tx, &workspace, &id, &new, now)
                     .map_err(|e| match map_error(e) {
                         StoreError::Conflict(_) => {
                             StoreError::Conflict(format!("{} is already registered", new.number))
@@ -324,4 +306,590 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn update_workspace(
+        &self,
+        id: &WorkspaceId,
+        update: WorkspaceUpdate,
+    ) -> Result<Option<Workspace>, StoreError> {
+        let id = id.clone();
+        self.write(move |tx| {
+            let now = Timestamp::now().as_millis();
+            if let Some(mut countries) = update.enabled_countries {
+                countries.sort();
+                countries.dedup();
+                tx.execute(
+                    "UPDATE workspaces SET enabled_countries = ?1, updated_at = ?2 WHERE id = ?3",
+                    params![countries.join(","), now, id.as_str()],
+                )
+                .map_err(map_error)?;
+            }
+            if let Some(kyc) = update.kyc_verified {
+                tx.execute(
+                    "UPDATE workspaces SET kyc_verified = ?1, updated_at = ?2 WHERE id = ?3",
+                    params![kyc, now, id.as_str()],
+                )
+                .map_err(map_error)?;
+            }
+            tx.query_row(
+                "SELECT id, name, enabled_countries, kyc_verified, created_at FROM workspaces WHERE id = ?1",
+                [id.as_str()],
+                workspace_from_row,
+            )
+            .optional()
+            .map_err(map_error)
+        })
+        .await
+    }
+
+    async fn list_api_keys(&self, workspace: &WorkspaceId) -> Result<Vec<ApiKeySummary>, StoreError> {
+        let workspace = workspace.clone();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, name, scopes, created_at, last_used_at, expires_at FROM api_keys
+                     WHERE workspace_id = ?1 AND revoked_at IS NULL ORDER BY created_at, id",
+                )
+                .map_err(map_error)?;
+            let rows = stmt
+                .query_map([workspace.as_str()], |row| {
+                    let scopes: String = row.get(2)?;
+                    Ok(ApiKeySummary {
+                        id: parse_id(row.get(0)?, ApiKeyId::parse, "api key id")?,
+                        name: row.get(1)?,
+                        scopes: Scopes::parse_list(&scopes).map_err(|_| corrupt("scopes", &scopes))?,
+                        created_at: Timestamp::from_millis(row.get(3)?),
+                        last_used_at: row.get::<_, Option<i64>>(4)?.map(Timestamp::from_millis),
+                        expires_at: row.get::<_, Option<i64>>(5)?.map(Timestamp::from_millis),
+                    })
+                })
+                .map_err(map_error)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_error)
+        })
+        .await
+    }
+
+    async fn revoke_api_key(&self, workspace: &WorkspaceId, id: &ApiKeyId) -> Result<bool, StoreError> {
+        let (workspace, id) = (workspace.clone(), id.clone());
+        self.write(move |tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE api_keys SET revoked_at = ?1
+                     WHERE id = ?2 AND workspace_id = ?3 AND revoked_at IS NULL",
+                    params![Timestamp::now().as_millis(), id.as_str(), workspace.as_str()],
+                )
+                .map_err(map_error)?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn touch_api_key(&self, id: &ApiKeyId, at: Timestamp) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2",
+                params![at.as_millis(), id.as_str()],
+            )
+            .map_err(map_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_agents(
+        &self,
+        workspace: &WorkspaceId,
+        page: PageRequest,
+    ) -> Result<(Vec<Agent>, u64), StoreError> {
+        let workspace = workspace.clone();
+        self.read(move |conn| {
+            let total: i64 = conn
+                .query_row("SELECT count(*) FROM agents WHERE workspace_id = ?1", [workspace.as_str()], |row| {
+                    row.get(0)
+                })
+                .map_err(map_error)?;
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, workspace_id, name, created_at, updated_at FROM agents
+                     WHERE workspace_id = ?1 ORDER BY created_at, id LIMIT ?2 OFFSET ?3",
+                )
+                .map_err(map_error)?;
+            let agents = stmt
+                .query_map(
+                    params![workspace.as_str(), i64::from(page.limit), page.offset() as i64],
+                    agent_from_row,
+                )
+                .map_err(map_error)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(map_error)?;
+            Ok((agents, u64::try_from(total).unwrap_or(0)))
+        })
+        .await
+    }
+
+    async fn get_agent(&self, workspace: &WorkspaceId, id: &AgentId) -> Result<Option<Agent>, StoreError> {
+        let (workspace, id) = (workspace.clone(), id.clone());
+        self.lookup(move |conn| {
+            conn.prepare_cached(
+                "SELECT id, workspace_id, name, created_at, updated_at FROM agents WHERE id = ?1 AND workspace_id = ?2",
+            )
+            .and_then(|mut stmt| stmt.query_row([id.as_str(), workspace.as_str()], agent_from_row).optional())
+            .map_err(map_error)
+        })
+        .await
+    }
+
+    async fn rename_agent(
+        &self,
+        workspace: &WorkspaceId,
+        id: &AgentId,
+        name: &str,
+    ) -> Result<Option<Agent>, StoreError> {
+        let (workspace, id, name) = (workspace.clone(), id.clone(), name.to_owned());
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE agents SET name = ?1, updated_at = ?2 WHERE id = ?3 AND workspace_id = ?4",
+                params![name, Timestamp::now().as_millis(), id.as_str(), workspace.as_str()],
+            )
+            .map_err(map_error)?;
+            tx.query_row(
+                "SELECT id, workspace_id, name, created_at, updated_at FROM agents WHERE id = ?1 AND workspace_id = ?2",
+                [id.as_str(), workspace.as_str()],
+                agent_from_row,
+            )
+            .optional()
+            .map_err(map_error)
+        })
+        .await
+    }
+
+    async fn delete_agent(&self, workspace: &WorkspaceId, id: &AgentId) -> Result<bool, StoreError> {
+        let (workspace, id) = (workspace.clone(), id.clone());
+        self.write(move |tx| {
+            let now = Timestamp::now().as_millis();
+            // Explicit, not left to ON DELETE SET NULL, so updated_at moves too.
+            tx.execute(
+                "UPDATE phone_numbers SET inbound_agent_id = NULL, updated_at = ?1
+                 WHERE workspace_id = ?2 AND inbound_agent_id = ?3",
+                params![now, workspace.as_str(), id.as_str()],
+            )
+            .map_err(map_error)?;
+            tx.execute(
+                "UPDATE phone_numbers SET outbound_agent_id = NULL, updated_at = ?1
+                 WHERE workspace_id = ?2 AND outbound_agent_id = ?3",
+                params![now, workspace.as_str(), id.as_str()],
+            )
+            .map_err(map_error)?;
+            let deleted = tx
+                .execute(
+                    "DELETE FROM agents WHERE id = ?1 AND workspace_id = ?2",
+                    [id.as_str(), workspace.as_str()],
+                )
+                .map_err(map_error)?;
+            Ok(deleted > 0)
+        })
+        .await
+    }
+
+    async fn countries(&self) -> Result<Vec<CountryRule>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT rule_id, country_iso, country_name, calling_code, max_length, prefixes, requires_kyc
+                     FROM countries ORDER BY country_iso",
+                )
+                .map_err(map_error)?;
+            let rows = stmt
+                .query_map([], |row| {
+                    let prefixes: String = row.get(5)?;
+                    Ok(CountryRule {
+                        id: row.get(0)?,
+                        country_iso: row.get(1)?,
+                        country_name: row.get(2)?,
+                        calling_code: row.get(3)?,
+                        max_length: row.get(4)?,
+                        prefixes: prefixes.split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect(),
+                        requires_kyc: row.get(6)?,
+                    })
+                })
+                .map_err(map_error)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_error)
+        })
+        .await
+    }
+
+    async fn pricing(&self) -> Result<Vec<Price>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT p.provider, p.country_iso, c.country_name, p.type, p.monthly_cents, p.setup_cents,
+                            p.created_at, p.updated_at
+                     FROM pricing p JOIN countries c USING (country_iso)
+                     ORDER BY p.provider, p.country_iso, p.type",
+                )
+                .map_err(map_error)?;
+            let rows = stmt
+                .query_map([], |row| {
+                    let type_text: String = row.get(3)?;
+                    let monthly: i64 = row.get(4)?;
+                    let setup: i64 = row.get(5)?;
+                    Ok(Price {
+                        provider: row.get(0)?,
+                        country_iso: row.get(1)?,
+                        country_name: row.get(2)?,
+                        number_type: NumberType::parse(&type_text).map_err(|_| corrupt("number type", &type_text))?,
+                        monthly: Money::from_cents(monthly).map_err(|_| corrupt("price", &monthly.to_string()))?,
+                        setup: Money::from_cents(setup).map_err(|_| corrupt("price", &setup.to_string()))?,
+                        created_at: Timestamp::from_millis(row.get(6)?),
+                        updated_at: Timestamp::from_millis(row.get(7)?),
+                    })
+                })
+                .map_err(map_error)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_error)
+        })
+        .await
+    }
+
+    async fn list_phone_numbers(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &NumberFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<PhoneNumber>, u64), StoreError> {
+        let workspace = workspace.clone();
+        let filter = filter.clone();
+        self.read(move |conn| {
+            // Each filter is `(?n IS NULL OR column = ?n)`, so one cached statement serves
+            // every combination.
+            let conditions = "workspace_id = ?1
+                AND (?2 IS NULL OR country_code = ?2)
+                AND (?3 IS NULL OR type = ?3)
+                AND (?4 IS NULL OR status = ?4)
+                AND (?5 IS NULL OR provider = ?5)
+                AND (?6 IS NULL OR inbound_agent_id = ?6)
+                AND (?7 IS NULL OR instr(phone_number, ?7) > 0 OR instr(lower(nickname), lower(?7)) > 0
+                     OR instr(lower(label), lower(?7)) > 0)";
+            let args = params![
+                workspace.as_str(),
+                filter.country_code,
+                filter.number_type.map(NumberType::as_str),
+                filter.status.map(NumberStatus::as_str),
+                filter.provider,
+                filter.inbound_agent_id.as_ref().map(AgentId::as_str),
+                filter.query,
+            ];
+            let total: i64 = conn
+                .prepare_cached(&format!("SELECT count(*) FROM phone_numbers WHERE {conditions}"))
+                .and_then(|mut stmt| stmt.query_row(args, |row| row.get(0)))
+                .map_err(map_error)?;
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE {conditions}
+                     ORDER BY created_at, id LIMIT ?8 OFFSET ?9"
+                ))
+                .map_err(map_error)?;
+            let items = stmt
+                .query_map(
+                    params![
+                        workspace.as_str(),
+                        filter.country_code,
+                        filter.number_type.map(NumberType::as_str),
+                        filter.status.map(NumberStatus::as_str),
+                        filter.provider,
+                        filter.inbound_agent_id.as_ref().map(AgentId::as_str),
+                        filter.query,
+                        i64::from(page.limit),
+                        page.offset() as i64,
+                    ],
+                    phone_number_from_row,
+                )
+                .map_err(map_error)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(map_error)?;
+            Ok((items, u64::try_from(total).unwrap_or(0)))
+        })
+        .await
+    }
+
+    async fn update_phone_number(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+        patch: PhoneNumberPatch,
+    ) -> Result<PhoneNumber, PatchError> {
+        let (workspace, id) = (workspace.clone(), id.clone());
+        self.write(move |tx| Ok(apply_patch(tx, &workspace, &id, patch)))
+            .await?
+    }
+
+    async fn delete_phone_number(&self, workspace: &WorkspaceId, id: &PhoneNumberId) -> Result<bool, StoreError> {
+        let (workspace, id) = (workspace.clone(), id.clone());
+        self.write(move |tx| {
+            let deleted = tx
+                .execute(
+                    "DELETE FROM phone_numbers WHERE id = ?1 AND workspace_id = ?2",
+                    [id.as_str(), workspace.as_str()],
+                )
+                .map_err(map_error)?;
+            Ok(deleted > 0)
+        })
+        .await
+    }
+
+    async fn insert_phone_number(
+        &self,
+        workspace: &WorkspaceId,
+        number: NewPhoneNumber,
+        sip_trunk: Option<NewSipTrunk>,
+    ) -> Result<PhoneNumber, StoreError> {
+        let workspace = workspace.clone();
+        self.write(move |tx| {
+            require_workspace(tx, &workspace)?;
+            let id = PhoneNumberId::generate();
+            let display = number.number.to_string();
+            insert_number(tx, &workspace, &id, &number, Timestamp::now().as_millis()).map_err(|e| {
+                match map_error(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict(format!("{display} is already registered")),
+                    other => other,
+                }
+            })?;
+            if let Some(trunk) = sip_trunk {
+                let (mode, username, sealed) = match trunk.auth_mode {
+                    SipAuthMode::UserPass { username, password_sealed } => ("userpass", Some(username), Some(password_sealed)),
+                    SipAuthMode::Ip => ("ip", None, None),
+                };
+                tx.execute(
+                    "INSERT INTO sip_trunks (phone_number_id, termination_uri, auth_mode, username, password_sealed)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id.as_str(), trunk.termination_uri, mode, username, sealed],
+                )
+                .map_err(map_error)?;
+            }
+            read_number(tx, &workspace, &id)?.ok_or_else(|| StoreError::NotFound(format!("phone number {id}")))
+        })
+        .await
+    }
+
+    async fn activate_phone_number(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+        bought: NewPhoneNumber,
+    ) -> Result<PhoneNumber, StoreError> {
+        let (workspace, id) = (workspace.clone(), id.clone());
+        self.write(move |tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE phone_numbers SET type = ?1, monthly_cost_cents = ?2, voice = ?3, sms = ?4,
+                         status = ?5, provider = ?6, updated_at = ?7
+                     WHERE id = ?8 AND workspace_id = ?9 AND status = 'pending'",
+                    params![
+                        bought.number_type.as_str(),
+                        bought.monthly_cost.cents(),
+                        bought.capabilities.voice,
+                        bought.capabilities.sms,
+                        bought.status.as_str(),
+                        bought.provider,
+                        Timestamp::now().as_millis(),
+                        id.as_str(),
+                        workspace.as_str(),
+                    ],
+                )
+                .map_err(map_error)?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(format!("pending phone number {id}")));
+            }
+            read_number(tx, &workspace, &id)?.ok_or_else(|| StoreError::NotFound(format!("phone number {id}")))
+        })
+        .await
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        workspace: &WorkspaceId,
+        key: &str,
+        request_sha256: [u8; 32],
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let (workspace, key) = (workspace.clone(), key.to_owned());
+        self.write(move |tx| {
+            let now = Timestamp::now().as_millis();
+            tx.execute(
+                "DELETE FROM idempotency_keys WHERE workspace_id = ?1 AND key = ?2 AND created_at < ?3",
+                params![workspace.as_str(), key, now - IDEMPOTENCY_WINDOW_MS],
+            )
+            .map_err(map_error)?;
+            let existing: Option<(Vec<u8>, i64, Vec<u8>)> = tx
+                .query_row(
+                    "SELECT request_sha256, status, body FROM idempotency_keys WHERE workspace_id = ?1 AND key = ?2",
+                    params![workspace.as_str(), key],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .optional()
+                .map_err(map_error)?;
+            match existing {
+                None => {
+                    // status 0: claimed, response not stored yet.
+                    tx.execute(
+                        "INSERT INTO idempotency_keys (workspace_id, key, request_sha256, status, body, created_at)
+                         VALUES (?1, ?2, ?3, 0, x'', ?4)",
+                        params![workspace.as_str(), key, request_sha256.as_slice(), now],
+                    )
+                    .map_err(map_error)?;
+                    Ok(IdempotencyClaim::Claimed)
+                }
+                Some((digest, _, _)) if digest.as_slice() != request_sha256.as_slice() => Ok(IdempotencyClaim::Mismatch),
+                Some((_, 0, _)) => Ok(IdempotencyClaim::InProgress),
+                Some((_, status, body)) => Ok(IdempotencyClaim::Replay {
+                    status: u16::try_from(status).unwrap_or(500),
+                    body,
+                }),
+            }
+        })
+        .await
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        workspace: &WorkspaceId,
+        key: &str,
+        status: u16,
+        body: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let (workspace, key) = (workspace.clone(), key.to_owned());
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE idempotency_keys SET status = ?1, body = ?2 WHERE workspace_id = ?3 AND key = ?4",
+                params![i64::from(status), body, workspace.as_str(), key],
+            )
+            .map_err(map_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn release_idempotency_key(&self, workspace: &WorkspaceId, key: &str) -> Result<(), StoreError> {
+        let (workspace, key) = (workspace.clone(), key.to_owned());
+        self.write(move |tx| {
+            tx.execute(
+                "DELETE FROM idempotency_keys WHERE workspace_id = ?1 AND key = ?2 AND status = 0",
+                params![workspace.as_str(), key],
+            )
+            .map_err(map_error)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn agent_from_row(row: &Row<'_>) -> rusqlite::Result<Agent> {
+    Ok(Agent {
+        id: parse_id(row.get(0)?, AgentId::parse, "agent id")?,
+        workspace_id: parse_id(row.get(1)?, WorkspaceId::parse, "workspace id")?,
+        name: row.get(2)?,
+        created_at: Timestamp::from_millis(row.get(3)?),
+        updated_at: Timestamp::from_millis(row.get(4)?),
+    })
+}
+
+fn read_number(conn: &Connection, workspace: &WorkspaceId, id: &PhoneNumberId) -> Result<Option<PhoneNumber>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE id = ?1 AND workspace_id = ?2"
+    ))
+    .and_then(|mut stmt| stmt.query_row([id.as_str(), workspace.as_str()], phone_number_from_row).optional())
+    .map_err(map_error)
+}
+
+fn insert_number(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    id: &PhoneNumberId,
+    new: &NewPhoneNumber,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "INSERT INTO phone_numbers (id, workspace_id, phone_number, country_code, type,
+             monthly_cost_cents, voice, sms, label, nickname, inbound_agent_id, status,
+             provider, sip_trunk_enabled, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+    )?
+    .execute(params![
+        id.as_str(),
+        workspace.as_str(),
+        new.number.as_str(),
+        new.number.country_code(),
+        new.number_type.as_str(),
+        new.monthly_cost.cents(),
+        new.capabilities.voice,
+        new.capabilities.sms,
+        new.label,
+        new.nickname,
+        new.inbound_agent_id.as_ref().map(AgentId::as_str),
+        new.status.as_str(),
+        new.provider,
+        new.sip_trunk_enabled,
+        now,
+    ])
+}
+
+fn agent_exists(conn: &Connection, workspace: &WorkspaceId, agent: &AgentId) -> Result<bool, StoreError> {
+    conn.prepare_cached("SELECT 1 FROM agents WHERE id = ?1 AND workspace_id = ?2")
+        .and_then(|mut stmt| stmt.exists([agent.as_str(), workspace.as_str()]))
+        .map_err(map_error)
+}
+
+/// One PATCH, inside the caller's write transaction.
+fn apply_patch(
+    tx: &rusqlite::Transaction<'_>,
+    workspace: &WorkspaceId,
+    id: &PhoneNumberId,
+    patch: PhoneNumberPatch,
+) -> Result<PhoneNumber, PatchError> {
+    let current = read_number(tx, workspace, id)?.ok_or(PatchError::NumberNotFound)?;
+    for (field, change) in [("inbound_agent_id", &patch.inbound_agent_id), ("outbound_agent_id", &patch.outbound_agent_id)] {
+        if let FieldChange::Set(agent) = change
+            && !agent_exists(tx, workspace, agent)?
+        {
+            return Err(PatchError::UnknownAgent(field));
+        }
+    }
+    fn resolve<T: Clone>(change: FieldChange<T>, current: Option<T>) -> Option<T> {
+        match change {
+            FieldChange::Keep => current,
+            FieldChange::Set(value) => Some(value),
+            FieldChange::Clear => None,
+        }
+    }
+    let nickname = resolve(patch.nickname, current.nickname);
+    let label = resolve(patch.label, current.label);
+    let inbound = resolve(patch.inbound_agent_id, current.inbound_agent_id);
+    let outbound = resolve(patch.outbound_agent_id, current.outbound_agent_id);
+    let is_default = patch.is_default.unwrap_or(current.is_default);
+    let now = Timestamp::now().as_millis();
+    if is_default && !current.is_default {
+        // The previous default gives way in the same transaction; the partial unique index
+        // guarantees there is never a second one.
+        tx.execute(
+            "UPDATE phone_numbers SET is_default = 0, updated_at = ?1 WHERE workspace_id = ?2 AND is_default = 1",
+            params![now, workspace.as_str()],
+        )
+        .map_err(map_error)?;
+    }
+    tx.execute(
+        "UPDATE phone_numbers SET nickname = ?1, label = ?2, inbound_agent_id = ?3, outbound_agent_id = ?4,
+             is_default = ?5, updated_at = ?6
+         WHERE id = ?7 AND workspace_id = ?8",
+        params![
+            nickname,
+            label,
+            inbound.as_ref().map(AgentId::as_str),
+            outbound.as_ref().map(AgentId::as_str),
+            is_default,
+            now,
+            id.as_str(),
+            workspace.as_str(),
+        ],
+    )
+    .map_err(map_error)?;
+    Ok(read_number(tx, workspace, id)?.ok_or(PatchError::NumberNotFound)?)
 }

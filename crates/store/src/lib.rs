@@ -12,7 +12,7 @@ use switchboard_domain::{
 
 /// The schema version this build of Switchboard reads and writes. Every backend's migrations
 /// carry the same version stamps.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -58,6 +58,155 @@ pub struct NewApiKey {
     pub secret_digest: SecretDigest,
     pub scopes: Scopes,
     pub expires_at: Option<Timestamp>,
+    /// Rotation: in the same transaction, every other live key of the workspace expires at
+    /// this time (unless it already expires sooner).
+    pub expire_others_at: Option<Timestamp>,
+}
+
+/// A key as its owner may see it: never the secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeySummary {
+    pub id: ApiKeyId,
+    pub name: String,
+    pub scopes: Scopes,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// Changes to a workspace's settings; `None` keeps the current value.
+#[derive(Clone, Debug, Default)]
+pub struct WorkspaceUpdate {
+    pub enabled_countries: Option<Vec<String>>,
+    pub kyc_verified: Option<bool>,
+}
+
+/// A country numbers can be bought in (DialNexa's "country rule").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CountryRule {
+    pub id: String,
+    pub country_iso: String,
+    pub country_name: String,
+    pub calling_code: String,
+    pub max_length: Option<i64>,
+    pub prefixes: Vec<String>,
+    pub requires_kyc: bool,
+}
+
+/// A provider's price for a country and number type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Price {
+    pub provider: String,
+    pub country_iso: String,
+    pub country_name: String,
+    pub number_type: NumberType,
+    pub monthly: Money,
+    pub setup: Money,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Filters of the number list; `None` matches everything.
+#[derive(Clone, Debug, Default)]
+pub struct NumberFilter {
+    pub country_code: Option<String>,
+    pub number_type: Option<NumberType>,
+    pub status: Option<NumberStatus>,
+    pub provider: Option<String>,
+    pub inbound_agent_id: Option<AgentId>,
+    /// Substring of the number, nickname or label.
+    pub query: Option<String>,
+}
+
+/// One page of a list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    /// 1-based.
+    pub page: u32,
+    pub limit: u32,
+}
+
+impl PageRequest {
+    pub fn offset(self) -> u64 {
+        u64::from(self.page.saturating_sub(1)) * u64::from(self.limit)
+    }
+}
+
+/// A change to one field: keep it, set it, or clear it (JSON `null`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum FieldChange<T> {
+    #[default]
+    Keep,
+    Set(T),
+    Clear,
+}
+
+impl<T> FieldChange<T> {
+    pub fn is_keep(&self) -> bool {
+        matches!(self, FieldChange::Keep)
+    }
+}
+
+/// A partial update of a number (PATCH).
+#[derive(Clone, Debug, Default)]
+pub struct PhoneNumberPatch {
+    pub nickname: FieldChange<String>,
+    pub label: FieldChange<String>,
+    pub inbound_agent_id: FieldChange<AgentId>,
+    pub outbound_agent_id: FieldChange<AgentId>,
+    /// `Some(true)` makes it the default (clearing the previous one); `Some(false)` unsets it.
+    pub is_default: Option<bool>,
+}
+
+/// Why a PATCH could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum PatchError {
+    #[error("phone number not found")]
+    NumberNotFound,
+    /// The named field holds an agent id that is not an agent of the workspace.
+    #[error("{0} is not an agent of this workspace")]
+    UnknownAgent(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The credentials of a bring-your-own number.
+#[derive(Clone, Debug)]
+pub struct NewSipTrunk {
+    pub termination_uri: String,
+    pub auth_mode: SipAuthMode,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum SipAuthMode {
+    /// Username and the sealed (encrypted) password.
+    UserPass { username: String, password_sealed: Vec<u8> },
+    Ip,
+}
+
+impl std::fmt::Debug for SipAuthMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SipAuthMode::UserPass { username, .. } => f
+                .debug_struct("UserPass")
+                .field("username", username)
+                .finish_non_exhaustive(),
+            SipAuthMode::Ip => f.write_str("Ip"),
+        }
+    }
+}
+
+/// What a stored Idempotency-Key says about a new request carrying it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key is new (or older than 24 hours): this request goes ahead and owns it.
+    Claimed,
+    /// The same request already got this response: send it again.
+    Replay { status: u16, body: Vec<u8> },
+    /// The first request with this key has not finished yet.
+    InProgress,
+    /// The key was used for a different request.
+    Mismatch,
 }
 
 /// What authentication needs to know about a key.
@@ -111,18 +260,87 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn get_workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError>;
     async fn count_workspaces(&self) -> Result<u64, StoreError>;
 
+    /// `None` when the workspace does not exist.
+    async fn update_workspace(
+        &self,
+        id: &WorkspaceId,
+        update: WorkspaceUpdate,
+    ) -> Result<Option<Workspace>, StoreError>;
+
     /// Fails with `NotFound` when the workspace does not exist.
     async fn create_api_key(&self, key: NewApiKey) -> Result<(), StoreError>;
     async fn find_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// The workspace's keys that are not revoked, oldest first.
+    async fn list_api_keys(&self, workspace: &WorkspaceId) -> Result<Vec<ApiKeySummary>, StoreError>;
+    /// Revokes a key of the workspace; `false` when there is no such live key.
+    async fn revoke_api_key(&self, workspace: &WorkspaceId, id: &ApiKeyId) -> Result<bool, StoreError>;
+    /// Records that the key was used at `at`.
+    async fn touch_api_key(&self, id: &ApiKeyId, at: Timestamp) -> Result<(), StoreError>;
 
     /// Fails with `NotFound` when the workspace does not exist.
     async fn create_agent(&self, workspace: &WorkspaceId, name: &str) -> Result<Agent, StoreError>;
+    async fn list_agents(
+        &self,
+        workspace: &WorkspaceId,
+        page: PageRequest,
+    ) -> Result<(Vec<Agent>, u64), StoreError>;
+    async fn get_agent(&self, workspace: &WorkspaceId, id: &AgentId) -> Result<Option<Agent>, StoreError>;
+    async fn rename_agent(
+        &self,
+        workspace: &WorkspaceId,
+        id: &AgentId,
+        name: &str,
+    ) -> Result<Option<Agent>, StoreError>;
+    /// Deletes the agent and, in the same transaction, detaches it from every number that
+    /// routes to it. `false` when there is no such agent.
+    async fn delete_agent(&self, workspace: &WorkspaceId, id: &AgentId) -> Result<bool, StoreError>;
+
+    async fn countries(&self) -> Result<Vec<CountryRule>, StoreError>;
+    async fn pricing(&self) -> Result<Vec<Price>, StoreError>;
 
     async fn get_phone_number(
         &self,
         workspace: &WorkspaceId,
         id: &PhoneNumberId,
     ) -> Result<Option<PhoneNumber>, StoreError>;
+
+    /// The workspace's numbers that match `filter`, ordered by creation time then id, and the
+    /// number of all matches.
+    async fn list_phone_numbers(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &NumberFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<PhoneNumber>, u64), StoreError>;
+
+    /// Applies a partial update in one transaction and returns the new record.
+    async fn update_phone_number(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+        patch: PhoneNumberPatch,
+    ) -> Result<PhoneNumber, PatchError>;
+
+    /// Removes the number (and its SIP trunk credentials); `false` when it does not exist.
+    async fn delete_phone_number(&self, workspace: &WorkspaceId, id: &PhoneNumberId) -> Result<bool, StoreError>;
+
+    /// Records one number, with its SIP trunk when given. `Conflict` when any workspace
+    /// already holds the number: the unique constraint decides between concurrent callers.
+    async fn insert_phone_number(
+        &self,
+        workspace: &WorkspaceId,
+        number: NewPhoneNumber,
+        sip_trunk: Option<NewSipTrunk>,
+    ) -> Result<PhoneNumber, StoreError>;
+
+    /// Turns a `pending` number (a purchase in flight) into the given final record.
+    /// `NotFound` when the pending record is gone.
+    async fn activate_phone_number(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+        bought: NewPhoneNumber,
+    ) -> Result<PhoneNumber, StoreError>;
 
     /// Of `numbers`, those any workspace already holds.
     async fn registered_numbers(&self, numbers: &[E164]) -> Result<Vec<E164>, StoreError>;
@@ -135,7 +353,29 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         workspace: &WorkspaceId,
         numbers: Vec<NewPhoneNumber>,
     ) -> Result<Vec<PhoneNumberId>, StoreError>;
+
+    /// Claims `key` for a request with digest `request_sha256`, or says what became of the
+    /// request that claimed it first. Claims older than 24 hours are forgotten.
+    async fn claim_idempotency_key(
+        &self,
+        workspace: &WorkspaceId,
+        key: &str,
+        request_sha256: [u8; 32],
+    ) -> Result<IdempotencyClaim, StoreError>;
+    /// Stores the response of the request that claimed `key`, for replays.
+    async fn complete_idempotency_key(
+        &self,
+        workspace: &WorkspaceId,
+        key: &str,
+        status: u16,
+        body: Vec<u8>,
+    ) -> Result<(), StoreError>;
+    /// Gives up a claim (the request failed in a way a retry may fix).
+    async fn release_idempotency_key(&self, workspace: &WorkspaceId, key: &str) -> Result<(), StoreError>;
 }
+
+/// How long an Idempotency-Key is remembered.
+pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// A key that was just created: the only moment its full token exists.
 #[derive(Debug)]
@@ -163,6 +403,7 @@ pub async fn issue_api_key(
             secret_digest: secret.digest(),
             scopes,
             expires_at: None,
+            expire_others_at: None,
         })
         .await?;
     Ok(IssuedApiKey {

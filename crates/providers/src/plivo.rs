@@ -1,0 +1,213 @@
+//! Plivo's REST API: search (`GET /v1/Account/{auth_id}/PhoneNumber/`), buy
+//! (`POST /v1/Account/{auth_id}/PhoneNumber/{number}/`) and release
+//! (`DELETE /v1/Account/{auth_id}/Number/{number}/`), with HTTP Basic auth.
+//!
+//! Plivo writes numbers without the `+` and calls toll-free `tollfree` and landlines
+//! `fixed`; both are translated here.
+
+use crate::{Offer, Provider, ProviderError};
+use async_trait::async_trait;
+use serde::Deserialize;
+use std::fmt;
+use std::time::Duration;
+use switchboard_domain::{E164, Money, NumberType};
+
+#[derive(Clone)]
+pub struct PlivoConfig {
+    pub auth_id: String,
+    pub auth_token: String,
+    /// `https://api.plivo.com` in production; a local fake in tests.
+    pub base_url: String,
+    /// Whole-request timeout for each call.
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for PlivoConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlivoConfig")
+            .field("auth_id", &self.auth_id)
+            .field("base_url", &self.base_url)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+pub struct PlivoProvider {
+    config: PlivoConfig,
+    http: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+struct SearchPage {
+    objects: Vec<PlivoNumber>,
+}
+
+#[derive(Deserialize)]
+struct PlivoNumber {
+    number: String,
+    #[serde(rename = "type")]
+    number_type: String,
+    monthly_rental_rate: String,
+    setup_rate: String,
+    #[serde(default)]
+    voice_enabled: bool,
+    #[serde(default)]
+    sms_enabled: bool,
+    #[serde(default)]
+    mms_enabled: bool,
+}
+
+#[derive(Deserialize)]
+struct PlivoError {
+    error: serde_json::Value,
+}
+
+/// Plivo's rates have five decimals (`"0.80000"`); ours are cents. Rounded to the nearest cent.
+fn parse_rate(rate: &str) -> Option<Money> {
+    let value: f64 = rate.trim().parse().ok()?;
+    if !value.is_finite() || value < 0.0 {
+        return None;
+    }
+    Money::from_cents((value * 100.0).round() as i64).ok()
+}
+
+fn plivo_type(number_type: NumberType) -> &'static str {
+    match number_type {
+        NumberType::Local => "local",
+        NumberType::TollFree => "tollfree",
+        NumberType::Mobile => "mobile",
+    }
+}
+
+impl PlivoNumber {
+    fn into_offer(self) -> Option<Offer> {
+        let number = E164::parse(&format!("+{}", self.number.trim_start_matches('+'))).ok()?;
+        let number_type = match self.number_type.as_str() {
+            "tollfree" | "toll-free" | "toll_free" => NumberType::TollFree,
+            "mobile" => NumberType::Mobile,
+            _ => NumberType::Local,
+        };
+        Some(Offer {
+            number,
+            number_type,
+            monthly_cost: parse_rate(&self.monthly_rental_rate)?,
+            setup_cost: parse_rate(&self.setup_rate)?,
+            voice: self.voice_enabled,
+            sms: self.sms_enabled,
+            mms: self.mms_enabled,
+        })
+    }
+}
+
+impl PlivoProvider {
+    pub const ID: &'static str = "plivo";
+
+    pub fn new(config: PlivoConfig) -> Result<Self, ProviderError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| ProviderError::Unavailable(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self { config, http })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!(
+            "{}/v1/Account/{}/{path}",
+            self.config.base_url.trim_end_matches('/'),
+            self.config.auth_id
+        )
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, ProviderError> {
+        let response = request
+            .basic_auth(&self.config.auth_id, Some(&self.config.auth_token))
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    ProviderError::Unavailable("Plivo did not answer in time".into())
+                } else {
+                    ProviderError::Unavailable(format!("cannot reach Plivo: {e}"))
+                }
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let reason = response
+            .json::<PlivoError>()
+            .await
+            .map(|e| match e.error {
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            })
+            .unwrap_or_else(|_| format!("HTTP {status}"));
+        tracing::warn!(%status, reason, "Plivo refused a request");
+        match status.as_u16() {
+            404 => Err(ProviderError::NotOffered),
+            400 | 403 | 409 | 422 => Err(ProviderError::Rejected(reason)),
+            _ => Err(ProviderError::Unavailable(format!("Plivo answered {status}: {reason}"))),
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for PlivoProvider {
+    fn id(&self) -> &'static str {
+        Self::ID
+    }
+
+    async fn search(&self, country_iso: &str, number_type: Option<NumberType>) -> Result<Vec<Offer>, ProviderError> {
+        let mut query = vec![("country_iso", country_iso.to_owned()), ("limit", "20".to_owned())];
+        if let Some(number_type) = number_type {
+            query.push(("type", plivo_type(number_type).to_owned()));
+        }
+        let page: SearchPage = self
+            .send(self.http.get(self.url("PhoneNumber/")).query(&query))
+            .await?
+            .json()
+            .await
+            .map_err(|e| ProviderError::Unavailable(format!("unreadable Plivo search answer: {e}")))?;
+        Ok(page.objects.into_iter().filter_map(PlivoNumber::into_offer).collect())
+    }
+
+    async fn buy(&self, number: &E164) -> Result<Offer, ProviderError> {
+        let digits = number.as_str().trim_start_matches('+');
+        // Plivo's buy answer confirms the number only; the terms come from its search, which
+        // is asked for this exact number first.
+        let offer = self
+            .search(number.country_code(), None)
+            .await?
+            .into_iter()
+            .find(|offer| offer.number == *number)
+            .ok_or(ProviderError::NotOffered)?;
+        self.send(
+            self.http
+                .post(self.url(&format!("PhoneNumber/{digits}/")))
+                .json(&serde_json::json!({})),
+        )
+        .await?;
+        Ok(offer)
+    }
+
+    async fn release(&self, number: &E164) -> Result<(), ProviderError> {
+        let digits = number.as_str().trim_start_matches('+');
+        self.send(self.http.delete(self.url(&format!("Number/{digits}/")))).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rate;
+
+    #[test]
+    fn rates_round_to_cents() {
+        assert_eq!(parse_rate("0.80000").map(|m| m.to_string()), Some("0.80".into()));
+        assert_eq!(parse_rate("1.155").map(|m| m.to_string()), Some("1.16".into()));
+        assert_eq!(parse_rate("-1"), None);
+        assert_eq!(parse_rate("abc"), None);
+    }
+}

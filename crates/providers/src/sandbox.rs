@@ -1,0 +1,152 @@
+//! The built-in provider: a deterministic catalogue for every country of the country rules,
+//! priced from the pricing table. Works offline; the demo and the tests use it.
+//!
+//! It keeps no state: who owns a number is Switchboard's database's business, and search
+//! results are filtered against it by the caller.
+
+use crate::{Offer, Provider, ProviderError};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use switchboard_domain::{E164, Money, NumberType};
+
+/// How many numbers of each country and type the catalogue holds.
+pub const NUMBERS_PER_RANGE: u32 = 20;
+
+/// The first number of each `(country, type)` range; the range counts up from it. Each is a
+/// number libphonenumber accepts as valid, of that country and type (a test checks all).
+const RANGES: &[(&str, NumberType, u64)] = &[
+    ("US", NumberType::Local, 14155550100),
+    ("US", NumberType::TollFree, 18005550100),
+    ("CA", NumberType::Local, 14165550100),
+    ("GB", NumberType::Local, 442079460100),
+    ("GB", NumberType::Mobile, 447400123400),
+    ("GB", NumberType::TollFree, 448081570100),
+    ("IN", NumberType::Local, 912234567800),
+    ("IN", NumberType::Mobile, 919820012300),
+    ("IN", NumberType::TollFree, 9118001234500),
+    ("AU", NumberType::Local, 61298765400),
+    ("AU", NumberType::Mobile, 61412345600),
+    ("AU", NumberType::TollFree, 611800123400),
+    ("DE", NumberType::Local, 4930123456700),
+    ("DE", NumberType::Mobile, 4915123456700),
+    ("DE", NumberType::TollFree, 498001234500),
+];
+
+/// A price the sandbox charges, from the pricing table.
+#[derive(Clone, Debug)]
+pub struct SandboxPrice {
+    pub country_iso: String,
+    pub number_type: NumberType,
+    pub monthly: Money,
+    pub setup: Money,
+}
+
+#[derive(Debug)]
+pub struct SandboxProvider {
+    prices: HashMap<(String, NumberType), (Money, Money)>,
+}
+
+impl SandboxProvider {
+    pub const ID: &'static str = "sandbox";
+
+    pub fn new(prices: impl IntoIterator<Item = SandboxPrice>) -> Self {
+        Self {
+            prices: prices
+                .into_iter()
+                .map(|p| ((p.country_iso, p.number_type), (p.monthly, p.setup)))
+                .collect(),
+        }
+    }
+
+    fn offer(&self, number: E164, number_type: NumberType) -> Option<Offer> {
+        let (monthly, setup) = *self.prices.get(&(number.country_code().to_owned(), number_type))?;
+        Some(Offer {
+            number,
+            number_type,
+            monthly_cost: monthly,
+            setup_cost: setup,
+            voice: true,
+            // Toll-free numbers take calls only, as at most carriers.
+            sms: number_type != NumberType::TollFree,
+            mms: false,
+        })
+    }
+
+    /// Every number of the catalogue that has a price, in catalogue order.
+    pub fn catalogue(&self) -> impl Iterator<Item = Offer> + '_ {
+        RANGES.iter().flat_map(move |(_, number_type, first)| {
+            (0..u64::from(NUMBERS_PER_RANGE)).filter_map(move |i| {
+                let number = E164::parse(&format!("+{}", first + i)).ok()?;
+                self.offer(number, *number_type)
+            })
+        })
+    }
+}
+
+#[async_trait]
+impl Provider for SandboxProvider {
+    fn id(&self) -> &'static str {
+        Self::ID
+    }
+
+    async fn search(&self, country_iso: &str, number_type: Option<NumberType>) -> Result<Vec<Offer>, ProviderError> {
+        Ok(self
+            .catalogue()
+            .filter(|offer| offer.number.country_code() == country_iso)
+            .filter(|offer| number_type.is_none_or(|t| t == offer.number_type))
+            .collect())
+    }
+
+    async fn buy(&self, number: &E164) -> Result<Offer, ProviderError> {
+        self.catalogue()
+            .find(|offer| offer.number == *number)
+            .ok_or(ProviderError::NotOffered)
+    }
+
+    async fn release(&self, _number: &E164) -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn priced_everywhere() -> SandboxProvider {
+        SandboxProvider::new(RANGES.iter().map(|(country, number_type, _)| SandboxPrice {
+            country_iso: (*country).to_owned(),
+            number_type: *number_type,
+            monthly: Money::from_cents(100).unwrap_or_default(),
+            setup: Money::ZERO,
+        }))
+    }
+
+    #[test]
+    fn every_catalogue_number_is_valid_and_of_its_country_and_type() {
+        let mut wrong = Vec::new();
+        for (country, number_type, first) in RANGES {
+            for i in 0..u64::from(NUMBERS_PER_RANGE) {
+                let text = format!("+{}", first + i);
+                match E164::parse(&text) {
+                    Ok(n) if n.country_code() == *country && n.derived_type() == *number_type => {}
+                    Ok(n) => wrong.push(format!("{text}: {} {:?}", n.country_code(), n.derived_type())),
+                    Err(e) => wrong.push(format!("{text}: {e}")),
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+        assert_eq!(priced_everywhere().catalogue().count(), RANGES.len() * NUMBERS_PER_RANGE as usize);
+    }
+
+    #[tokio::test]
+    async fn search_and_buy() {
+        let sandbox = priced_everywhere();
+        let offers = sandbox.search("IN", Some(NumberType::Mobile)).await.unwrap_or_default();
+        assert_eq!(offers.len(), NUMBERS_PER_RANGE as usize);
+        assert!(offers.iter().all(|o| o.number.country_code() == "IN" && o.number_type == NumberType::Mobile));
+        let bought = sandbox.buy(&offers[3].number).await.expect("offered");
+        assert_eq!(bought, offers[3]);
+        let elsewhere = E164::parse("+14155552671").expect("valid");
+        assert!(matches!(sandbox.buy(&elsewhere).await, Err(ProviderError::NotOffered)));
+    }
+}
