@@ -183,6 +183,7 @@ async fn expired_keys_are_a_401() {
             secret_digest: secret.digest(),
             scopes: Scopes::all(),
             expires_at: Some(Timestamp::from_millis(Timestamp::now().as_millis() - 1)),
+            expire_others_at: None,
         })
         .await
         .expect("create key");
