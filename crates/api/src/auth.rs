@@ -24,7 +24,13 @@ pub const MAX_KEY_CACHE_TTL: Duration = Duration::from_secs(1);
 #[derive(Clone, Debug)]
 pub struct KeyVerifier {
     cache: Option<moka::sync::Cache<ApiKeyId, Arc<ApiKeyRecord>>>,
+    /// Keys whose `last_used_at` was written within the last minute: one write per key per
+    /// minute at most, not one per request.
+    recently_used: moka::sync::Cache<ApiKeyId, ()>,
 }
+
+/// How stale `last_used_at` may be.
+const LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
 
 impl KeyVerifier {
     /// `ttl` of zero disables the cache; anything above [`MAX_KEY_CACHE_TTL`] is capped to it.
@@ -36,7 +42,34 @@ impl KeyVerifier {
                 .time_to_live(ttl)
                 .build()
         });
-        Self { cache }
+        Self {
+            cache,
+            recently_used: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(LAST_USED_RESOLUTION)
+                .build(),
+        }
+    }
+
+    /// Forgets every cached key at once (after a rotation that expires the others).
+    pub fn evict_all(&self) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate_all();
+        }
+    }
+
+    /// Records the key's use, at most once a minute, in the background.
+    fn note_use(&self, store: &Arc<dyn Store>, id: &ApiKeyId) {
+        if self.recently_used.contains_key(id) {
+            return;
+        }
+        self.recently_used.insert(id.clone(), ());
+        let (store, id) = (store.clone(), id.clone());
+        tokio::spawn(async move {
+            if let Err(error) = store.touch_api_key(&id, Timestamp::now()).await {
+                tracing::warn!(%error, "could not record a key's last use");
+            }
+        });
     }
 
     /// Forgets a key at once (after revocation through this process).
@@ -158,6 +191,7 @@ pub async fn authenticate(
             return response;
         }
     };
+    state.keys.note_use(&state.store, &authenticated.key_id);
     request.extensions_mut().insert(authenticated);
     let mut response = next.run(request).await;
     if let Some(budget) = budget {

@@ -14,6 +14,8 @@ pub enum ApiError {
     Unauthorized,
     /// A valid key without the scope the route needs.
     Forbidden,
+    /// Allowed in general, not for this request; the message says why (e.g. KYC).
+    ForbiddenBecause(String),
     /// A record that does not exist in the caller's workspace; the message names its kind
     /// (`Phone number not found`).
     NotFound(&'static str),
@@ -27,6 +29,12 @@ pub enum ApiError {
     Conflict(String),
     /// The key has spent its rate budget; it may retry after this many seconds.
     RateLimited { retry_after_secs: u64 },
+    /// The request body is over the limit.
+    PayloadTooLarge,
+    /// Well-formed but not processable, e.g. an Idempotency-Key reused with another body.
+    Unprocessable(String),
+    /// An upstream (a number provider) failed; the message says which, never its internals.
+    BadGateway(String),
     /// The database cannot be reached right now; retrying later may work.
     Unavailable(String),
     /// A bug or an unexpected failure. The cause is logged, never sent.
@@ -53,12 +61,15 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::ForbiddenBecause(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -79,7 +90,14 @@ impl ApiError {
                 Message::One(problems.remove(0))
             }
             ApiError::BadRequest(problems) => Message::Many(problems),
-            ApiError::Conflict(message) => Message::One(message),
+            ApiError::Conflict(message)
+            | ApiError::ForbiddenBecause(message)
+            | ApiError::Unprocessable(message)
+            | ApiError::BadGateway(message) => Message::One(message),
+            ApiError::PayloadTooLarge => Message::One(format!(
+                "request body is larger than {} bytes",
+                crate::extract::MAX_BODY_BYTES
+            )),
             ApiError::RateLimited { .. } => {
                 Message::One("Too many requests. Please slow down and retry after a moment.".into())
             }
@@ -88,6 +106,12 @@ impl ApiError {
             }
             ApiError::Internal(_) => Message::One("Internal server error".into()),
         }
+    }
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::BadRequest(vec![message.into()])
     }
 }
 

@@ -7,6 +7,8 @@
 
 pub mod auth;
 pub mod error;
+pub mod extract;
+mod idempotency;
 mod json;
 pub mod rate_limit;
 mod request_log;
@@ -16,5 +18,5 @@ pub mod server;
 
 pub use auth::KeyVerifier;
 pub use error::ApiError;
-pub use router::{ApiSettings, AppState, router};
+pub use router::{ApiSettings, AppState, default_providers, router};
 pub use server::{ServeOptions, serve};

@@ -4,13 +4,16 @@ use crate::auth::{KeyVerifier, authenticate};
 use crate::error::ApiError;
 use crate::rate_limit::{DEFAULT_PER_MINUTE, RateLimits};
 use crate::request_log::log_request;
-use crate::routes::{health, phone_numbers};
+use crate::routes::{agents, api_keys, catalogue, health, phone_numbers};
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::OriginalUri;
 use axum::http::Method;
-use axum::routing::get;
+use axum::routing::{get, post};
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_domain::SealingKey;
+use switchboard_providers::{PlivoConfig, PlivoProvider, Providers, SandboxPrice, SandboxProvider};
 use switchboard_store::Store;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
@@ -36,31 +39,111 @@ impl Default for ApiSettings {
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    pub providers: Providers,
+    /// Seals SIP trunk passwords before they reach the database.
+    pub sealing_key: SealingKey,
     pub keys: KeyVerifier,
     pub rate_limits: RateLimits,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, settings: &ApiSettings) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        providers: Providers,
+        sealing_key: SealingKey,
+        settings: &ApiSettings,
+    ) -> Self {
         Self {
             store,
+            providers,
+            sealing_key,
             keys: KeyVerifier::new(settings.key_cache_ttl),
             rate_limits: RateLimits::new(settings.rate_limit_per_minute),
         }
     }
 }
 
+/// The sandbox, priced from the store's pricing table, and Plivo when it is configured.
+/// The sandbox comes first, so it is the default for searches unless Plivo is configured.
+pub async fn default_providers(
+    store: &dyn Store,
+    plivo: Option<PlivoConfig>,
+) -> Result<Providers, Box<dyn std::error::Error + Send + Sync>> {
+    let prices = store.pricing().await?;
+    let sandbox = SandboxProvider::new(
+        prices
+            .into_iter()
+            .filter(|p| p.provider == SandboxProvider::ID)
+            .map(|p| SandboxPrice {
+                country_iso: p.country_iso,
+                number_type: p.number_type,
+                monthly: p.monthly,
+                setup: p.setup,
+            }),
+    );
+    Ok(match plivo {
+        Some(config) => Providers::default()
+            .with(Arc::new(PlivoProvider::new(config)?))
+            .with(Arc::new(sandbox)),
+        None => Providers::default().with(Arc::new(sandbox)),
+    })
+}
+
 pub fn router(state: AppState) -> Router {
+    let numbers = "/organization-phone-numbers";
     let v1 = Router::new()
+        .route(numbers, get(phone_numbers::list_phone_numbers))
         .route(
-            "/organization-phone-numbers/{id}",
-            get(phone_numbers::get_phone_number),
+            &format!("{numbers}/plivo-numbers"),
+            get(phone_numbers::search_available),
+        )
+        .route(
+            &format!("{numbers}/purchase"),
+            post(phone_numbers::purchase),
+        )
+        .route(
+            &format!("{numbers}/sip-trunks"),
+            post(phone_numbers::link_sip_trunk),
+        )
+        .route(
+            &format!("{numbers}/{{id}}"),
+            get(phone_numbers::get_phone_number)
+                .patch(phone_numbers::update_phone_number)
+                .delete(phone_numbers::release_phone_number),
+        )
+        .route(
+            "/agents",
+            get(agents::list_agents).post(agents::create_agent),
+        )
+        .route(
+            "/agents/{id}",
+            get(agents::get_agent)
+                .patch(agents::rename_agent)
+                .delete(agents::delete_agent),
+        )
+        .route(
+            "/api-keys",
+            get(api_keys::list_api_keys).post(api_keys::create_api_key),
+        )
+        .route(
+            "/api-keys/{id}",
+            axum::routing::delete(api_keys::revoke_api_key),
+        )
+        .route("/phone-number-pricing", get(catalogue::list_pricing))
+        .route(
+            "/phone-country-rules/countries",
+            get(catalogue::list_countries),
+        )
+        .route(
+            "/phone-country-rules/enabled-network-groups",
+            get(catalogue::list_enabled_network_groups),
         )
         // Only on matched routes: an unknown path is a 404 whatever the key.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate,
-        ));
+        ))
+        .layer(DefaultBodyLimit::max(crate::extract::MAX_BODY_BYTES));
 
     Router::new()
         .nest("/v1", v1)

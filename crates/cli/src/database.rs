@@ -25,6 +25,11 @@ pub async fn migrate(url: &str) -> Result<MigrationReport> {
     Ok(SqliteStore::migrate(sqlite_path(url)?).await?)
 }
 
+/// Where the secret key file lives: beside the SQLite database.
+pub fn key_file(url: &str) -> Result<std::path::PathBuf> {
+    Ok(crate::secrets::key_file_beside(&sqlite_path(url)?))
+}
+
 /// The URL with any password replaced, for logs and messages.
 pub fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {

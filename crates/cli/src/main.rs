@@ -5,6 +5,7 @@ mod database;
 mod demo;
 mod import;
 mod output;
+mod secrets;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_api::{ApiSettings, AppState, ServeOptions};
 use switchboard_domain::{Scopes, WorkspaceId};
-use switchboard_store::{NewWorkspace, Store, issue_api_key};
+use switchboard_store::{NewWorkspace, Store, WorkspaceUpdate, issue_api_key};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser, Debug)]
@@ -74,10 +75,39 @@ struct ServeArgs {
     /// After SIGTERM or Ctrl-C, how long in-flight requests may take to finish, in seconds.
     #[arg(long, env = "SWITCHBOARD_DRAIN_TIMEOUT_SECS", default_value_t = 30)]
     drain_timeout_secs: u64,
+    /// Key that seals SIP trunk passwords, 64 hex characters. Without it, a key file beside
+    /// the SQLite database (<database>.key, mode 0600) is used, and created if missing.
+    #[arg(long, env = "SWITCHBOARD_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// Plivo auth id; with the token, enables the `plivo` provider.
+    #[arg(long, env = "SWITCHBOARD_PLIVO_AUTH_ID")]
+    plivo_auth_id: Option<String>,
+    /// Plivo auth token.
+    #[arg(long, env = "SWITCHBOARD_PLIVO_AUTH_TOKEN", hide_env_values = true)]
+    plivo_auth_token: Option<String>,
+    /// Plivo API base URL.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_PLIVO_BASE_URL",
+        default_value = "https://api.plivo.com"
+    )]
+    plivo_base_url: String,
+    /// Timeout of each call to Plivo, in seconds.
+    #[arg(long, env = "SWITCHBOARD_PLIVO_TIMEOUT_SECS", default_value_t = 10)]
+    plivo_timeout_secs: u64,
 }
 
 #[derive(Subcommand, Debug)]
 enum WorkspaceCommand {
+    /// Change a workspace's enabled countries or KYC status; prints the workspace.
+    Update {
+        workspace: String,
+        /// Countries enabled for purchases (replaces the list): US,IN. An empty value clears it.
+        #[arg(long, value_delimiter = ',')]
+        countries: Option<Vec<String>>,
+        #[arg(long)]
+        kyc_verified: Option<bool>,
+    },
     /// Create a workspace and a key with every scope; prints {"workspace_id","api_key"}.
     Create {
         #[arg(long)]
@@ -192,6 +222,31 @@ async fn run(cli: Cli) -> Result<()> {
                 "api_key": key.token.expose(),
             }))
         }
+        Command::Workspace(WorkspaceCommand::Update {
+            workspace,
+            countries,
+            kyc_verified,
+        }) => {
+            let store = database::open(&url).await?;
+            let id = existing_workspace(store.as_ref(), &workspace).await?;
+            if countries.is_none() && kyc_verified.is_none() {
+                bail!("nothing to change: give --countries and/or --kyc-verified");
+            }
+            let update = WorkspaceUpdate {
+                enabled_countries: countries.as_deref().map(parse_countries).transpose()?,
+                kyc_verified,
+            };
+            let updated = store
+                .update_workspace(&id, update)
+                .await?
+                .with_context(|| format!("workspace {id} does not exist"))?;
+            output::print_json(&serde_json::json!({
+                "workspace_id": updated.id.as_str(),
+                "name": updated.name,
+                "countries": updated.enabled_countries,
+                "kyc_verified": updated.kyc_verified,
+            }))
+        }
         Command::Key(KeyCommand::Create {
             workspace,
             name,
@@ -244,7 +299,22 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
         key_cache_ttl: Duration::from_millis(args.key_cache_ms),
         rate_limit_per_minute: args.rate_limit_per_minute,
     };
-    let state = AppState::new(store, &settings);
+    let plivo = match (args.plivo_auth_id, args.plivo_auth_token) {
+        (Some(auth_id), Some(auth_token)) => Some(switchboard_providers::PlivoConfig {
+            auth_id,
+            auth_token,
+            base_url: args.plivo_base_url,
+            timeout: Duration::from_secs(args.plivo_timeout_secs.max(1)),
+        }),
+        (None, None) => None,
+        _ => bail!("Plivo needs both SWITCHBOARD_PLIVO_AUTH_ID and SWITCHBOARD_PLIVO_AUTH_TOKEN"),
+    };
+    let providers = switchboard_api::default_providers(store.as_ref(), plivo)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot set up the number providers: {e}"))?;
+    let sealing_key =
+        secrets::load_or_create(args.secret_key.as_deref(), &database::key_file(url)?)?;
+    let state = AppState::new(store, providers, sealing_key, &settings);
     let options = ServeOptions {
         drain_timeout: Duration::from_secs(args.drain_timeout_secs),
     };

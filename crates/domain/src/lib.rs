@@ -9,6 +9,7 @@ mod keys;
 mod money;
 mod phone;
 mod scope;
+mod sealing;
 mod time_fmt;
 
 pub use ids::{AgentId, ApiKeyId, PhoneNumberId, WorkspaceId};
@@ -19,4 +20,5 @@ pub use phone::{
     PhoneNumber, PhoneNumberError, UnknownValue,
 };
 pub use scope::{Scope, ScopeError, Scopes};
+pub use sealing::{SealingError, SealingKey};
 pub use time_fmt::Timestamp;

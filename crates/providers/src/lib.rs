@@ -43,7 +43,11 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// The `telephonyProviderId` clients use for it.
     fn id(&self) -> &'static str;
     /// Numbers for sale in a country (ISO alpha-2), optionally of one type.
-    async fn search(&self, country_iso: &str, number_type: Option<NumberType>) -> Result<Vec<Offer>, ProviderError>;
+    async fn search(
+        &self,
+        country_iso: &str,
+        number_type: Option<NumberType>,
+    ) -> Result<Vec<Offer>, ProviderError>;
     /// Buys `number`; returns what was bought.
     async fn buy(&self, number: &E164) -> Result<Offer, ProviderError>;
     /// Gives `number` back.

@@ -108,7 +108,9 @@ impl PlivoProvider {
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(5)))
             .build()
-            .map_err(|e| ProviderError::Unavailable(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| {
+                ProviderError::Unavailable(format!("cannot build the HTTP client: {e}"))
+            })?;
         Ok(Self { config, http })
     }
 
@@ -120,7 +122,10 @@ impl PlivoProvider {
         )
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, ProviderError> {
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ProviderError> {
         let response = request
             .basic_auth(&self.config.auth_id, Some(&self.config.auth_token))
             .send()
@@ -148,7 +153,9 @@ impl PlivoProvider {
         match status.as_u16() {
             404 => Err(ProviderError::NotOffered),
             400 | 403 | 409 | 422 => Err(ProviderError::Rejected(reason)),
-            _ => Err(ProviderError::Unavailable(format!("Plivo answered {status}: {reason}"))),
+            _ => Err(ProviderError::Unavailable(format!(
+                "Plivo answered {status}: {reason}"
+            ))),
         }
     }
 }
@@ -159,8 +166,15 @@ impl Provider for PlivoProvider {
         Self::ID
     }
 
-    async fn search(&self, country_iso: &str, number_type: Option<NumberType>) -> Result<Vec<Offer>, ProviderError> {
-        let mut query = vec![("country_iso", country_iso.to_owned()), ("limit", "20".to_owned())];
+    async fn search(
+        &self,
+        country_iso: &str,
+        number_type: Option<NumberType>,
+    ) -> Result<Vec<Offer>, ProviderError> {
+        let mut query = vec![
+            ("country_iso", country_iso.to_owned()),
+            ("limit", "20".to_owned()),
+        ];
         if let Some(number_type) = number_type {
             query.push(("type", plivo_type(number_type).to_owned()));
         }
@@ -169,8 +183,14 @@ impl Provider for PlivoProvider {
             .await?
             .json()
             .await
-            .map_err(|e| ProviderError::Unavailable(format!("unreadable Plivo search answer: {e}")))?;
-        Ok(page.objects.into_iter().filter_map(PlivoNumber::into_offer).collect())
+            .map_err(|e| {
+                ProviderError::Unavailable(format!("unreadable Plivo search answer: {e}"))
+            })?;
+        Ok(page
+            .objects
+            .into_iter()
+            .filter_map(PlivoNumber::into_offer)
+            .collect())
     }
 
     async fn buy(&self, number: &E164) -> Result<Offer, ProviderError> {
@@ -194,7 +214,8 @@ impl Provider for PlivoProvider {
 
     async fn release(&self, number: &E164) -> Result<(), ProviderError> {
         let digits = number.as_str().trim_start_matches('+');
-        self.send(self.http.delete(self.url(&format!("Number/{digits}/")))).await?;
+        self.send(self.http.delete(self.url(&format!("Number/{digits}/"))))
+            .await?;
         Ok(())
     }
 }
@@ -205,8 +226,14 @@ mod tests {
 
     #[test]
     fn rates_round_to_cents() {
-        assert_eq!(parse_rate("0.80000").map(|m| m.to_string()), Some("0.80".into()));
-        assert_eq!(parse_rate("1.155").map(|m| m.to_string()), Some("1.16".into()));
+        assert_eq!(
+            parse_rate("0.80000").map(|m| m.to_string()),
+            Some("0.80".into())
+        );
+        assert_eq!(
+            parse_rate("1.155").map(|m| m.to_string()),
+            Some("1.16".into())
+        );
         assert_eq!(parse_rate("-1"), None);
         assert_eq!(parse_rate("abc"), None);
     }

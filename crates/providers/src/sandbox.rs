@@ -59,7 +59,9 @@ impl SandboxProvider {
     }
 
     fn offer(&self, number: E164, number_type: NumberType) -> Option<Offer> {
-        let (monthly, setup) = *self.prices.get(&(number.country_code().to_owned(), number_type))?;
+        let (monthly, setup) = *self
+            .prices
+            .get(&(number.country_code().to_owned(), number_type))?;
         Some(Offer {
             number,
             number_type,
@@ -89,7 +91,11 @@ impl Provider for SandboxProvider {
         Self::ID
     }
 
-    async fn search(&self, country_iso: &str, number_type: Option<NumberType>) -> Result<Vec<Offer>, ProviderError> {
+    async fn search(
+        &self,
+        country_iso: &str,
+        number_type: Option<NumberType>,
+    ) -> Result<Vec<Offer>, ProviderError> {
         Ok(self
             .catalogue()
             .filter(|offer| offer.number.country_code() == country_iso)
@@ -129,24 +135,41 @@ mod tests {
                 let text = format!("+{}", first + i);
                 match E164::parse(&text) {
                     Ok(n) if n.country_code() == *country && n.derived_type() == *number_type => {}
-                    Ok(n) => wrong.push(format!("{text}: {} {:?}", n.country_code(), n.derived_type())),
+                    Ok(n) => wrong.push(format!(
+                        "{text}: {} {:?}",
+                        n.country_code(),
+                        n.derived_type()
+                    )),
                     Err(e) => wrong.push(format!("{text}: {e}")),
                 }
             }
         }
         assert!(wrong.is_empty(), "{wrong:#?}");
-        assert_eq!(priced_everywhere().catalogue().count(), RANGES.len() * NUMBERS_PER_RANGE as usize);
+        assert_eq!(
+            priced_everywhere().catalogue().count(),
+            RANGES.len() * NUMBERS_PER_RANGE as usize
+        );
     }
 
     #[tokio::test]
     async fn search_and_buy() {
         let sandbox = priced_everywhere();
-        let offers = sandbox.search("IN", Some(NumberType::Mobile)).await.unwrap_or_default();
+        let offers = sandbox
+            .search("IN", Some(NumberType::Mobile))
+            .await
+            .unwrap_or_default();
         assert_eq!(offers.len(), NUMBERS_PER_RANGE as usize);
-        assert!(offers.iter().all(|o| o.number.country_code() == "IN" && o.number_type == NumberType::Mobile));
+        assert!(
+            offers
+                .iter()
+                .all(|o| o.number.country_code() == "IN" && o.number_type == NumberType::Mobile)
+        );
         let bought = sandbox.buy(&offers[3].number).await.expect("offered");
         assert_eq!(bought, offers[3]);
         let elsewhere = E164::parse("+14155552671").expect("valid");
-        assert!(matches!(sandbox.buy(&elsewhere).await, Err(ProviderError::NotOffered)));
+        assert!(matches!(
+            sandbox.buy(&elsewhere).await,
+            Err(ProviderError::NotOffered)
+        ));
     }
 }

@@ -9,7 +9,10 @@ use switchboard_store::{SCHEMA_VERSION, StoreError};
 /// `(version, SQL)` in order. The last version must equal `SCHEMA_VERSION`.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_initial.sql")),
-    (2, include_str!("../migrations/0002_catalogue_purchases_keys.sql")),
+    (
+        2,
+        include_str!("../migrations/0002_catalogue_purchases_keys.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -293,13 +293,12 @@ impl Store for SqliteStore {
                     return Err(StoreError::NotFound(format!("agent {agent}")));
                 }
                 let id = PhoneNumberId::generate();
-                insert_number(tx, &workspace, &id, &new, now)
-                    .map_err(|e| match map_error(e) {
-                        StoreError::Conflict(_) => {
-                            StoreError::Conflict(format!("{} is already registered", new.number))
-                        }
-                        other => other,
-                    })?;
+                insert_number(tx, &workspace, &id, &new, now).map_err(|e| match map_error(e) {
+                    StoreError::Conflict(_) => {
+                        StoreError::Conflict(format!("{} is already registered", new.number))
+                    }
+                    other => other,
+                })?;
                 ids.push(id);
             }
             Ok(ids)
@@ -342,7 +341,10 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_api_keys(&self, workspace: &WorkspaceId) -> Result<Vec<ApiKeySummary>, StoreError> {
+    async fn list_api_keys(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<ApiKeySummary>, StoreError> {
         let workspace = workspace.clone();
         self.read(move |conn| {
             let mut stmt = conn
@@ -357,26 +359,36 @@ impl Store for SqliteStore {
                     Ok(ApiKeySummary {
                         id: parse_id(row.get(0)?, ApiKeyId::parse, "api key id")?,
                         name: row.get(1)?,
-                        scopes: Scopes::parse_list(&scopes).map_err(|_| corrupt("scopes", &scopes))?,
+                        scopes: Scopes::parse_list(&scopes)
+                            .map_err(|_| corrupt("scopes", &scopes))?,
                         created_at: Timestamp::from_millis(row.get(3)?),
                         last_used_at: row.get::<_, Option<i64>>(4)?.map(Timestamp::from_millis),
                         expires_at: row.get::<_, Option<i64>>(5)?.map(Timestamp::from_millis),
                     })
                 })
                 .map_err(map_error)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_error)
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(map_error)
         })
         .await
     }
 
-    async fn revoke_api_key(&self, workspace: &WorkspaceId, id: &ApiKeyId) -> Result<bool, StoreError> {
+    async fn revoke_api_key(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ApiKeyId,
+    ) -> Result<bool, StoreError> {
         let (workspace, id) = (workspace.clone(), id.clone());
         self.write(move |tx| {
             let changed = tx
                 .execute(
                     "UPDATE api_keys SET revoked_at = ?1
                      WHERE id = ?2 AND workspace_id = ?3 AND revoked_at IS NULL",
-                    params![Timestamp::now().as_millis(), id.as_str(), workspace.as_str()],
+                    params![
+                        Timestamp::now().as_millis(),
+                        id.as_str(),
+                        workspace.as_str()
+                    ],
                 )
                 .map_err(map_error)?;
             Ok(changed > 0)
@@ -405,9 +417,11 @@ impl Store for SqliteStore {
         let workspace = workspace.clone();
         self.read(move |conn| {
             let total: i64 = conn
-                .query_row("SELECT count(*) FROM agents WHERE workspace_id = ?1", [workspace.as_str()], |row| {
-                    row.get(0)
-                })
+                .query_row(
+                    "SELECT count(*) FROM agents WHERE workspace_id = ?1",
+                    [workspace.as_str()],
+                    |row| row.get(0),
+                )
                 .map_err(map_error)?;
             let mut stmt = conn
                 .prepare_cached(
@@ -417,7 +431,11 @@ impl Store for SqliteStore {
                 .map_err(map_error)?;
             let agents = stmt
                 .query_map(
-                    params![workspace.as_str(), i64::from(page.limit), page.offset() as i64],
+                    params![
+                        workspace.as_str(),
+                        i64::from(page.limit),
+                        page.offset() as i64
+                    ],
                     agent_from_row,
                 )
                 .map_err(map_error)?
@@ -428,7 +446,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn get_agent(&self, workspace: &WorkspaceId, id: &AgentId) -> Result<Option<Agent>, StoreError> {
+    async fn get_agent(
+        &self,
+        workspace: &WorkspaceId,
+        id: &AgentId,
+    ) -> Result<Option<Agent>, StoreError> {
         let (workspace, id) = (workspace.clone(), id.clone());
         self.lookup(move |conn| {
             conn.prepare_cached(
@@ -464,7 +486,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_agent(&self, workspace: &WorkspaceId, id: &AgentId) -> Result<bool, StoreError> {
+    async fn delete_agent(
+        &self,
+        workspace: &WorkspaceId,
+        id: &AgentId,
+    ) -> Result<bool, StoreError> {
         let (workspace, id) = (workspace.clone(), id.clone());
         self.write(move |tx| {
             let now = Timestamp::now().as_millis();
@@ -623,7 +649,11 @@ impl Store for SqliteStore {
             .await?
     }
 
-    async fn delete_phone_number(&self, workspace: &WorkspaceId, id: &PhoneNumberId) -> Result<bool, StoreError> {
+    async fn delete_phone_number(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+    ) -> Result<bool, StoreError> {
         let (workspace, id) = (workspace.clone(), id.clone());
         self.write(move |tx| {
             let deleted = tx
@@ -768,7 +798,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn release_idempotency_key(&self, workspace: &WorkspaceId, key: &str) -> Result<(), StoreError> {
+    async fn release_idempotency_key(
+        &self,
+        workspace: &WorkspaceId,
+        key: &str,
+    ) -> Result<(), StoreError> {
         let (workspace, key) = (workspace.clone(), key.to_owned());
         self.write(move |tx| {
             tx.execute(
@@ -792,11 +826,18 @@ fn agent_from_row(row: &Row<'_>) -> rusqlite::Result<Agent> {
     })
 }
 
-fn read_number(conn: &Connection, workspace: &WorkspaceId, id: &PhoneNumberId) -> Result<Option<PhoneNumber>, StoreError> {
+fn read_number(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    id: &PhoneNumberId,
+) -> Result<Option<PhoneNumber>, StoreError> {
     conn.prepare_cached(&format!(
         "SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE id = ?1 AND workspace_id = ?2"
     ))
-    .and_then(|mut stmt| stmt.query_row([id.as_str(), workspace.as_str()], phone_number_from_row).optional())
+    .and_then(|mut stmt| {
+        stmt.query_row([id.as_str(), workspace.as_str()], phone_number_from_row)
+            .optional()
+    })
     .map_err(map_error)
 }
 
@@ -832,7 +873,11 @@ fn insert_number(
     ])
 }
 
-fn agent_exists(conn: &Connection, workspace: &WorkspaceId, agent: &AgentId) -> Result<bool, StoreError> {
+fn agent_exists(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    agent: &AgentId,
+) -> Result<bool, StoreError> {
     conn.prepare_cached("SELECT 1 FROM agents WHERE id = ?1 AND workspace_id = ?2")
         .and_then(|mut stmt| stmt.exists([agent.as_str(), workspace.as_str()]))
         .map_err(map_error)
@@ -846,7 +891,10 @@ fn apply_patch(
     patch: PhoneNumberPatch,
 ) -> Result<PhoneNumber, PatchError> {
     let current = read_number(tx, workspace, id)?.ok_or(PatchError::NumberNotFound)?;
-    for (field, change) in [("inbound_agent_id", &patch.inbound_agent_id), ("outbound_agent_id", &patch.outbound_agent_id)] {
+    for (field, change) in [
+        ("inbound_agent_id", &patch.inbound_agent_id),
+        ("outbound_agent_id", &patch.outbound_agent_id),
+    ] {
         if let FieldChange::Set(agent) = change
             && !agent_exists(tx, workspace, agent)?
         {

@@ -180,7 +180,10 @@ pub struct NewSipTrunk {
 #[derive(Clone, PartialEq, Eq)]
 pub enum SipAuthMode {
     /// Username and the sealed (encrypted) password.
-    UserPass { username: String, password_sealed: Vec<u8> },
+    UserPass {
+        username: String,
+        password_sealed: Vec<u8>,
+    },
     Ip,
 }
 
@@ -271,9 +274,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn create_api_key(&self, key: NewApiKey) -> Result<(), StoreError>;
     async fn find_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>, StoreError>;
     /// The workspace's keys that are not revoked, oldest first.
-    async fn list_api_keys(&self, workspace: &WorkspaceId) -> Result<Vec<ApiKeySummary>, StoreError>;
+    async fn list_api_keys(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<ApiKeySummary>, StoreError>;
     /// Revokes a key of the workspace; `false` when there is no such live key.
-    async fn revoke_api_key(&self, workspace: &WorkspaceId, id: &ApiKeyId) -> Result<bool, StoreError>;
+    async fn revoke_api_key(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ApiKeyId,
+    ) -> Result<bool, StoreError>;
     /// Records that the key was used at `at`.
     async fn touch_api_key(&self, id: &ApiKeyId, at: Timestamp) -> Result<(), StoreError>;
 
@@ -284,7 +294,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         workspace: &WorkspaceId,
         page: PageRequest,
     ) -> Result<(Vec<Agent>, u64), StoreError>;
-    async fn get_agent(&self, workspace: &WorkspaceId, id: &AgentId) -> Result<Option<Agent>, StoreError>;
+    async fn get_agent(
+        &self,
+        workspace: &WorkspaceId,
+        id: &AgentId,
+    ) -> Result<Option<Agent>, StoreError>;
     async fn rename_agent(
         &self,
         workspace: &WorkspaceId,
@@ -293,7 +307,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Option<Agent>, StoreError>;
     /// Deletes the agent and, in the same transaction, detaches it from every number that
     /// routes to it. `false` when there is no such agent.
-    async fn delete_agent(&self, workspace: &WorkspaceId, id: &AgentId) -> Result<bool, StoreError>;
+    async fn delete_agent(&self, workspace: &WorkspaceId, id: &AgentId)
+    -> Result<bool, StoreError>;
 
     async fn countries(&self) -> Result<Vec<CountryRule>, StoreError>;
     async fn pricing(&self) -> Result<Vec<Price>, StoreError>;
@@ -322,7 +337,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<PhoneNumber, PatchError>;
 
     /// Removes the number (and its SIP trunk credentials); `false` when it does not exist.
-    async fn delete_phone_number(&self, workspace: &WorkspaceId, id: &PhoneNumberId) -> Result<bool, StoreError>;
+    async fn delete_phone_number(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+    ) -> Result<bool, StoreError>;
 
     /// Records one number, with its SIP trunk when given. `Conflict` when any workspace
     /// already holds the number: the unique constraint decides between concurrent callers.
@@ -371,7 +390,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         body: Vec<u8>,
     ) -> Result<(), StoreError>;
     /// Gives up a claim (the request failed in a way a retry may fix).
-    async fn release_idempotency_key(&self, workspace: &WorkspaceId, key: &str) -> Result<(), StoreError>;
+    async fn release_idempotency_key(
+        &self,
+        workspace: &WorkspaceId,
+        key: &str,
+    ) -> Result<(), StoreError>;
 }
 
 /// How long an Idempotency-Key is remembered.

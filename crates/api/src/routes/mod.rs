@@ -1,4 +1,7 @@
 //! Handlers, one module per resource.
 
+pub mod agents;
+pub mod api_keys;
+pub mod catalogue;
 pub mod health;
 pub mod phone_numbers;

@@ -1,17 +1,32 @@
 //! `/v1/organization-phone-numbers`: the phone-number resource.
 
-use crate::auth::Authenticated;
+use crate::auth::{Authenticated, Caller};
 use crate::error::ApiError;
+use crate::extract::{Fields, JsonBody, page_request};
+use crate::idempotency::with_idempotency;
 use crate::json::json_response;
 use crate::router::AppState;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Serialize;
-use switchboard_domain::{PhoneNumber, PhoneNumberId, Scope};
+use serde_json::json;
+use std::collections::HashMap;
+use switchboard_domain::{
+    AgentId, Capabilities, E164, Money, NICKNAME_MAX_CHARS, NumberStatus, NumberType, PhoneNumber,
+    PhoneNumberId, Scope,
+};
+use switchboard_providers::{Offer, Provider, ProviderError};
+use switchboard_store::{
+    FieldChange, NewPhoneNumber, NewSipTrunk, NumberFilter, PatchError, PhoneNumberPatch,
+    SipAuthMode, StoreError,
+};
+use tower_http::request_id::RequestId;
 
 pub const NOT_FOUND: &str = "Phone number not found";
+const ALREADY_REGISTERED: &str = "Phone number already registered";
+const LABEL_MAX_CHARS: usize = 255;
 
 /// The phone-number object of the contract (SPEC §4): every field, in this order.
 #[derive(Debug, Serialize)]
@@ -62,6 +77,13 @@ impl From<PhoneNumber> for PhoneNumberObject {
     }
 }
 
+/// An id from the path; a malformed one can never exist, so it is the same 404.
+fn number_id(id: Result<Path<String>, PathRejection>) -> Result<PhoneNumberId, ApiError> {
+    id.ok()
+        .and_then(|Path(id)| PhoneNumberId::parse(&id))
+        .ok_or(ApiError::NotFound(NOT_FOUND))
+}
+
 /// `GET /v1/organization-phone-numbers/{id}` — one number of the caller's workspace.
 ///
 /// An id of the wrong shape, an unknown id and another workspace's id all get the same 404,
@@ -72,10 +94,7 @@ pub async fn get_phone_number(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let caller = auth.require(Scope::PhoneNumbersRead)?;
-    let id = id
-        .ok()
-        .and_then(|Path(id)| PhoneNumberId::parse(&id))
-        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    let id = number_id(id)?;
     let number = state
         .store
         .get_phone_number(&caller.workspace_id, &id)
@@ -85,4 +104,644 @@ pub async fn get_phone_number(
         StatusCode::OK,
         &PhoneNumberObject::from(number),
     ))
+}
+
+/// `GET /v1/organization-phone-numbers` — a page of the workspace's numbers.
+pub async fn list_phone_numbers(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let caller = auth.require(Scope::PhoneNumbersRead)?;
+    let mut problems = Vec::new();
+    let page = page_request(
+        query.get("page").map(String::as_str),
+        query.get("limit").map(String::as_str),
+        &mut problems,
+    );
+    let text = |name: &str| query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let number_type = text("type").and_then(|t| {
+        NumberType::parse(t)
+            .map_err(|e| problems.push(format!("type {e}")))
+            .ok()
+    });
+    let status = text("status").and_then(|s| {
+        NumberStatus::parse(s)
+            .map_err(|e| problems.push(format!("status {e}")))
+            .ok()
+    });
+    if !problems.is_empty() {
+        return Err(ApiError::BadRequest(problems));
+    }
+    // An agent id of the wrong shape routes no number: the page is empty, not an error.
+    let agent = text("agent_id").map(AgentId::parse);
+    if let Some(None) = agent {
+        return Ok(list_page(Vec::new(), 0, page));
+    }
+    let filter = NumberFilter {
+        country_code: text("country_code").map(str::to_ascii_uppercase),
+        number_type,
+        status,
+        provider: text("provider").map(str::to_owned),
+        inbound_agent_id: agent.flatten(),
+        query: text("q").map(str::to_owned),
+    };
+    let (items, total) = state
+        .store
+        .list_phone_numbers(&caller.workspace_id, &filter, page)
+        .await?;
+    Ok(list_page(items, total, page))
+}
+
+fn list_page(
+    items: Vec<PhoneNumber>,
+    total: u64,
+    page: switchboard_store::PageRequest,
+) -> Response {
+    let items: Vec<PhoneNumberObject> = items.into_iter().map(PhoneNumberObject::from).collect();
+    json_response(
+        StatusCode::OK,
+        &json!({"items": items, "total": total, "page": page.page, "limit": page.limit}),
+    )
+}
+
+/// An agent id field of a PATCH: `null` clears; a string must name an agent.
+fn agent_change(fields: &mut Fields, name: &'static str) -> Result<FieldChange<AgentId>, ApiError> {
+    Ok(match fields.string_change(name, 64) {
+        FieldChange::Keep => FieldChange::Keep,
+        FieldChange::Clear => FieldChange::Clear,
+        FieldChange::Set(id) => match AgentId::parse(&id) {
+            Some(agent) => FieldChange::Set(agent),
+            None => {
+                return Err(ApiError::bad_request(format!(
+                    "{name} is not an agent of this workspace"
+                )));
+            }
+        },
+    })
+}
+
+/// `PATCH /v1/organization-phone-numbers/{id}` — change routing and labels.
+pub async fn update_phone_number(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    id: Result<Path<String>, PathRejection>,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let caller = auth.require(Scope::PhoneNumbersWrite)?;
+    let id = number_id(id)?;
+    let mut fields = Fields::new(body.object);
+    let nickname = fields.string_change("nickname", NICKNAME_MAX_CHARS);
+    let label = fields.string_change("label", LABEL_MAX_CHARS);
+    let agent_id = agent_change(&mut fields, "agent_id")?;
+    let inbound = agent_change(&mut fields, "inbound_agent_id")?;
+    let outbound_agent_id = agent_change(&mut fields, "outbound_agent_id")?;
+    let is_default = fields.optional_bool("is_default", None);
+    fields.finish()?;
+    // `agent_id` is the older name of `inbound_agent_id`.
+    let (inbound_agent_id, inbound_field) = match (agent_id, inbound) {
+        (a, FieldChange::Keep) => (a, "agent_id"),
+        (FieldChange::Keep, i) => (i, "inbound_agent_id"),
+        (a, i) if a == i => (i, "inbound_agent_id"),
+        _ => {
+            return Err(ApiError::bad_request(
+                "agent_id and inbound_agent_id must be the same when both are given",
+            ));
+        }
+    };
+    let patch = PhoneNumberPatch {
+        nickname,
+        label,
+        inbound_agent_id,
+        outbound_agent_id,
+        is_default,
+    };
+    match state
+        .store
+        .update_phone_number(&caller.workspace_id, &id, patch)
+        .await
+    {
+        Ok(number) => Ok(json_response(
+            StatusCode::OK,
+            &PhoneNumberObject::from(number),
+        )),
+        Err(PatchError::NumberNotFound) => Err(ApiError::NotFound(NOT_FOUND)),
+        Err(PatchError::UnknownAgent(field)) => {
+            let field = if field == "inbound_agent_id" {
+                inbound_field
+            } else {
+                field
+            };
+            Err(ApiError::bad_request(format!(
+                "{field} is not an agent of this workspace"
+            )))
+        }
+        Err(PatchError::Store(error)) => Err(error.into()),
+    }
+}
+
+/// `DELETE /v1/organization-phone-numbers/{id}` — release at the provider, then remove.
+pub async fn release_phone_number(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let caller = auth.require(Scope::PhoneNumbersWrite)?;
+    let id = number_id(id)?;
+    let number = state
+        .store
+        .get_phone_number(&caller.workspace_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    if number.is_default {
+        return Err(ApiError::Conflict(
+            "Phone number is the workspace default".into(),
+        ));
+    }
+    let message = match state.providers.get(&number.provider) {
+        Some(provider) => {
+            let e164 = E164::parse(&number.phone_number).map_err(|e| {
+                ApiError::Internal(format!("stored number {} {e}", number.phone_number).into())
+            })?;
+            // Released at the provider first: if that fails, the number is still ours and
+            // still listed, and the client can retry.
+            provider
+                .release(&e164)
+                .await
+                .map_err(|e| provider_failure(provider.as_ref(), e))?;
+            "Phone number released successfully.".to_owned()
+        }
+        None if number.provider == "sip_trunk" => "Phone number released successfully.".to_owned(),
+        None => format!(
+            "Phone number removed from Switchboard. Its provider ({}) is not managed here: release it there too.",
+            number.provider
+        ),
+    };
+    state
+        .store
+        .delete_phone_number(&caller.workspace_id, &id)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "message": message }),
+    ))
+}
+
+fn provider_failure(provider: &dyn Provider, error: ProviderError) -> ApiError {
+    match error {
+        ProviderError::NotOffered => {
+            ApiError::bad_request(format!("phoneNumber is not offered by {}", provider.id()))
+        }
+        ProviderError::Rejected(reason) => {
+            ApiError::bad_request(format!("{} refused the request: {reason}", provider.id()))
+        }
+        ProviderError::Unavailable(cause) => {
+            tracing::warn!(provider = provider.id(), cause, "provider unavailable");
+            ApiError::BadGateway(format!(
+                "Phone number provider {} is unavailable, please retry",
+                provider.id()
+            ))
+        }
+    }
+}
+
+/// A number in the shape of Plivo's search results (DialNexa's `AvailablePhoneNumber`).
+#[derive(Serialize)]
+struct AvailableNumber {
+    number: String,
+    #[serde(rename = "type")]
+    number_type: &'static str,
+    monthly_rental_rate: String,
+    setup_rate: String,
+    voice_enabled: bool,
+    sms_enabled: bool,
+    mms_enabled: bool,
+    country_iso: String,
+    number_format: String,
+}
+
+impl From<Offer> for AvailableNumber {
+    fn from(offer: Offer) -> Self {
+        Self {
+            number: offer.number.to_string(),
+            number_type: match offer.number_type {
+                NumberType::Local => "local",
+                NumberType::TollFree => "tollfree",
+                NumberType::Mobile => "mobile",
+            },
+            monthly_rental_rate: offer.monthly_cost.to_string(),
+            setup_rate: offer.setup_cost.to_string(),
+            voice_enabled: offer.voice,
+            sms_enabled: offer.sms,
+            mms_enabled: offer.mms,
+            country_iso: offer.number.country_code().to_owned(),
+            number_format: offer.number.to_string(),
+        }
+    }
+}
+
+/// `GET /v1/organization-phone-numbers/plivo-numbers?country_iso=&type=` — numbers to buy.
+pub async fn search_available(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    request_id: Option<axum::Extension<RequestId>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    auth.require(Scope::PhoneNumbersRead)?;
+    let country = query
+        .get("country_iso")
+        .map(|c| c.trim().to_ascii_uppercase())
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::bad_request("country_iso is required"))?;
+    let number_type = match query
+        .get("type")
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+    {
+        Some(t) => {
+            Some(NumberType::parse(t).map_err(|e| ApiError::bad_request(format!("type {e}")))?)
+        }
+        None => None,
+    };
+    let countries = state.store.countries().await?;
+    if !countries.iter().any(|c| c.country_iso == country) {
+        let known: Vec<&str> = countries.iter().map(|c| c.country_iso.as_str()).collect();
+        return Err(ApiError::bad_request(format!(
+            "country_iso must be one of: {}",
+            known.join(", ")
+        )));
+    }
+    let provider = match query.get("provider") {
+        Some(id) => state
+            .providers
+            .get(id)
+            .ok_or_else(|| unknown_provider(&state, "provider"))?,
+        None => state
+            .providers
+            .default_provider()
+            .ok_or_else(|| ApiError::Internal("no provider configured".into()))?,
+    };
+    let offers = provider
+        .search(&country, number_type)
+        .await
+        .map_err(|e| provider_failure(provider.as_ref(), e))?;
+    // Never offer a number that someone here already owns (or is buying).
+    let numbers: Vec<E164> = offers.iter().map(|o| o.number.clone()).collect();
+    let taken = state.store.registered_numbers(&numbers).await?;
+    let objects: Vec<AvailableNumber> = offers
+        .into_iter()
+        .filter(|o| !taken.contains(&o.number))
+        .map(AvailableNumber::from)
+        .collect();
+    let api_id = request_id
+        .and_then(|axum::Extension(id)| id.header_value().to_str().ok().map(str::to_owned))
+        .unwrap_or_default();
+    let total = objects.len();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"api_id": api_id, "objects": objects, "meta": {"total_count": total}}),
+    ))
+}
+
+fn unknown_provider(state: &AppState, field: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "{field} must be one of: {}",
+        state.providers.ids().join(", ")
+    ))
+}
+
+/// `POST /v1/organization-phone-numbers/purchase` — buy a number.
+///
+/// The number is claimed in the database first (a `pending` record: the unique constraint
+/// lets exactly one of concurrent buyers through), then bought, then made `active`. If the
+/// provider sold it but storing fails, it is released at the provider before the error is
+/// returned, so no paid number is ever orphaned.
+pub async fn purchase(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let caller = auth.require(Scope::PhoneNumbersWrite)?;
+    let raw = body.raw.clone();
+    with_idempotency(
+        &state,
+        &caller,
+        &headers,
+        "POST /v1/organization-phone-numbers/purchase",
+        &raw,
+        || buy(&state, &caller, body),
+    )
+    .await
+}
+
+async fn buy(state: &AppState, caller: &Caller, body: JsonBody) -> Result<Response, ApiError> {
+    let mut fields = Fields::new(body.object);
+    let number = fields.required_string("phoneNumber", Some("phone_number"));
+    let provider_id = fields.required_string("telephonyProviderId", Some("telephony_provider_id"));
+    let country = fields.required_string("countryISO", Some("country_iso"));
+    let number = number.and_then(|n| {
+        E164::parse(&n)
+            .map_err(|e| fields.problem(format!("phoneNumber {e}")))
+            .ok()
+    });
+    let provider = provider_id.and_then(|id| match state.providers.get(&id) {
+        Some(provider) => Some(provider.clone()),
+        None => {
+            fields.problem(format!(
+                "telephonyProviderId must be one of: {}",
+                state.providers.ids().join(", ")
+            ));
+            None
+        }
+    });
+    let country = country.map(|c| c.to_ascii_uppercase());
+    if let (Some(number), Some(country)) = (&number, &country)
+        && number.country_code() != country
+    {
+        fields.problem(format!(
+            "phoneNumber is not a number of countryISO {country}"
+        ));
+    }
+    fields.finish()?;
+    let (Some(number), Some(provider), Some(country)) = (number, provider, country) else {
+        return Err(ApiError::Internal(
+            "validation passed without values".into(),
+        ));
+    };
+
+    let workspace = state
+        .store
+        .get_workspace(&caller.workspace_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal("the caller's workspace is gone".into()))?;
+    if !workspace.enabled_countries.contains(&country) {
+        return Err(ApiError::bad_request(format!(
+            "Country {country} is not enabled for this workspace"
+        )));
+    }
+    let rule = state
+        .store
+        .countries()
+        .await?
+        .into_iter()
+        .find(|c| c.country_iso == country);
+    let Some(rule) = rule else {
+        return Err(ApiError::bad_request(format!(
+            "Country {country} is not supported"
+        )));
+    };
+    if rule.requires_kyc && !workspace.kyc_verified {
+        return Err(ApiError::ForbiddenBecause(format!(
+            "Phone numbers in {country} require a KYC-verified workspace"
+        )));
+    }
+
+    let claim = NewPhoneNumber {
+        number_type: number.derived_type(),
+        number: number.clone(),
+        monthly_cost: Money::ZERO,
+        capabilities: Capabilities::VOICE,
+        label: None,
+        nickname: None,
+        inbound_agent_id: None,
+        status: NumberStatus::Pending,
+        provider: provider.id().to_owned(),
+        sip_trunk_enabled: false,
+    };
+    let pending = match state
+        .store
+        .insert_phone_number(&caller.workspace_id, claim, None)
+        .await
+    {
+        Ok(pending) => pending,
+        Err(StoreError::Conflict(_)) => return Err(ApiError::Conflict(ALREADY_REGISTERED.into())),
+        Err(other) => return Err(other.into()),
+    };
+
+    let offer = match provider.buy(&number).await {
+        Ok(offer) => offer,
+        Err(error) => {
+            if let Err(cleanup) = state
+                .store
+                .delete_phone_number(&caller.workspace_id, &pending.id)
+                .await
+            {
+                tracing::error!(number = %number, error = %cleanup, "could not drop the claim of a failed purchase");
+            }
+            return Err(provider_failure(provider.as_ref(), error));
+        }
+    };
+    let bought = NewPhoneNumber {
+        number_type: offer.number_type,
+        number: number.clone(),
+        monthly_cost: offer.monthly_cost,
+        capabilities: Capabilities {
+            voice: offer.voice,
+            sms: offer.sms,
+        },
+        label: None,
+        nickname: None,
+        inbound_agent_id: None,
+        status: NumberStatus::Active,
+        provider: provider.id().to_owned(),
+        sip_trunk_enabled: false,
+    };
+    match state
+        .store
+        .activate_phone_number(&caller.workspace_id, &pending.id, bought)
+        .await
+    {
+        Ok(stored) => Ok(json_response(
+            StatusCode::CREATED,
+            &json!({
+                "phoneNumber": stored.phone_number,
+                "status": stored.status.as_str(),
+                "message": "Phone number purchased successfully.",
+                "organizationPhoneNumber": PhoneNumberObject::from(stored),
+            }),
+        )),
+        Err(store_error) => {
+            // Sold but not stored: give it back before answering, so nobody pays for a
+            // number Switchboard does not know it has.
+            match provider.release(&number).await {
+                Ok(()) => {
+                    tracing::warn!(number = %number, "purchase not stored; number released at the provider")
+                }
+                Err(release_error) => tracing::error!(
+                    number = %number, provider = provider.id(), error = %release_error,
+                    "ORPHANED NUMBER: bought, not stored, and the release failed; release it by hand"
+                ),
+            }
+            if let Err(cleanup) = state
+                .store
+                .delete_phone_number(&caller.workspace_id, &pending.id)
+                .await
+            {
+                tracing::error!(number = %number, error = %cleanup, "could not drop the claim of a failed purchase");
+            }
+            Err(match store_error {
+                StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
+                other => ApiError::Internal(Box::new(other)),
+            })
+        }
+    }
+}
+
+/// `terminationUri`: `host[:port]`, no `sip:` scheme.
+fn check_termination_uri(uri: &str) -> Result<(), String> {
+    if uri.to_ascii_lowercase().starts_with("sip:") || uri.to_ascii_lowercase().starts_with("sips:")
+    {
+        return Err("terminationUri must not include the sip: prefix; give host[:port]".into());
+    }
+    let (host, port) = match uri.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (uri, None),
+    };
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    if host_ok && port_ok {
+        Ok(())
+    } else {
+        Err("terminationUri must be host[:port], e.g. 31974861099010243.zt.plivo.com:5060".into())
+    }
+}
+
+/// `POST /v1/organization-phone-numbers/sip-trunks` — link a bring-your-own number.
+pub async fn link_sip_trunk(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let caller = auth.require(Scope::PhoneNumbersWrite)?;
+    let mut fields = Fields::new(body.object);
+    let number = fields.required_string("phoneNumber", Some("phone_number"));
+    let uri = fields.required_string("terminationUri", Some("termination_uri"));
+    let mode = fields
+        .optional_string("authMode", Some("auth_mode"))
+        .unwrap_or_else(|| "userpass".into());
+    let username = fields.optional_string("sipTrunkUserName", Some("sip_trunk_user_name"));
+    let password = fields.optional_string("sipTrunkPassword", Some("sip_trunk_password"));
+    let nickname = fields.optional_string("nickname", None);
+    let number = number.and_then(|n| {
+        E164::parse(&n)
+            .map_err(|e| fields.problem(format!("phoneNumber {e}")))
+            .ok()
+    });
+    if let Some(uri) = &uri
+        && let Err(problem) = check_termination_uri(uri)
+    {
+        fields.problem(problem);
+    }
+    if nickname
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > NICKNAME_MAX_CHARS)
+    {
+        fields.problem(format!(
+            "nickname must be shorter than or equal to {NICKNAME_MAX_CHARS} characters"
+        ));
+    }
+    let present = |v: &Option<String>| v.as_ref().is_some_and(|s| !s.is_empty());
+    let auth_mode = match mode.as_str() {
+        "userpass" => match (username, password) {
+            (Some(username), Some(password)) if !username.is_empty() && !password.is_empty() => {
+                Some(SipAuthMode::UserPass {
+                    username,
+                    password_sealed: state.sealing_key.seal(password.as_bytes()),
+                })
+            }
+            _ => {
+                fields.problem(
+                    "sipTrunkUserName and sipTrunkPassword are required when authMode=userpass",
+                );
+                None
+            }
+        },
+        "ip" => {
+            if present(&username) || present(&password) {
+                fields.problem(
+                    "sipTrunkUserName and sipTrunkPassword must not be set when authMode=ip",
+                );
+                None
+            } else {
+                Some(SipAuthMode::Ip)
+            }
+        }
+        _ => {
+            fields.problem("authMode must be one of the following values: userpass, ip");
+            None
+        }
+    };
+    fields.finish()?;
+    let (Some(number), Some(termination_uri), Some(auth_mode)) = (number, uri, auth_mode) else {
+        return Err(ApiError::Internal(
+            "validation passed without values".into(),
+        ));
+    };
+    let new = NewPhoneNumber {
+        number_type: number.derived_type(),
+        number,
+        monthly_cost: Money::ZERO,
+        capabilities: Capabilities::VOICE,
+        label: None,
+        nickname,
+        inbound_agent_id: None,
+        status: NumberStatus::Active,
+        provider: "sip_trunk".into(),
+        sip_trunk_enabled: true,
+    };
+    let trunk = NewSipTrunk {
+        termination_uri,
+        auth_mode,
+    };
+    match state
+        .store
+        .insert_phone_number(&caller.workspace_id, new, Some(trunk))
+        .await
+    {
+        Ok(stored) => Ok(json_response(
+            StatusCode::CREATED,
+            &PhoneNumberObject::from(stored),
+        )),
+        Err(StoreError::Conflict(_)) => Err(ApiError::Conflict(ALREADY_REGISTERED.into())),
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_termination_uri;
+
+    #[test]
+    fn termination_uris() {
+        for good in [
+            "31974861099010243.zt.plivo.com:5060",
+            "sip.example.com",
+            "10.0.0.1:5080",
+        ] {
+            assert!(check_termination_uri(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "sip:host.example.com",
+            "SIP:host",
+            "host:0",
+            "host:99999",
+            "bad host",
+            "",
+            "-x.com",
+            "a..b",
+        ] {
+            assert!(check_termination_uri(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_api::{ApiSettings, AppState, router};
 use switchboard_domain::{
-    AgentId, Capabilities, E164, Money, NumberStatus, PhoneNumberId, Scopes, WorkspaceId,
+    AgentId, Capabilities, E164, Money, NumberStatus, PhoneNumberId, Scopes, SealingKey,
+    WorkspaceId,
 };
 use switchboard_store::{NewPhoneNumber, NewWorkspace, Store, issue_api_key};
 use switchboard_store_sqlite::SqliteStore;
@@ -62,7 +63,10 @@ impl TestApp {
                 .await
                 .expect("open SQLite"),
         );
-        let state = AppState::new(store.clone(), &settings);
+        let providers = switchboard_api::default_providers(store.as_ref(), None)
+            .await
+            .expect("providers");
+        let state = AppState::new(store.clone(), providers, SealingKey::generate(), &settings);
         Self { store, state, dir }
     }
 

@@ -1,0 +1,209 @@
+//! Request input: JSON bodies and query strings, checked field by field with messages that
+//! name the field (`nickname must be shorter than or equal to 255 characters`), all problems
+//! of a request reported at once.
+
+use crate::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use serde_json::{Map, Value};
+use switchboard_store::{FieldChange, PageRequest};
+
+/// Largest accepted request body (SPEC §3). Bigger is a 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON object body, with its raw bytes (for Idempotency-Key digests).
+#[derive(Debug)]
+pub struct JsonBody {
+    pub raw: Bytes,
+    pub object: Map<String, Value>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::bad_request(
+                "Content-Type must be application/json",
+            ));
+        }
+        let raw = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::bad_request("request body could not be read")
+                }
+            })?;
+        let value: Value = serde_json::from_slice(&raw)
+            .map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}")))?;
+        let Value::Object(object) = value else {
+            return Err(ApiError::bad_request("request body must be a JSON object"));
+        };
+        Ok(Self { raw, object })
+    }
+}
+
+/// Walks a JSON object's fields, collecting one message per bad field. Fields may have a
+/// second accepted spelling (`phoneNumber` / `phone_number`); any field not asked for is
+/// reported as `property foo should not exist`.
+#[derive(Debug)]
+pub struct Fields {
+    object: Map<String, Value>,
+    problems: Vec<String>,
+}
+
+impl Fields {
+    pub fn new(object: Map<String, Value>) -> Self {
+        Self {
+            object,
+            problems: Vec::new(),
+        }
+    }
+
+    pub fn problem(&mut self, message: impl Into<String>) {
+        self.problems.push(message.into());
+    }
+
+    /// Takes a field by its name or its alias; `None` when absent.
+    fn take(&mut self, name: &str, alias: Option<&str>) -> Option<Value> {
+        self.object
+            .remove(name)
+            .or_else(|| alias.and_then(|a| self.object.remove(a)))
+    }
+
+    /// A string field that must be present and non-empty.
+    pub fn required_string(&mut self, name: &str, alias: Option<&str>) -> Option<String> {
+        match self.take(name, alias) {
+            None | Some(Value::Null) => {
+                self.problem(format!("{name} should not be empty"));
+                None
+            }
+            Some(Value::String(s)) if s.trim().is_empty() => {
+                self.problem(format!("{name} should not be empty"));
+                None
+            }
+            Some(Value::String(s)) => Some(s.trim().to_owned()),
+            Some(_) => {
+                self.problem(format!("{name} must be a string"));
+                None
+            }
+        }
+    }
+
+    /// An optional string field; `null` counts as absent.
+    pub fn optional_string(&mut self, name: &str, alias: Option<&str>) -> Option<String> {
+        match self.take(name, alias) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(_) => {
+                self.problem(format!("{name} must be a string"));
+                None
+            }
+        }
+    }
+
+    /// A string field of a partial update: absent keeps, `null` clears.
+    pub fn string_change(&mut self, name: &str, max_chars: usize) -> FieldChange<String> {
+        match self.take(name, None) {
+            None => FieldChange::Keep,
+            Some(Value::Null) => FieldChange::Clear,
+            Some(Value::String(s)) if s.chars().count() > max_chars => {
+                self.problem(format!(
+                    "{name} must be shorter than or equal to {max_chars} characters"
+                ));
+                FieldChange::Keep
+            }
+            Some(Value::String(s)) => FieldChange::Set(s),
+            Some(_) => {
+                self.problem(format!("{name} must be a string"));
+                FieldChange::Keep
+            }
+        }
+    }
+
+    pub fn optional_bool(&mut self, name: &str, alias: Option<&str>) -> Option<bool> {
+        match self.take(name, alias) {
+            None => None,
+            Some(Value::Bool(b)) => Some(b),
+            Some(_) => {
+                self.problem(format!("{name} must be a boolean value"));
+                None
+            }
+        }
+    }
+
+    /// An optional array of strings.
+    pub fn optional_string_list(&mut self, name: &str) -> Option<Vec<String>> {
+        match self.take(name, None) {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => {
+                let strings: Option<Vec<String>> = items
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::String(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect();
+                if strings.is_none() {
+                    self.problem(format!("each value in {name} must be a string"));
+                }
+                strings
+            }
+            Some(_) => {
+                self.problem(format!("{name} must be an array"));
+                None
+            }
+        }
+    }
+
+    /// Ends the walk: every leftover field is a problem; any problem is a 400 listing all.
+    pub fn finish(mut self) -> Result<(), ApiError> {
+        let mut extra: Vec<String> = self.object.keys().cloned().collect();
+        extra.sort();
+        for name in extra {
+            self.problems
+                .push(format!("property {name} should not exist"));
+        }
+        if self.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::BadRequest(self.problems))
+        }
+    }
+}
+
+/// `page` and `limit` of a list: 1-based page (default 1), limit 1..=100 (default 20).
+pub fn page_request(
+    page: Option<&str>,
+    limit: Option<&str>,
+    problems: &mut Vec<String>,
+) -> PageRequest {
+    let mut parse = |name: &str, raw: Option<&str>, default: u32, max: u32| -> u32 {
+        let Some(raw) = raw else {
+            return default;
+        };
+        match raw.trim().parse::<u32>() {
+            Ok(n) if n >= 1 && n <= max => n,
+            Ok(n) if n > max => {
+                problems.push(format!("{name} must not be greater than {max}"));
+                default
+            }
+            _ => {
+                problems.push(format!("{name} must be a positive integer"));
+                default
+            }
+        }
+    };
+    let page = parse("page", page, 1, 1_000_000);
+    let limit = parse("limit", limit, 20, 100);
+    PageRequest { page, limit }
+}
