@@ -939,5 +939,5 @@ fn apply_patch(
         ],
     )
     .map_err(map_error)?;
-    Ok(read_number(tx, workspace, id)?.ok_or(PatchError::NumberNotFound)?)
+    read_number(tx, workspace, id)?.ok_or(PatchError::NumberNotFound)
 }
