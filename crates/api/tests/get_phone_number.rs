@@ -266,13 +266,7 @@ async fn only_the_digest_of_a_secret_is_stored() {
     let (_, secret) = ws.token.split_once(':').expect("colon");
     assert!(secret.len() >= 32);
 
-    let mut stored = Vec::new();
-    for suffix in ["", "-wal", "-shm"] {
-        let path = format!("{}{suffix}", app.db_path().display());
-        if let Ok(bytes) = std::fs::read(&path) {
-            stored.extend(bytes);
-        }
-    }
+    let stored = app.database_bytes();
     assert!(!stored.is_empty(), "the database files were read");
     let found = stored.windows(secret.len()).any(|w| w == secret.as_bytes());
     assert!(!found, "the raw secret is in the database");

@@ -11,7 +11,8 @@ use switchboard_domain::{
     AgentId, Capabilities, E164, Money, NumberStatus, PhoneNumberId, Scopes, SealingKey,
     WorkspaceId,
 };
-use switchboard_store::{NewPhoneNumber, NewWorkspace, Store, issue_api_key};
+use switchboard_providers::Provider;
+use switchboard_store::{NewPhoneNumber, NewWorkspace, Store, WorkspaceUpdate, issue_api_key};
 use switchboard_store_sqlite::SqliteStore;
 use tower::ServiceExt;
 
@@ -57,15 +58,27 @@ impl TestApp {
     }
 
     pub async fn with_settings(settings: ApiSettings) -> Self {
+        Self::build(settings, Vec::new()).await
+    }
+
+    /// With extra providers beside the sandbox (tests' own, e.g. one that fails on purpose).
+    pub async fn with_providers(extra: Vec<Arc<dyn Provider>>) -> Self {
+        Self::build(ApiSettings::default(), extra).await
+    }
+
+    pub async fn build(settings: ApiSettings, extra: Vec<Arc<dyn Provider>>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(
             SqliteStore::open(dir.path().join("test.db"))
                 .await
                 .expect("open SQLite"),
         );
-        let providers = switchboard_api::default_providers(store.as_ref(), None)
+        let mut providers = switchboard_api::default_providers(store.as_ref(), None)
             .await
             .expect("providers");
+        for provider in extra {
+            providers = providers.with(provider);
+        }
         let state = AppState::new(store.clone(), providers, SealingKey::generate(), &settings);
         Self { store, state, dir }
     }
@@ -86,6 +99,20 @@ impl TestApp {
             .expect("create workspace");
         let token = self.key(&ws.id, Scopes::all()).await;
         TestWorkspace { id: ws.id, token }
+    }
+
+    /// Enables purchases in `countries`, with or without KYC.
+    pub async fn enable(&self, workspace: &WorkspaceId, countries: &[&str], kyc_verified: bool) {
+        self.store
+            .update_workspace(
+                workspace,
+                WorkspaceUpdate {
+                    enabled_countries: Some(countries.iter().map(|c| (*c).to_owned()).collect()),
+                    kyc_verified: Some(kyc_verified),
+                },
+            )
+            .await
+            .expect("update workspace");
     }
 
     pub async fn key(&self, workspace: &WorkspaceId, scopes: Scopes) -> String {
@@ -166,6 +193,80 @@ impl TestApp {
         self.send(request.body(Body::empty()).expect("request"))
             .await
     }
+}
+
+impl TestApp {
+    /// Any method, with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> Reply {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header("authorization", bearer(token));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let body = match body {
+            Some(json) => {
+                request = request.header("content-type", "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(request.body(body).expect("request")).await
+    }
+
+    /// Buys `number` (from the sandbox) for the workspace; panics unless it is a 201.
+    pub async fn buy(&self, token: &str, number: &str, country: &str) -> serde_json::Value {
+        let reply = self
+            .call(
+                "POST",
+                "/v1/organization-phone-numbers/purchase",
+                Some(token),
+                Some(serde_json::json!({"phoneNumber": number, "telephonyProviderId": "sandbox", "countryISO": country})),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        reply.json()
+    }
+
+    /// Every byte of the database files, for "is this secret on disk?" checks.
+    pub fn database_bytes(&self) -> Vec<u8> {
+        let mut stored = Vec::new();
+        for suffix in ["", "-wal", "-shm"] {
+            if let Ok(bytes) = std::fs::read(format!("{}{suffix}", self.db_path().display())) {
+                stored.extend(bytes);
+            }
+        }
+        stored
+    }
+}
+
+pub fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 pub fn bearer(token: &str) -> String {
