@@ -284,21 +284,8 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 async fn serve(url: &str, args: ServeArgs) -> Result<()> {
+    // Everything that can fail is set up before the port is bound, so "listening" means ready.
     let store: Arc<dyn Store> = database::open(url).await?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let address = listener
-        .local_addr()
-        .context("cannot read the listening address")?;
-    tracing::info!(database = %database::redacted(url), "listening on http://{address}");
-    if args.demo {
-        demo::seed_and_announce(store.as_ref(), address).await?;
-    }
-    let settings = ApiSettings {
-        key_cache_ttl: Duration::from_millis(args.key_cache_ms),
-        rate_limit_per_minute: args.rate_limit_per_minute,
-    };
     let plivo = match (args.plivo_auth_id, args.plivo_auth_token) {
         (Some(auth_id), Some(auth_token)) => Some(switchboard_providers::PlivoConfig {
             auth_id,
@@ -314,7 +301,21 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot set up the number providers: {e}"))?;
     let sealing_key =
         secrets::load_or_create(args.secret_key.as_deref(), &database::key_file(url)?)?;
+    let settings = ApiSettings {
+        key_cache_ttl: Duration::from_millis(args.key_cache_ms),
+        rate_limit_per_minute: args.rate_limit_per_minute,
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    if args.demo {
+        demo::seed_and_announce(store.as_ref(), address).await?;
+    }
     let state = AppState::new(store, providers, sealing_key, &settings);
+    tracing::info!(database = %database::redacted(url), providers = ?state.providers.ids(), "listening on http://{address}");
     let options = ServeOptions {
         drain_timeout: Duration::from_secs(args.drain_timeout_secs),
     };

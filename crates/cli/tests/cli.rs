@@ -30,7 +30,10 @@ impl Sandbox {
                 format!("sqlite://{}", self.db_path().display()),
             )
             .env_remove("RUST_LOG")
-            .env_remove("SWITCHBOARD_LISTEN");
+            .env_remove("SWITCHBOARD_LISTEN")
+            .env_remove("SWITCHBOARD_SECRET_KEY")
+            .env_remove("SWITCHBOARD_PLIVO_AUTH_ID")
+            .env_remove("SWITCHBOARD_PLIVO_AUTH_TOKEN");
         command
     }
 
@@ -499,4 +502,85 @@ fn migrate_and_schema_version_checks() {
     let error = foreign.failure(&["migrate"]);
     assert!(error.contains("not a Switchboard database"), "{error}");
     assert!(Path::new(&foreign.db_path()).exists());
+}
+
+#[test]
+fn workspace_update_changes_countries_and_kyc() {
+    let sandbox = Sandbox::new();
+    let (workspace, _) = sandbox.workspace();
+    let updated = sandbox.json(&[
+        "workspace",
+        "update",
+        &workspace,
+        "--countries",
+        "gb,de",
+        "--kyc-verified",
+        "true",
+    ]);
+    assert_eq!(updated["countries"], json!(["DE", "GB"]));
+    assert_eq!(updated["kyc_verified"], json!(true));
+    let only_kyc = sandbox.json(&["workspace", "update", &workspace, "--kyc-verified", "false"]);
+    assert_eq!(
+        (
+            only_kyc["countries"].clone(),
+            only_kyc["kyc_verified"].clone()
+        ),
+        (json!(["DE", "GB"]), json!(false))
+    );
+
+    let nothing = sandbox.failure(&["workspace", "update", &workspace]);
+    assert!(nothing.contains("nothing to change"), "{nothing}");
+    let unknown = sandbox.failure(&[
+        "workspace",
+        "update",
+        "ws_aaaaaaaaaaaa",
+        "--kyc-verified",
+        "true",
+    ]);
+    assert!(unknown.contains("does not exist"), "{unknown}");
+    let bad = sandbox.failure(&["workspace", "update", &workspace, "--countries", "Germany"]);
+    assert!(bad.contains("not a two-letter"), "{bad}");
+}
+
+#[test]
+fn serve_creates_a_private_key_file_and_checks_plivo_settings() {
+    let sandbox = Sandbox::new();
+    let server = sandbox.serve(&[]);
+    let key_file = sandbox.dir.path().join("switchboard.db.key");
+    let key = std::fs::read_to_string(&key_file).expect("key file created");
+    assert_eq!(key.trim().len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    assert!(server.terminate().success());
+    // The same key is used on the next start.
+    let again = sandbox.serve(&[]);
+    assert!(again.terminate().success());
+    assert_eq!(std::fs::read_to_string(&key_file).expect("key file"), key);
+
+    let half = sandbox
+        .command()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SWITCHBOARD_PLIVO_AUTH_ID", "MAXXXX")
+        .env_remove("SWITCHBOARD_PLIVO_AUTH_TOKEN")
+        .output()
+        .expect("run");
+    assert!(!half.status.success());
+    assert!(String::from_utf8_lossy(&half.stderr).contains("Plivo needs both"));
+
+    let bad_key = sandbox
+        .command()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SWITCHBOARD_SECRET_KEY", "not-hex")
+        .output()
+        .expect("run");
+    assert!(!bad_key.status.success());
+    assert!(String::from_utf8_lossy(&bad_key.stderr).contains("SWITCHBOARD_SECRET_KEY"));
 }
