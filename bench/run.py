@@ -64,7 +64,8 @@ def seed_workspace(index):
 
 def seed():
     if DB.exists() and PAIRS.exists():
-        print(f"reusing {DB} (pass --reseed to rebuild it)")
+        print(f"reusing {DB} (pass --reseed to rebuild it); migrating it to this build's schema")
+        switchboard("migrate")
         return
     for suffix in ("", "-wal", "-shm"):
         Path(f"{DB}{suffix}").unlink(missing_ok=True)
@@ -97,8 +98,8 @@ def wait_for(url, timeout=30):
     raise RuntimeError(f"{url} did not come up")
 
 
-def start_switchboard(port, key_cache_ms):
-    env = dict(os.environ, SWITCHBOARD_DATABASE_URL=f"sqlite://{DB}")
+def start_switchboard(port, key_cache_ms, db=DB):
+    env = dict(os.environ, SWITCHBOARD_DATABASE_URL=f"sqlite://{db}")
     log = open(OUT / f"server-{port}.log", "w")
     process = subprocess.Popen(
         # A limit no client here reaches: the limiter's cost is measured, its 429s are not.

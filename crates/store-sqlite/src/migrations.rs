@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../migrations/0002_catalogue_purchases_keys.sql"),
     ),
+    (3, include_str!("../migrations/0003_number_counts.sql")),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -586,50 +586,78 @@ impl Store for SqliteStore {
         let workspace = workspace.clone();
         let filter = filter.clone();
         self.read(move |conn| {
-            // Each filter is `(?n IS NULL OR column = ?n)`, so one cached statement serves
-            // every combination.
-            let conditions = "workspace_id = ?1
-                AND (?2 IS NULL OR country_code = ?2)
-                AND (?3 IS NULL OR type = ?3)
-                AND (?4 IS NULL OR status = ?4)
-                AND (?5 IS NULL OR provider = ?5)
-                AND (?6 IS NULL OR inbound_agent_id = ?6)
-                AND (?7 IS NULL OR instr(phone_number, ?7) > 0 OR instr(lower(nickname), lower(?7)) > 0
-                     OR instr(lower(label), lower(?7)) > 0)";
-            let args = params![
-                workspace.as_str(),
-                filter.country_code,
-                filter.number_type.map(NumberType::as_str),
-                filter.status.map(NumberStatus::as_str),
-                filter.provider,
-                filter.inbound_agent_id.as_ref().map(AgentId::as_str),
-                filter.query,
-            ];
-            let total: i64 = conn
-                .prepare_cached(&format!("SELECT count(*) FROM phone_numbers WHERE {conditions}"))
-                .and_then(|mut stmt| stmt.query_row(args, |row| row.get(0)))
-                .map_err(map_error)?;
+            // Only the filters given become SQL, so SQLite walks the workspace's index and
+            // nothing else; the statement text (and its cache entry) varies with the set.
+            let mut conditions = vec!["workspace_id = ?".to_owned()];
+            let mut args: Vec<Box<dyn rusqlite::ToSql>> =
+                vec![Box::new(workspace.as_str().to_owned())];
+            let mut filter_by = |sql: &str, value: String| {
+                conditions.push(sql.to_owned());
+                args.push(Box::new(value));
+            };
+            if let Some(country) = filter.country_code {
+                filter_by("country_code = ?", country);
+            }
+            if let Some(number_type) = filter.number_type {
+                filter_by("type = ?", number_type.as_str().to_owned());
+            }
+            if let Some(status) = filter.status {
+                filter_by("status = ?", status.as_str().to_owned());
+            }
+            if let Some(provider) = filter.provider {
+                filter_by("provider = ?", provider);
+            }
+            if let Some(agent) = filter.inbound_agent_id {
+                filter_by("inbound_agent_id = ?", agent.to_string());
+            }
+            let filtered = conditions.len() > 1 || filter.query.is_some();
+            if let Some(query) = filter.query {
+                conditions.push(
+                    "(instr(phone_number, ?) > 0 OR instr(lower(nickname), lower(?)) > 0 \
+                     OR instr(lower(label), lower(?)) > 0)"
+                        .to_owned(),
+                );
+                for _ in 0..3 {
+                    args.push(Box::new(query.clone()));
+                }
+            }
+            let where_clause = conditions.join(" AND ");
+            let params = rusqlite::params_from_iter(args.iter().map(|a| a.as_ref()));
+            let total: i64 = if filtered {
+                conn.prepare_cached(&format!(
+                    "SELECT count(*) FROM phone_numbers WHERE {where_clause}"
+                ))
+                .and_then(|mut stmt| stmt.query_row(params.clone(), |row| row.get(0)))
+                .map_err(map_error)?
+            } else {
+                conn.prepare_cached(
+                    "SELECT numbers FROM workspace_number_counts WHERE workspace_id = ?1",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row([workspace.as_str()], |row| row.get(0))
+                        .optional()
+                })
+                .map_err(map_error)?
+                .unwrap_or(0)
+            };
+            // The page is found on the index alone (no table rows read for the skipped ones),
+            // then its rows are fetched: a deep page costs an index walk, not a table scan.
+            let mut page_args: Vec<&dyn rusqlite::ToSql> =
+                args.iter().map(|a| a.as_ref()).collect();
+            let limit = i64::from(page.limit);
+            let offset = page.offset() as i64;
+            page_args.push(&limit);
+            page_args.push(&offset);
             let mut stmt = conn
                 .prepare_cached(&format!(
-                    "SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE {conditions}
-                     ORDER BY created_at, id LIMIT ?8 OFFSET ?9"
+                    "SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE rowid IN (
+                         SELECT rowid FROM phone_numbers WHERE {where_clause}
+                         ORDER BY created_at, id LIMIT ? OFFSET ?)
+                     ORDER BY created_at, id"
                 ))
                 .map_err(map_error)?;
             let items = stmt
-                .query_map(
-                    params![
-                        workspace.as_str(),
-                        filter.country_code,
-                        filter.number_type.map(NumberType::as_str),
-                        filter.status.map(NumberStatus::as_str),
-                        filter.provider,
-                        filter.inbound_agent_id.as_ref().map(AgentId::as_str),
-                        filter.query,
-                        i64::from(page.limit),
-                        page.offset() as i64,
-                    ],
-                    phone_number_from_row,
-                )
+                .query_map(rusqlite::params_from_iter(page_args), phone_number_from_row)
                 .map_err(map_error)?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(map_error)?;

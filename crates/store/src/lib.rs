@@ -12,7 +12,7 @@ use switchboard_domain::{
 
 /// The schema version this build of Switchboard reads and writes. Every backend's migrations
 /// carry the same version stamps.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1,0 +1,137 @@
+//! Every route checks the key first (401) and then its own scope (403), before it looks at
+//! the input or the records.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::TestApp;
+use serde_json::json;
+use switchboard_domain::{Scope, Scopes};
+
+/// `(method, path, the scope the route needs)`.
+const ROUTES: &[(&str, &str, Scope)] = &[
+    (
+        "GET",
+        "/v1/organization-phone-numbers",
+        Scope::PhoneNumbersRead,
+    ),
+    (
+        "GET",
+        "/v1/organization-phone-numbers/phn_aaaaaaaaaaaa",
+        Scope::PhoneNumbersRead,
+    ),
+    (
+        "PATCH",
+        "/v1/organization-phone-numbers/phn_aaaaaaaaaaaa",
+        Scope::PhoneNumbersWrite,
+    ),
+    (
+        "DELETE",
+        "/v1/organization-phone-numbers/phn_aaaaaaaaaaaa",
+        Scope::PhoneNumbersWrite,
+    ),
+    (
+        "GET",
+        "/v1/organization-phone-numbers/plivo-numbers?country_iso=US",
+        Scope::PhoneNumbersRead,
+    ),
+    (
+        "POST",
+        "/v1/organization-phone-numbers/purchase",
+        Scope::PhoneNumbersWrite,
+    ),
+    (
+        "POST",
+        "/v1/organization-phone-numbers/sip-trunks",
+        Scope::PhoneNumbersWrite,
+    ),
+    ("GET", "/v1/phone-number-pricing", Scope::PhoneNumbersRead),
+    (
+        "GET",
+        "/v1/phone-country-rules/countries",
+        Scope::PhoneNumbersRead,
+    ),
+    (
+        "GET",
+        "/v1/phone-country-rules/enabled-network-groups",
+        Scope::PhoneNumbersRead,
+    ),
+    ("GET", "/v1/agents", Scope::AgentsRead),
+    ("POST", "/v1/agents", Scope::AgentsWrite),
+    ("GET", "/v1/agents/agt_aaaaaaaaaaaa", Scope::AgentsRead),
+    ("PATCH", "/v1/agents/agt_aaaaaaaaaaaa", Scope::AgentsWrite),
+    ("DELETE", "/v1/agents/agt_aaaaaaaaaaaa", Scope::AgentsWrite),
+    ("GET", "/v1/api-keys", Scope::ApiKeysManage),
+    ("POST", "/v1/api-keys", Scope::ApiKeysManage),
+    (
+        "DELETE",
+        "/v1/api-keys/abcdefghijklmn",
+        Scope::ApiKeysManage,
+    ),
+];
+
+fn body_for(method: &str) -> Option<serde_json::Value> {
+    matches!(method, "POST" | "PATCH").then(|| json!({}))
+}
+
+#[tokio::test]
+async fn every_route_needs_a_key_then_its_scope() {
+    let app = TestApp::new().await;
+    let ws = app.workspace("Acme").await;
+    for (method, path, scope) in ROUTES {
+        let anonymous = app.call(method, path, None, body_for(method)).await;
+        assert_eq!(
+            anonymous.status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}"
+        );
+        assert_eq!(
+            anonymous.json()["message"],
+            json!("API key is missing or invalid"),
+            "{method} {path}"
+        );
+
+        let all_but: Scopes = Scope::ALL.into_iter().filter(|s| s != scope).collect();
+        let token = app.key(&ws.id, all_but).await;
+        let forbidden = app.call(method, path, Some(&token), body_for(method)).await;
+        assert_eq!(forbidden.status, StatusCode::FORBIDDEN, "{method} {path}");
+        assert_eq!(
+            forbidden.json(),
+            json!({"statusCode": 403, "message": "You do not have permission to access this resource", "error": "Forbidden"}),
+            "{method} {path}"
+        );
+
+        let only: Scopes = [*scope].into_iter().collect();
+        let token = app.key(&ws.id, only).await;
+        let allowed = app.call(method, path, Some(&token), body_for(method)).await;
+        assert!(
+            ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&allowed.status),
+            "{method} {path} with {scope}: {}",
+            allowed.status
+        );
+    }
+}
+
+#[tokio::test]
+async fn last_used_at_is_recorded() {
+    let app = TestApp::new().await;
+    let ws = app.workspace("Acme").await;
+    let before = app
+        .call("GET", "/v1/api-keys", Some(&ws.token), None)
+        .await
+        .json();
+    // The listing request itself is the key's first use; it is written in the background.
+    let mut recorded = before[0]["last_used_at"].is_string();
+    for _ in 0..50 {
+        if recorded {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let listed = app
+            .call("GET", "/v1/api-keys", Some(&ws.token), None)
+            .await
+            .json();
+        recorded = listed[0]["last_used_at"].is_string();
+    }
+    assert!(recorded, "last_used_at was never recorded");
+}
