@@ -19,12 +19,13 @@ impl Default for ServeOptions {
     }
 }
 
-/// Serves on `listener` until a shutdown signal, then drains. Returns once every connection
-/// has closed or the drain timeout has passed.
+/// Serves on `listener` until `shutdown` completes (see [`shutdown_signal`]), then drains.
+/// Returns once every connection has closed or the drain timeout has passed.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let rate_limits = state.rate_limits.clone();
     let housekeeping = tokio::spawn(async move {
@@ -36,7 +37,7 @@ pub async fn serve(
     });
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
-        shutdown_signal().await;
+        shutdown.await;
         tracing::info!("shutdown signal received; finishing in-flight requests");
         let _ = signalled_tx.send(());
     });
@@ -58,29 +59,23 @@ pub async fn serve(
     result
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for Ctrl-C");
+/// A future that completes on SIGTERM or Ctrl-C. The handlers are installed when this is
+/// called, not when the future is first polled: call it before announcing the server, so a
+/// signal that arrives right after the announcement drains instead of killing the process.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    #[cfg(unix)]
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = terminate.recv() => {},
+            _ = interrupt.recv() => {},
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
+    })
 }

@@ -173,7 +173,7 @@ async fn start_fake() -> (Fake, String) {
     (fake, format!("http://{address}"))
 }
 
-async fn app_with_plivo(base_url: String) -> TestApp {
+async fn app_with_plivo(backend: common::Backend, base_url: String) -> TestApp {
     let plivo = PlivoProvider::new(PlivoConfig {
         auth_id: AUTH_ID.into(),
         auth_token: AUTH_TOKEN.into(),
@@ -181,95 +181,98 @@ async fn app_with_plivo(base_url: String) -> TestApp {
         timeout: Duration::from_millis(500),
     })
     .expect("client");
-    TestApp::with_providers(vec![Arc::new(plivo)]).await
+    TestApp::with_providers(backend, vec![Arc::new(plivo)]).await
 }
 
 #[tokio::test]
 async fn search_buy_and_release_through_plivo() {
-    let (fake, base) = start_fake().await;
-    let app = app_with_plivo(base).await;
-    let ws = app.workspace("Acme").await;
-    app.enable(&ws.id, &["US"], false).await;
-    let token = Some(ws.token.as_str());
+    for backend in common::backends() {
+        let (fake, base) = start_fake().await;
+        let app = app_with_plivo(backend, base).await;
+        let ws = app.workspace("Acme").await;
+        app.enable(&ws.id, &["US"], false).await;
+        let token = Some(ws.token.as_str());
 
-    let found = app
-        .call(
-            "GET",
-            "/v1/organization-phone-numbers/plivo-numbers?country_iso=US&provider=plivo",
-            token,
-            None,
-        )
-        .await;
-    assert_eq!(found.status, StatusCode::OK);
-    let objects = found.json()["objects"].clone();
-    assert_eq!(objects[0]["number"], json!("+14155552671"));
-    assert_eq!(objects[0]["type"], json!("local"));
-    assert_eq!(objects[0]["monthly_rental_rate"], json!("0.80"));
-    assert_eq!(objects[1]["type"], json!("tollfree"));
+        let found = app
+            .call(
+                "GET",
+                "/v1/organization-phone-numbers/plivo-numbers?country_iso=US&provider=plivo",
+                token,
+                None,
+            )
+            .await;
+        assert_eq!(found.status, StatusCode::OK);
+        let objects = found.json()["objects"].clone();
+        assert_eq!(objects[0]["number"], json!("+14155552671"));
+        assert_eq!(objects[0]["type"], json!("local"));
+        assert_eq!(objects[0]["monthly_rental_rate"], json!("0.80"));
+        assert_eq!(objects[1]["type"], json!("tollfree"));
 
-    let bought = app
+        let bought = app
         .call("POST", "/v1/organization-phone-numbers/purchase", token, Some(json!({"phoneNumber": "+14155552671", "telephonyProviderId": "plivo", "countryISO": "US"})))
         .await;
-    assert_eq!(
-        bought.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&bought.body)
-    );
-    let number = bought.json()["organizationPhoneNumber"].clone();
-    assert_eq!(
-        (
-            number["provider"].clone(),
-            number["monthly_cost_usd"].clone()
-        ),
-        (json!("plivo"), json!("0.80"))
-    );
-    assert_eq!(number["capabilities"], json!(["voice", "sms"]));
-    assert!(
-        fake.calls().contains(&"buy 14155552671".to_owned()),
-        "{:?}",
-        fake.calls()
-    );
+        assert_eq!(
+            bought.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&bought.body)
+        );
+        let number = bought.json()["organizationPhoneNumber"].clone();
+        assert_eq!(
+            (
+                number["provider"].clone(),
+                number["monthly_cost_usd"].clone()
+            ),
+            (json!("plivo"), json!("0.80"))
+        );
+        assert_eq!(number["capabilities"], json!(["voice", "sms"]));
+        assert!(
+            fake.calls().contains(&"buy 14155552671".to_owned()),
+            "{:?}",
+            fake.calls()
+        );
 
-    // Pricing now lists Plivo too.
-    let pricing = app
-        .call("GET", "/v1/phone-number-pricing", token, None)
-        .await
-        .json();
-    assert!(
-        pricing
-            .as_array()
-            .expect("array")
-            .iter()
-            .any(|p| p["telephony_provider_id"] == json!("plivo"))
-    );
+        // Pricing now lists Plivo too.
+        let pricing = app
+            .call("GET", "/v1/phone-number-pricing", token, None)
+            .await
+            .json();
+        assert!(
+            pricing
+                .as_array()
+                .expect("array")
+                .iter()
+                .any(|p| p["telephony_provider_id"] == json!("plivo"))
+        );
 
-    let id = number["id"].as_str().expect("id");
-    let released = app
-        .call(
-            "DELETE",
-            &format!("/v1/organization-phone-numbers/{id}"),
-            token,
-            None,
-        )
-        .await;
-    assert_eq!(released.status, StatusCode::OK);
-    assert!(
-        fake.calls().contains(&"release 14155552671".to_owned()),
-        "{:?}",
-        fake.calls()
-    );
+        let id = number["id"].as_str().expect("id");
+        let released = app
+            .call(
+                "DELETE",
+                &format!("/v1/organization-phone-numbers/{id}"),
+                token,
+                None,
+            )
+            .await;
+        assert_eq!(released.status, StatusCode::OK);
+        assert!(
+            fake.calls().contains(&"release 14155552671".to_owned()),
+            "{:?}",
+            fake.calls()
+        );
+    }
 }
 
 #[tokio::test]
 async fn plivo_failures_are_clear_and_leave_nothing_behind() {
-    let (fake, base) = start_fake().await;
-    let app = app_with_plivo(base).await;
-    let ws = app.workspace("Acme").await;
-    app.enable(&ws.id, &["US"], false).await;
-    let token = Some(ws.token.as_str());
-    let purchase = |number: &'static str| {
-        app.call(
+    for backend in common::backends() {
+        let (fake, base) = start_fake().await;
+        let app = app_with_plivo(backend, base).await;
+        let ws = app.workspace("Acme").await;
+        app.enable(&ws.id, &["US"], false).await;
+        let token = Some(ws.token.as_str());
+        let purchase = |number: &'static str| {
+            app.call(
             "POST",
             "/v1/organization-phone-numbers/purchase",
             token,
@@ -277,71 +280,72 @@ async fn plivo_failures_are_clear_and_leave_nothing_behind() {
                 json!({"phoneNumber": number, "telephonyProviderId": "plivo", "countryISO": "US"}),
             ),
         )
-    };
+        };
 
-    fake.set(Mode::Broken);
-    let broken = purchase("+14155552671").await;
-    assert_eq!(broken.status, StatusCode::BAD_GATEWAY);
-    assert_eq!(
-        broken.json(),
-        json!({"statusCode": 502, "message": "Phone number provider plivo is unavailable, please retry", "error": "Bad Gateway"})
-    );
+        fake.set(Mode::Broken);
+        let broken = purchase("+14155552671").await;
+        assert_eq!(broken.status, StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            broken.json(),
+            json!({"statusCode": 502, "message": "Phone number provider plivo is unavailable, please retry", "error": "Bad Gateway"})
+        );
 
-    fake.set(Mode::Slow);
-    let slow = purchase("+14155552671").await;
-    assert_eq!(slow.status, StatusCode::BAD_GATEWAY);
+        fake.set(Mode::Slow);
+        let slow = purchase("+14155552671").await;
+        assert_eq!(slow.status, StatusCode::BAD_GATEWAY);
 
-    fake.set(Mode::RefuseBuy);
-    let refused = purchase("+14155552671").await;
-    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        refused.json()["message"],
-        json!("plivo refused the request: number not available for purchase")
-    );
+        fake.set(Mode::RefuseBuy);
+        let refused = purchase("+14155552671").await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            refused.json()["message"],
+            json!("plivo refused the request: number not available for purchase")
+        );
 
-    fake.set(Mode::Normal);
-    let not_offered = purchase("+14155550100").await;
-    assert_eq!(not_offered.status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        not_offered.json()["message"],
-        json!("phoneNumber is not offered by plivo")
-    );
+        fake.set(Mode::Normal);
+        let not_offered = purchase("+14155550100").await;
+        assert_eq!(not_offered.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            not_offered.json()["message"],
+            json!("phoneNumber is not offered by plivo")
+        );
 
-    // None of the failures left a record; the number can still be bought.
-    let list = app
-        .call("GET", "/v1/organization-phone-numbers", token, None)
-        .await
-        .json();
-    assert_eq!(list["total"], json!(0));
-    assert_eq!(purchase("+14155552671").await.status, StatusCode::CREATED);
+        // None of the failures left a record; the number can still be bought.
+        let list = app
+            .call("GET", "/v1/organization-phone-numbers", token, None)
+            .await
+            .json();
+        assert_eq!(list["total"], json!(0));
+        assert_eq!(purchase("+14155552671").await.status, StatusCode::CREATED);
 
-    // A release Plivo refuses keeps the number, so the client can retry.
-    let id = app
-        .call("GET", "/v1/organization-phone-numbers", token, None)
-        .await
-        .json()["items"][0]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    fake.set(Mode::Broken);
-    let failed_release = app
-        .call(
-            "DELETE",
-            &format!("/v1/organization-phone-numbers/{id}"),
-            token,
-            None,
-        )
-        .await;
-    assert_eq!(failed_release.status, StatusCode::BAD_GATEWAY);
-    assert_eq!(
-        app.call(
-            "GET",
-            &format!("/v1/organization-phone-numbers/{id}"),
-            token,
-            None
-        )
-        .await
-        .status,
-        StatusCode::OK
-    );
+        // A release Plivo refuses keeps the number, so the client can retry.
+        let id = app
+            .call("GET", "/v1/organization-phone-numbers", token, None)
+            .await
+            .json()["items"][0]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        fake.set(Mode::Broken);
+        let failed_release = app
+            .call(
+                "DELETE",
+                &format!("/v1/organization-phone-numbers/{id}"),
+                token,
+                None,
+            )
+            .await;
+        assert_eq!(failed_release.status, StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            app.call(
+                "GET",
+                &format!("/v1/organization-phone-numbers/{id}"),
+                token,
+                None
+            )
+            .await
+            .status,
+            StatusCode::OK
+        );
+    }
 }

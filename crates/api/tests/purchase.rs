@@ -15,287 +15,293 @@ const SIP: &str = "/v1/organization-phone-numbers/sip-trunks";
 
 #[tokio::test]
 async fn purchase_returns_the_wrapper_with_the_offer_terms() {
-    let app = TestApp::new().await;
-    let ws = app.workspace("Acme").await;
-    app.enable(&ws.id, &["US", "IN"], true).await;
-    let reply = app
+    for backend in common::backends() {
+        let app = TestApp::new(backend).await;
+        let ws = app.workspace("Acme").await;
+        app.enable(&ws.id, &["US", "IN"], true).await;
+        let reply = app
         .call("POST", PURCHASE, Some(&ws.token), Some(json!({"phoneNumber": "+1 800 555 0105", "telephonyProviderId": "sandbox", "countryISO": "us"})))
         .await;
-    assert_eq!(reply.status, StatusCode::CREATED);
-    let body = reply.json();
-    assert_eq!(body["phoneNumber"], json!("+18005550105"));
-    assert_eq!(body["status"], json!("active"));
-    assert_eq!(
-        body["message"],
-        json!("Phone number purchased successfully.")
-    );
-    let number = &body["organizationPhoneNumber"];
-    assert_eq!(number.as_object().map(|o| o.len()), Some(17));
-    assert_eq!(number["type"], json!("toll_free"));
-    assert_eq!(number["monthly_cost_usd"], json!("2.00"));
-    assert_eq!(number["capabilities"], json!(["voice"]));
-    assert_eq!(number["provider"], json!("sandbox"));
-    assert_eq!(number["status"], json!("active"));
-    assert_eq!(number["sip_trunk_enabled"], json!(false));
+        assert_eq!(reply.status, StatusCode::CREATED);
+        let body = reply.json();
+        assert_eq!(body["phoneNumber"], json!("+18005550105"));
+        assert_eq!(body["status"], json!("active"));
+        assert_eq!(
+            body["message"],
+            json!("Phone number purchased successfully.")
+        );
+        let number = &body["organizationPhoneNumber"];
+        assert_eq!(number.as_object().map(|o| o.len()), Some(17));
+        assert_eq!(number["type"], json!("toll_free"));
+        assert_eq!(number["monthly_cost_usd"], json!("2.00"));
+        assert_eq!(number["capabilities"], json!(["voice"]));
+        assert_eq!(number["provider"], json!("sandbox"));
+        assert_eq!(number["status"], json!("active"));
+        assert_eq!(number["sip_trunk_enabled"], json!(false));
 
-    // snake_case spellings of the body are accepted too.
-    let reply = app
+        // snake_case spellings of the body are accepted too.
+        let reply = app
         .call("POST", PURCHASE, Some(&ws.token), Some(json!({"phone_number": "+919820012301", "telephony_provider_id": "sandbox", "country_iso": "IN"})))
         .await;
-    assert_eq!(reply.status, StatusCode::CREATED);
-    assert_eq!(
-        reply.json()["organizationPhoneNumber"]["type"],
-        json!("mobile")
-    );
+        assert_eq!(reply.status, StatusCode::CREATED);
+        assert_eq!(
+            reply.json()["organizationPhoneNumber"]["type"],
+            json!("mobile")
+        );
+    }
 }
 
 #[tokio::test]
 async fn purchase_refusals() {
-    let app = TestApp::new().await;
-    let ws = app.workspace("Acme").await;
-    app.enable(&ws.id, &["US", "IN"], false).await;
-    let other = app.workspace("Other").await;
-    app.enable(&other.id, &["US"], false).await;
-    app.buy(&other.token, "+14155550102", "US").await;
-    let cases = [
-        (
-            json!({}),
-            StatusCode::BAD_REQUEST,
-            json!([
-                "phoneNumber should not be empty",
-                "telephonyProviderId should not be empty",
-                "countryISO should not be empty"
-            ]),
-        ),
-        (
-            json!({"phoneNumber": "+1 555", "telephonyProviderId": "sandbox", "countryISO": "US"}),
-            StatusCode::BAD_REQUEST,
-            json!("phoneNumber is not a valid phone number"),
-        ),
-        (
-            json!({"phoneNumber": "+14155550103", "telephonyProviderId": "twilio", "countryISO": "US"}),
-            StatusCode::BAD_REQUEST,
-            json!("telephonyProviderId must be one of: sandbox"),
-        ),
-        (
-            json!({"phoneNumber": "+14155550103", "telephonyProviderId": "sandbox", "countryISO": "CA"}),
-            StatusCode::BAD_REQUEST,
-            json!("phoneNumber is not a number of countryISO CA"),
-        ),
-        (
-            json!({"phoneNumber": "+14155552671", "telephonyProviderId": "sandbox", "countryISO": "US"}),
-            StatusCode::BAD_REQUEST,
-            json!("phoneNumber is not offered by sandbox"),
-        ),
-        (
-            json!({"phoneNumber": "+442079460101", "telephonyProviderId": "sandbox", "countryISO": "GB"}),
-            StatusCode::BAD_REQUEST,
-            json!("Country GB is not enabled for this workspace"),
-        ),
-        (
-            json!({"phoneNumber": "+912234567801", "telephonyProviderId": "sandbox", "countryISO": "IN"}),
-            StatusCode::FORBIDDEN,
-            json!("Phone numbers in IN require a KYC-verified workspace"),
-        ),
-        (
-            json!({"phoneNumber": "+14155550102", "telephonyProviderId": "sandbox", "countryISO": "US"}),
-            StatusCode::CONFLICT,
-            json!("Phone number already registered"),
-        ),
-        (
-            json!({"phoneNumber": "+14155550103", "telephonyProviderId": "sandbox", "countryISO": "US", "extra": true}),
-            StatusCode::BAD_REQUEST,
-            json!("property extra should not exist"),
-        ),
-    ];
-    for (body, status, message) in cases {
-        let reply = app
-            .call("POST", PURCHASE, Some(&ws.token), Some(body.clone()))
-            .await;
-        assert_eq!(reply.status, status, "{body}");
-        assert_eq!(reply.json()["message"], message, "{body}");
-        assert_eq!(reply.json()["statusCode"], json!(status.as_u16()), "{body}");
+    for backend in common::backends() {
+        let app = TestApp::new(backend).await;
+        let ws = app.workspace("Acme").await;
+        app.enable(&ws.id, &["US", "IN"], false).await;
+        let other = app.workspace("Other").await;
+        app.enable(&other.id, &["US"], false).await;
+        app.buy(&other.token, "+14155550102", "US").await;
+        let cases = [
+            (
+                json!({}),
+                StatusCode::BAD_REQUEST,
+                json!([
+                    "phoneNumber should not be empty",
+                    "telephonyProviderId should not be empty",
+                    "countryISO should not be empty"
+                ]),
+            ),
+            (
+                json!({"phoneNumber": "+1 555", "telephonyProviderId": "sandbox", "countryISO": "US"}),
+                StatusCode::BAD_REQUEST,
+                json!("phoneNumber is not a valid phone number"),
+            ),
+            (
+                json!({"phoneNumber": "+14155550103", "telephonyProviderId": "twilio", "countryISO": "US"}),
+                StatusCode::BAD_REQUEST,
+                json!("telephonyProviderId must be one of: sandbox"),
+            ),
+            (
+                json!({"phoneNumber": "+14155550103", "telephonyProviderId": "sandbox", "countryISO": "CA"}),
+                StatusCode::BAD_REQUEST,
+                json!("phoneNumber is not a number of countryISO CA"),
+            ),
+            (
+                json!({"phoneNumber": "+14155552671", "telephonyProviderId": "sandbox", "countryISO": "US"}),
+                StatusCode::BAD_REQUEST,
+                json!("phoneNumber is not offered by sandbox"),
+            ),
+            (
+                json!({"phoneNumber": "+442079460101", "telephonyProviderId": "sandbox", "countryISO": "GB"}),
+                StatusCode::BAD_REQUEST,
+                json!("Country GB is not enabled for this workspace"),
+            ),
+            (
+                json!({"phoneNumber": "+912234567801", "telephonyProviderId": "sandbox", "countryISO": "IN"}),
+                StatusCode::FORBIDDEN,
+                json!("Phone numbers in IN require a KYC-verified workspace"),
+            ),
+            (
+                json!({"phoneNumber": "+14155550102", "telephonyProviderId": "sandbox", "countryISO": "US"}),
+                StatusCode::CONFLICT,
+                json!("Phone number already registered"),
+            ),
+            (
+                json!({"phoneNumber": "+14155550103", "telephonyProviderId": "sandbox", "countryISO": "US", "extra": true}),
+                StatusCode::BAD_REQUEST,
+                json!("property extra should not exist"),
+            ),
+        ];
+        for (body, status, message) in cases {
+            let reply = app
+                .call("POST", PURCHASE, Some(&ws.token), Some(body.clone()))
+                .await;
+            assert_eq!(reply.status, status, "{body}");
+            assert_eq!(reply.json()["message"], message, "{body}");
+            assert_eq!(reply.json()["statusCode"], json!(status.as_u16()), "{body}");
+        }
+        let list = app
+            .call(
+                "GET",
+                "/v1/organization-phone-numbers",
+                Some(&ws.token),
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(list["total"], json!(0), "no refused purchase left a record");
     }
-    let list = app
-        .call(
-            "GET",
-            "/v1/organization-phone-numbers",
-            Some(&ws.token),
-            None,
-        )
-        .await
-        .json();
-    assert_eq!(list["total"], json!(0), "no refused purchase left a record");
 }
 
 #[tokio::test]
 async fn bodies_that_are_not_json_objects() {
-    let app = TestApp::new().await;
-    let ws = app.workspace("Acme").await;
-    let send = |content_type: &'static str, body: Vec<u8>| {
-        let request = axum::http::Request::post(PURCHASE)
-            .header("authorization", common::bearer(&ws.token))
-            .header("content-type", content_type)
-            .body(axum::body::Body::from(body))
-            .expect("request");
-        app.send(request)
-    };
-    let not_json = send("application/json", b"{not json".to_vec()).await;
-    assert_eq!(not_json.status, StatusCode::BAD_REQUEST);
-    assert!(
-        not_json.json()["message"]
-            .as_str()
-            .is_some_and(|m| m.starts_with("request body is not valid JSON"))
-    );
-    let array = send("application/json", b"[1,2]".to_vec()).await;
-    assert_eq!(
-        array.json()["message"],
-        json!("request body must be a JSON object")
-    );
-    let text = send("text/plain", b"{}".to_vec()).await;
-    assert_eq!(text.status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        text.json()["message"],
-        json!("Content-Type must be application/json")
-    );
-    let bad_utf8 = send(
-        "application/json",
-        vec![b'{', b'"', 0xff, b'"', b':', b'1', b'}'],
-    )
-    .await;
-    assert_eq!(bad_utf8.status, StatusCode::BAD_REQUEST);
-    let huge = send(
-        "application/json",
-        format!("{{\"phoneNumber\":\"{}\"}}", "9".repeat(70_000)).into_bytes(),
-    )
-    .await;
-    assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(huge.json()["statusCode"], json!(413));
+    for backend in common::backends() {
+        let app = TestApp::new(backend).await;
+        let ws = app.workspace("Acme").await;
+        let send = |content_type: &'static str, body: Vec<u8>| {
+            let request = axum::http::Request::post(PURCHASE)
+                .header("authorization", common::bearer(&ws.token))
+                .header("content-type", content_type)
+                .body(axum::body::Body::from(body))
+                .expect("request");
+            app.send(request)
+        };
+        let not_json = send("application/json", b"{not json".to_vec()).await;
+        assert_eq!(not_json.status, StatusCode::BAD_REQUEST);
+        assert!(
+            not_json.json()["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("request body is not valid JSON"))
+        );
+        let array = send("application/json", b"[1,2]".to_vec()).await;
+        assert_eq!(
+            array.json()["message"],
+            json!("request body must be a JSON object")
+        );
+        let text = send("text/plain", b"{}".to_vec()).await;
+        assert_eq!(text.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            text.json()["message"],
+            json!("Content-Type must be application/json")
+        );
+        let bad_utf8 = send(
+            "application/json",
+            vec![b'{', b'"', 0xff, b'"', b':', b'1', b'}'],
+        )
+        .await;
+        assert_eq!(bad_utf8.status, StatusCode::BAD_REQUEST);
+        let huge = send(
+            "application/json",
+            format!("{{\"phoneNumber\":\"{}\"}}", "9".repeat(70_000)).into_bytes(),
+        )
+        .await;
+        assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(huge.json()["statusCode"], json!(413));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_fifty_concurrent_buyers_exactly_one_wins() {
-    let app = Arc::new(TestApp::new().await);
-    let mut tokens = Vec::new();
-    for i in 0..5 {
-        let ws = app.workspace(&format!("Buyer {i}")).await;
-        app.enable(&ws.id, &["US"], false).await;
-        tokens.push(ws.token);
-    }
-    let mut tasks = Vec::new();
-    for i in 0..50 {
-        let app = app.clone();
-        let token = tokens[i % tokens.len()].clone();
-        tasks.push(tokio::spawn(async move {
+    for backend in common::backends() {
+        let app = Arc::new(TestApp::new(backend).await);
+        let mut tokens = Vec::new();
+        for i in 0..5 {
+            let ws = app.workspace(&format!("Buyer {i}")).await;
+            app.enable(&ws.id, &["US"], false).await;
+            tokens.push(ws.token);
+        }
+        let mut tasks = Vec::new();
+        for i in 0..50 {
+            let app = app.clone();
+            let token = tokens[i % tokens.len()].clone();
+            tasks.push(tokio::spawn(async move {
             app.call("POST", PURCHASE, Some(&token), Some(json!({"phoneNumber": "+14155550110", "telephonyProviderId": "sandbox", "countryISO": "US"})))
                 .await
                 .status
         }));
-    }
-    let mut created = 0;
-    let mut conflicts = 0;
-    for task in tasks {
-        match task.await.expect("task") {
-            StatusCode::CREATED => created += 1,
-            StatusCode::CONFLICT => conflicts += 1,
-            other => panic!("unexpected {other}"),
         }
+        let mut created = 0;
+        let mut conflicts = 0;
+        for task in tasks {
+            match task.await.expect("task") {
+                StatusCode::CREATED => created += 1,
+                StatusCode::CONFLICT => conflicts += 1,
+                other => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!((created, conflicts), (1, 49));
+        let rows = app
+            .db
+            .scalar("SELECT count(*) FROM phone_numbers WHERE phone_number = '+14155550110'")
+            .await;
+        assert_eq!(rows, 1);
     }
-    assert_eq!((created, conflicts), (1, 49));
-    let conn = rusqlite::Connection::open(app.db_path()).expect("open");
-    let rows: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM phone_numbers WHERE phone_number = '+14155550110'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("count");
-    assert_eq!(rows, 1);
 }
 
 #[tokio::test]
 async fn idempotency_key_replays_and_refuses_another_body() {
-    let app = TestApp::new().await;
-    let ws = app.workspace("Acme").await;
-    app.enable(&ws.id, &["US"], false).await;
-    let body = json!({"phoneNumber": "+14155550111", "telephonyProviderId": "sandbox", "countryISO": "US"});
-    let headers = [("idempotency-key", "order-42")];
-    let first = app
-        .call_with(
-            "POST",
-            PURCHASE,
-            Some(&ws.token),
-            Some(body.clone()),
-            &headers,
-        )
-        .await;
-    assert_eq!(first.status, StatusCode::CREATED);
-    let again = app
-        .call_with(
-            "POST",
-            PURCHASE,
-            Some(&ws.token),
-            Some(body.clone()),
-            &headers,
-        )
-        .await;
-    assert_eq!(again.status, StatusCode::CREATED);
-    assert_eq!(
-        again.body, first.body,
-        "the replay is the first response, byte for byte"
-    );
-    assert_eq!(
-        again
-            .headers
-            .get("idempotent-replayed")
-            .and_then(|v| v.to_str().ok()),
-        Some("true")
-    );
-    let list = app
-        .call(
-            "GET",
-            "/v1/organization-phone-numbers",
-            Some(&ws.token),
-            None,
-        )
-        .await
-        .json();
-    assert_eq!(list["total"], json!(1), "bought once");
+    for backend in common::backends() {
+        let app = TestApp::new(backend).await;
+        let ws = app.workspace("Acme").await;
+        app.enable(&ws.id, &["US"], false).await;
+        let body = json!({"phoneNumber": "+14155550111", "telephonyProviderId": "sandbox", "countryISO": "US"});
+        let headers = [("idempotency-key", "order-42")];
+        let first = app
+            .call_with(
+                "POST",
+                PURCHASE,
+                Some(&ws.token),
+                Some(body.clone()),
+                &headers,
+            )
+            .await;
+        assert_eq!(first.status, StatusCode::CREATED);
+        let again = app
+            .call_with(
+                "POST",
+                PURCHASE,
+                Some(&ws.token),
+                Some(body.clone()),
+                &headers,
+            )
+            .await;
+        assert_eq!(again.status, StatusCode::CREATED);
+        assert_eq!(
+            again.body, first.body,
+            "the replay is the first response, byte for byte"
+        );
+        assert_eq!(
+            again
+                .headers
+                .get("idempotent-replayed")
+                .and_then(|v| v.to_str().ok()),
+            Some("true")
+        );
+        let list = app
+            .call(
+                "GET",
+                "/v1/organization-phone-numbers",
+                Some(&ws.token),
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(list["total"], json!(1), "bought once");
 
-    let other_body = json!({"phoneNumber": "+14155550112", "telephonyProviderId": "sandbox", "countryISO": "US"});
-    let reuse = app
-        .call_with(
-            "POST",
-            PURCHASE,
-            Some(&ws.token),
-            Some(other_body.clone()),
-            &headers,
-        )
-        .await;
-    assert_eq!(reuse.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        reuse.json(),
-        json!({"statusCode": 422, "message": "Idempotency-Key was already used with a different request", "error": "Unprocessable Entity"})
-    );
+        let other_body = json!({"phoneNumber": "+14155550112", "telephonyProviderId": "sandbox", "countryISO": "US"});
+        let reuse = app
+            .call_with(
+                "POST",
+                PURCHASE,
+                Some(&ws.token),
+                Some(other_body.clone()),
+                &headers,
+            )
+            .await;
+        assert_eq!(reuse.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            reuse.json(),
+            json!({"statusCode": 422, "message": "Idempotency-Key was already used with a different request", "error": "Unprocessable Entity"})
+        );
 
-    // Keys are per workspace: another workspace may use the same key for its own purchase.
-    let other = app.workspace("Other").await;
-    app.enable(&other.id, &["US"], false).await;
-    let theirs = app
-        .call_with(
-            "POST",
-            PURCHASE,
-            Some(&other.token),
-            Some(other_body),
-            &headers,
-        )
-        .await;
-    assert_eq!(theirs.status, StatusCode::CREATED);
+        // Keys are per workspace: another workspace may use the same key for its own purchase.
+        let other = app.workspace("Other").await;
+        app.enable(&other.id, &["US"], false).await;
+        let theirs = app
+            .call_with(
+                "POST",
+                PURCHASE,
+                Some(&other.token),
+                Some(other_body),
+                &headers,
+            )
+            .await;
+        assert_eq!(theirs.status, StatusCode::CREATED);
+    }
 }
 
 /// A provider that sells anything and records releases; its sale can be made to vanish
 /// from the database before it is stored, as a crash or an operator could.
-type BuyHook = Box<dyn FnOnce() + Send>;
+type BuyHook = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 #[derive(Default)]
 struct RecordingProvider {
@@ -320,7 +326,7 @@ impl Provider for RecordingProvider {
     async fn buy(&self, number: &E164) -> Result<Offer, ProviderError> {
         let hook = self.on_buy.lock().ok().and_then(|mut h| h.take());
         if let Some(hook) = hook {
-            hook();
+            hook.await;
         }
         Ok(Offer {
             number: number.clone(),
@@ -342,138 +348,153 @@ impl Provider for RecordingProvider {
 
 #[tokio::test]
 async fn a_sale_that_cannot_be_stored_is_released_at_the_provider() {
-    let provider = Arc::new(RecordingProvider::default());
-    let app = TestApp::with_providers(vec![provider.clone()]).await;
-    let ws = app.workspace("Acme").await;
-    app.enable(&ws.id, &["US"], false).await;
-    // While the provider sells, the pending record disappears, so storing the sale fails.
-    let db = app.db_path();
-    *provider.on_buy.lock().expect("lock") = Some(Box::new(move || {
-        let conn = rusqlite::Connection::open(&db).expect("open");
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .expect("busy timeout");
-        conn.execute(
-            "DELETE FROM phone_numbers WHERE phone_number = '+14155552671'",
-            [],
-        )
-        .expect("delete");
-    }));
-    let reply = app
+    for backend in common::backends() {
+        let provider = Arc::new(RecordingProvider::default());
+        let app = TestApp::with_providers(backend, vec![provider.clone()]).await;
+        let ws = app.workspace("Acme").await;
+        app.enable(&ws.id, &["US"], false).await;
+        // While the provider sells, the pending record disappears, so storing the sale fails.
+        let (store, workspace) = (app.store.clone(), ws.id.clone());
+        *provider.on_buy.lock().expect("lock") = Some(Box::pin(async move {
+            let pending = switchboard_store::NumberFilter {
+                status: Some(switchboard_domain::NumberStatus::Pending),
+                ..Default::default()
+            };
+            let page = switchboard_store::PageRequest { page: 1, limit: 10 };
+            let (claims, _) = store
+                .list_phone_numbers(&workspace, &pending, page)
+                .await
+                .expect("list");
+            assert_eq!(
+                claims.len(),
+                1,
+                "the purchase claimed the number before buying it"
+            );
+            for claim in claims {
+                store
+                    .delete_phone_number(&workspace, &claim.id)
+                    .await
+                    .expect("delete");
+            }
+        }));
+        let reply = app
         .call("POST", PURCHASE, Some(&ws.token), Some(json!({"phoneNumber": "+14155552671", "telephonyProviderId": "recording", "countryISO": "US"})))
         .await;
-    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(
-        reply.json(),
-        json!({"statusCode": 500, "message": "Internal server error", "error": "Internal Server Error"})
-    );
-    assert_eq!(
-        provider
-            .released
-            .lock()
-            .map(|r| r.clone())
-            .unwrap_or_default(),
-        vec!["+14155552671".to_owned()]
-    );
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            reply.json(),
+            json!({"statusCode": 500, "message": "Internal server error", "error": "Internal Server Error"})
+        );
+        assert_eq!(
+            provider
+                .released
+                .lock()
+                .map(|r| r.clone())
+                .unwrap_or_default(),
+            vec!["+14155552671".to_owned()]
+        );
 
-    // A normal sale through the same provider is kept, and nothing is released.
-    let reply = app
+        // A normal sale through the same provider is kept, and nothing is released.
+        let reply = app
         .call("POST", PURCHASE, Some(&ws.token), Some(json!({"phoneNumber": "+14155552672", "telephonyProviderId": "recording", "countryISO": "US"})))
         .await;
-    assert_eq!(reply.status, StatusCode::CREATED);
-    assert_eq!(
-        reply.json()["organizationPhoneNumber"]["capabilities"],
-        json!(["voice", "sms"])
-    );
-    assert_eq!(provider.released.lock().map(|r| r.len()).unwrap_or(0), 1);
+        assert_eq!(reply.status, StatusCode::CREATED);
+        assert_eq!(
+            reply.json()["organizationPhoneNumber"]["capabilities"],
+            json!(["voice", "sms"])
+        );
+        assert_eq!(provider.released.lock().map(|r| r.len()).unwrap_or(0), 1);
+    }
 }
 
 #[tokio::test]
 async fn sip_trunks_validate_link_and_keep_the_password_sealed() {
-    let app = TestApp::new().await;
-    let ws = app.workspace("Acme").await;
-    let password = "s3cret-Trunk-Passw0rd";
-    let cases = [
-        (
-            json!({"phoneNumber": "+14155552671", "terminationUri": "sip:zt.plivo.com", "sipTrunkUserName": "u", "sipTrunkPassword": "p"}),
-            json!("terminationUri must not include the sip: prefix; give host[:port]"),
-        ),
-        (
-            json!({"phoneNumber": "+14155552671", "terminationUri": "zt.plivo.com:99999", "sipTrunkUserName": "u", "sipTrunkPassword": "p"}),
-            json!("terminationUri must be host[:port], e.g. 31974861099010243.zt.plivo.com:5060"),
-        ),
-        (
-            json!({"phoneNumber": "+14155552671", "terminationUri": "zt.plivo.com"}),
-            json!("sipTrunkUserName and sipTrunkPassword are required when authMode=userpass"),
-        ),
-        (
-            json!({"phoneNumber": "+14155552671", "terminationUri": "zt.plivo.com", "authMode": "ip", "sipTrunkPassword": "p"}),
-            json!("sipTrunkUserName and sipTrunkPassword must not be set when authMode=ip"),
-        ),
-        (
-            json!({"phoneNumber": "+14155552671", "terminationUri": "zt.plivo.com", "authMode": "token"}),
-            json!("authMode must be one of the following values: userpass, ip"),
-        ),
-        (
-            json!({"terminationUri": "zt.plivo.com", "authMode": "ip"}),
-            json!("phoneNumber should not be empty"),
-        ),
-    ];
-    for (body, message) in cases {
+    for backend in common::backends() {
+        let app = TestApp::new(backend).await;
+        let ws = app.workspace("Acme").await;
+        let password = "s3cret-Trunk-Passw0rd";
+        let cases = [
+            (
+                json!({"phoneNumber": "+14155552671", "terminationUri": "sip:zt.plivo.com", "sipTrunkUserName": "u", "sipTrunkPassword": "p"}),
+                json!("terminationUri must not include the sip: prefix; give host[:port]"),
+            ),
+            (
+                json!({"phoneNumber": "+14155552671", "terminationUri": "zt.plivo.com:99999", "sipTrunkUserName": "u", "sipTrunkPassword": "p"}),
+                json!(
+                    "terminationUri must be host[:port], e.g. 31974861099010243.zt.plivo.com:5060"
+                ),
+            ),
+            (
+                json!({"phoneNumber": "+14155552671", "terminationUri": "zt.plivo.com"}),
+                json!("sipTrunkUserName and sipTrunkPassword are required when authMode=userpass"),
+            ),
+            (
+                json!({"phoneNumber": "+14155552671", "terminationUri": "zt.plivo.com", "authMode": "ip", "sipTrunkPassword": "p"}),
+                json!("sipTrunkUserName and sipTrunkPassword must not be set when authMode=ip"),
+            ),
+            (
+                json!({"phoneNumber": "+14155552671", "terminationUri": "zt.plivo.com", "authMode": "token"}),
+                json!("authMode must be one of the following values: userpass, ip"),
+            ),
+            (
+                json!({"terminationUri": "zt.plivo.com", "authMode": "ip"}),
+                json!("phoneNumber should not be empty"),
+            ),
+        ];
+        for (body, message) in cases {
+            let reply = app
+                .call("POST", SIP, Some(&ws.token), Some(body.clone()))
+                .await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(reply.json()["message"], message, "{body}");
+        }
+
         let reply = app
-            .call("POST", SIP, Some(&ws.token), Some(body.clone()))
+            .call(
+                "POST",
+                SIP,
+                Some(&ws.token),
+                Some(json!({
+                    "phoneNumber": "+14155552671",
+                    "terminationUri": "31974861099010243.zt.plivo.com:5060",
+                    "authMode": "userpass",
+                    "sipTrunkUserName": "sip-user",
+                    "sipTrunkPassword": password,
+                    "nickname": "US BYOC Line"
+                })),
+            )
             .await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}");
-        assert_eq!(reply.json()["message"], message, "{body}");
-    }
+        assert_eq!(reply.status, StatusCode::CREATED);
+        let body = reply.json();
+        assert_eq!(body.as_object().map(|o| o.len()), Some(17));
+        assert_eq!(body["provider"], json!("sip_trunk"));
+        assert_eq!(body["sip_trunk_enabled"], json!(true));
+        assert_eq!(body["status"], json!("active"));
+        assert_eq!(body["monthly_cost_usd"], json!("0.00"));
+        assert_eq!(body["nickname"], json!("US BYOC Line"));
+        assert!(!contains(&reply.body, password), "the password came back");
+        assert!(
+            !contains(&app.db.dump().await, password),
+            "the password is in the database in plain text"
+        );
+        let sealed = app
+            .db
+            .scalar("SELECT count(*) FROM sip_trunks WHERE length(password_sealed) > 40")
+            .await;
+        assert_eq!(sealed, 1, "the sealed password is stored");
 
-    let reply = app
-        .call(
-            "POST",
-            SIP,
-            Some(&ws.token),
-            Some(json!({
-                "phoneNumber": "+14155552671",
-                "terminationUri": "31974861099010243.zt.plivo.com:5060",
-                "authMode": "userpass",
-                "sipTrunkUserName": "sip-user",
-                "sipTrunkPassword": password,
-                "nickname": "US BYOC Line"
-            })),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::CREATED);
-    let body = reply.json();
-    assert_eq!(body.as_object().map(|o| o.len()), Some(17));
-    assert_eq!(body["provider"], json!("sip_trunk"));
-    assert_eq!(body["sip_trunk_enabled"], json!(true));
-    assert_eq!(body["status"], json!("active"));
-    assert_eq!(body["monthly_cost_usd"], json!("0.00"));
-    assert_eq!(body["nickname"], json!("US BYOC Line"));
-    assert!(!contains(&reply.body, password), "the password came back");
-    assert!(
-        !contains(&app.database_bytes(), password),
-        "the password is in the database in plain text"
-    );
-    let conn = rusqlite::Connection::open(app.db_path()).expect("open");
-    let sealed: Vec<u8> = conn
-        .query_row("SELECT password_sealed FROM sip_trunks", [], |r| r.get(0))
-        .expect("sealed");
-    assert!(
-        sealed.len() > password.len(),
-        "the sealed password is stored"
-    );
-
-    let again = app
+        let again = app
         .call("POST", SIP, Some(&ws.token), Some(json!({"phone_number": "+1 415 555 2671", "termination_uri": "other.example.com", "auth_mode": "ip"})))
         .await;
-    assert_eq!(again.status, StatusCode::CONFLICT);
-    assert_eq!(
-        again.json()["message"],
-        json!("Phone number already registered")
-    );
+        assert_eq!(again.status, StatusCode::CONFLICT);
+        assert_eq!(
+            again.json()["message"],
+            json!("Phone number already registered")
+        );
 
-    let ip = app
+        let ip = app
         .call("POST", SIP, Some(&ws.token), Some(json!({"phoneNumber": "+14155552672", "terminationUri": "10.1.2.3:5080", "authMode": "ip"})))
         .await;
-    assert_eq!(ip.status, StatusCode::CREATED);
+        assert_eq!(ip.status, StatusCode::CREATED);
+    }
 }

@@ -76,62 +76,66 @@ fn body_for(method: &str) -> Option<serde_json::Value> {
 
 #[tokio::test]
 async fn every_route_needs_a_key_then_its_scope() {
-    let app = TestApp::new().await;
-    let ws = app.workspace("Acme").await;
-    for (method, path, scope) in ROUTES {
-        let anonymous = app.call(method, path, None, body_for(method)).await;
-        assert_eq!(
-            anonymous.status,
-            StatusCode::UNAUTHORIZED,
-            "{method} {path}"
-        );
-        assert_eq!(
-            anonymous.json()["message"],
-            json!("API key is missing or invalid"),
-            "{method} {path}"
-        );
+    for backend in common::backends() {
+        let app = TestApp::new(backend).await;
+        let ws = app.workspace("Acme").await;
+        for (method, path, scope) in ROUTES {
+            let anonymous = app.call(method, path, None, body_for(method)).await;
+            assert_eq!(
+                anonymous.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path}"
+            );
+            assert_eq!(
+                anonymous.json()["message"],
+                json!("API key is missing or invalid"),
+                "{method} {path}"
+            );
 
-        let all_but: Scopes = Scope::ALL.into_iter().filter(|s| s != scope).collect();
-        let token = app.key(&ws.id, all_but).await;
-        let forbidden = app.call(method, path, Some(&token), body_for(method)).await;
-        assert_eq!(forbidden.status, StatusCode::FORBIDDEN, "{method} {path}");
-        assert_eq!(
-            forbidden.json(),
-            json!({"statusCode": 403, "message": "You do not have permission to access this resource", "error": "Forbidden"}),
-            "{method} {path}"
-        );
+            let all_but: Scopes = Scope::ALL.into_iter().filter(|s| s != scope).collect();
+            let token = app.key(&ws.id, all_but).await;
+            let forbidden = app.call(method, path, Some(&token), body_for(method)).await;
+            assert_eq!(forbidden.status, StatusCode::FORBIDDEN, "{method} {path}");
+            assert_eq!(
+                forbidden.json(),
+                json!({"statusCode": 403, "message": "You do not have permission to access this resource", "error": "Forbidden"}),
+                "{method} {path}"
+            );
 
-        let only: Scopes = [*scope].into_iter().collect();
-        let token = app.key(&ws.id, only).await;
-        let allowed = app.call(method, path, Some(&token), body_for(method)).await;
-        assert!(
-            ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&allowed.status),
-            "{method} {path} with {scope}: {}",
-            allowed.status
-        );
+            let only: Scopes = [*scope].into_iter().collect();
+            let token = app.key(&ws.id, only).await;
+            let allowed = app.call(method, path, Some(&token), body_for(method)).await;
+            assert!(
+                ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&allowed.status),
+                "{method} {path} with {scope}: {}",
+                allowed.status
+            );
+        }
     }
 }
 
 #[tokio::test]
 async fn last_used_at_is_recorded() {
-    let app = TestApp::new().await;
-    let ws = app.workspace("Acme").await;
-    let before = app
-        .call("GET", "/v1/api-keys", Some(&ws.token), None)
-        .await
-        .json();
-    // The listing request itself is the key's first use; it is written in the background.
-    let mut recorded = before[0]["last_used_at"].is_string();
-    for _ in 0..50 {
-        if recorded {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        let listed = app
+    for backend in common::backends() {
+        let app = TestApp::new(backend).await;
+        let ws = app.workspace("Acme").await;
+        let before = app
             .call("GET", "/v1/api-keys", Some(&ws.token), None)
             .await
             .json();
-        recorded = listed[0]["last_used_at"].is_string();
+        // The listing request itself is the key's first use; it is written in the background.
+        let mut recorded = before[0]["last_used_at"].is_string();
+        for _ in 0..50 {
+            if recorded {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let listed = app
+                .call("GET", "/v1/api-keys", Some(&ws.token), None)
+                .await
+                .json();
+            recorded = listed[0]["last_used_at"].is_string();
+        }
+        assert!(recorded, "last_used_at was never recorded");
     }
-    assert!(recorded, "last_used_at was never recorded");
 }

@@ -1,33 +1,53 @@
 //! Opening the database named by `--database-url`: the URL's scheme picks the backend.
 
 use anyhow::{Result, bail};
+use std::path::PathBuf;
 use std::sync::Arc;
-use switchboard_store::Store;
-use switchboard_store_sqlite::{MigrationReport, SqliteStore, path_from_url};
+use switchboard_store::{MigrationReport, Store};
+use switchboard_store_postgres::PostgresStore;
+use switchboard_store_sqlite::{SqliteStore, path_from_url};
 
-fn sqlite_path(url: &str) -> Result<std::path::PathBuf> {
+enum Backend {
+    Sqlite(PathBuf),
+    Postgres,
+}
+
+fn backend(url: &str) -> Result<Backend> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Backend::Postgres);
+    }
     match path_from_url(url) {
-        Some(path) => Ok(path),
+        Some(path) => Ok(Backend::Sqlite(path)),
         None => bail!(
-            "unsupported --database-url {:?}: expected sqlite://PATH",
+            "unsupported --database-url {:?}: expected sqlite://PATH or postgres://USER@HOST/DATABASE",
             redacted(url)
         ),
     }
 }
 
-/// Opens the database; a new or empty one is created and migrated.
+/// Opens the database. A new or empty SQLite file is created and migrated; PostgreSQL must
+/// already be at this build's schema (`switchboard migrate`).
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
-    let store = SqliteStore::open(sqlite_path(url)?).await?;
-    Ok(Arc::new(store))
+    Ok(match backend(url)? {
+        Backend::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),
+        Backend::Postgres => Arc::new(PostgresStore::connect(url).await?),
+    })
 }
 
 pub async fn migrate(url: &str) -> Result<MigrationReport> {
-    Ok(SqliteStore::migrate(sqlite_path(url)?).await?)
+    Ok(match backend(url)? {
+        Backend::Sqlite(path) => SqliteStore::migrate(path).await?,
+        Backend::Postgres => PostgresStore::migrate(url).await?,
+    })
 }
 
-/// Where the secret key file lives: beside the SQLite database.
-pub fn key_file(url: &str) -> Result<std::path::PathBuf> {
-    Ok(crate::secrets::key_file_beside(&sqlite_path(url)?))
+/// Where the secret key file lives: beside a SQLite database. PostgreSQL deployments have
+/// several replicas, which must share one key: it comes from the environment only.
+pub fn key_file(url: &str) -> Result<Option<PathBuf>> {
+    Ok(match backend(url)? {
+        Backend::Sqlite(path) => Some(crate::secrets::key_file_beside(&path)),
+        Backend::Postgres => None,
+    })
 }
 
 /// The URL with any password replaced, for logs and messages.

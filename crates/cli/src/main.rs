@@ -27,7 +27,8 @@ use tracing_subscriber::EnvFilter;
     about = "Self-hosted phone numbers for voice-AI agents, speaking the DialNexa v1 API"
 )]
 struct Cli {
-    /// Database to use: sqlite://PATH (created and migrated if missing).
+    /// Database to use: sqlite://PATH (created and migrated if missing) or
+    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (run `migrate` first).
     #[arg(
         long,
         global = true,
@@ -299,8 +300,10 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
     let providers = switchboard_api::default_providers(store.as_ref(), plivo)
         .await
         .map_err(|e| anyhow::anyhow!("cannot set up the number providers: {e}"))?;
-    let sealing_key =
-        secrets::load_or_create(args.secret_key.as_deref(), &database::key_file(url)?)?;
+    let sealing_key = secrets::load_or_create(
+        args.secret_key.as_deref(),
+        database::key_file(url)?.as_deref(),
+    )?;
     let settings = ApiSettings {
         key_cache_ttl: Duration::from_millis(args.key_cache_ms),
         rate_limit_per_minute: args.rate_limit_per_minute,
@@ -315,11 +318,13 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
         demo::seed_and_announce(store.as_ref(), address).await?;
     }
     let state = AppState::new(store, providers, sealing_key, &settings);
+    let shutdown =
+        switchboard_api::server::shutdown_signal().context("cannot listen for SIGTERM")?;
     tracing::info!(database = %database::redacted(url), providers = ?state.providers.ids(), "listening on http://{address}");
     let options = ServeOptions {
         drain_timeout: Duration::from_secs(args.drain_timeout_secs),
     };
-    switchboard_api::serve(listener, state, options)
+    switchboard_api::serve(listener, state, options, shutdown)
         .await
         .context("server failed")?;
     tracing::info!("stopped");

@@ -13,10 +13,16 @@ pub fn key_file_beside(database: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-pub fn load_or_create(from_env: Option<&str>, key_file: &Path) -> Result<SealingKey> {
+pub fn load_or_create(from_env: Option<&str>, key_file: Option<&Path>) -> Result<SealingKey> {
     if let Some(hex) = from_env {
         return SealingKey::from_hex(hex).context("SWITCHBOARD_SECRET_KEY");
     }
+    let Some(key_file) = key_file else {
+        bail!(
+            "set SWITCHBOARD_SECRET_KEY (64 hex characters, the same on every replica) to run on PostgreSQL; \
+             `openssl rand -hex 32` makes one"
+        );
+    };
     match std::fs::read_to_string(key_file) {
         Ok(text) => {
             warn_if_readable_by_others(key_file);

@@ -26,9 +26,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use switchboard_store::StoreError;
-
-pub use migrations::MigrationReport;
+use switchboard_store::{MigrationReport, StoreError};
 
 /// How long a connection waits for a lock held by another process (e.g. a CLI import while
 /// the server runs) before giving up.

@@ -4,7 +4,7 @@
 use crate::map_error;
 use rusqlite::{Connection, OptionalExtension};
 use switchboard_domain::Timestamp;
-use switchboard_store::{SCHEMA_VERSION, StoreError};
+use switchboard_store::{MigrationReport, SCHEMA_VERSION, StoreError};
 
 /// `(version, SQL)` in order. The last version must equal `SCHEMA_VERSION`.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -15,12 +15,6 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (3, include_str!("../migrations/0003_number_counts.sql")),
 ];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MigrationReport {
-    pub from_version: i64,
-    pub to_version: i64,
-}
 
 fn current_version(conn: &Connection) -> Result<Option<i64>, StoreError> {
     let has_table: Option<i64> = conn

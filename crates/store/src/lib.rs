@@ -14,6 +14,13 @@ use switchboard_domain::{
 /// carry the same version stamps.
 pub const SCHEMA_VERSION: i64 = 3;
 
+/// What `migrate` did: the schema version before and after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MigrationReport {
+    pub from_version: i64,
+    pub to_version: i64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness rule was broken, e.g. a phone number that another record already holds.

@@ -1,4 +1,5 @@
-//! A test app: the real router over a real SQLite file in a temporary directory.
+//! A test app: the real router over a real database of one backend (see
+//! `switchboard_testkit`): a temporary SQLite file, or a fresh PostgreSQL schema.
 #![allow(dead_code, reason = "each test file uses a different part")]
 
 use axum::body::Body;
@@ -13,13 +14,14 @@ use switchboard_domain::{
 };
 use switchboard_providers::Provider;
 use switchboard_store::{NewPhoneNumber, NewWorkspace, Store, WorkspaceUpdate, issue_api_key};
-use switchboard_store_sqlite::SqliteStore;
+use switchboard_testkit::TestDatabase;
+pub use switchboard_testkit::{Backend, backends};
 use tower::ServiceExt;
 
 pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub state: AppState,
-    pub dir: tempfile::TempDir,
+    pub db: TestDatabase,
 }
 
 pub struct Reply {
@@ -45,34 +47,37 @@ pub struct TestWorkspace {
 }
 
 impl TestApp {
-    pub async fn new() -> Self {
-        Self::with_settings(ApiSettings::default()).await
+    pub async fn new(backend: Backend) -> Self {
+        Self::with_settings(backend, ApiSettings::default()).await
     }
 
-    pub async fn with_key_cache(ttl: Duration) -> Self {
-        Self::with_settings(ApiSettings {
-            key_cache_ttl: ttl,
-            ..ApiSettings::default()
-        })
+    pub async fn with_key_cache(backend: Backend, ttl: Duration) -> Self {
+        Self::with_settings(
+            backend,
+            ApiSettings {
+                key_cache_ttl: ttl,
+                ..ApiSettings::default()
+            },
+        )
         .await
     }
 
-    pub async fn with_settings(settings: ApiSettings) -> Self {
-        Self::build(settings, Vec::new()).await
+    pub async fn with_settings(backend: Backend, settings: ApiSettings) -> Self {
+        Self::build(backend, settings, Vec::new()).await
     }
 
     /// With extra providers beside the sandbox (tests' own, e.g. one that fails on purpose).
-    pub async fn with_providers(extra: Vec<Arc<dyn Provider>>) -> Self {
-        Self::build(ApiSettings::default(), extra).await
+    pub async fn with_providers(backend: Backend, extra: Vec<Arc<dyn Provider>>) -> Self {
+        Self::build(backend, ApiSettings::default(), extra).await
     }
 
-    pub async fn build(settings: ApiSettings, extra: Vec<Arc<dyn Provider>>) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(dir.path().join("test.db"))
-                .await
-                .expect("open SQLite"),
-        );
+    pub async fn build(
+        backend: Backend,
+        settings: ApiSettings,
+        extra: Vec<Arc<dyn Provider>>,
+    ) -> Self {
+        let db = TestDatabase::create(backend).await;
+        let store = db.open_store().await;
         let mut providers = switchboard_api::default_providers(store.as_ref(), None)
             .await
             .expect("providers");
@@ -80,11 +85,7 @@ impl TestApp {
             providers = providers.with(provider);
         }
         let state = AppState::new(store.clone(), providers, SealingKey::generate(), &settings);
-        Self { store, state, dir }
-    }
-
-    pub fn db_path(&self) -> std::path::PathBuf {
-        self.dir.path().join("test.db")
+        Self { store, state, db }
     }
 
     pub async fn workspace(&self, name: &str) -> TestWorkspace {
@@ -249,17 +250,6 @@ impl TestApp {
             String::from_utf8_lossy(&reply.body)
         );
         reply.json()
-    }
-
-    /// Every byte of the database files, for "is this secret on disk?" checks.
-    pub fn database_bytes(&self) -> Vec<u8> {
-        let mut stored = Vec::new();
-        for suffix in ["", "-wal", "-shm"] {
-            if let Ok(bytes) = std::fs::read(format!("{}{suffix}", self.db_path().display())) {
-                stored.extend(bytes);
-            }
-        }
-        stored
     }
 }
 

@@ -1,0 +1,141 @@
+//! The PostgreSQL backend: the same store as SQLite, for several stateless replicas that
+//! share one database.
+//!
+//! Everything that must hold across replicas is the database's job: uniqueness of numbers
+//! (a unique constraint), one default number per workspace (a partial unique index, and a
+//! row lock on the workspace while it changes), Idempotency-Key claims (a primary key and
+//! `ON CONFLICT DO NOTHING`). No replica keeps state another needs.
+#![forbid(unsafe_code)]
+
+mod migrations;
+mod queries;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
+use std::time::Duration;
+use switchboard_store::{MigrationReport, StoreError};
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+/// How long one statement may run before PostgreSQL cancels it.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request waits for a free connection before the database counts as unavailable.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let status = self.pool.status();
+        f.debug_struct("PostgresStore")
+            .field("pool_size", &status.size)
+            .field("pool_max", &status.max_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Connection settings from a `postgres://` URL, with our timeouts. The password is never
+/// logged: `tokio_postgres::Config`'s `Debug` redacts it.
+fn config(url: &str) -> Result<tokio_postgres::Config, StoreError> {
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?;
+    let mut options = config.get_options().unwrap_or("").to_owned();
+    options.push_str(&format!(
+        " -c statement_timeout={}",
+        STATEMENT_TIMEOUT.as_millis()
+    ));
+    config.options(options.trim());
+    config.connect_timeout(CONNECT_TIMEOUT);
+    if config.get_application_name().is_none() {
+        config.application_name("switchboard");
+    }
+    Ok(config)
+}
+
+/// Pool size: enough for the async workers and a few slow requests, small enough that ten
+/// replicas stay well under PostgreSQL's default 100 connections.
+fn pool_size() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cores * 4).clamp(4, 16)
+}
+
+impl PostgresStore {
+    /// Connects and checks that the schema is exactly the one this build knows; a database
+    /// that is empty or behind must be migrated first (`switchboard migrate`).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let store = Self::pool_only(url)?;
+        let client = store.client().await?;
+        migrations::check(&client).await?;
+        Ok(store)
+    }
+
+    /// Applies every migration the database lacks (safe to run from several replicas at once:
+    /// an advisory lock lets one at a time through).
+    pub async fn migrate(url: &str) -> Result<MigrationReport, StoreError> {
+        let store = Self::pool_only(url)?;
+        let mut client = store.client().await?;
+        migrations::migrate(&mut client).await
+    }
+
+    fn pool_only(url: &str) -> Result<Self, StoreError> {
+        let manager = Manager::from_config(
+            config(url)?,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size())
+            .timeouts(Timeouts {
+                wait: Some(CHECKOUT_TIMEOUT),
+                create: Some(CONNECT_TIMEOUT),
+                recycle: Some(CONNECT_TIMEOUT),
+            })
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("PostgreSQL pool: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("no PostgreSQL connection: {e}")))
+    }
+
+    /// Connections in use and the pool's limit, for operators.
+    pub fn pool_usage(&self) -> (usize, usize) {
+        let status = self.pool.status();
+        (
+            status.size.saturating_sub(status.available),
+            status.max_size,
+        )
+    }
+}
+
+pub(crate) fn map_error(error: tokio_postgres::Error) -> StoreError {
+    match error.code() {
+        Some(code)
+            if *code == SqlState::UNIQUE_VIOLATION || *code == SqlState::FOREIGN_KEY_VIOLATION =>
+        {
+            StoreError::Conflict(error.to_string())
+        }
+        Some(code)
+            if *code == SqlState::QUERY_CANCELED
+                || *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::TOO_MANY_CONNECTIONS
+                || *code == SqlState::CANNOT_CONNECT_NOW =>
+        {
+            StoreError::Unavailable(error.to_string())
+        }
+        Some(_) => StoreError::Other(Box::new(error)),
+        None if error.is_closed() => StoreError::Unavailable(error.to_string()),
+        None => StoreError::Unavailable(error.to_string()),
+    }
+}

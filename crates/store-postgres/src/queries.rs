@@ -1,0 +1,1008 @@
+//! The `Store` methods in PostgreSQL's SQL.
+
+use crate::{PostgresStore, map_error};
+use async_trait::async_trait;
+use deadpool_postgres::GenericClient;
+use switchboard_domain::{
+    AgentId, ApiKeyId, Capabilities, E164, Money, NumberStatus, NumberType, PhoneNumber,
+    PhoneNumberId, Scopes, SecretDigest, Timestamp, WorkspaceId,
+};
+use switchboard_store::{
+    Agent, ApiKeyRecord, ApiKeySummary, CountryRule, FieldChange, IDEMPOTENCY_WINDOW_MS,
+    IdempotencyClaim, NewApiKey, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter,
+    PageRequest, PatchError, PhoneNumberPatch, Price, SipAuthMode, Store, StoreError, Workspace,
+    WorkspaceUpdate,
+};
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+const PHONE_NUMBER_COLUMNS: &str = "id, workspace_id, phone_number, country_code, type, \
+    monthly_cost_cents, voice, sms, label, nickname, inbound_agent_id, outbound_agent_id, \
+    status, provider, sip_trunk_enabled, is_default, created_at, updated_at";
+
+/// A value no code path of ours writes: the database was edited by hand or is damaged.
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Other(format!("unexpected {what} {value:?} in the database").into())
+}
+
+fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a Row,
+    index: usize,
+) -> Result<T, StoreError> {
+    row.try_get(index).map_err(map_error)
+}
+
+fn parse_id<T>(value: String, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, StoreError> {
+    parse(&value).ok_or_else(|| corrupt(what, &value))
+}
+
+fn optional_agent(value: Option<String>) -> Result<Option<AgentId>, StoreError> {
+    value
+        .map(|v| parse_id(v, AgentId::parse, "agent id"))
+        .transpose()
+}
+
+fn phone_number_from_row(row: &Row) -> Result<PhoneNumber, StoreError> {
+    let type_text: String = get(row, 4)?;
+    let status_text: String = get(row, 12)?;
+    let cents: i64 = get(row, 5)?;
+    Ok(PhoneNumber {
+        id: parse_id(get(row, 0)?, PhoneNumberId::parse, "phone number id")?,
+        workspace_id: parse_id(get(row, 1)?, WorkspaceId::parse, "workspace id")?,
+        phone_number: get(row, 2)?,
+        country_code: get(row, 3)?,
+        number_type: NumberType::parse(&type_text)
+            .map_err(|_| corrupt("number type", &type_text))?,
+        monthly_cost: Money::from_cents(cents)
+            .map_err(|_| corrupt("monthly cost", &cents.to_string()))?,
+        capabilities: Capabilities {
+            voice: get(row, 6)?,
+            sms: get(row, 7)?,
+        },
+        label: get(row, 8)?,
+        nickname: get(row, 9)?,
+        inbound_agent_id: optional_agent(get(row, 10)?)?,
+        outbound_agent_id: optional_agent(get(row, 11)?)?,
+        status: NumberStatus::parse(&status_text).map_err(|_| corrupt("status", &status_text))?,
+        provider: get(row, 13)?,
+        sip_trunk_enabled: get(row, 14)?,
+        is_default: get(row, 15)?,
+        created_at: Timestamp::from_millis(get(row, 16)?),
+        updated_at: Timestamp::from_millis(get(row, 17)?),
+    })
+}
+
+fn workspace_from_row(row: &Row) -> Result<Workspace, StoreError> {
+    let countries: String = get(row, 2)?;
+    Ok(Workspace {
+        id: parse_id(get(row, 0)?, WorkspaceId::parse, "workspace id")?,
+        name: get(row, 1)?,
+        enabled_countries: countries
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        kyc_verified: get(row, 3)?,
+        created_at: Timestamp::from_millis(get(row, 4)?),
+    })
+}
+
+fn agent_from_row(row: &Row) -> Result<Agent, StoreError> {
+    Ok(Agent {
+        id: parse_id(get(row, 0)?, AgentId::parse, "agent id")?,
+        workspace_id: parse_id(get(row, 1)?, WorkspaceId::parse, "workspace id")?,
+        name: get(row, 2)?,
+        created_at: Timestamp::from_millis(get(row, 3)?),
+        updated_at: Timestamp::from_millis(get(row, 4)?),
+    })
+}
+
+const WORKSPACE_COLUMNS: &str = "id, name, enabled_countries, kyc_verified, created_at";
+const AGENT_COLUMNS: &str = "id, workspace_id, name, created_at, updated_at";
+
+async fn workspace_exists(
+    client: &impl GenericClient,
+    id: &WorkspaceId,
+) -> Result<bool, StoreError> {
+    Ok(client
+        .query_opt("SELECT 1 FROM workspaces WHERE id = $1", &[&id.as_str()])
+        .await
+        .map_err(map_error)?
+        .is_some())
+}
+
+async fn require_workspace(
+    client: &impl GenericClient,
+    id: &WorkspaceId,
+) -> Result<(), StoreError> {
+    if workspace_exists(client, id).await? {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(format!("workspace {id}")))
+    }
+}
+
+async fn agent_exists(
+    client: &impl GenericClient,
+    workspace: &WorkspaceId,
+    agent: &AgentId,
+) -> Result<bool, StoreError> {
+    Ok(client
+        .query_opt(
+            "SELECT 1 FROM agents WHERE id = $1 AND workspace_id = $2",
+            &[&agent.as_str(), &workspace.as_str()],
+        )
+        .await
+        .map_err(map_error)?
+        .is_some())
+}
+
+async fn read_number(
+    client: &impl GenericClient,
+    workspace: &WorkspaceId,
+    id: &PhoneNumberId,
+) -> Result<Option<PhoneNumber>, StoreError> {
+    client
+        .query_opt(
+            &format!("SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE id = $1 AND workspace_id = $2"),
+            &[&id.as_str(), &workspace.as_str()],
+        )
+        .await
+        .map_err(map_error)?
+        .as_ref()
+        .map(phone_number_from_row)
+        .transpose()
+}
+
+async fn insert_number(
+    client: &impl GenericClient,
+    workspace: &WorkspaceId,
+    id: &PhoneNumberId,
+    new: &NewPhoneNumber,
+    now: i64,
+) -> Result<(), StoreError> {
+    client
+        .execute(
+            "INSERT INTO phone_numbers (id, workspace_id, phone_number, country_code, type,
+                 monthly_cost_cents, voice, sms, label, nickname, inbound_agent_id, status,
+                 provider, sip_trunk_enabled, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
+            &[
+                &id.as_str(),
+                &workspace.as_str(),
+                &new.number.as_str(),
+                &new.number.country_code(),
+                &new.number_type.as_str(),
+                &new.monthly_cost.cents(),
+                &new.capabilities.voice,
+                &new.capabilities.sms,
+                &new.label,
+                &new.nickname,
+                &new.inbound_agent_id.as_ref().map(AgentId::as_str),
+                &new.status.as_str(),
+                &new.provider,
+                &new.sip_trunk_enabled,
+                &now,
+            ],
+        )
+        .await
+        .map_err(|e| match map_error(e) {
+            StoreError::Conflict(_) => {
+                StoreError::Conflict(format!("{} is already registered", new.number))
+            }
+            other => other,
+        })?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute("SELECT 1", &[])
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn create_workspace(&self, new: NewWorkspace) -> Result<Workspace, StoreError> {
+        let mut countries = new.enabled_countries;
+        countries.sort();
+        countries.dedup();
+        let workspace = Workspace {
+            id: WorkspaceId::generate(),
+            name: new.name,
+            enabled_countries: countries,
+            kyc_verified: new.kyc_verified,
+            created_at: Timestamp::now(),
+        };
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO workspaces (id, name, enabled_countries, kyc_verified, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $5)",
+                &[
+                    &workspace.id.as_str(),
+                    &workspace.name,
+                    &workspace.enabled_countries.join(","),
+                    &workspace.kyc_verified,
+                    &workspace.created_at.as_millis(),
+                ],
+            )
+            .await
+            .map_err(map_error)?;
+        Ok(workspace)
+    }
+
+    async fn get_workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError> {
+        self.client()
+            .await?
+            .query_opt(
+                &format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id = $1"),
+                &[&id.as_str()],
+            )
+            .await
+            .map_err(map_error)?
+            .as_ref()
+            .map(workspace_from_row)
+            .transpose()
+    }
+
+    async fn count_workspaces(&self) -> Result<u64, StoreError> {
+        let count: i64 = self
+            .client()
+            .await?
+            .query_one("SELECT count(*) FROM workspaces", &[])
+            .await
+            .map_err(map_error)?
+            .get(0);
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn update_workspace(
+        &self,
+        id: &WorkspaceId,
+        update: WorkspaceUpdate,
+    ) -> Result<Option<Workspace>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_error)?;
+        let now = Timestamp::now().as_millis();
+        if let Some(mut countries) = update.enabled_countries {
+            countries.sort();
+            countries.dedup();
+            tx.execute(
+                "UPDATE workspaces SET enabled_countries = $1, updated_at = $2 WHERE id = $3",
+                &[&countries.join(","), &now, &id.as_str()],
+            )
+            .await
+            .map_err(map_error)?;
+        }
+        if let Some(kyc) = update.kyc_verified {
+            tx.execute(
+                "UPDATE workspaces SET kyc_verified = $1, updated_at = $2 WHERE id = $3",
+                &[&kyc, &now, &id.as_str()],
+            )
+            .await
+            .map_err(map_error)?;
+        }
+        let workspace = tx
+            .query_opt(
+                &format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id = $1"),
+                &[&id.as_str()],
+            )
+            .await
+            .map_err(map_error)?
+            .as_ref()
+            .map(workspace_from_row)
+            .transpose()?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(workspace)
+    }
+
+    async fn create_api_key(&self, key: NewApiKey) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_error)?;
+        require_workspace(&tx, &key.workspace_id).await?;
+        tx.execute(
+            "INSERT INTO api_keys (id, workspace_id, name, secret_sha256, scopes, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &key.id.as_str(),
+                &key.workspace_id.as_str(),
+                &key.name,
+                &key.secret_digest.as_bytes().as_slice(),
+                &key.scopes.to_list(),
+                &Timestamp::now().as_millis(),
+                &key.expires_at.map(Timestamp::as_millis),
+            ],
+        )
+        .await
+        .map_err(map_error)?;
+        if let Some(at) = key.expire_others_at {
+            tx.execute(
+                "UPDATE api_keys SET expires_at = $1
+                 WHERE workspace_id = $2 AND id <> $3 AND revoked_at IS NULL
+                   AND (expires_at IS NULL OR expires_at > $1)",
+                &[
+                    &at.as_millis(),
+                    &key.workspace_id.as_str(),
+                    &key.id.as_str(),
+                ],
+            )
+            .await
+            .map_err(map_error)?;
+        }
+        tx.commit().await.map_err(map_error)
+    }
+
+    async fn find_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT workspace_id, secret_sha256, scopes, expires_at, revoked_at FROM api_keys WHERE id = $1",
+            )
+            .await
+            .map_err(map_error)?;
+        let Some(row) = client
+            .query_opt(&statement, &[&id.as_str()])
+            .await
+            .map_err(map_error)?
+        else {
+            return Ok(None);
+        };
+        let digest: Vec<u8> = get(&row, 1)?;
+        let scopes: String = get(&row, 2)?;
+        Ok(Some(ApiKeyRecord {
+            id: id.clone(),
+            workspace_id: parse_id(get(&row, 0)?, WorkspaceId::parse, "workspace id")?,
+            secret_digest: SecretDigest::from_bytes(&digest)
+                .ok_or_else(|| corrupt("secret digest of length", &digest.len().to_string()))?,
+            scopes: Scopes::parse_list(&scopes).map_err(|_| corrupt("scopes", &scopes))?,
+            expires_at: get::<Option<i64>>(&row, 3)?.map(Timestamp::from_millis),
+            revoked_at: get::<Option<i64>>(&row, 4)?.map(Timestamp::from_millis),
+        }))
+    }
+
+    async fn list_api_keys(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<ApiKeySummary>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT id, name, scopes, created_at, last_used_at, expires_at FROM api_keys
+                 WHERE workspace_id = $1 AND revoked_at IS NULL ORDER BY created_at, id",
+                &[&workspace.as_str()],
+            )
+            .await
+            .map_err(map_error)?;
+        rows.iter()
+            .map(|row| {
+                let scopes: String = get(row, 2)?;
+                Ok(ApiKeySummary {
+                    id: parse_id(get(row, 0)?, ApiKeyId::parse, "api key id")?,
+                    name: get(row, 1)?,
+                    scopes: Scopes::parse_list(&scopes).map_err(|_| corrupt("scopes", &scopes))?,
+                    created_at: Timestamp::from_millis(get(row, 3)?),
+                    last_used_at: get::<Option<i64>>(row, 4)?.map(Timestamp::from_millis),
+                    expires_at: get::<Option<i64>>(row, 5)?.map(Timestamp::from_millis),
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_api_key(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ApiKeyId,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND workspace_id = $3 AND revoked_at IS NULL",
+                &[&Timestamp::now().as_millis(), &id.as_str(), &workspace.as_str()],
+            )
+            .await
+            .map_err(map_error)?;
+        Ok(changed > 0)
+    }
+
+    async fn touch_api_key(&self, id: &ApiKeyId, at: Timestamp) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE api_keys SET last_used_at = $1 WHERE id = $2",
+                &[&at.as_millis(), &id.as_str()],
+            )
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn create_agent(&self, workspace: &WorkspaceId, name: &str) -> Result<Agent, StoreError> {
+        let now = Timestamp::now();
+        let agent = Agent {
+            id: AgentId::generate(),
+            workspace_id: workspace.clone(),
+            name: name.to_owned(),
+            created_at: now,
+            updated_at: now,
+        };
+        let client = self.client().await?;
+        require_workspace(&client, workspace).await?;
+        client
+            .execute(
+                "INSERT INTO agents (id, workspace_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+                &[&agent.id.as_str(), &workspace.as_str(), &agent.name, &now.as_millis()],
+            )
+            .await
+            .map_err(|e| match map_error(e) {
+                // The workspace vanished between the check and the insert.
+                StoreError::Conflict(_) => StoreError::NotFound(format!("workspace {workspace}")),
+                other => other,
+            })?;
+        Ok(agent)
+    }
+
+    async fn list_agents(
+        &self,
+        workspace: &WorkspaceId,
+        page: PageRequest,
+    ) -> Result<(Vec<Agent>, u64), StoreError> {
+        let client = self.client().await?;
+        let total: i64 = client
+            .query_one(
+                "SELECT count(*) FROM agents WHERE workspace_id = $1",
+                &[&workspace.as_str()],
+            )
+            .await
+            .map_err(map_error)?
+            .get(0);
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {AGENT_COLUMNS} FROM agents WHERE workspace_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3"
+                ),
+                &[&workspace.as_str(), &i64::from(page.limit), &(page.offset() as i64)],
+            )
+            .await
+            .map_err(map_error)?;
+        let agents = rows
+            .iter()
+            .map(agent_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((agents, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn get_agent(
+        &self,
+        workspace: &WorkspaceId,
+        id: &AgentId,
+    ) -> Result<Option<Agent>, StoreError> {
+        self.client()
+            .await?
+            .query_opt(
+                &format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1 AND workspace_id = $2"),
+                &[&id.as_str(), &workspace.as_str()],
+            )
+            .await
+            .map_err(map_error)?
+            .as_ref()
+            .map(agent_from_row)
+            .transpose()
+    }
+
+    async fn rename_agent(
+        &self,
+        workspace: &WorkspaceId,
+        id: &AgentId,
+        name: &str,
+    ) -> Result<Option<Agent>, StoreError> {
+        self.client()
+            .await?
+            .query_opt(
+                &format!(
+                    "UPDATE agents SET name = $1, updated_at = $2 WHERE id = $3 AND workspace_id = $4 RETURNING {AGENT_COLUMNS}"
+                ),
+                &[&name, &Timestamp::now().as_millis(), &id.as_str(), &workspace.as_str()],
+            )
+            .await
+            .map_err(map_error)?
+            .as_ref()
+            .map(agent_from_row)
+            .transpose()
+    }
+
+    async fn delete_agent(
+        &self,
+        workspace: &WorkspaceId,
+        id: &AgentId,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_error)?;
+        let now = Timestamp::now().as_millis();
+        tx.execute(
+            "UPDATE phone_numbers SET inbound_agent_id = NULL, updated_at = $1 WHERE workspace_id = $2 AND inbound_agent_id = $3",
+            &[&now, &workspace.as_str(), &id.as_str()],
+        )
+        .await
+        .map_err(map_error)?;
+        tx.execute(
+            "UPDATE phone_numbers SET outbound_agent_id = NULL, updated_at = $1 WHERE workspace_id = $2 AND outbound_agent_id = $3",
+            &[&now, &workspace.as_str(), &id.as_str()],
+        )
+        .await
+        .map_err(map_error)?;
+        let deleted = tx
+            .execute(
+                "DELETE FROM agents WHERE id = $1 AND workspace_id = $2",
+                &[&id.as_str(), &workspace.as_str()],
+            )
+            .await
+            .map_err(map_error)?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(deleted > 0)
+    }
+
+    async fn countries(&self) -> Result<Vec<CountryRule>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT rule_id, country_iso, country_name, calling_code, max_length, prefixes, requires_kyc
+                 FROM countries ORDER BY country_iso",
+                &[],
+            )
+            .await
+            .map_err(map_error)?;
+        rows.iter()
+            .map(|row| {
+                let prefixes: String = get(row, 5)?;
+                Ok(CountryRule {
+                    id: get(row, 0)?,
+                    country_iso: get(row, 1)?,
+                    country_name: get(row, 2)?,
+                    calling_code: get(row, 3)?,
+                    max_length: get(row, 4)?,
+                    prefixes: prefixes
+                        .split(',')
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    requires_kyc: get(row, 6)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn pricing(&self) -> Result<Vec<Price>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT p.provider, p.country_iso, c.country_name, p.type, p.monthly_cents, p.setup_cents,
+                        p.created_at, p.updated_at
+                 FROM pricing p JOIN countries c USING (country_iso)
+                 ORDER BY p.provider, p.country_iso, p.type",
+                &[],
+            )
+            .await
+            .map_err(map_error)?;
+        rows.iter()
+            .map(|row| {
+                let type_text: String = get(row, 3)?;
+                let monthly: i64 = get(row, 4)?;
+                let setup: i64 = get(row, 5)?;
+                Ok(Price {
+                    provider: get(row, 0)?,
+                    country_iso: get(row, 1)?,
+                    country_name: get(row, 2)?,
+                    number_type: NumberType::parse(&type_text)
+                        .map_err(|_| corrupt("number type", &type_text))?,
+                    monthly: Money::from_cents(monthly)
+                        .map_err(|_| corrupt("price", &monthly.to_string()))?,
+                    setup: Money::from_cents(setup)
+                        .map_err(|_| corrupt("price", &setup.to_string()))?,
+                    created_at: Timestamp::from_millis(get(row, 6)?),
+                    updated_at: Timestamp::from_millis(get(row, 7)?),
+                })
+            })
+            .collect()
+    }
+
+    async fn get_phone_number(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+    ) -> Result<Option<PhoneNumber>, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE id = $1 AND workspace_id = $2"
+            ))
+            .await
+            .map_err(map_error)?;
+        client
+            .query_opt(&statement, &[&id.as_str(), &workspace.as_str()])
+            .await
+            .map_err(map_error)?
+            .as_ref()
+            .map(phone_number_from_row)
+            .transpose()
+    }
+
+    async fn list_phone_numbers(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &NumberFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<PhoneNumber>, u64), StoreError> {
+        // Only the filters given become SQL, as in the SQLite backend.
+        let mut conditions = vec!["workspace_id = $1".to_owned()];
+        let mut args: Vec<String> = vec![workspace.to_string()];
+        let mut filter_by = |column: &str, value: String| {
+            args.push(value);
+            conditions.push(format!("{column} = ${}", args.len()));
+        };
+        if let Some(country) = &filter.country_code {
+            filter_by("country_code", country.clone());
+        }
+        if let Some(number_type) = filter.number_type {
+            filter_by("type", number_type.as_str().to_owned());
+        }
+        if let Some(status) = filter.status {
+            filter_by("status", status.as_str().to_owned());
+        }
+        if let Some(provider) = &filter.provider {
+            filter_by("provider", provider.clone());
+        }
+        if let Some(agent) = &filter.inbound_agent_id {
+            filter_by("inbound_agent_id", agent.to_string());
+        }
+        let filtered = args.len() > 1 || filter.query.is_some();
+        if let Some(query) = &filter.query {
+            args.push(query.clone());
+            let n = args.len();
+            conditions.push(format!(
+                "(strpos(phone_number, ${n}) > 0 OR strpos(lower(nickname), lower(${n})) > 0 OR strpos(lower(label), lower(${n})) > 0)"
+            ));
+        }
+        let where_clause = conditions.join(" AND ");
+        let params: Vec<&(dyn ToSql + Sync)> =
+            args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+        let client = self.client().await?;
+        let total: i64 = if filtered {
+            client
+                .query_one(
+                    &format!("SELECT count(*) FROM phone_numbers WHERE {where_clause}"),
+                    &params,
+                )
+                .await
+                .map_err(map_error)?
+                .get(0)
+        } else {
+            client
+                .query_opt(
+                    "SELECT numbers FROM workspace_number_counts WHERE workspace_id = $1",
+                    &[&workspace.as_str()],
+                )
+                .await
+                .map_err(map_error)?
+                .map_or(0, |row| row.get(0))
+        };
+        let limit = i64::from(page.limit);
+        let offset = page.offset() as i64;
+        let mut page_params = params.clone();
+        page_params.push(&limit);
+        page_params.push(&offset);
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE {where_clause}
+                     ORDER BY created_at, id LIMIT ${} OFFSET ${}",
+                    args.len() + 1,
+                    args.len() + 2
+                ),
+                &page_params,
+            )
+            .await
+            .map_err(map_error)?;
+        let items = rows
+            .iter()
+            .map(phone_number_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((items, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn update_phone_number(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+        patch: PhoneNumberPatch,
+    ) -> Result<PhoneNumber, PatchError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_error)?;
+        // One default change per workspace at a time, across replicas.
+        if patch.is_default == Some(true) {
+            tx.execute(
+                "SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE",
+                &[&workspace.as_str()],
+            )
+            .await
+            .map_err(map_error)?;
+        }
+        let current = read_number(&tx, workspace, id)
+            .await?
+            .ok_or(PatchError::NumberNotFound)?;
+        for (field, change) in [
+            ("inbound_agent_id", &patch.inbound_agent_id),
+            ("outbound_agent_id", &patch.outbound_agent_id),
+        ] {
+            if let FieldChange::Set(agent) = change
+                && !agent_exists(&tx, workspace, agent).await?
+            {
+                return Err(PatchError::UnknownAgent(field));
+            }
+        }
+        fn resolve<T>(change: FieldChange<T>, current: Option<T>) -> Option<T> {
+            match change {
+                FieldChange::Keep => current,
+                FieldChange::Set(value) => Some(value),
+                FieldChange::Clear => None,
+            }
+        }
+        let nickname = resolve(patch.nickname, current.nickname);
+        let label = resolve(patch.label, current.label);
+        let inbound = resolve(patch.inbound_agent_id, current.inbound_agent_id);
+        let outbound = resolve(patch.outbound_agent_id, current.outbound_agent_id);
+        let is_default = patch.is_default.unwrap_or(current.is_default);
+        let now = Timestamp::now().as_millis();
+        if is_default && !current.is_default {
+            tx.execute(
+                "UPDATE phone_numbers SET is_default = false, updated_at = $1 WHERE workspace_id = $2 AND is_default",
+                &[&now, &workspace.as_str()],
+            )
+            .await
+            .map_err(map_error)?;
+        }
+        tx.execute(
+            "UPDATE phone_numbers SET nickname = $1, label = $2, inbound_agent_id = $3, outbound_agent_id = $4,
+                 is_default = $5, updated_at = $6
+             WHERE id = $7 AND workspace_id = $8",
+            &[
+                &nickname,
+                &label,
+                &inbound.as_ref().map(AgentId::as_str),
+                &outbound.as_ref().map(AgentId::as_str),
+                &is_default,
+                &now,
+                &id.as_str(),
+                &workspace.as_str(),
+            ],
+        )
+        .await
+        .map_err(map_error)?;
+        let updated = read_number(&tx, workspace, id)
+            .await?
+            .ok_or(PatchError::NumberNotFound)?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(updated)
+    }
+
+    async fn delete_phone_number(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+    ) -> Result<bool, StoreError> {
+        let deleted = self
+            .client()
+            .await?
+            .execute(
+                "DELETE FROM phone_numbers WHERE id = $1 AND workspace_id = $2",
+                &[&id.as_str(), &workspace.as_str()],
+            )
+            .await
+            .map_err(map_error)?;
+        Ok(deleted > 0)
+    }
+
+    async fn insert_phone_number(
+        &self,
+        workspace: &WorkspaceId,
+        number: NewPhoneNumber,
+        sip_trunk: Option<NewSipTrunk>,
+    ) -> Result<PhoneNumber, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_error)?;
+        require_workspace(&tx, workspace).await?;
+        let id = PhoneNumberId::generate();
+        insert_number(&tx, workspace, &id, &number, Timestamp::now().as_millis()).await?;
+        if let Some(trunk) = sip_trunk {
+            let (mode, username, sealed) = match trunk.auth_mode {
+                SipAuthMode::UserPass {
+                    username,
+                    password_sealed,
+                } => ("userpass", Some(username), Some(password_sealed)),
+                SipAuthMode::Ip => ("ip", None, None),
+            };
+            tx.execute(
+                "INSERT INTO sip_trunks (phone_number_id, termination_uri, auth_mode, username, password_sealed)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&id.as_str(), &trunk.termination_uri, &mode, &username, &sealed],
+            )
+            .await
+            .map_err(map_error)?;
+        }
+        let stored = read_number(&tx, workspace, &id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("phone number {id}")))?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(stored)
+    }
+
+    async fn activate_phone_number(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+        bought: NewPhoneNumber,
+    ) -> Result<PhoneNumber, StoreError> {
+        self.client()
+            .await?
+            .query_opt(
+                &format!(
+                    "UPDATE phone_numbers SET type = $1, monthly_cost_cents = $2, voice = $3, sms = $4,
+                         status = $5, provider = $6, updated_at = $7
+                     WHERE id = $8 AND workspace_id = $9 AND status = 'pending'
+                     RETURNING {PHONE_NUMBER_COLUMNS}"
+                ),
+                &[
+                    &bought.number_type.as_str(),
+                    &bought.monthly_cost.cents(),
+                    &bought.capabilities.voice,
+                    &bought.capabilities.sms,
+                    &bought.status.as_str(),
+                    &bought.provider,
+                    &Timestamp::now().as_millis(),
+                    &id.as_str(),
+                    &workspace.as_str(),
+                ],
+            )
+            .await
+            .map_err(map_error)?
+            .as_ref()
+            .map(phone_number_from_row)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("pending phone number {id}")))
+    }
+
+    async fn registered_numbers(&self, numbers: &[E164]) -> Result<Vec<E164>, StoreError> {
+        let texts: Vec<&str> = numbers.iter().map(E164::as_str).collect();
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT phone_number FROM phone_numbers WHERE phone_number = ANY($1)",
+                &[&texts],
+            )
+            .await
+            .map_err(map_error)?;
+        let taken: std::collections::HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+        Ok(numbers
+            .iter()
+            .filter(|n| taken.contains(n.as_str()))
+            .cloned()
+            .collect())
+    }
+
+    async fn import_phone_numbers(
+        &self,
+        workspace: &WorkspaceId,
+        numbers: Vec<NewPhoneNumber>,
+    ) -> Result<Vec<PhoneNumberId>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_error)?;
+        require_workspace(&tx, workspace).await?;
+        let now = Timestamp::now().as_millis();
+        let mut ids = Vec::with_capacity(numbers.len());
+        for new in &numbers {
+            if let Some(agent) = &new.inbound_agent_id
+                && !agent_exists(&tx, workspace, agent).await?
+            {
+                return Err(StoreError::NotFound(format!("agent {agent}")));
+            }
+            let id = PhoneNumberId::generate();
+            insert_number(&tx, workspace, &id, new, now).await?;
+            ids.push(id);
+        }
+        tx.commit().await.map_err(map_error)?;
+        Ok(ids)
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        workspace: &WorkspaceId,
+        key: &str,
+        request_sha256: [u8; 32],
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_error)?;
+        let now = Timestamp::now().as_millis();
+        tx.execute(
+            "DELETE FROM idempotency_keys WHERE workspace_id = $1 AND key = $2 AND created_at < $3",
+            &[&workspace.as_str(), &key, &(now - IDEMPOTENCY_WINDOW_MS)],
+        )
+        .await
+        .map_err(map_error)?;
+        // Of concurrent claims (on any replica), the primary key lets exactly one insert.
+        let inserted = tx
+            .execute(
+                "INSERT INTO idempotency_keys (workspace_id, key, request_sha256, status, body, created_at)
+                 VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT DO NOTHING",
+                &[&workspace.as_str(), &key, &request_sha256.as_slice(), &now],
+            )
+            .await
+            .map_err(map_error)?;
+        let claim = if inserted == 1 {
+            IdempotencyClaim::Claimed
+        } else {
+            let row = tx
+                .query_one(
+                    "SELECT request_sha256, status, body FROM idempotency_keys WHERE workspace_id = $1 AND key = $2",
+                    &[&workspace.as_str(), &key],
+                )
+                .await
+                .map_err(map_error)?;
+            let digest: Vec<u8> = get(&row, 0)?;
+            let status: i64 = get(&row, 1)?;
+            if digest.as_slice() != request_sha256.as_slice() {
+                IdempotencyClaim::Mismatch
+            } else if status == 0 {
+                IdempotencyClaim::InProgress
+            } else {
+                IdempotencyClaim::Replay {
+                    status: u16::try_from(status).unwrap_or(500),
+                    body: get(&row, 2)?,
+                }
+            }
+        };
+        tx.commit().await.map_err(map_error)?;
+        Ok(claim)
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        workspace: &WorkspaceId,
+        key: &str,
+        status: u16,
+        body: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE idempotency_keys SET status = $1, body = $2 WHERE workspace_id = $3 AND key = $4",
+                &[&i64::from(status), &body, &workspace.as_str(), &key],
+            )
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn release_idempotency_key(
+        &self,
+        workspace: &WorkspaceId,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "DELETE FROM idempotency_keys WHERE workspace_id = $1 AND key = $2 AND status = 0",
+                &[&workspace.as_str(), &key],
+            )
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+}
