@@ -5,16 +5,37 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
-use switchboard_testkit::ServerProcess as Server;
+use switchboard_testkit::{Backend, ServerProcess as Server, TestDatabase, backends};
 
+/// A working directory for the binary, with its database: by default `switchboard.db` in
+/// that directory; with [`Sandbox::on`], a test database of the given backend.
 struct Sandbox {
     dir: tempfile::TempDir,
+    database: Option<TestDatabase>,
+}
+
+const SECRET_KEY: &str = "1f2e3d4c5b6a79880f1e2d3c4b5a69788f9e0d1c2b3a4958676f5e4d3c2b1a09";
+
+fn block_on<T>(future: impl Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
 }
 
 impl Sandbox {
     fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("temp dir"),
+            database: None,
+        }
+    }
+
+    fn on(backend: Backend) -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+            database: Some(block_on(TestDatabase::create(backend))),
         }
     }
 
@@ -22,19 +43,26 @@ impl Sandbox {
         self.dir.path().join("switchboard.db")
     }
 
+    fn database_url(&self) -> String {
+        match &self.database {
+            Some(db) => db.url.clone(),
+            None => format!("sqlite://{}", self.db_path().display()),
+        }
+    }
+
     fn command(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
         command
             .current_dir(self.dir.path())
-            .env(
-                "SWITCHBOARD_DATABASE_URL",
-                format!("sqlite://{}", self.db_path().display()),
-            )
+            .env("SWITCHBOARD_DATABASE_URL", self.database_url())
             .env_remove("RUST_LOG")
             .env_remove("SWITCHBOARD_LISTEN")
-            .env_remove("SWITCHBOARD_SECRET_KEY")
             .env_remove("SWITCHBOARD_PLIVO_AUTH_ID")
             .env_remove("SWITCHBOARD_PLIVO_AUTH_TOKEN");
+        match &self.database {
+            Some(_) => command.env("SWITCHBOARD_SECRET_KEY", SECRET_KEY),
+            None => command.env_remove("SWITCHBOARD_SECRET_KEY"),
+        };
         command
     }
 
@@ -100,9 +128,13 @@ impl Sandbox {
     }
 
     fn count_numbers(&self) -> i64 {
-        let conn = rusqlite::Connection::open(self.db_path()).expect("open db");
-        conn.query_row("SELECT count(*) FROM phone_numbers", [], |row| row.get(0))
-            .expect("count")
+        match &self.database {
+            Some(db) => block_on(db.scalar("SELECT count(*) FROM phone_numbers")),
+            None => rusqlite::Connection::open(self.db_path())
+                .expect("open db")
+                .query_row("SELECT count(*) FROM phone_numbers", [], |row| row.get(0))
+                .expect("count"),
+        }
     }
 
     fn serve(&self, extra: &[&str]) -> Server {
@@ -125,33 +157,35 @@ fn id_list(value: &Value) -> Vec<String> {
 
 #[test]
 fn workspace_and_key_creation_print_json() {
-    let sandbox = Sandbox::new();
-    let (workspace, api_key) = sandbox.workspace();
-    assert!(
-        workspace.starts_with("ws_") && workspace.len() == 15,
-        "{workspace}"
-    );
-    let (key_id, secret) = api_key.split_once(':').expect("key_id:secret");
-    assert_eq!(key_id.len(), 14);
-    assert!(key_id.bytes().all(|b| b.is_ascii_lowercase()));
-    assert!(secret.len() >= 32);
+    for backend in backends() {
+        let sandbox = Sandbox::on(backend);
+        let (workspace, api_key) = sandbox.workspace();
+        assert!(
+            workspace.starts_with("ws_") && workspace.len() == 15,
+            "{workspace}"
+        );
+        let (key_id, secret) = api_key.split_once(':').expect("key_id:secret");
+        assert_eq!(key_id.len(), 14);
+        assert!(key_id.bytes().all(|b| b.is_ascii_lowercase()));
+        assert!(secret.len() >= 32);
 
-    let key = sandbox.json(&[
-        "key",
-        "create",
-        "--workspace",
-        &workspace,
-        "--name",
-        "reader",
-        "--scopes",
-        "phone_numbers:read,agents:read",
-    ]);
-    assert_eq!(key["scopes"], json!(["phone_numbers:read", "agents:read"]));
-    let token = key["api_key"].as_str().expect("api_key");
-    assert!(token.starts_with(&format!("{}:", key["id"].as_str().expect("id"))));
+        let key = sandbox.json(&[
+            "key",
+            "create",
+            "--workspace",
+            &workspace,
+            "--name",
+            "reader",
+            "--scopes",
+            "phone_numbers:read,agents:read",
+        ]);
+        assert_eq!(key["scopes"], json!(["phone_numbers:read", "agents:read"]));
+        let token = key["api_key"].as_str().expect("api_key");
+        assert!(token.starts_with(&format!("{}:", key["id"].as_str().expect("id"))));
 
-    let all = sandbox.json(&["key", "create", "--workspace", &workspace]);
-    assert_eq!(all["scopes"].as_array().map(Vec::len), Some(5));
+        let all = sandbox.json(&["key", "create", "--workspace", &workspace]);
+        assert_eq!(all["scopes"].as_array().map(Vec::len), Some(5));
+    }
 }
 
 #[test]
@@ -203,118 +237,125 @@ fn command_line_errors_are_one_clear_line() {
 
 #[test]
 fn import_then_read_back_over_http() {
-    let sandbox = Sandbox::new();
-    let (workspace, api_key) = sandbox.workspace();
-    let file = sandbox.write(
-        "numbers.csv",
-        "phone_number,provider,monthly_cost_usd,capabilities,nickname,label\n\
+    for backend in backends() {
+        let sandbox = Sandbox::on(backend);
+        let (workspace, api_key) = sandbox.workspace();
+        let file = sandbox.write(
+            "numbers.csv",
+            "phone_number,provider,monthly_cost_usd,capabilities,nickname,label\n\
          +91 22 3456 7890,twilio,1.15,voice,Mumbai Support,\n\
          +1 800 555 0199,,2,voice|sms,,Main line\n\
          +447400123456,,,,,\n",
-    );
-    let imported = sandbox.json(&["numbers", "import", "--workspace", &workspace, &file]);
-    assert_eq!(imported["imported"], json!(3));
-    let ids = id_list(&imported);
-    assert_eq!(ids.len(), 3);
+        );
+        let imported = sandbox.json(&["numbers", "import", "--workspace", &workspace, &file]);
+        assert_eq!(imported["imported"], json!(3));
+        let ids = id_list(&imported);
+        assert_eq!(ids.len(), 3);
 
-    let server = sandbox.serve(&[]);
-    let expected = [
-        (
-            "+912234567890",
-            "IN",
-            "local",
-            "1.15",
-            json!(["voice"]),
-            json!("Mumbai Support"),
-            "twilio",
-        ),
-        (
-            "+18005550199",
-            "US",
-            "toll_free",
-            "2.00",
-            json!(["voice", "sms"]),
-            json!(null),
-            "imported",
-        ),
-        (
-            "+447400123456",
-            "GB",
-            "mobile",
-            "0.00",
-            json!(["voice"]),
-            json!(null),
-            "imported",
-        ),
-    ];
-    // The ids come back in file order.
-    for (id, (number, country, kind, cost, caps, nickname, provider)) in ids.iter().zip(expected) {
-        let (status, body) = server.get(&format!("/v1/organization-phone-numbers/{id}"), &api_key);
-        assert_eq!(status, 200);
-        assert_eq!(body["phone_number"], json!(number));
-        assert_eq!(body["country_code"], json!(country));
-        assert_eq!(body["type"], json!(kind));
-        assert_eq!(body["monthly_cost_usd"], json!(cost));
-        assert_eq!(body["capabilities"], caps);
-        assert_eq!(body["nickname"], nickname);
-        assert_eq!(body["provider"], json!(provider));
-        assert_eq!(body["status"], json!("active"));
+        let server = sandbox.serve(&[]);
+        let expected = [
+            (
+                "+912234567890",
+                "IN",
+                "local",
+                "1.15",
+                json!(["voice"]),
+                json!("Mumbai Support"),
+                "twilio",
+            ),
+            (
+                "+18005550199",
+                "US",
+                "toll_free",
+                "2.00",
+                json!(["voice", "sms"]),
+                json!(null),
+                "imported",
+            ),
+            (
+                "+447400123456",
+                "GB",
+                "mobile",
+                "0.00",
+                json!(["voice"]),
+                json!(null),
+                "imported",
+            ),
+        ];
+        // The ids come back in file order.
+        for (id, (number, country, kind, cost, caps, nickname, provider)) in
+            ids.iter().zip(expected)
+        {
+            let (status, body) =
+                server.get(&format!("/v1/organization-phone-numbers/{id}"), &api_key);
+            assert_eq!(status, 200);
+            assert_eq!(body["phone_number"], json!(number));
+            assert_eq!(body["country_code"], json!(country));
+            assert_eq!(body["type"], json!(kind));
+            assert_eq!(body["monthly_cost_usd"], json!(cost));
+            assert_eq!(body["capabilities"], caps);
+            assert_eq!(body["nickname"], nickname);
+            assert_eq!(body["provider"], json!(provider));
+            assert_eq!(body["status"], json!("active"));
+        }
+        let status = server.terminate();
+        assert!(status.success(), "exit status after SIGTERM: {status}");
     }
-    let status = server.terminate();
-    assert!(status.success(), "exit status after SIGTERM: {status}");
 }
 
 #[test]
 fn a_bad_file_imports_nothing_and_names_every_bad_line() {
-    let sandbox = Sandbox::new();
-    let (workspace, _) = sandbox.workspace();
-    let (other_workspace, _) = sandbox.workspace();
-    let taken = sandbox.write("taken.csv", "phone_number\n+14155552671\n");
-    sandbox.json(&["numbers", "import", "--workspace", &other_workspace, &taken]);
-    assert_eq!(sandbox.count_numbers(), 1);
+    for backend in backends() {
+        let sandbox = Sandbox::on(backend);
+        let (workspace, _) = sandbox.workspace();
+        let (other_workspace, _) = sandbox.workspace();
+        let taken = sandbox.write("taken.csv", "phone_number\n+14155552671\n");
+        sandbox.json(&["numbers", "import", "--workspace", &other_workspace, &taken]);
+        assert_eq!(sandbox.count_numbers(), 1);
 
-    let long_nickname = "n".repeat(256);
-    let file = sandbox.write(
-        "bad.csv",
-        &format!(
-            "phone_number,nickname\n\
+        let long_nickname = "n".repeat(256);
+        let file = sandbox.write(
+            "bad.csv",
+            &format!(
+                "phone_number,nickname\n\
              +912234567890,fine\n\
              +1 555 0000,\n\
              +912234567890,again\n\
              +447400123456,{long_nickname}\n\
              +442071838750,fine\n"
-        ),
-    );
-    let error = sandbox.failure(&["numbers", "import", "--workspace", &workspace, &file]);
-    assert!(
-        error.starts_with("error: nothing imported: 3 bad lines in"),
-        "{error}"
-    );
-    assert!(
-        error.contains("line 3: phone_number \"+1 555 0000\" is not a valid phone number"),
-        "{error}"
-    );
-    assert!(
-        error.contains("line 4: phone_number +912234567890 is a duplicate of line 2"),
-        "{error}"
-    );
-    assert!(
-        error.contains("line 5: nickname must be shorter than or equal to 255 characters"),
-        "{error}"
-    );
-    assert_eq!(sandbox.count_numbers(), 1, "nothing was imported");
+            ),
+        );
+        let error = sandbox.failure(&["numbers", "import", "--workspace", &workspace, &file]);
+        assert!(
+            error.starts_with("error: nothing imported: 3 bad lines in"),
+            "{error}"
+        );
+        assert!(
+            error.contains("line 3: phone_number \"+1 555 0000\" is not a valid phone number"),
+            "{error}"
+        );
+        assert!(
+            error.contains("line 4: phone_number +912234567890 is a duplicate of line 2"),
+            "{error}"
+        );
+        assert!(
+            error.contains("line 5: nickname must be shorter than or equal to 255 characters"),
+            "{error}"
+        );
+        assert_eq!(sandbox.count_numbers(), 1, "nothing was imported");
 
-    let registered = sandbox.write(
-        "registered.csv",
-        "phone_number\n+912234567890\n+1 (415) 555-2671\n",
-    );
-    let error = sandbox.failure(&["numbers", "import", "--workspace", &workspace, &registered]);
-    assert!(error.contains("1 bad line in"), "{error}");
-    assert!(
-        error.contains("line 3: phone_number +14155552671 is already registered"),
-        "{error}"
-    );
-    assert_eq!(sandbox.count_numbers(), 1, "nothing was imported");
+        let registered = sandbox.write(
+            "registered.csv",
+            "phone_number\n+912234567890\n+1 (415) 555-2671\n",
+        );
+        let error = sandbox.failure(&["numbers", "import", "--workspace", &workspace, &registered]);
+        assert!(error.contains("1 bad line in"), "{error}");
+        assert!(
+            error.contains("line 3: phone_number +14155552671 is already registered"),
+            "{error}"
+        );
+        assert_eq!(sandbox.count_numbers(), 1, "nothing was imported");
+    }
 }
 
 #[test]
@@ -425,40 +466,43 @@ fn migrate_and_schema_version_checks() {
 
 #[test]
 fn workspace_update_changes_countries_and_kyc() {
-    let sandbox = Sandbox::new();
-    let (workspace, _) = sandbox.workspace();
-    let updated = sandbox.json(&[
-        "workspace",
-        "update",
-        &workspace,
-        "--countries",
-        "gb,de",
-        "--kyc-verified",
-        "true",
-    ]);
-    assert_eq!(updated["countries"], json!(["DE", "GB"]));
-    assert_eq!(updated["kyc_verified"], json!(true));
-    let only_kyc = sandbox.json(&["workspace", "update", &workspace, "--kyc-verified", "false"]);
-    assert_eq!(
-        (
-            only_kyc["countries"].clone(),
-            only_kyc["kyc_verified"].clone()
-        ),
-        (json!(["DE", "GB"]), json!(false))
-    );
+    for backend in backends() {
+        let sandbox = Sandbox::on(backend);
+        let (workspace, _) = sandbox.workspace();
+        let updated = sandbox.json(&[
+            "workspace",
+            "update",
+            &workspace,
+            "--countries",
+            "gb,de",
+            "--kyc-verified",
+            "true",
+        ]);
+        assert_eq!(updated["countries"], json!(["DE", "GB"]));
+        assert_eq!(updated["kyc_verified"], json!(true));
+        let only_kyc =
+            sandbox.json(&["workspace", "update", &workspace, "--kyc-verified", "false"]);
+        assert_eq!(
+            (
+                only_kyc["countries"].clone(),
+                only_kyc["kyc_verified"].clone()
+            ),
+            (json!(["DE", "GB"]), json!(false))
+        );
 
-    let nothing = sandbox.failure(&["workspace", "update", &workspace]);
-    assert!(nothing.contains("nothing to change"), "{nothing}");
-    let unknown = sandbox.failure(&[
-        "workspace",
-        "update",
-        "ws_aaaaaaaaaaaa",
-        "--kyc-verified",
-        "true",
-    ]);
-    assert!(unknown.contains("does not exist"), "{unknown}");
-    let bad = sandbox.failure(&["workspace", "update", &workspace, "--countries", "Germany"]);
-    assert!(bad.contains("not a two-letter"), "{bad}");
+        let nothing = sandbox.failure(&["workspace", "update", &workspace]);
+        assert!(nothing.contains("nothing to change"), "{nothing}");
+        let unknown = sandbox.failure(&[
+            "workspace",
+            "update",
+            "ws_aaaaaaaaaaaa",
+            "--kyc-verified",
+            "true",
+        ]);
+        assert!(unknown.contains("does not exist"), "{unknown}");
+        let bad = sandbox.failure(&["workspace", "update", &workspace, "--countries", "Germany"]);
+        assert!(bad.contains("not a two-letter"), "{bad}");
+    }
 }
 
 #[test]
