@@ -18,7 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from run import BIN, OUT, run, start_switchboard, stop
+from run import BIN, OUT, SECRET_KEY, run, start_switchboard, stop
 
 DB = OUT / "list.db"
 TOKEN_FILE = OUT / "list-token.txt"
@@ -27,7 +27,7 @@ LUA = Path(__file__).resolve().parent / "list_numbers.lua"
 
 
 def switchboard(*args):
-    env = dict(os.environ, SWITCHBOARD_DATABASE_URL=f"sqlite://{DB}")
+    env = dict(os.environ, SWITCHBOARD_DATABASE_URL=f"sqlite://{DB}", SWITCHBOARD_SECRET_KEY=SECRET_KEY)
     return json.loads(run([str(BIN), *args], env=env).stdout)
 
 
@@ -61,7 +61,7 @@ def main():
         TOKEN_FILE.unlink(missing_ok=True)
     run(["cargo", "build", "--release", "--locked", "-p", "switchboard"], cwd=OUT.parent.parent)
     token = seed()
-    server = start_switchboard(18090, 1000, db=DB)
+    server = start_switchboard(18090, 1000, url=f"sqlite://{DB}")
     rows = []
     try:
         for page in (1, 1000):

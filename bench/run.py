@@ -10,7 +10,11 @@ compares the bearer header with a constant and returns a fixed body of the same 
 Every response is checked against the status its own request expected (the expectation
 rides in x-request-id, which both servers echo); a run with any mismatch fails.
 
-Usage: python3 bench/run.py [--duration 15] [--connections 8,64,256] [--reseed]
+With --postgres-url (default postgres://postgres@127.0.0.1:5432/switchboard_bench; the
+database is created if missing), the same seed and load also run against Switchboard on
+PostgreSQL, in the same invocation; --backends picks which run.
+
+Usage: python3 bench/run.py [--duration 15] [--connections 8,64,256] [--backends sqlite,postgres] [--reseed]
 Results: printed, and written to bench/out/results.md (copy them into bench/RESULTS.md).
 """
 
@@ -30,7 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 DB = OUT / "bench.db"
-PAIRS = OUT / "pairs.txt"
+SQLITE_URL = f"sqlite://{DB}"
+DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/switchboard_bench"
+SECRET_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 BIN = ROOT / "target" / "release" / "switchboard"
 BASELINE_BIN = ROOT / "target" / "release" / "bench-baseline"
 LUA = ROOT / "bench" / "get_number.lua"
@@ -44,13 +50,17 @@ def run(args, **kwargs):
     return subprocess.run(args, check=True, capture_output=True, text=True, **kwargs)
 
 
-def switchboard(*args):
-    env = dict(os.environ, SWITCHBOARD_DATABASE_URL=f"sqlite://{DB}")
+def pairs_file(url):
+    return OUT / ("pairs-postgres.txt" if url.startswith("postgres") else "pairs.txt")
+
+
+def switchboard(url, *args):
+    env = dict(os.environ, SWITCHBOARD_DATABASE_URL=url, SWITCHBOARD_SECRET_KEY=SECRET_KEY)
     return json.loads(run([str(BIN), *args], env=env).stdout)
 
 
-def seed_workspace(index):
-    created = switchboard("workspace", "create", "--name", f"Bench {index:04d}", "--countries", "US")
+def seed_workspace(url, index):
+    created = switchboard(url, "workspace", "create", "--name", f"Bench {index:04d}", "--countries", "US")
     csv_path = OUT / "csv" / f"{index:04d}.csv"
     with open(csv_path, "w") as f:
         f.write("phone_number,provider,monthly_cost_usd,capabilities,nickname,label\n")
@@ -58,25 +68,39 @@ def seed_workspace(index):
             # +1 212 200-0000 .. +1 212 209-9999: 100,000 valid, distinct US numbers.
             number = 2122000000 + index * NUMBERS_PER_WORKSPACE + j
             f.write(f"+1{number},twilio,1.15,voice|sms,Line {j:03d},Bench\n")
-    imported = switchboard("numbers", "import", "--workspace", created["workspace_id"], str(csv_path))
+    imported = switchboard(url, "numbers", "import", "--workspace", created["workspace_id"], str(csv_path))
     return created["api_key"], imported["ids"]
 
 
-def seed():
-    if DB.exists() and PAIRS.exists():
-        print(f"reusing {DB} (pass --reseed to rebuild it); migrating it to this build's schema")
-        switchboard("migrate")
+def reset_postgres(url):
+    """Drops and recreates the benchmark database (never the one it connects through)."""
+    base, name = url.rsplit("/", 1)
+    if name in ("postgres", "test", "root"):
+        sys.exit(f"refusing to drop database {name!r}: give --postgres-url a database of its own")
+    admin = f"{base}/postgres"
+    run(["psql", admin, "-qc", f'DROP DATABASE IF EXISTS "{name}"'])
+    run(["psql", admin, "-qc", f'CREATE DATABASE "{name}"'])
+
+
+def seed(url):
+    pairs = pairs_file(url)
+    if pairs.exists():
+        print(f"reusing the seeded {url} (pass --reseed to rebuild it); migrating it to this build's schema")
+        switchboard(url, "migrate")
         return
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{DB}{suffix}").unlink(missing_ok=True)
+    if url.startswith("postgres"):
+        reset_postgres(url)
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{DB}{suffix}").unlink(missing_ok=True)
     (OUT / "csv").mkdir(parents=True, exist_ok=True)
-    switchboard("migrate")
+    switchboard(url, "migrate")
     started = time.time()
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        workspaces = list(pool.map(seed_workspace, range(WORKSPACES)))
-    print(f"seeded {WORKSPACES} workspaces x {NUMBERS_PER_WORKSPACE} numbers in {time.time() - started:.0f}s")
+        workspaces = list(pool.map(lambda i: seed_workspace(url, i), range(WORKSPACES)))
+    print(f"seeded {url}: {WORKSPACES} workspaces x {NUMBERS_PER_WORKSPACE} numbers in {time.time() - started:.0f}s")
     rng = random.Random(42)
-    with open(PAIRS, "w") as f:
+    with open(pairs, "w") as f:
         for _ in range(PAIR_COUNT):
             owner = rng.randrange(WORKSPACES)
             token, ids = workspaces[owner]
@@ -98,8 +122,8 @@ def wait_for(url, timeout=30):
     raise RuntimeError(f"{url} did not come up")
 
 
-def start_switchboard(port, key_cache_ms, db=DB):
-    env = dict(os.environ, SWITCHBOARD_DATABASE_URL=f"sqlite://{db}")
+def start_switchboard(port, key_cache_ms, url=SQLITE_URL):
+    env = dict(os.environ, SWITCHBOARD_DATABASE_URL=url, SWITCHBOARD_SECRET_KEY=SECRET_KEY)
     log = open(OUT / f"server-{port}.log", "w")
     process = subprocess.Popen(
         # A limit no client here reaches: the limiter's cost is measured, its 429s are not.
@@ -125,8 +149,8 @@ def stop(process):
         process.kill()
 
 
-def wrk(port, connections, duration, extra_env=None):
-    env = dict(os.environ, PAIRS_FILE=str(PAIRS), **(extra_env or {}))
+def wrk(port, connections, duration, pairs, extra_env=None):
+    env = dict(os.environ, PAIRS_FILE=str(pairs), **(extra_env or {}))
     output = run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(LUA),
                   f"http://127.0.0.1:{port}"], env=env).stdout
     check = dict(re.findall(r"(\w+)=(\d+)", re.search(r"^CHECK .*$", output, re.M).group(0)))
@@ -153,18 +177,24 @@ def main():
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
     parser.add_argument("--connections", default="8,64,256")
     parser.add_argument("--reseed", action="store_true")
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
     OUT.mkdir(parents=True, exist_ok=True)
+    urls = {"sqlite": SQLITE_URL, "postgres": args.postgres_url}
+    chosen = [b.strip() for b in args.backends.split(",") if b.strip()]
     if args.reseed:
-        PAIRS.unlink(missing_ok=True)
+        for backend in chosen:
+            pairs_file(urls[backend]).unlink(missing_ok=True)
     run(["cargo", "build", "--release", "--locked", "-p", "switchboard", "-p", "bench-baseline"], cwd=ROOT)
-    seed()
+    for backend in chosen:
+        seed(urls[backend])
 
-    first = PAIRS.read_text().splitlines()[0].split()
+    first = pairs_file(urls[chosen[0]]).read_text().splitlines()[0].split()
     token, number_id = first[0], first[1]
-    server = start_switchboard(18080, 1000)
+    server = start_switchboard(18080, 1000, urls[chosen[0]])
     request = urllib.request.Request(f"http://127.0.0.1:18080/v1/organization-phone-numbers/{number_id}",
                                      headers={"Authorization": f"Bearer {token}"})
     body = urllib.request.urlopen(request).read()
@@ -173,21 +203,23 @@ def main():
     body_file.write_bytes(body)
 
     connections = [int(c) for c in args.connections.split(",")]
-    rows = []
-    configurations = [
-        ("switchboard (key cache 1 s)", lambda: start_switchboard(18080, 1000), {}),
-        ("switchboard (no key cache)", lambda: start_switchboard(18080, 0), {}),
-        ("baseline (bare hyper)", lambda: start_baseline(18080, token, body_file), {"BASELINE_TOKEN": token}),
-    ]
+    configurations = []
+    for backend in chosen:
+        url = urls[backend]
+        pairs = pairs_file(url)
+        configurations.append((f"switchboard {backend} (key cache 1 s)", lambda url=url: start_switchboard(18080, 1000, url), {}, pairs))
+        configurations.append((f"switchboard {backend} (no key cache)", lambda url=url: start_switchboard(18080, 0, url), {}, pairs))
+    configurations.append(("baseline (bare hyper)", lambda: start_baseline(18080, token, body_file),
+                           {"BASELINE_TOKEN": token}, pairs_file(urls[chosen[0]])))
     results = {}
-    for name, start, env in configurations:
+    for name, start, env, pairs in configurations:
         process = start()
         try:
-            wrk(18080, 64, 3, env)  # warm-up: caches, page cache, connection pools
+            wrk(18080, 64, 3, pairs, env)  # warm-up: caches, page cache, connection pools
             for c in connections:
-                results[(name, c)] = wrk(18080, c, args.duration, env)
+                results[(name, c)] = wrk(18080, c, args.duration, pairs, env)
                 r = results[(name, c)]
-                print(f"{name:30} c={c:<4} {r['rps']:>9.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms"
+                print(f"{name:38} c={c:<4} {r['rps']:>9.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms"
                       f"  200/404: {r['ok']}/{r['not_found']} {r['socket_errors']}", flush=True)
         finally:
             stop(process)
@@ -198,7 +230,7 @@ def main():
         "| server | connections | requests/s | p50 ms | p99 ms | ratio to baseline | 404 share |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, _, _ in configurations:
+    for name, _, _, _ in configurations:
         for c in connections:
             r = results[(name, c)]
             base = results[("baseline (bare hyper)", c)]
