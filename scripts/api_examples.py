@@ -108,6 +108,7 @@ def main():
             s.call("Invalid update", "PATCH", f"/v1/organization-phone-numbers/{new_id}",
                    {"nickname": "x" * 256, "colour": "blue"})
             s.call("Release the default number", "DELETE", f"/v1/organization-phone-numbers/{new_id}")
+            s.call("History of the number", "GET", f"/v1/organization-phone-numbers/{new_id}/history?limit=2")
             s.call("Unset default", "PATCH", f"/v1/organization-phone-numbers/{new_id}", {"is_default": False})
             s.call("Release a number", "DELETE", f"/v1/organization-phone-numbers/{new_id}")
             s.call("Link a SIP trunk", "POST", "/v1/organization-phone-numbers/sip-trunks",

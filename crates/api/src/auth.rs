@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::{ApiKeyId, ApiToken, Scope, Scopes, Timestamp, WorkspaceId};
-use switchboard_store::{ApiKeyRecord, Store};
+use switchboard_store::{Actor, ApiKeyRecord, Store};
+use tower_http::request_id::RequestId;
 
 /// The longest a verified key may be served from memory. A key revoked on another replica
 /// (or straight in the database) therefore stops working within this time; a key revoked
@@ -119,6 +120,7 @@ impl KeyVerifier {
             key_id: record.id.clone(),
             workspace_id: record.workspace_id.clone(),
             scopes: record.scopes,
+            request_id: None,
         })
     }
 }
@@ -138,6 +140,7 @@ pub struct Authenticated {
     key_id: ApiKeyId,
     workspace_id: WorkspaceId,
     scopes: Scopes,
+    request_id: Option<String>,
 }
 
 impl Authenticated {
@@ -148,6 +151,7 @@ impl Authenticated {
                 key_id: self.key_id,
                 workspace_id: self.workspace_id,
                 scopes: self.scopes,
+                request_id: self.request_id,
             })
         } else {
             Err(ApiError::Forbidden)
@@ -161,6 +165,17 @@ pub struct Caller {
     pub key_id: ApiKeyId,
     pub workspace_id: WorkspaceId,
     pub scopes: Scopes,
+    pub request_id: Option<String>,
+}
+
+impl Caller {
+    /// Who the history records as making a change: this key, in this request.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            name: self.key_id.to_string(),
+            request_id: self.request_id.clone(),
+        }
+    }
 }
 
 /// Middleware on every `/v1` route: verifies the key (401), spends one request of its rate
@@ -176,10 +191,15 @@ pub async fn authenticate(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let authenticated = match state.keys.verify(state.store.as_ref(), header).await {
+    let mut authenticated = match state.keys.verify(state.store.as_ref(), header).await {
         Ok(authenticated) => authenticated,
         Err(error) => return error.into_response(),
     };
+    authenticated.request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .map(str::to_owned);
     let budget = match state.rate_limits.check(&authenticated.key_id) {
         Ok(budget) => budget,
         Err(limited) => {

@@ -31,6 +31,8 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     /// The request body is over the limit.
     PayloadTooLarge,
+    /// `If-Match` names a state the record is no longer in.
+    PreconditionFailed,
     /// Well-formed but not processable, e.g. an Idempotency-Key reused with another body.
     Unprocessable(String),
     /// An upstream (a number provider) failed; the message says which, never its internals.
@@ -68,6 +70,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -94,6 +97,9 @@ impl ApiError {
             | ApiError::ForbiddenBecause(message)
             | ApiError::Unprocessable(message)
             | ApiError::BadGateway(message) => Message::One(message),
+            ApiError::PreconditionFailed => {
+                Message::One("The phone number has changed since the ETag given in If-Match".into())
+            }
             ApiError::PayloadTooLarge => Message::One(format!(
                 "request body is larger than {} bytes",
                 crate::extract::MAX_BODY_BYTES

@@ -112,6 +112,10 @@ pub fn router(state: AppState) -> Router {
                 .delete(phone_numbers::release_phone_number),
         )
         .route(
+            &format!("{numbers}/{{id}}/history"),
+            get(phone_numbers::phone_number_history),
+        )
+        .route(
             "/agents",
             get(agents::list_agents).post(agents::create_agent),
         )

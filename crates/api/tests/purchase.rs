@@ -372,7 +372,7 @@ async fn a_sale_that_cannot_be_stored_is_released_at_the_provider() {
             );
             for claim in claims {
                 store
-                    .delete_phone_number(&workspace, &claim.id)
+                    .drop_claim(&workspace, &claim.id)
                     .await
                     .expect("delete");
             }

@@ -4,7 +4,7 @@ use crate::output::print_text;
 use anyhow::{Context, Result};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use switchboard_domain::{Capabilities, E164, Money, NumberStatus, PhoneNumberId, Scopes};
-use switchboard_store::{NewPhoneNumber, NewWorkspace, Store, issue_api_key};
+use switchboard_store::{Actor, NewPhoneNumber, NewWorkspace, Store, issue_api_key};
 
 /// `(number, nickname, monthly cost, capabilities, routed to the first agent)`.
 const DEMO_NUMBERS: &[(&str, &str, &str, Capabilities, bool)] = &[
@@ -79,7 +79,9 @@ pub async fn seed_and_announce(store: &dyn Store, listening: SocketAddr) -> Resu
             sip_trunk_enabled: false,
         });
     }
-    let ids = store.import_phone_numbers(&workspace.id, numbers).await?;
+    let ids = store
+        .import_phone_numbers(&workspace.id, numbers, &Actor::cli())
+        .await?;
     let key = issue_api_key(store, &workspace.id, "demo", Scopes::all()).await?;
     print_text(&banner(
         &workspace.id.to_string(),

@@ -12,7 +12,7 @@ use switchboard_domain::{
     Capabilities, E164, Money, NICKNAME_MAX_CHARS, NumberStatus, NumberType, PhoneNumberId,
     WorkspaceId,
 };
-use switchboard_store::{NewPhoneNumber, Store, StoreError};
+use switchboard_store::{Actor, NewPhoneNumber, Store, StoreError};
 
 const COLUMNS: &[&str] = &[
     "phone_number",
@@ -258,7 +258,11 @@ pub async fn import_csv(
         ProgressBar::new_spinner().with_message(format!("writing {} numbers", rows.len()));
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     let result = store
-        .import_phone_numbers(workspace, rows.into_iter().map(|(_, row)| row).collect())
+        .import_phone_numbers(
+            workspace,
+            rows.into_iter().map(|(_, row)| row).collect(),
+            &Actor::cli(),
+        )
         .await;
     spinner.finish_and_clear();
     match result {

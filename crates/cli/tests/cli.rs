@@ -434,11 +434,11 @@ fn migrate_and_schema_version_checks() {
     let sandbox = Sandbox::new();
     assert_eq!(
         sandbox.json(&["migrate"]),
-        json!({"from_version": 0, "to_version": 3})
+        json!({"from_version": 0, "to_version": 4})
     );
     assert_eq!(
         sandbox.json(&["migrate"]),
-        json!({"from_version": 3, "to_version": 3})
+        json!({"from_version": 4, "to_version": 4})
     );
 
     let conn = rusqlite::Connection::open(sandbox.db_path()).expect("open");

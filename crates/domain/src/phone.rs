@@ -203,6 +203,15 @@ pub struct PhoneNumber {
     pub is_default: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Bumped by every change: what ETags and If-Match compare.
+    pub revision: i64,
+}
+
+impl PhoneNumber {
+    /// The strong ETag of the number's current state.
+    pub fn etag(&self) -> String {
+        format!("\"{}.{}\"", self.id, self.revision)
+    }
 }
 
 /// Longest nickname the contract allows, in characters.

@@ -12,6 +12,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0002_catalogue_purchases_keys.sql"),
     ),
     (3, include_str!("../migrations/0003_number_counts.sql")),
+    (
+        4,
+        include_str!("../migrations/0004_history_and_revisions.sql"),
+    ),
 ];
 
 /// Any constant works; it only has to be the same for every replica.

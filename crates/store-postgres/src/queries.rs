@@ -8,17 +8,17 @@ use switchboard_domain::{
     PhoneNumberId, Scopes, SecretDigest, Timestamp, WorkspaceId,
 };
 use switchboard_store::{
-    Agent, ApiKeyRecord, ApiKeySummary, CountryRule, FieldChange, IDEMPOTENCY_WINDOW_MS,
-    IdempotencyClaim, NewApiKey, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter,
-    PageRequest, PatchError, PhoneNumberPatch, Price, SipAuthMode, Store, StoreError, Workspace,
-    WorkspaceUpdate,
+    Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, DeleteOutcome, FieldChange,
+    HistoryAction, HistoryEntry, IDEMPOTENCY_WINDOW_MS, IdempotencyClaim, NewApiKey,
+    NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter, PageRequest, PatchError,
+    PhoneNumberPatch, Price, SipAuthMode, Store, StoreError, Workspace, WorkspaceUpdate,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 const PHONE_NUMBER_COLUMNS: &str = "id, workspace_id, phone_number, country_code, type, \
     monthly_cost_cents, voice, sms, label, nickname, inbound_agent_id, outbound_agent_id, \
-    status, provider, sip_trunk_enabled, is_default, created_at, updated_at";
+    status, provider, sip_trunk_enabled, is_default, created_at, updated_at, revision";
 
 /// A value no code path of ours writes: the database was edited by hand or is damaged.
 fn corrupt(what: &str, value: &str) -> StoreError {
@@ -69,6 +69,7 @@ fn phone_number_from_row(row: &Row) -> Result<PhoneNumber, StoreError> {
         is_default: get(row, 15)?,
         created_at: Timestamp::from_millis(get(row, 16)?),
         updated_at: Timestamp::from_millis(get(row, 17)?),
+        revision: get(row, 18)?,
     })
 }
 
@@ -192,6 +193,55 @@ async fn insert_number(
             }
             other => other,
         })?;
+    Ok(())
+}
+
+/// Inserts a number after checking its workspace; a taken number is a `Conflict` naming it.
+async fn insert_checked(
+    client: &impl GenericClient,
+    workspace: &WorkspaceId,
+    number: &NewPhoneNumber,
+) -> Result<PhoneNumber, StoreError> {
+    require_workspace(client, workspace).await?;
+    let id = PhoneNumberId::generate();
+    insert_number(client, workspace, &id, number, Timestamp::now().as_millis()).await?;
+    read_number(client, workspace, &id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("phone number {id}")))
+}
+
+/// Writes one history entry, in the caller's transaction; nothing when nothing visible changed.
+async fn record_history(
+    client: &impl GenericClient,
+    workspace: &WorkspaceId,
+    before: Option<&PhoneNumber>,
+    after: Option<&PhoneNumber>,
+    action: HistoryAction,
+    actor: &Actor,
+) -> Result<(), StoreError> {
+    let Some(changes) = switchboard_store::changes(before, after) else {
+        return Ok(());
+    };
+    let Some(number) = after.or(before) else {
+        return Ok(());
+    };
+    client
+        .execute(
+            "INSERT INTO phone_number_history (workspace_id, phone_number_id, phone_number, action, actor, request_id, changes, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &workspace.as_str(),
+                &number.id.as_str(),
+                &number.phone_number,
+                &action.as_str(),
+                &actor.name,
+                &actor.request_id,
+                &changes,
+                &Timestamp::now().as_millis(),
+            ],
+        )
+        .await
+        .map_err(map_error)?;
     Ok(())
 }
 
@@ -520,22 +570,42 @@ impl Store for PostgresStore {
         &self,
         workspace: &WorkspaceId,
         id: &AgentId,
+        actor: &Actor,
     ) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_error)?;
         let now = Timestamp::now().as_millis();
-        tx.execute(
-            "UPDATE phone_numbers SET inbound_agent_id = NULL, updated_at = $1 WHERE workspace_id = $2 AND inbound_agent_id = $3",
-            &[&now, &workspace.as_str(), &id.as_str()],
-        )
-        .await
-        .map_err(map_error)?;
-        tx.execute(
-            "UPDATE phone_numbers SET outbound_agent_id = NULL, updated_at = $1 WHERE workspace_id = $2 AND outbound_agent_id = $3",
-            &[&now, &workspace.as_str(), &id.as_str()],
-        )
-        .await
-        .map_err(map_error)?;
+        let routed = tx
+            .query(
+                "SELECT id FROM phone_numbers WHERE workspace_id = $1 AND (inbound_agent_id = $2 OR outbound_agent_id = $2) FOR UPDATE",
+                &[&workspace.as_str(), &id.as_str()],
+            )
+            .await
+            .map_err(map_error)?;
+        for row in routed {
+            let number_id = parse_id(get(&row, 0)?, PhoneNumberId::parse, "phone number id")?;
+            let before = read_number(&tx, workspace, &number_id).await?;
+            tx.execute(
+                "UPDATE phone_numbers SET
+                     inbound_agent_id = CASE WHEN inbound_agent_id = $1 THEN NULL ELSE inbound_agent_id END,
+                     outbound_agent_id = CASE WHEN outbound_agent_id = $1 THEN NULL ELSE outbound_agent_id END,
+                     updated_at = $2, revision = revision + 1
+                 WHERE id = $3 AND workspace_id = $4",
+                &[&id.as_str(), &now, &number_id.as_str(), &workspace.as_str()],
+            )
+            .await
+            .map_err(map_error)?;
+            let after = read_number(&tx, workspace, &number_id).await?;
+            record_history(
+                &tx,
+                workspace,
+                before.as_ref(),
+                after.as_ref(),
+                HistoryAction::Updated,
+                actor,
+            )
+            .await?;
+        }
         let deleted = tx
             .execute(
                 "DELETE FROM agents WHERE id = $1 AND workspace_id = $2",
@@ -722,6 +792,8 @@ impl Store for PostgresStore {
         workspace: &WorkspaceId,
         id: &PhoneNumberId,
         patch: PhoneNumberPatch,
+        expected_revision: Option<i64>,
+        actor: &Actor,
     ) -> Result<PhoneNumber, PatchError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_error)?;
@@ -737,6 +809,10 @@ impl Store for PostgresStore {
         let current = read_number(&tx, workspace, id)
             .await?
             .ok_or(PatchError::NumberNotFound)?;
+        if expected_revision.is_some_and(|r| r != current.revision) {
+            return Err(PatchError::Changed);
+        }
+        let before = current.clone();
         for (field, change) in [
             ("inbound_agent_id", &patch.inbound_agent_id),
             ("outbound_agent_id", &patch.outbound_agent_id),
@@ -760,17 +836,47 @@ impl Store for PostgresStore {
         let outbound = resolve(patch.outbound_agent_id, current.outbound_agent_id);
         let is_default = patch.is_default.unwrap_or(current.is_default);
         let now = Timestamp::now().as_millis();
+        let unchanged = nickname == before.nickname
+            && label == before.label
+            && inbound == before.inbound_agent_id
+            && outbound == before.outbound_agent_id
+            && is_default == before.is_default;
+        if unchanged {
+            return Ok(before);
+        }
         if is_default && !current.is_default {
-            tx.execute(
-                "UPDATE phone_numbers SET is_default = false, updated_at = $1 WHERE workspace_id = $2 AND is_default",
-                &[&now, &workspace.as_str()],
-            )
-            .await
-            .map_err(map_error)?;
+            let previous = tx
+                .query_opt(
+                    "SELECT id FROM phone_numbers WHERE workspace_id = $1 AND is_default",
+                    &[&workspace.as_str()],
+                )
+                .await
+                .map_err(map_error)?;
+            if let Some(previous) =
+                previous.and_then(|row| PhoneNumberId::parse(&row.get::<_, String>(0)))
+            {
+                let previous_before = read_number(&tx, workspace, &previous).await?;
+                tx.execute(
+                    "UPDATE phone_numbers SET is_default = false, updated_at = $1, revision = revision + 1 WHERE id = $2",
+                    &[&now, &previous.as_str()],
+                )
+                .await
+                .map_err(map_error)?;
+                let previous_after = read_number(&tx, workspace, &previous).await?;
+                record_history(
+                    &tx,
+                    workspace,
+                    previous_before.as_ref(),
+                    previous_after.as_ref(),
+                    HistoryAction::Updated,
+                    actor,
+                )
+                .await?;
+            }
         }
         tx.execute(
             "UPDATE phone_numbers SET nickname = $1, label = $2, inbound_agent_id = $3, outbound_agent_id = $4,
-                 is_default = $5, updated_at = $6
+                 is_default = $5, updated_at = $6, revision = revision + 1
              WHERE id = $7 AND workspace_id = $8",
             &[
                 &nickname,
@@ -788,6 +894,15 @@ impl Store for PostgresStore {
         let updated = read_number(&tx, workspace, id)
             .await?
             .ok_or(PatchError::NumberNotFound)?;
+        record_history(
+            &tx,
+            workspace,
+            Some(&before),
+            Some(&updated),
+            HistoryAction::Updated,
+            actor,
+        )
+        .await?;
         tx.commit().await.map_err(map_error)?;
         Ok(updated)
     }
@@ -796,51 +911,151 @@ impl Store for PostgresStore {
         &self,
         workspace: &WorkspaceId,
         id: &PhoneNumberId,
-    ) -> Result<bool, StoreError> {
-        let deleted = self
-            .client()
+        expected_revision: Option<i64>,
+        actor: &Actor,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_error)?;
+        let before = tx
+            .query_opt(
+                &format!("SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE id = $1 AND workspace_id = $2 FOR UPDATE"),
+                &[&id.as_str(), &workspace.as_str()],
+            )
+            .await
+            .map_err(map_error)?
+            .as_ref()
+            .map(phone_number_from_row)
+            .transpose()?;
+        let Some(before) = before else {
+            return Ok(DeleteOutcome::NotFound);
+        };
+        if expected_revision.is_some_and(|r| r != before.revision) {
+            return Ok(DeleteOutcome::Changed);
+        }
+        tx.execute(
+            "DELETE FROM phone_numbers WHERE id = $1 AND workspace_id = $2",
+            &[&id.as_str(), &workspace.as_str()],
+        )
+        .await
+        .map_err(map_error)?;
+        record_history(
+            &tx,
+            workspace,
+            Some(&before),
+            None,
+            HistoryAction::Released,
+            actor,
+        )
+        .await?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(DeleteOutcome::Deleted)
+    }
+
+    async fn drop_claim(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+    ) -> Result<(), StoreError> {
+        self.client()
             .await?
             .execute(
-                "DELETE FROM phone_numbers WHERE id = $1 AND workspace_id = $2",
+                "DELETE FROM phone_numbers WHERE id = $1 AND workspace_id = $2 AND status = 'pending'",
                 &[&id.as_str(), &workspace.as_str()],
             )
             .await
             .map_err(map_error)?;
-        Ok(deleted > 0)
+        Ok(())
     }
 
-    async fn insert_phone_number(
+    async fn claim_phone_number(
         &self,
         workspace: &WorkspaceId,
         number: NewPhoneNumber,
-        sip_trunk: Option<NewSipTrunk>,
     ) -> Result<PhoneNumber, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_error)?;
-        require_workspace(&tx, workspace).await?;
-        let id = PhoneNumberId::generate();
-        insert_number(&tx, workspace, &id, &number, Timestamp::now().as_millis()).await?;
-        if let Some(trunk) = sip_trunk {
-            let (mode, username, sealed) = match trunk.auth_mode {
-                SipAuthMode::UserPass {
-                    username,
-                    password_sealed,
-                } => ("userpass", Some(username), Some(password_sealed)),
-                SipAuthMode::Ip => ("ip", None, None),
-            };
-            tx.execute(
-                "INSERT INTO sip_trunks (phone_number_id, termination_uri, auth_mode, username, password_sealed)
-                 VALUES ($1, $2, $3, $4, $5)",
-                &[&id.as_str(), &trunk.termination_uri, &mode, &username, &sealed],
+        let stored = insert_checked(&tx, workspace, &number).await?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(stored)
+    }
+
+    async fn link_sip_trunk_number(
+        &self,
+        workspace: &WorkspaceId,
+        number: NewPhoneNumber,
+        sip_trunk: NewSipTrunk,
+        actor: &Actor,
+    ) -> Result<PhoneNumber, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_error)?;
+        let stored = insert_checked(&tx, workspace, &number).await?;
+        let (mode, username, sealed) = match sip_trunk.auth_mode {
+            SipAuthMode::UserPass {
+                username,
+                password_sealed,
+            } => ("userpass", Some(username), Some(password_sealed)),
+            SipAuthMode::Ip => ("ip", None, None),
+        };
+        tx.execute(
+            "INSERT INTO sip_trunks (phone_number_id, termination_uri, auth_mode, username, password_sealed)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&stored.id.as_str(), &sip_trunk.termination_uri, &mode, &username, &sealed],
+        )
+        .await
+        .map_err(map_error)?;
+        record_history(
+            &tx,
+            workspace,
+            None,
+            Some(&stored),
+            HistoryAction::Linked,
+            actor,
+        )
+        .await?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(stored)
+    }
+
+    async fn phone_number_history(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+        page: PageRequest,
+    ) -> Result<(Vec<HistoryEntry>, u64), StoreError> {
+        let client = self.client().await?;
+        let total: i64 = client
+            .query_one(
+                "SELECT count(*) FROM phone_number_history WHERE workspace_id = $1 AND phone_number_id = $2",
+                &[&workspace.as_str(), &id.as_str()],
+            )
+            .await
+            .map_err(map_error)?
+            .get(0);
+        let rows = client
+            .query(
+                "SELECT action, actor, request_id, changes, created_at FROM phone_number_history
+                 WHERE workspace_id = $1 AND phone_number_id = $2 ORDER BY seq DESC LIMIT $3 OFFSET $4",
+                &[&workspace.as_str(), &id.as_str(), &i64::from(page.limit), &(page.offset() as i64)],
             )
             .await
             .map_err(map_error)?;
-        }
-        let stored = read_number(&tx, workspace, &id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("phone number {id}")))?;
-        tx.commit().await.map_err(map_error)?;
-        Ok(stored)
+        let entries = rows
+            .iter()
+            .map(|row| {
+                let action: String = get(row, 0)?;
+                let changes: String = get(row, 3)?;
+                Ok(HistoryEntry {
+                    action: HistoryAction::parse(&action)
+                        .ok_or_else(|| corrupt("history action", &action))?,
+                    actor: get(row, 1)?,
+                    request_id: get(row, 2)?,
+                    changes: serde_json::from_str(&changes)
+                        .map_err(|_| corrupt("history changes", &changes))?,
+                    at: Timestamp::from_millis(get(row, 4)?),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((entries, u64::try_from(total).unwrap_or(0)))
     }
 
     async fn activate_phone_number(
@@ -848,13 +1063,15 @@ impl Store for PostgresStore {
         workspace: &WorkspaceId,
         id: &PhoneNumberId,
         bought: NewPhoneNumber,
+        actor: &Actor,
     ) -> Result<PhoneNumber, StoreError> {
-        self.client()
-            .await?
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_error)?;
+        let stored = tx
             .query_opt(
                 &format!(
                     "UPDATE phone_numbers SET type = $1, monthly_cost_cents = $2, voice = $3, sms = $4,
-                         status = $5, provider = $6, updated_at = $7
+                         status = $5, provider = $6, updated_at = $7, revision = revision + 1
                      WHERE id = $8 AND workspace_id = $9 AND status = 'pending'
                      RETURNING {PHONE_NUMBER_COLUMNS}"
                 ),
@@ -875,7 +1092,18 @@ impl Store for PostgresStore {
             .as_ref()
             .map(phone_number_from_row)
             .transpose()?
-            .ok_or_else(|| StoreError::NotFound(format!("pending phone number {id}")))
+            .ok_or_else(|| StoreError::NotFound(format!("pending phone number {id}")))?;
+        record_history(
+            &tx,
+            workspace,
+            None,
+            Some(&stored),
+            HistoryAction::Purchased,
+            actor,
+        )
+        .await?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(stored)
     }
 
     async fn registered_numbers(&self, numbers: &[E164]) -> Result<Vec<E164>, StoreError> {
@@ -901,6 +1129,7 @@ impl Store for PostgresStore {
         &self,
         workspace: &WorkspaceId,
         numbers: Vec<NewPhoneNumber>,
+        actor: &Actor,
     ) -> Result<Vec<PhoneNumberId>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_error)?;
@@ -915,6 +1144,16 @@ impl Store for PostgresStore {
             }
             let id = PhoneNumberId::generate();
             insert_number(&tx, workspace, &id, new, now).await?;
+            let stored = read_number(&tx, workspace, &id).await?;
+            record_history(
+                &tx,
+                workspace,
+                None,
+                stored.as_ref(),
+                HistoryAction::Imported,
+                actor,
+            )
+            .await?;
             ids.push(id);
         }
         tx.commit().await.map_err(map_error)?;

@@ -14,6 +14,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0002_catalogue_purchases_keys.sql"),
     ),
     (3, include_str!("../migrations/0003_number_counts.sql")),
+    (
+        4,
+        include_str!("../migrations/0004_history_and_revisions.sql"),
+    ),
 ];
 
 fn current_version(conn: &Connection) -> Result<Option<i64>, StoreError> {

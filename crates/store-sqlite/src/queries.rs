@@ -8,15 +8,15 @@ use switchboard_domain::{
     PhoneNumberId, Scopes, SecretDigest, Timestamp, WorkspaceId,
 };
 use switchboard_store::{
-    Agent, ApiKeyRecord, ApiKeySummary, CountryRule, FieldChange, IDEMPOTENCY_WINDOW_MS,
-    IdempotencyClaim, NewApiKey, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter,
-    PageRequest, PatchError, PhoneNumberPatch, Price, SipAuthMode, Store, StoreError, Workspace,
-    WorkspaceUpdate,
+    Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, DeleteOutcome, FieldChange,
+    HistoryAction, HistoryEntry, IDEMPOTENCY_WINDOW_MS, IdempotencyClaim, NewApiKey,
+    NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter, PageRequest, PatchError,
+    PhoneNumberPatch, Price, SipAuthMode, Store, StoreError, Workspace, WorkspaceUpdate,
 };
 
 const PHONE_NUMBER_COLUMNS: &str = "id, workspace_id, phone_number, country_code, type, \
     monthly_cost_cents, voice, sms, label, nickname, inbound_agent_id, outbound_agent_id, \
-    status, provider, sip_trunk_enabled, is_default, created_at, updated_at";
+    status, provider, sip_trunk_enabled, is_default, created_at, updated_at, revision";
 
 /// A value in the database that no code path of ours writes: the file was edited by hand or
 /// is corrupt. Reported, never papered over.
@@ -55,6 +55,7 @@ fn phone_number_from_row(row: &Row<'_>) -> rusqlite::Result<PhoneNumber> {
         is_default: row.get(15)?,
         created_at: Timestamp::from_millis(row.get(16)?),
         updated_at: Timestamp::from_millis(row.get(17)?),
+        revision: row.get(18)?,
     })
 }
 
@@ -280,8 +281,9 @@ impl Store for SqliteStore {
         &self,
         workspace: &WorkspaceId,
         numbers: Vec<NewPhoneNumber>,
+        actor: &Actor,
     ) -> Result<Vec<PhoneNumberId>, StoreError> {
-        let workspace = workspace.clone();
+        let (workspace, actor) = (workspace.clone(), actor.clone());
         self.write(move |tx| {
             require_workspace(tx, &workspace)?;
             let now = Timestamp::now().as_millis();
@@ -293,12 +295,16 @@ impl Store for SqliteStore {
                     return Err(StoreError::NotFound(format!("agent {agent}")));
                 }
                 let id = PhoneNumberId::generate();
-                insert_number(tx, &workspace, &id, &new, now).map_err(|e| match map_error(e) {
-                    StoreError::Conflict(_) => {
-                        StoreError::Conflict(format!("{} is already registered", new.number))
-                    }
-                    other => other,
-                })?;
+                insert_number(tx, &workspace, &id, &new, now)?;
+                let stored = read_number(tx, &workspace, &id)?;
+                record_history(
+                    tx,
+                    &workspace,
+                    None,
+                    stored.as_ref(),
+                    HistoryAction::Imported,
+                    &actor,
+                )?;
                 ids.push(id);
             }
             Ok(ids)
@@ -490,23 +496,37 @@ impl Store for SqliteStore {
         &self,
         workspace: &WorkspaceId,
         id: &AgentId,
+        actor: &Actor,
     ) -> Result<bool, StoreError> {
-        let (workspace, id) = (workspace.clone(), id.clone());
+        let (workspace, id, actor) = (workspace.clone(), id.clone(), actor.clone());
         self.write(move |tx| {
             let now = Timestamp::now().as_millis();
-            // Explicit, not left to ON DELETE SET NULL, so updated_at moves too.
-            tx.execute(
-                "UPDATE phone_numbers SET inbound_agent_id = NULL, updated_at = ?1
-                 WHERE workspace_id = ?2 AND inbound_agent_id = ?3",
-                params![now, workspace.as_str(), id.as_str()],
-            )
-            .map_err(map_error)?;
-            tx.execute(
-                "UPDATE phone_numbers SET outbound_agent_id = NULL, updated_at = ?1
-                 WHERE workspace_id = ?2 AND outbound_agent_id = ?3",
-                params![now, workspace.as_str(), id.as_str()],
-            )
-            .map_err(map_error)?;
+            let routed: Vec<String> = tx
+                .prepare_cached(
+                    "SELECT id FROM phone_numbers WHERE workspace_id = ?1 AND (inbound_agent_id = ?2 OR outbound_agent_id = ?2)",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_map([workspace.as_str(), id.as_str()], |row| row.get(0))?
+                        .collect::<rusqlite::Result<Vec<String>>>()
+                })
+                .map_err(map_error)?;
+            // Explicit, not left to ON DELETE SET NULL, so each number's revision, updated_at
+            // and history move too.
+            for number_id in routed {
+                let number_id = parse_id(number_id, PhoneNumberId::parse, "phone number id").map_err(map_error)?;
+                let before = read_number(tx, &workspace, &number_id)?;
+                tx.execute(
+                    "UPDATE phone_numbers SET
+                         inbound_agent_id = CASE WHEN inbound_agent_id = ?1 THEN NULL ELSE inbound_agent_id END,
+                         outbound_agent_id = CASE WHEN outbound_agent_id = ?1 THEN NULL ELSE outbound_agent_id END,
+                         updated_at = ?2, revision = revision + 1
+                     WHERE id = ?3 AND workspace_id = ?4",
+                    params![id.as_str(), now, number_id.as_str(), workspace.as_str()],
+                )
+                .map_err(map_error)?;
+                let after = read_number(tx, &workspace, &number_id)?;
+                record_history(tx, &workspace, before.as_ref(), after.as_ref(), HistoryAction::Updated, &actor)?;
+            }
             let deleted = tx
                 .execute(
                     "DELETE FROM agents WHERE id = ?1 AND workspace_id = ?2",
@@ -671,60 +691,149 @@ impl Store for SqliteStore {
         workspace: &WorkspaceId,
         id: &PhoneNumberId,
         patch: PhoneNumberPatch,
+        expected_revision: Option<i64>,
+        actor: &Actor,
     ) -> Result<PhoneNumber, PatchError> {
-        let (workspace, id) = (workspace.clone(), id.clone());
-        self.write(move |tx| Ok(apply_patch(tx, &workspace, &id, patch)))
-            .await?
+        let (workspace, id, actor) = (workspace.clone(), id.clone(), actor.clone());
+        self.write(move |tx| {
+            Ok(apply_patch(
+                tx,
+                &workspace,
+                &id,
+                patch,
+                expected_revision,
+                &actor,
+            ))
+        })
+        .await?
     }
 
     async fn delete_phone_number(
         &self,
         workspace: &WorkspaceId,
         id: &PhoneNumberId,
-    ) -> Result<bool, StoreError> {
-        let (workspace, id) = (workspace.clone(), id.clone());
+        expected_revision: Option<i64>,
+        actor: &Actor,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let (workspace, id, actor) = (workspace.clone(), id.clone(), actor.clone());
         self.write(move |tx| {
-            let deleted = tx
-                .execute(
-                    "DELETE FROM phone_numbers WHERE id = ?1 AND workspace_id = ?2",
-                    [id.as_str(), workspace.as_str()],
-                )
-                .map_err(map_error)?;
-            Ok(deleted > 0)
+            let Some(before) = read_number(tx, &workspace, &id)? else {
+                return Ok(DeleteOutcome::NotFound);
+            };
+            if expected_revision.is_some_and(|r| r != before.revision) {
+                return Ok(DeleteOutcome::Changed);
+            }
+            tx.execute(
+                "DELETE FROM phone_numbers WHERE id = ?1 AND workspace_id = ?2",
+                [id.as_str(), workspace.as_str()],
+            )
+            .map_err(map_error)?;
+            record_history(
+                tx,
+                &workspace,
+                Some(&before),
+                None,
+                HistoryAction::Released,
+                &actor,
+            )?;
+            Ok(DeleteOutcome::Deleted)
         })
         .await
     }
 
-    async fn insert_phone_number(
+    async fn drop_claim(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+    ) -> Result<(), StoreError> {
+        let (workspace, id) = (workspace.clone(), id.clone());
+        self.write(move |tx| {
+            tx.execute(
+                "DELETE FROM phone_numbers WHERE id = ?1 AND workspace_id = ?2 AND status = 'pending'",
+                [id.as_str(), workspace.as_str()],
+            )
+            .map_err(map_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn claim_phone_number(
         &self,
         workspace: &WorkspaceId,
         number: NewPhoneNumber,
-        sip_trunk: Option<NewSipTrunk>,
     ) -> Result<PhoneNumber, StoreError> {
         let workspace = workspace.clone();
+        self.write(move |tx| insert_checked(tx, &workspace, &number))
+            .await
+    }
+
+    async fn link_sip_trunk_number(
+        &self,
+        workspace: &WorkspaceId,
+        number: NewPhoneNumber,
+        sip_trunk: NewSipTrunk,
+        actor: &Actor,
+    ) -> Result<PhoneNumber, StoreError> {
+        let (workspace, actor) = (workspace.clone(), actor.clone());
         self.write(move |tx| {
-            require_workspace(tx, &workspace)?;
-            let id = PhoneNumberId::generate();
-            let display = number.number.to_string();
-            insert_number(tx, &workspace, &id, &number, Timestamp::now().as_millis()).map_err(|e| {
-                match map_error(e) {
-                    StoreError::Conflict(_) => StoreError::Conflict(format!("{display} is already registered")),
-                    other => other,
-                }
-            })?;
-            if let Some(trunk) = sip_trunk {
-                let (mode, username, sealed) = match trunk.auth_mode {
-                    SipAuthMode::UserPass { username, password_sealed } => ("userpass", Some(username), Some(password_sealed)),
-                    SipAuthMode::Ip => ("ip", None, None),
-                };
-                tx.execute(
-                    "INSERT INTO sip_trunks (phone_number_id, termination_uri, auth_mode, username, password_sealed)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![id.as_str(), trunk.termination_uri, mode, username, sealed],
+            let stored = insert_checked(tx, &workspace, &number)?;
+            let (mode, username, sealed) = match sip_trunk.auth_mode {
+                SipAuthMode::UserPass { username, password_sealed } => ("userpass", Some(username), Some(password_sealed)),
+                SipAuthMode::Ip => ("ip", None, None),
+            };
+            tx.execute(
+                "INSERT INTO sip_trunks (phone_number_id, termination_uri, auth_mode, username, password_sealed)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![stored.id.as_str(), sip_trunk.termination_uri, mode, username, sealed],
+            )
+            .map_err(map_error)?;
+            record_history(tx, &workspace, None, Some(&stored), HistoryAction::Linked, &actor)?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn phone_number_history(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+        page: PageRequest,
+    ) -> Result<(Vec<HistoryEntry>, u64), StoreError> {
+        let (workspace, id) = (workspace.clone(), id.clone());
+        self.read(move |conn| {
+            let total: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM phone_number_history WHERE workspace_id = ?1 AND phone_number_id = ?2",
+                    [workspace.as_str(), id.as_str()],
+                    |row| row.get(0),
                 )
                 .map_err(map_error)?;
-            }
-            read_number(tx, &workspace, &id)?.ok_or_else(|| StoreError::NotFound(format!("phone number {id}")))
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT action, actor, request_id, changes, created_at FROM phone_number_history
+                     WHERE workspace_id = ?1 AND phone_number_id = ?2 ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
+                )
+                .map_err(map_error)?;
+            let entries = stmt
+                .query_map(
+                    params![workspace.as_str(), id.as_str(), i64::from(page.limit), page.offset() as i64],
+                    |row| {
+                        let action: String = row.get(0)?;
+                        let changes: String = row.get(3)?;
+                        Ok(HistoryEntry {
+                            action: HistoryAction::parse(&action).ok_or_else(|| corrupt("history action", &action))?,
+                            actor: row.get(1)?,
+                            request_id: row.get(2)?,
+                            changes: serde_json::from_str(&changes).map_err(|_| corrupt("history changes", &changes))?,
+                            at: Timestamp::from_millis(row.get(4)?),
+                        })
+                    },
+                )
+                .map_err(map_error)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(map_error)?;
+            Ok((entries, u64::try_from(total).unwrap_or(0)))
         })
         .await
     }
@@ -734,13 +843,14 @@ impl Store for SqliteStore {
         workspace: &WorkspaceId,
         id: &PhoneNumberId,
         bought: NewPhoneNumber,
+        actor: &Actor,
     ) -> Result<PhoneNumber, StoreError> {
-        let (workspace, id) = (workspace.clone(), id.clone());
+        let (workspace, id, actor) = (workspace.clone(), id.clone(), actor.clone());
         self.write(move |tx| {
             let changed = tx
                 .execute(
                     "UPDATE phone_numbers SET type = ?1, monthly_cost_cents = ?2, voice = ?3, sms = ?4,
-                         status = ?5, provider = ?6, updated_at = ?7
+                         status = ?5, provider = ?6, updated_at = ?7, revision = revision + 1
                      WHERE id = ?8 AND workspace_id = ?9 AND status = 'pending'",
                     params![
                         bought.number_type.as_str(),
@@ -758,7 +868,9 @@ impl Store for SqliteStore {
             if changed == 0 {
                 return Err(StoreError::NotFound(format!("pending phone number {id}")));
             }
-            read_number(tx, &workspace, &id)?.ok_or_else(|| StoreError::NotFound(format!("phone number {id}")))
+            let stored = read_number(tx, &workspace, &id)?.ok_or_else(|| StoreError::NotFound(format!("phone number {id}")))?;
+            record_history(tx, &workspace, None, Some(&stored), HistoryAction::Purchased, &actor)?;
+            Ok(stored)
         })
         .await
     }
@@ -875,30 +987,39 @@ fn insert_number(
     id: &PhoneNumberId,
     new: &NewPhoneNumber,
     now: i64,
-) -> rusqlite::Result<usize> {
+) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO phone_numbers (id, workspace_id, phone_number, country_code, type,
              monthly_cost_cents, voice, sms, label, nickname, inbound_agent_id, status,
              provider, sip_trunk_enabled, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
-    )?
-    .execute(params![
-        id.as_str(),
-        workspace.as_str(),
-        new.number.as_str(),
-        new.number.country_code(),
-        new.number_type.as_str(),
-        new.monthly_cost.cents(),
-        new.capabilities.voice,
-        new.capabilities.sms,
-        new.label,
-        new.nickname,
-        new.inbound_agent_id.as_ref().map(AgentId::as_str),
-        new.status.as_str(),
-        new.provider,
-        new.sip_trunk_enabled,
-        now,
-    ])
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            id.as_str(),
+            workspace.as_str(),
+            new.number.as_str(),
+            new.number.country_code(),
+            new.number_type.as_str(),
+            new.monthly_cost.cents(),
+            new.capabilities.voice,
+            new.capabilities.sms,
+            new.label,
+            new.nickname,
+            new.inbound_agent_id.as_ref().map(AgentId::as_str),
+            new.status.as_str(),
+            new.provider,
+            new.sip_trunk_enabled,
+            now,
+        ])
+    })
+    .map_err(|e| match map_error(e) {
+        StoreError::Conflict(_) => {
+            StoreError::Conflict(format!("{} is already registered", new.number))
+        }
+        other => other,
+    })?;
+    Ok(())
 }
 
 fn agent_exists(
@@ -917,8 +1038,14 @@ fn apply_patch(
     workspace: &WorkspaceId,
     id: &PhoneNumberId,
     patch: PhoneNumberPatch,
+    expected_revision: Option<i64>,
+    actor: &Actor,
 ) -> Result<PhoneNumber, PatchError> {
     let current = read_number(tx, workspace, id)?.ok_or(PatchError::NumberNotFound)?;
+    if expected_revision.is_some_and(|r| r != current.revision) {
+        return Err(PatchError::Changed);
+    }
+    let before = current.clone();
     for (field, change) in [
         ("inbound_agent_id", &patch.inbound_agent_id),
         ("outbound_agent_id", &patch.outbound_agent_id),
@@ -942,18 +1069,46 @@ fn apply_patch(
     let outbound = resolve(patch.outbound_agent_id, current.outbound_agent_id);
     let is_default = patch.is_default.unwrap_or(current.is_default);
     let now = Timestamp::now().as_millis();
+    let unchanged = nickname == before.nickname
+        && label == before.label
+        && inbound == before.inbound_agent_id
+        && outbound == before.outbound_agent_id
+        && is_default == before.is_default;
+    if unchanged {
+        return Ok(before);
+    }
     if is_default && !current.is_default {
         // The previous default gives way in the same transaction; the partial unique index
         // guarantees there is never a second one.
-        tx.execute(
-            "UPDATE phone_numbers SET is_default = 0, updated_at = ?1 WHERE workspace_id = ?2 AND is_default = 1",
-            params![now, workspace.as_str()],
-        )
-        .map_err(map_error)?;
+        let previous: Option<String> = tx
+            .query_row(
+                "SELECT id FROM phone_numbers WHERE workspace_id = ?1 AND is_default = 1",
+                [workspace.as_str()],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(map_error)?;
+        if let Some(previous) = previous.and_then(|p| PhoneNumberId::parse(&p)) {
+            let previous_before = read_number(tx, workspace, &previous)?;
+            tx.execute(
+                "UPDATE phone_numbers SET is_default = 0, updated_at = ?1, revision = revision + 1 WHERE id = ?2",
+                params![now, previous.as_str()],
+            )
+            .map_err(map_error)?;
+            let previous_after = read_number(tx, workspace, &previous)?;
+            record_history(
+                tx,
+                workspace,
+                previous_before.as_ref(),
+                previous_after.as_ref(),
+                HistoryAction::Updated,
+                actor,
+            )?;
+        }
     }
     tx.execute(
         "UPDATE phone_numbers SET nickname = ?1, label = ?2, inbound_agent_id = ?3, outbound_agent_id = ?4,
-             is_default = ?5, updated_at = ?6
+             is_default = ?5, updated_at = ?6, revision = revision + 1
          WHERE id = ?7 AND workspace_id = ?8",
         params![
             nickname,
@@ -967,5 +1122,62 @@ fn apply_patch(
         ],
     )
     .map_err(map_error)?;
-    read_number(tx, workspace, id)?.ok_or(PatchError::NumberNotFound)
+    let after = read_number(tx, workspace, id)?.ok_or(PatchError::NumberNotFound)?;
+    record_history(
+        tx,
+        workspace,
+        Some(&before),
+        Some(&after),
+        HistoryAction::Updated,
+        actor,
+    )?;
+    Ok(after)
+}
+
+/// Inserts a number after checking its workspace; a taken number is a `Conflict` naming it.
+fn insert_checked(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    number: &NewPhoneNumber,
+) -> Result<PhoneNumber, StoreError> {
+    require_workspace(conn, workspace)?;
+    let id = PhoneNumberId::generate();
+    insert_number(conn, workspace, &id, number, Timestamp::now().as_millis())?;
+    read_number(conn, workspace, &id)?
+        .ok_or_else(|| StoreError::NotFound(format!("phone number {id}")))
+}
+
+/// Writes one history entry, in the caller's transaction; nothing when nothing visible changed.
+fn record_history(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    before: Option<&PhoneNumber>,
+    after: Option<&PhoneNumber>,
+    action: HistoryAction,
+    actor: &Actor,
+) -> Result<(), StoreError> {
+    let Some(changes) = switchboard_store::changes(before, after) else {
+        return Ok(());
+    };
+    let Some(number) = after.or(before) else {
+        return Ok(());
+    };
+    conn.prepare_cached(
+        "INSERT INTO phone_number_history (workspace_id, phone_number_id, phone_number, action, actor, request_id, changes, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            workspace.as_str(),
+            number.id.as_str(),
+            number.phone_number,
+            action.as_str(),
+            actor.name,
+            actor.request_id,
+            changes,
+            Timestamp::now().as_millis(),
+        ])
+    })
+    .map_err(map_error)?;
+    Ok(())
 }

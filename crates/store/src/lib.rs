@@ -12,7 +12,7 @@ use switchboard_domain::{
 
 /// The schema version this build of Switchboard reads and writes. Every backend's migrations
 /// carry the same version stamps.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// What `migrate` did: the schema version before and after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +170,9 @@ pub struct PhoneNumberPatch {
 pub enum PatchError {
     #[error("phone number not found")]
     NumberNotFound,
+    /// The number is no longer at the revision the caller expected.
+    #[error("phone number changed since the expected revision")]
+    Changed,
     /// The named field holds an agent id that is not an agent of the workspace.
     #[error("{0} is not an agent of this workspace")]
     UnknownAgent(&'static str),
@@ -314,8 +317,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Option<Agent>, StoreError>;
     /// Deletes the agent and, in the same transaction, detaches it from every number that
     /// routes to it. `false` when there is no such agent.
-    async fn delete_agent(&self, workspace: &WorkspaceId, id: &AgentId)
-    -> Result<bool, StoreError>;
+    async fn delete_agent(
+        &self,
+        workspace: &WorkspaceId,
+        id: &AgentId,
+        actor: &Actor,
+    ) -> Result<bool, StoreError>;
 
     async fn countries(&self) -> Result<Vec<CountryRule>, StoreError>;
     async fn pricing(&self) -> Result<Vec<Price>, StoreError>;
@@ -336,37 +343,70 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<(Vec<PhoneNumber>, u64), StoreError>;
 
     /// Applies a partial update in one transaction and returns the new record.
+    /// Applies a partial update in one transaction, with its history entry, and returns the new
+    /// record. With `expected_revision`, fails with `Changed` unless the number is still at it.
     async fn update_phone_number(
         &self,
         workspace: &WorkspaceId,
         id: &PhoneNumberId,
         patch: PhoneNumberPatch,
+        expected_revision: Option<i64>,
+        actor: &Actor,
     ) -> Result<PhoneNumber, PatchError>;
 
-    /// Removes the number (and its SIP trunk credentials); `false` when it does not exist.
+    /// Removes a released number (and its SIP trunk credentials), with its history entry.
     async fn delete_phone_number(
         &self,
         workspace: &WorkspaceId,
         id: &PhoneNumberId,
-    ) -> Result<bool, StoreError>;
+        expected_revision: Option<i64>,
+        actor: &Actor,
+    ) -> Result<DeleteOutcome, StoreError>;
 
-    /// Records one number, with its SIP trunk when given. `Conflict` when any workspace
-    /// already holds the number: the unique constraint decides between concurrent callers.
-    async fn insert_phone_number(
+    /// Claims a number for a purchase in flight: a `pending` record, no history yet.
+    /// `Conflict` when any workspace already holds the number: the unique constraint decides
+    /// between concurrent buyers.
+    async fn claim_phone_number(
         &self,
         workspace: &WorkspaceId,
         number: NewPhoneNumber,
-        sip_trunk: Option<NewSipTrunk>,
     ) -> Result<PhoneNumber, StoreError>;
 
-    /// Turns a `pending` number (a purchase in flight) into the given final record.
-    /// `NotFound` when the pending record is gone.
+    /// Drops a purchase's claim that did not become a sale (only while `pending`).
+    async fn drop_claim(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+    ) -> Result<(), StoreError>;
+
+    /// Turns a claim into the bought number, with its `purchased` history entry.
+    /// `NotFound` when the claim is gone.
     async fn activate_phone_number(
         &self,
         workspace: &WorkspaceId,
         id: &PhoneNumberId,
         bought: NewPhoneNumber,
+        actor: &Actor,
     ) -> Result<PhoneNumber, StoreError>;
+
+    /// Records a bring-your-own number with its SIP trunk, and its `linked` history entry.
+    /// `Conflict` when any workspace already holds the number.
+    async fn link_sip_trunk_number(
+        &self,
+        workspace: &WorkspaceId,
+        number: NewPhoneNumber,
+        sip_trunk: NewSipTrunk,
+        actor: &Actor,
+    ) -> Result<PhoneNumber, StoreError>;
+
+    /// A number's history, newest first; entries outlive the number. Empty for an id this
+    /// workspace never had.
+    async fn phone_number_history(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+        page: PageRequest,
+    ) -> Result<(Vec<HistoryEntry>, u64), StoreError>;
 
     /// Of `numbers`, those any workspace already holds.
     async fn registered_numbers(&self, numbers: &[E164]) -> Result<Vec<E164>, StoreError>;
@@ -378,6 +418,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         &self,
         workspace: &WorkspaceId,
         numbers: Vec<NewPhoneNumber>,
+        actor: &Actor,
     ) -> Result<Vec<PhoneNumberId>, StoreError>;
 
     /// Claims `key` for a request with digest `request_sha256`, or says what became of the
@@ -403,6 +444,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         key: &str,
     ) -> Result<(), StoreError>;
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    Deleted,
+    NotFound,
+    /// The number is no longer at the revision the caller expected; nothing was deleted.
+    Changed,
+}
+
+mod history;
+pub use history::{Actor, HistoryAction, HistoryEntry, changes};
 
 /// How long an Idempotency-Key is remembered.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;

@@ -138,7 +138,11 @@ pub async fn delete_agent(
 ) -> Result<Response, ApiError> {
     let caller = auth.require(Scope::AgentsWrite)?;
     let id = agent_id(id)?;
-    if !state.store.delete_agent(&caller.workspace_id, &id).await? {
+    if !state
+        .store
+        .delete_agent(&caller.workspace_id, &id, &caller.actor())
+        .await?
+    {
         return Err(ApiError::NotFound(NOT_FOUND));
     }
     Ok(json_response(

@@ -8,8 +8,9 @@ use crate::json::json_response;
 use crate::router::AppState;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::header::{ETAG, IF_MATCH, IF_NONE_MATCH};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
@@ -19,8 +20,8 @@ use switchboard_domain::{
 };
 use switchboard_providers::{Offer, Provider, ProviderError};
 use switchboard_store::{
-    FieldChange, NewPhoneNumber, NewSipTrunk, NumberFilter, PatchError, PhoneNumberPatch,
-    SipAuthMode, StoreError,
+    DeleteOutcome, FieldChange, NewPhoneNumber, NewSipTrunk, NumberFilter, PatchError,
+    PhoneNumberPatch, SipAuthMode, StoreError,
 };
 use tower_http::request_id::RequestId;
 
@@ -91,6 +92,7 @@ fn number_id(id: Result<Path<String>, PathRejection>) -> Result<PhoneNumberId, A
 pub async fn get_phone_number(
     State(state): State<AppState>,
     auth: Authenticated,
+    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let caller = auth.require(Scope::PhoneNumbersRead)?;
@@ -100,10 +102,64 @@ pub async fn get_phone_number(
         .get_phone_number(&caller.workspace_id, &id)
         .await?
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
-    Ok(json_response(
-        StatusCode::OK,
-        &PhoneNumberObject::from(number),
-    ))
+    let etag = number.etag();
+    if etag_list(&headers, IF_NONE_MATCH)
+        .is_some_and(|tags| tags.iter().any(|t| t == "*" || *t == etag))
+    {
+        return Ok(with_etag(StatusCode::NOT_MODIFIED.into_response(), &etag));
+    }
+    Ok(number_response(StatusCode::OK, number))
+}
+
+/// The object, with its `ETag`.
+fn number_response(status: StatusCode, number: PhoneNumber) -> Response {
+    let etag = number.etag();
+    with_etag(
+        json_response(status, &PhoneNumberObject::from(number)),
+        &etag,
+    )
+}
+
+fn with_etag(mut response: Response, etag: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        response.headers_mut().insert(ETAG, value);
+    }
+    response
+}
+
+/// The entity tags of a conditional header (`"a", "b"` or `*`); `None` without the header.
+/// Weak tags (`W/"…"`) are kept as written, so they never equal a strong one.
+fn etag_list(headers: &HeaderMap, name: HeaderName) -> Option<Vec<String>> {
+    let values: Vec<String> = headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .collect();
+    (!values.is_empty()).then_some(values)
+}
+
+/// What `If-Match` asks for, for the number `id`: no condition, any current state (`*`), or
+/// one revision. A list naming no state of this number can never match: 412.
+fn expected_revision(headers: &HeaderMap, id: &PhoneNumberId) -> Result<Option<i64>, ApiError> {
+    let Some(tags) = etag_list(headers, IF_MATCH) else {
+        return Ok(None);
+    };
+    if tags.iter().any(|t| t == "*") {
+        return Ok(None);
+    }
+    let prefix = format!("\"{id}.");
+    tags.iter()
+        .find_map(|t| {
+            t.strip_prefix(&prefix)?
+                .strip_suffix('"')?
+                .parse::<i64>()
+                .ok()
+        })
+        .map(Some)
+        .ok_or(ApiError::PreconditionFailed)
 }
 
 /// `GET /v1/organization-phone-numbers` — a page of the workspace's numbers.
@@ -185,11 +241,13 @@ fn agent_change(fields: &mut Fields, name: &'static str) -> Result<FieldChange<A
 pub async fn update_phone_number(
     State(state): State<AppState>,
     auth: Authenticated,
+    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let caller = auth.require(Scope::PhoneNumbersWrite)?;
     let id = number_id(id)?;
+    let expected = expected_revision(&headers, &id)?;
     let mut fields = Fields::new(body.object);
     let nickname = fields.string_change("nickname", NICKNAME_MAX_CHARS);
     let label = fields.string_change("label", LABEL_MAX_CHARS);
@@ -218,14 +276,12 @@ pub async fn update_phone_number(
     };
     match state
         .store
-        .update_phone_number(&caller.workspace_id, &id, patch)
+        .update_phone_number(&caller.workspace_id, &id, patch, expected, &caller.actor())
         .await
     {
-        Ok(number) => Ok(json_response(
-            StatusCode::OK,
-            &PhoneNumberObject::from(number),
-        )),
+        Ok(number) => Ok(number_response(StatusCode::OK, number)),
         Err(PatchError::NumberNotFound) => Err(ApiError::NotFound(NOT_FOUND)),
+        Err(PatchError::Changed) => Err(ApiError::PreconditionFailed),
         Err(PatchError::UnknownAgent(field)) => {
             let field = if field == "inbound_agent_id" {
                 inbound_field
@@ -244,6 +300,7 @@ pub async fn update_phone_number(
 pub async fn release_phone_number(
     State(state): State<AppState>,
     auth: Authenticated,
+    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let caller = auth.require(Scope::PhoneNumbersWrite)?;
@@ -253,6 +310,10 @@ pub async fn release_phone_number(
         .get_phone_number(&caller.workspace_id, &id)
         .await?
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    let expected = expected_revision(&headers, &id)?;
+    if expected.is_some_and(|r| r != number.revision) {
+        return Err(ApiError::PreconditionFailed);
+    }
     if number.is_default {
         return Err(ApiError::Conflict(
             "Phone number is the workspace default".into(),
@@ -277,14 +338,27 @@ pub async fn release_phone_number(
             number.provider
         ),
     };
-    state
+    match state
         .store
-        .delete_phone_number(&caller.workspace_id, &id)
-        .await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "message": message }),
-    ))
+        .delete_phone_number(&caller.workspace_id, &id, expected, &caller.actor())
+        .await?
+    {
+        DeleteOutcome::Deleted => Ok(json_response(
+            StatusCode::OK,
+            &json!({ "message": message }),
+        )),
+        DeleteOutcome::NotFound => Err(ApiError::NotFound(NOT_FOUND)),
+        // Changed between the check above and the delete, after the provider released it:
+        // the record goes anyway (the number is gone at the provider), and the client learns
+        // that its view was stale.
+        DeleteOutcome::Changed => {
+            state
+                .store
+                .delete_phone_number(&caller.workspace_id, &id, None, &caller.actor())
+                .await?;
+            Err(ApiError::PreconditionFailed)
+        }
+    }
 }
 
 fn provider_failure(provider: &dyn Provider, error: ProviderError) -> ApiError {
@@ -511,7 +585,7 @@ async fn buy(state: &AppState, caller: &Caller, body: JsonBody) -> Result<Respon
     };
     let pending = match state
         .store
-        .insert_phone_number(&caller.workspace_id, claim, None)
+        .claim_phone_number(&caller.workspace_id, claim)
         .await
     {
         Ok(pending) => pending,
@@ -524,7 +598,7 @@ async fn buy(state: &AppState, caller: &Caller, body: JsonBody) -> Result<Respon
         Err(error) => {
             if let Err(cleanup) = state
                 .store
-                .delete_phone_number(&caller.workspace_id, &pending.id)
+                .drop_claim(&caller.workspace_id, &pending.id)
                 .await
             {
                 tracing::error!(number = %number, error = %cleanup, "could not drop the claim of a failed purchase");
@@ -549,7 +623,7 @@ async fn buy(state: &AppState, caller: &Caller, body: JsonBody) -> Result<Respon
     };
     match state
         .store
-        .activate_phone_number(&caller.workspace_id, &pending.id, bought)
+        .activate_phone_number(&caller.workspace_id, &pending.id, bought, &caller.actor())
         .await
     {
         Ok(stored) => Ok(json_response(
@@ -575,7 +649,7 @@ async fn buy(state: &AppState, caller: &Caller, body: JsonBody) -> Result<Respon
             }
             if let Err(cleanup) = state
                 .store
-                .delete_phone_number(&caller.workspace_id, &pending.id)
+                .drop_claim(&caller.workspace_id, &pending.id)
                 .await
             {
                 tracing::error!(number = %number, error = %cleanup, "could not drop the claim of a failed purchase");
@@ -586,6 +660,50 @@ async fn buy(state: &AppState, caller: &Caller, body: JsonBody) -> Result<Respon
             })
         }
     }
+}
+
+/// `GET /v1/organization-phone-numbers/{id}/history` — every change, newest first. A released
+/// number keeps its history; an id this workspace never had is a 404.
+pub async fn phone_number_history(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    id: Result<Path<String>, PathRejection>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let caller = auth.require(Scope::PhoneNumbersRead)?;
+    let id = number_id(id)?;
+    let mut problems = Vec::new();
+    let page = page_request(
+        query.get("page").map(String::as_str),
+        query.get("limit").map(String::as_str),
+        &mut problems,
+    );
+    if !problems.is_empty() {
+        return Err(ApiError::BadRequest(problems));
+    }
+    let (entries, total) = state
+        .store
+        .phone_number_history(&caller.workspace_id, &id, page)
+        .await?;
+    if total == 0 {
+        return Err(ApiError::NotFound(NOT_FOUND));
+    }
+    let items: Vec<serde_json::Value> = entries
+        .into_iter()
+        .map(|entry| {
+            json!({
+                "action": entry.action.as_str(),
+                "at": entry.at.to_string(),
+                "actor": entry.actor,
+                "request_id": entry.request_id,
+                "changes": entry.changes,
+            })
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"items": items, "total": total, "page": page.page, "limit": page.limit}),
+    ))
 }
 
 /// `terminationUri`: `host[:port]`, no `sip:` scheme.
@@ -706,13 +824,10 @@ pub async fn link_sip_trunk(
     };
     match state
         .store
-        .insert_phone_number(&caller.workspace_id, new, Some(trunk))
+        .link_sip_trunk_number(&caller.workspace_id, new, trunk, &caller.actor())
         .await
     {
-        Ok(stored) => Ok(json_response(
-            StatusCode::CREATED,
-            &PhoneNumberObject::from(stored),
-        )),
+        Ok(stored) => Ok(number_response(StatusCode::CREATED, stored)),
         Err(StoreError::Conflict(_)) => Err(ApiError::Conflict(ALREADY_REGISTERED.into())),
         Err(other) => Err(other.into()),
     }

@@ -158,6 +158,7 @@ impl TestApp {
                     provider: "twilio".into(),
                     sip_trunk_enabled: false,
                 }],
+                &switchboard_store::Actor::cli(),
             )
             .await
             .expect("import number");
