@@ -41,6 +41,16 @@ pub async fn migrate(url: &str) -> Result<MigrationReport> {
     })
 }
 
+/// A consistent online copy of a SQLite database; PostgreSQL has its own tools.
+pub async fn backup(url: &str, to: &std::path::Path) -> Result<u64> {
+    match backend(url)? {
+        Backend::Sqlite(path) => Ok(SqliteStore::backup(path, to).await?),
+        Backend::Postgres => bail!(
+            "backup copies SQLite databases; for PostgreSQL use pg_dump (or your provider's snapshots)"
+        ),
+    }
+}
+
 /// Where the secret key file lives: beside a SQLite database. PostgreSQL deployments have
 /// several replicas, which must share one key: it comes from the environment only.
 pub fn key_file(url: &str) -> Result<Option<PathBuf>> {

@@ -47,6 +47,12 @@ enum Command {
     Serve(ServeArgs),
     /// Bring the database schema up to date.
     Migrate,
+    /// Copy a SQLite database consistently, even while the server runs; prints {"backup","bytes"}.
+    Backup {
+        /// The new file to write (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Manage workspaces.
     #[command(subcommand)]
     Workspace(WorkspaceCommand),
@@ -196,6 +202,13 @@ async fn run(cli: Cli) -> Result<()> {
             output::print_json(&serde_json::json!({
                 "from_version": report.from_version,
                 "to_version": report.to_version,
+            }))
+        }
+        Command::Backup { to } => {
+            let bytes = database::backup(&url, &to).await?;
+            output::print_json(&serde_json::json!({
+                "backup": to.display().to_string(),
+                "bytes": bytes,
             }))
         }
         Command::Workspace(WorkspaceCommand::Create {

@@ -547,3 +547,150 @@ fn serve_creates_a_private_key_file_and_checks_plivo_settings() {
     assert!(!bad_key.status.success());
     assert!(String::from_utf8_lossy(&bad_key.stderr).contains("SWITCHBOARD_SECRET_KEY"));
 }
+
+#[test]
+fn backup_while_serving_then_restore() {
+    let sandbox = Sandbox::new();
+    let (workspace, api_key) = sandbox.workspace();
+    let file = sandbox.write(
+        "numbers.csv",
+        "phone_number,nickname\n+912234567890,Mumbai\n+14155552671,SF\n",
+    );
+    let imported = sandbox.json(&["numbers", "import", "--workspace", &workspace, &file]);
+    let ids = id_list(&imported);
+
+    let server = sandbox.serve(&[]);
+    // Writes keep coming while the copy is taken.
+    let writer = {
+        let base = server.base.clone();
+        let (key, id) = (api_key.clone(), ids[1].clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let client = reqwest::Client::new();
+                for i in 0..50 {
+                    let response = client
+                        .patch(format!("{base}/v1/organization-phone-numbers/{id}"))
+                        .bearer_auth(&key)
+                        .json(&json!({"label": format!("write {i}")}))
+                        .send()
+                        .await
+                        .expect("patch");
+                    assert_eq!(response.status().as_u16(), 200);
+                }
+            });
+        })
+    };
+    let backup_path = sandbox.dir.path().join("backup.db");
+    let backup = sandbox.json(&["backup", "--to", &backup_path.display().to_string()]);
+    writer.join().expect("writer");
+    assert!(backup["bytes"].as_u64().is_some_and(|b| b > 0));
+    assert!(server.terminate().success());
+
+    let again = sandbox.failure(&["backup", "--to", &backup_path.display().to_string()]);
+    assert!(again.contains("already exists"), "{again}");
+
+    // Restore: serve the copy. Everything that was there when it was taken is there.
+    let conn = rusqlite::Connection::open(&backup_path).expect("open backup");
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("check");
+    assert_eq!(check, "ok");
+    drop(conn);
+    let restored = Sandbox::new();
+    std::fs::copy(&backup_path, restored.db_path()).expect("restore");
+    let server = restored.serve(&[]);
+    let (status, body) = server.get(
+        &format!("/v1/organization-phone-numbers/{}", ids[0]),
+        &api_key,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["nickname"], json!("Mumbai"));
+    let (status, body) = server.get(
+        &format!("/v1/organization-phone-numbers/{}", ids[1]),
+        &api_key,
+    );
+    assert_eq!(status, 200);
+    assert!(
+        body["label"].is_null()
+            || body["label"]
+                .as_str()
+                .is_some_and(|l| l.starts_with("write "))
+    );
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn secrets_never_reach_the_logs() {
+    let sandbox = Sandbox::new();
+    let (_, api_key) = sandbox.workspace();
+    let mut command = sandbox.command();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "debug");
+    let server = Server::start(command);
+    let password = "Pl41n-SIP-password-canary";
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let new_key = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let linked = client
+            .post(format!("{}/v1/organization-phone-numbers/sip-trunks", server.base))
+            .bearer_auth(&api_key)
+            .json(&json!({"phoneNumber": "+14155552671", "terminationUri": "sip.example.com", "sipTrunkUserName": "u", "sipTrunkPassword": password}))
+            .send()
+            .await
+            .expect("link");
+        assert_eq!(linked.status().as_u16(), 201);
+        // A failing request too: errors must not echo credentials either.
+        let wrong = client
+            .get(format!("{}/v1/organization-phone-numbers", server.base))
+            .bearer_auth(format!("{}x", api_key))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(wrong.status().as_u16(), 401);
+        let created = client
+            .post(format!("{}/v1/api-keys", server.base))
+            .bearer_auth(&api_key)
+            .json(&json!({"name": "ci"}))
+            .send()
+            .await
+            .expect("create key")
+            .json::<Value>()
+            .await
+            .expect("JSON");
+        created["api_key"].as_str().expect("key").to_owned()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let log = server.log_text();
+    assert!(server.terminate().success());
+    assert!(log.contains("served"), "the scenario was logged at all");
+    let key_file =
+        std::fs::read_to_string(sandbox.dir.path().join("switchboard.db.key")).expect("key file");
+    for (what, secret) in [
+        ("SIP password", password.to_owned()),
+        (
+            "API key secret",
+            api_key
+                .split_once(':')
+                .map(|(_, s)| s.to_owned())
+                .expect("secret"),
+        ),
+        (
+            "new API key secret",
+            new_key
+                .split_once(':')
+                .map(|(_, s)| s.to_owned())
+                .expect("secret"),
+        ),
+        ("secret key", key_file.trim().to_owned()),
+    ] {
+        assert!(!log.contains(&secret), "the {what} is in the logs");
+    }
+}

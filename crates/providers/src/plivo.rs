@@ -222,7 +222,21 @@ impl Provider for PlivoProvider {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_rate;
+    use super::{PlivoConfig, parse_rate};
+    use std::time::Duration;
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let config = PlivoConfig {
+            auth_id: "MAXXXX".into(),
+            auth_token: "token-canary-123".into(),
+            base_url: "https://api.plivo.com".into(),
+            timeout: Duration::from_secs(1),
+        };
+        let shown = format!("{config:?}");
+        assert!(shown.contains("MAXXXX"));
+        assert!(!shown.contains("token-canary-123"));
+    }
 
     #[test]
     fn rates_round_to_cents() {

@@ -109,6 +109,36 @@ impl SqliteStore {
         .await
     }
 
+    /// Writes a consistent copy of the database at `path` to the new file `to` with
+    /// `VACUUM INTO`, while other connections (a running server) go on reading and writing:
+    /// the copy is one read transaction's snapshot, compacted. `to` must not exist.
+    pub async fn backup(
+        path: impl Into<PathBuf>,
+        to: impl Into<PathBuf>,
+    ) -> Result<u64, StoreError> {
+        let (path, to) = (path.into(), to.into());
+        run_blocking(move || {
+            if to.exists() {
+                return Err(StoreError::Conflict(format!(
+                    "{} already exists; choose a new file",
+                    to.display()
+                )));
+            }
+            let mut conn = open_connection(&path)?;
+            migrations::migrate_if_empty_then_check(&mut conn)?;
+            let target = to
+                .to_str()
+                .ok_or_else(|| StoreError::Other("the backup path is not UTF-8".into()))?;
+            conn.execute("VACUUM INTO ?1", [target])
+                .map_err(map_error)?;
+            let bytes = std::fs::metadata(&to)
+                .map(|m| m.len())
+                .map_err(|e| StoreError::Other(Box::new(e)))?;
+            Ok(bytes)
+        })
+        .await
+    }
+
     fn connect_pools(path: PathBuf) -> Result<Self, StoreError> {
         let writer_manager =
             SqliteConnectionManager::file(&path).with_init(apply_connection_settings);
