@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod claims;
 pub mod error;
 pub mod extract;
 mod idempotency;

@@ -27,12 +27,14 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let rate_limits = state.rate_limits.clone();
+    let background = state.clone();
     let housekeeping = tokio::spawn(async move {
+        // The first tick is immediate: claims left by a crash are swept at start.
         let mut every_minute = tokio::time::interval(Duration::from_secs(60));
         loop {
             every_minute.tick().await;
-            rate_limits.forget_idle();
+            background.rate_limits.forget_idle();
+            crate::claims::sweep_stale_claims(&background).await;
         }
     });
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();

@@ -498,3 +498,74 @@ async fn sip_trunks_validate_link_and_keep_the_password_sealed() {
         assert_eq!(ip.status, StatusCode::CREATED);
     }
 }
+
+#[tokio::test]
+async fn claims_left_by_a_crash_are_released_and_dropped() {
+    for backend in common::backends() {
+        let provider = Arc::new(RecordingProvider::default());
+        let app = TestApp::with_providers(backend, vec![provider.clone()]).await;
+        let ws = app.workspace("Acme").await;
+        // A purchase that claimed +14155552671 and died before storing the sale, long ago,
+        // and one that is in flight right now.
+        let claim = |number: &str| switchboard_store::NewPhoneNumber {
+            number: E164::parse(number).expect("valid"),
+            number_type: NumberType::Local,
+            monthly_cost: Money::ZERO,
+            capabilities: switchboard_domain::Capabilities::VOICE,
+            label: None,
+            nickname: None,
+            inbound_agent_id: None,
+            status: switchboard_domain::NumberStatus::Pending,
+            provider: "recording".into(),
+            sip_trunk_enabled: false,
+        };
+        let stale = app
+            .store
+            .claim_phone_number(&ws.id, claim("+14155552671"))
+            .await
+            .expect("claim");
+        app.store
+            .claim_phone_number(&ws.id, claim("+14155552672"))
+            .await
+            .expect("claim");
+        app.db
+            .execute(&format!(
+                "UPDATE phone_numbers SET created_at = 0 WHERE id = '{}'",
+                stale.id
+            ))
+            .await;
+
+        assert_eq!(
+            switchboard_api::claims::sweep_stale_claims(&app.state).await,
+            1
+        );
+        assert_eq!(
+            provider
+                .released
+                .lock()
+                .map(|r| r.clone())
+                .unwrap_or_default(),
+            vec!["+14155552671".to_owned()]
+        );
+        let left = app
+            .db
+            .scalar("SELECT count(*) FROM phone_numbers WHERE status = 'pending'")
+            .await;
+        assert_eq!(left, 1, "{backend:?}: only the claim in flight remains");
+        assert!(
+            app.store
+                .registered_numbers(&[E164::parse("+14155552672").expect("valid")])
+                .await
+                .expect("lookup")
+                .len()
+                == 1
+        );
+
+        // The number can be bought again.
+        app.enable(&ws.id, &["US"], false).await;
+        let reply = app
+            .call("POST", PURCHASE, Some(&ws.token), Some(json!({"phoneNumber": "+14155552671", "telephonyProviderId": "recording", "countryISO": "US"})))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{backend:?}");
+    }
+}

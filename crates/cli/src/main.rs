@@ -300,6 +300,7 @@ async fn run(cli: Cli) -> Result<()> {
 async fn serve(url: &str, args: ServeArgs) -> Result<()> {
     // Everything that can fail is set up before the port is bound, so "listening" means ready.
     let store: Arc<dyn Store> = database::open(url).await?;
+    switchboard_domain::load_phone_metadata();
     let plivo = match (args.plivo_auth_id, args.plivo_auth_token) {
         (Some(auth_id), Some(auth_token)) => Some(switchboard_providers::PlivoConfig {
             auth_id,

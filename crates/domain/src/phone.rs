@@ -25,6 +25,12 @@ pub enum PhoneNumberError {
     NoCountry,
 }
 
+/// Loads libphonenumber's metadata now. It is parsed lazily on first use, which takes long
+/// enough (most of a second in a debug build) to stall the first request that needs it.
+pub fn load_phone_metadata() {
+    let _ = phonenumber::parse(None, "+14155552671");
+}
+
 impl E164 {
     /// Parses any form libphonenumber reads with a leading `+` (`+91 22 3456 7890`), and
     /// normalises it to E.164.

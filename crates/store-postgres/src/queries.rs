@@ -951,6 +951,20 @@ impl Store for PostgresStore {
         Ok(DeleteOutcome::Deleted)
     }
 
+    async fn stale_claims(&self, older_than: Timestamp) -> Result<Vec<PhoneNumber>, StoreError> {
+        self.client()
+            .await?
+            .query(
+                &format!("SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE status = 'pending' AND created_at < $1"),
+                &[&older_than.as_millis()],
+            )
+            .await
+            .map_err(map_error)?
+            .iter()
+            .map(phone_number_from_row)
+            .collect()
+    }
+
     async fn drop_claim(
         &self,
         workspace: &WorkspaceId,

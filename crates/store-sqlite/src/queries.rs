@@ -741,6 +741,21 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn stale_claims(&self, older_than: Timestamp) -> Result<Vec<PhoneNumber>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE status = 'pending' AND created_at < ?1"
+                ))
+                .map_err(map_error)?;
+            stmt.query_map([older_than.as_millis()], phone_number_from_row)
+                .map_err(map_error)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(map_error)
+        })
+        .await
+    }
+
     async fn drop_claim(
         &self,
         workspace: &WorkspaceId,

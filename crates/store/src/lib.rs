@@ -372,6 +372,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         number: NewPhoneNumber,
     ) -> Result<PhoneNumber, StoreError>;
 
+    /// Claims of every workspace still `pending` since before `older_than`: purchases whose
+    /// process died between claiming and storing the sale.
+    async fn stale_claims(&self, older_than: Timestamp) -> Result<Vec<PhoneNumber>, StoreError>;
+
     /// Drops a purchase's claim that did not become a sale (only while `pending`).
     async fn drop_claim(
         &self,
