@@ -181,8 +181,20 @@ impl Fields {
     }
 }
 
+/// `page` and `limit` of a list's query string; a bad value is a problem added to `problems`.
+pub fn page_from_query(
+    query: &std::collections::HashMap<String, String>,
+    problems: &mut Vec<String>,
+) -> PageRequest {
+    page_request(
+        query.get("page").map(String::as_str),
+        query.get("limit").map(String::as_str),
+        problems,
+    )
+}
+
 /// `page` and `limit` of a list: 1-based page (default 1), limit 1..=100 (default 20).
-pub fn page_request(
+fn page_request(
     page: Option<&str>,
     limit: Option<&str>,
     problems: &mut Vec<String>,

@@ -24,3 +24,15 @@ pub(crate) fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Respo
         }
     }
 }
+
+/// The list envelope every paginated route answers with: `{"items","total","page","limit"}`.
+pub(crate) fn page_response<T: Serialize>(
+    items: &[T],
+    total: u64,
+    page: switchboard_store::PageRequest,
+) -> Response {
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({"items": items, "total": total, "page": page.page, "limit": page.limit}),
+    )
+}

@@ -7,37 +7,15 @@
 use rand::Rng;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use switchboard_testkit::{Backend, ServerProcess, TestDatabase, backends};
+mod common;
 
-const SECRET_KEY: &str = "aa5f0a3b9e2d4c6a8b1f0e3d5c7a9b2d4f6e8a0c1b3d5f7e9a2c4b6d8f0a1c3e";
+use common::{serve, switchboard};
+use switchboard_testkit::{Backend, TestDatabase, backends};
+
 const ROUNDS: usize = 20;
 const WORKERS: usize = 3;
-
-fn switchboard(db: &TestDatabase) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    command
-        .env("SWITCHBOARD_DATABASE_URL", &db.url)
-        .env("SWITCHBOARD_SECRET_KEY", SECRET_KEY)
-        .env("RUST_LOG", "warn,switchboard=info")
-        .env_remove("SWITCHBOARD_PLIVO_AUTH_ID")
-        .env_remove("SWITCHBOARD_PLIVO_AUTH_TOKEN");
-    command
-}
-
-fn start(db: &TestDatabase) -> ServerProcess {
-    let mut command = switchboard(db);
-    command.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--rate-limit-per-minute",
-        "0",
-    ]);
-    ServerProcess::start(command)
-}
 
 /// What one worker sent and what it was told, for the numbers it owns.
 #[derive(Default)]
@@ -171,7 +149,7 @@ async fn kill_nine_loses_nothing_acknowledged() {
         let ledgers: Vec<Arc<Mutex<Ledger>>> = (0..WORKERS).map(|_| Arc::default()).collect();
 
         for round in 0..ROUNDS {
-            let mut server = start(&db);
+            let mut server = serve(&db);
             let mut tasks = Vec::new();
             for (w, ledger) in ledgers.iter().enumerate() {
                 let mine: Vec<(String, &'static str)> =
@@ -193,7 +171,7 @@ async fn kill_nine_loses_nothing_acknowledged() {
             }
         }
 
-        let server = start(&db);
+        let server = serve(&db);
         let client = reqwest::Client::new();
         let mut checked_numbers = 0;
         for ledger in &ledgers {

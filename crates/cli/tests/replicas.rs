@@ -4,24 +4,13 @@
 
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
-use switchboard_testkit::{ServerProcess, TestDatabase, backends};
+mod common;
 
-const SECRET_KEY: &str = "7c5f0a3b9e2d4c6a8b1f0e3d5c7a9b2d4f6e8a0c1b3d5f7e9a2c4b6d8f0a1c3e";
+use common::{serve, switchboard};
+use switchboard_testkit::{TestDatabase, backends};
 
-fn switchboard(db: &TestDatabase) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    command
-        .env("SWITCHBOARD_DATABASE_URL", &db.url)
-        .env("SWITCHBOARD_SECRET_KEY", SECRET_KEY)
-        .env("RUST_LOG", "warn,switchboard=info")
-        .env_remove("SWITCHBOARD_PLIVO_AUTH_ID")
-        .env_remove("SWITCHBOARD_PLIVO_AUTH_TOKEN");
-    command
-}
-
-fn json_output(mut command: Command) -> Value {
+fn json_output(mut command: std::process::Command) -> Value {
     let output = command.output().expect("run switchboard");
     assert!(
         output.status.success(),
@@ -29,19 +18,6 @@ fn json_output(mut command: Command) -> Value {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).expect("JSON")
-}
-
-fn replica(db: &TestDatabase) -> ServerProcess {
-    let mut command = switchboard(db);
-    // Limits off: this test fires far more than 600 requests a minute from one key.
-    command.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--rate-limit-per-minute",
-        "0",
-    ]);
-    ServerProcess::start(command)
 }
 
 async fn purchase(
@@ -82,7 +58,7 @@ async fn two_replicas_share_one_database() {
             let created = json_output(command);
             workspaces.push(created["api_key"].as_str().expect("key").to_owned());
         }
-        let replicas = [replica(&db), replica(&db)];
+        let replicas = [serve(&db), serve(&db)];
         let client = reqwest::Client::new();
 
         // 200 purchases of 50 numbers (4 tries of each), spread over both replicas.

@@ -823,28 +823,11 @@ impl Store for PostgresStore {
                 return Err(PatchError::UnknownAgent(field));
             }
         }
-        fn resolve<T>(change: FieldChange<T>, current: Option<T>) -> Option<T> {
-            match change {
-                FieldChange::Keep => current,
-                FieldChange::Set(value) => Some(value),
-                FieldChange::Clear => None,
-            }
-        }
-        let nickname = resolve(patch.nickname, current.nickname);
-        let label = resolve(patch.label, current.label);
-        let inbound = resolve(patch.inbound_agent_id, current.inbound_agent_id);
-        let outbound = resolve(patch.outbound_agent_id, current.outbound_agent_id);
-        let is_default = patch.is_default.unwrap_or(current.is_default);
-        let now = Timestamp::now().as_millis();
-        let unchanged = nickname == before.nickname
-            && label == before.label
-            && inbound == before.inbound_agent_id
-            && outbound == before.outbound_agent_id
-            && is_default == before.is_default;
-        if unchanged {
+        let Some(next) = patch.apply_to(&current) else {
             return Ok(before);
-        }
-        if is_default && !current.is_default {
+        };
+        let now = Timestamp::now().as_millis();
+        if next.is_default && !current.is_default {
             let previous = tx
                 .query_opt(
                     "SELECT id FROM phone_numbers WHERE workspace_id = $1 AND is_default",
@@ -879,11 +862,11 @@ impl Store for PostgresStore {
                  is_default = $5, updated_at = $6, revision = revision + 1
              WHERE id = $7 AND workspace_id = $8",
             &[
-                &nickname,
-                &label,
-                &inbound.as_ref().map(AgentId::as_str),
-                &outbound.as_ref().map(AgentId::as_str),
-                &is_default,
+                &next.nickname,
+                &next.label,
+                &next.inbound_agent_id.as_ref().map(AgentId::as_str),
+                &next.outbound_agent_id.as_ref().map(AgentId::as_str),
+                &next.is_default,
                 &now,
                 &id.as_str(),
                 &workspace.as_str(),

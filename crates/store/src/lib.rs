@@ -165,6 +165,50 @@ pub struct PhoneNumberPatch {
     pub is_default: Option<bool>,
 }
 
+/// The fields of a number a PATCH can change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EditableFields {
+    pub nickname: Option<String>,
+    pub label: Option<String>,
+    pub inbound_agent_id: Option<AgentId>,
+    pub outbound_agent_id: Option<AgentId>,
+    pub is_default: bool,
+}
+
+impl EditableFields {
+    pub fn of(number: &PhoneNumber) -> Self {
+        Self {
+            nickname: number.nickname.clone(),
+            label: number.label.clone(),
+            inbound_agent_id: number.inbound_agent_id.clone(),
+            outbound_agent_id: number.outbound_agent_id.clone(),
+            is_default: number.is_default,
+        }
+    }
+}
+
+impl PhoneNumberPatch {
+    /// What `current`'s editable fields become under this patch; `None` when nothing would
+    /// change (such a PATCH writes nothing: no revision, no history).
+    pub fn apply_to(self, current: &PhoneNumber) -> Option<EditableFields> {
+        fn resolve<T: Clone>(change: FieldChange<T>, current: &Option<T>) -> Option<T> {
+            match change {
+                FieldChange::Keep => current.clone(),
+                FieldChange::Set(value) => Some(value),
+                FieldChange::Clear => None,
+            }
+        }
+        let next = EditableFields {
+            nickname: resolve(self.nickname, &current.nickname),
+            label: resolve(self.label, &current.label),
+            inbound_agent_id: resolve(self.inbound_agent_id, &current.inbound_agent_id),
+            outbound_agent_id: resolve(self.outbound_agent_id, &current.outbound_agent_id),
+            is_default: self.is_default.unwrap_or(current.is_default),
+        };
+        (next != EditableFields::of(current)).then_some(next)
+    }
+}
+
 /// Why a PATCH could not be stored.
 #[derive(Debug, thiserror::Error)]
 pub enum PatchError {

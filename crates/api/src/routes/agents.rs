@@ -2,8 +2,8 @@
 
 use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::extract::{Fields, JsonBody, page_request};
-use crate::json::json_response;
+use crate::extract::{Fields, JsonBody, page_from_query};
+use crate::json::{json_response, page_response};
 use crate::router::AppState;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
@@ -82,20 +82,13 @@ pub async fn list_agents(
 ) -> Result<Response, ApiError> {
     let caller = auth.require(Scope::AgentsRead)?;
     let mut problems = Vec::new();
-    let page = page_request(
-        query.get("page").map(String::as_str),
-        query.get("limit").map(String::as_str),
-        &mut problems,
-    );
+    let page = page_from_query(&query, &mut problems);
     if !problems.is_empty() {
         return Err(ApiError::BadRequest(problems));
     }
     let (agents, total) = state.store.list_agents(&caller.workspace_id, page).await?;
     let items: Vec<AgentObject> = agents.into_iter().map(AgentObject::from).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"items": items, "total": total, "page": page.page, "limit": page.limit}),
-    ))
+    Ok(page_response(&items, total, page))
 }
 
 pub async fn get_agent(

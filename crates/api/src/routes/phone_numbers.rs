@@ -2,9 +2,9 @@
 
 use crate::auth::{Authenticated, Caller};
 use crate::error::ApiError;
-use crate::extract::{Fields, JsonBody, page_request};
+use crate::extract::{Fields, JsonBody, page_from_query};
 use crate::idempotency::with_idempotency;
-use crate::json::json_response;
+use crate::json::{json_response, page_response};
 use crate::router::AppState;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
@@ -170,11 +170,7 @@ pub async fn list_phone_numbers(
 ) -> Result<Response, ApiError> {
     let caller = auth.require(Scope::PhoneNumbersRead)?;
     let mut problems = Vec::new();
-    let page = page_request(
-        query.get("page").map(String::as_str),
-        query.get("limit").map(String::as_str),
-        &mut problems,
-    );
+    let page = page_from_query(&query, &mut problems);
     let text = |name: &str| query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
     let number_type = text("type").and_then(|t| {
         NumberType::parse(t)
@@ -215,10 +211,7 @@ fn list_page(
     page: switchboard_store::PageRequest,
 ) -> Response {
     let items: Vec<PhoneNumberObject> = items.into_iter().map(PhoneNumberObject::from).collect();
-    json_response(
-        StatusCode::OK,
-        &json!({"items": items, "total": total, "page": page.page, "limit": page.limit}),
-    )
+    page_response(&items, total, page)
 }
 
 /// An agent id field of a PATCH: `null` clears; a string must name an agent.
@@ -673,11 +666,7 @@ pub async fn phone_number_history(
     let caller = auth.require(Scope::PhoneNumbersRead)?;
     let id = number_id(id)?;
     let mut problems = Vec::new();
-    let page = page_request(
-        query.get("page").map(String::as_str),
-        query.get("limit").map(String::as_str),
-        &mut problems,
-    );
+    let page = page_from_query(&query, &mut problems);
     if !problems.is_empty() {
         return Err(ApiError::BadRequest(problems));
     }
@@ -700,10 +689,7 @@ pub async fn phone_number_history(
             })
         })
         .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"items": items, "total": total, "page": page.page, "limit": page.limit}),
-    ))
+    Ok(page_response(&items, total, page))
 }
 
 /// `terminationUri`: `host[:port]`, no `sip:` scheme.

@@ -1,0 +1,34 @@
+//! The real binary on a test database, for the multi-process tests.
+#![allow(dead_code, reason = "each test file uses a different part")]
+
+use std::process::Command;
+use switchboard_testkit::{ServerProcess, TestDatabase};
+
+/// The sealing key every process of one test shares, as replicas must.
+pub const SECRET_KEY: &str = "7c5f0a3b9e2d4c6a8b1f0e3d5c7a9b2d4f6e8a0c1b3d5f7e9a2c4b6d8f0a1c3e";
+
+/// `switchboard` pointed at `db`, with nothing from the caller's environment leaking in.
+pub fn switchboard(db: &TestDatabase) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command
+        .env("SWITCHBOARD_DATABASE_URL", &db.url)
+        .env("SWITCHBOARD_SECRET_KEY", SECRET_KEY)
+        .env("RUST_LOG", "warn,switchboard=info")
+        .env_remove("SWITCHBOARD_PLIVO_AUTH_ID")
+        .env_remove("SWITCHBOARD_PLIVO_AUTH_TOKEN");
+    command
+}
+
+/// `switchboard serve` on a free port, rate limits off (these tests fire far more than
+/// 600 requests a minute from one key).
+pub fn serve(db: &TestDatabase) -> ServerProcess {
+    let mut command = switchboard(db);
+    command.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--rate-limit-per-minute",
+        "0",
+    ]);
+    ServerProcess::start(command)
+}
