@@ -73,3 +73,21 @@ pub fn redacted(url: &str) -> String {
         None => url.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redacted("postgres://switchboard:s3cret@db.internal:5432/switchboard"),
+            "postgres://switchboard:***@db.internal:5432/switchboard"
+        );
+        assert!(!redacted("postgresql://u:p%40ss@h/d").contains("p%40ss"));
+        assert_eq!(
+            redacted("sqlite://switchboard.db"),
+            "sqlite://switchboard.db"
+        );
+    }
+}
