@@ -39,6 +39,8 @@ pub enum ApiError {
     BadGateway(String),
     /// The database cannot be reached right now; retrying later may work.
     Unavailable(String),
+    /// The request ran past the server's per-request time limit.
+    TimedOut,
     /// A bug or an unexpected failure. The cause is logged, never sent.
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -73,7 +75,7 @@ impl ApiError {
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::TimedOut => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -109,6 +111,9 @@ impl ApiError {
             }
             ApiError::Unavailable(_) => {
                 Message::One("Service temporarily unavailable, please retry".into())
+            }
+            ApiError::TimedOut => {
+                Message::One("The request took too long and was stopped, please retry".into())
             }
             ApiError::Internal(_) => Message::One("Internal server error".into()),
         }

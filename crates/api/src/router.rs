@@ -24,6 +24,8 @@ pub struct ApiSettings {
     pub key_cache_ttl: Duration,
     /// Requests per minute per API key; 0 turns rate limits off.
     pub rate_limit_per_minute: u32,
+    /// How long one request may take before it is stopped with a 503.
+    pub request_timeout: Duration,
 }
 
 impl Default for ApiSettings {
@@ -31,9 +33,13 @@ impl Default for ApiSettings {
         Self {
             key_cache_ttl: crate::auth::MAX_KEY_CACHE_TTL,
             rate_limit_per_minute: DEFAULT_PER_MINUTE,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
+
+/// Longer than any provider call (10 s by default) plus the database's statement timeout.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What every handler can reach.
 #[derive(Clone, Debug)]
@@ -44,6 +50,7 @@ pub struct AppState {
     pub sealing_key: SealingKey,
     pub keys: KeyVerifier,
     pub rate_limits: RateLimits,
+    pub request_timeout: Duration,
 }
 
 impl AppState {
@@ -59,6 +66,7 @@ impl AppState {
             sealing_key,
             keys: KeyVerifier::new(settings.key_cache_ttl),
             rate_limits: RateLimits::new(settings.rate_limit_per_minute),
+            request_timeout: settings.request_timeout,
         }
     }
 }
@@ -147,7 +155,11 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             authenticate,
         ))
-        .layer(DefaultBodyLimit::max(crate::extract::MAX_BODY_BYTES));
+        .layer(DefaultBodyLimit::max(crate::extract::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            time_limit,
+        ));
 
     Router::new()
         .nest("/v1", v1)
@@ -161,6 +173,20 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(log_request))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Stops a request that runs past `request_timeout` with a 503 in the envelope. Work already
+/// handed to the database finishes on its own; a purchase cut short this way leaves at most
+/// a claim, which the stale-claim sweep releases.
+async fn time_limit(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => axum::response::IntoResponse::into_response(ApiError::TimedOut),
+    }
 }
 
 async fn route_not_found(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {

@@ -349,3 +349,55 @@ async fn plivo_failures_are_clear_and_leave_nothing_behind() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_request_past_the_time_limit_is_a_503() {
+    for backend in common::backends() {
+        let (fake, base) = start_fake().await;
+        let plivo = PlivoProvider::new(PlivoConfig {
+            auth_id: AUTH_ID.into(),
+            auth_token: AUTH_TOKEN.into(),
+            base_url: base,
+            // Longer than the request may take: the server's limit must be what stops it.
+            timeout: Duration::from_secs(10),
+        })
+        .expect("client");
+        let settings = switchboard_api::ApiSettings {
+            request_timeout: Duration::from_millis(300),
+            ..switchboard_api::ApiSettings::default()
+        };
+        let app = TestApp::build(backend, settings, vec![Arc::new(plivo)]).await;
+        let ws = app.workspace("Acme").await;
+        fake.set(Mode::Slow);
+        let started = std::time::Instant::now();
+        let reply = app
+            .call(
+                "GET",
+                "/v1/organization-phone-numbers/plivo-numbers?country_iso=US&provider=plivo",
+                Some(&ws.token),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            reply.json(),
+            json!({"statusCode": 503, "message": "The request took too long and was stopped, please retry", "error": "Service Unavailable"})
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "stopped at the limit, not by Plivo's answer"
+        );
+        // Other requests are unaffected.
+        assert_eq!(
+            app.call(
+                "GET",
+                "/v1/organization-phone-numbers",
+                Some(&ws.token),
+                None
+            )
+            .await
+            .status,
+            StatusCode::OK
+        );
+    }
+}

@@ -79,6 +79,9 @@ struct ServeArgs {
     /// Requests per minute allowed for each API key (0 disables rate limits).
     #[arg(long, env = "SWITCHBOARD_RATE_LIMIT_PER_MINUTE", default_value_t = switchboard_api::rate_limit::DEFAULT_PER_MINUTE)]
     rate_limit_per_minute: u32,
+    /// How long one request may take before it is stopped with a 503, in seconds.
+    #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout_secs: u64,
     /// After SIGTERM or Ctrl-C, how long in-flight requests may take to finish, in seconds.
     #[arg(long, env = "SWITCHBOARD_DRAIN_TIMEOUT_SECS", default_value_t = 30)]
     drain_timeout_secs: u64,
@@ -321,6 +324,7 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
     let settings = ApiSettings {
         key_cache_ttl: Duration::from_millis(args.key_cache_ms),
         rate_limit_per_minute: args.rate_limit_per_minute,
+        request_timeout: Duration::from_secs(args.request_timeout_secs),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
