@@ -203,6 +203,7 @@ pub async fn authenticate(
     let budget = match state.rate_limits.check(&authenticated.key_id) {
         Ok(budget) => budget,
         Err(limited) => {
+            crate::metrics::rate_limited();
             let mut response = ApiError::RateLimited {
                 retry_after_secs: limited.retry_after_secs,
             }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 mod idempotency;
 mod json;
+pub mod metrics;
 pub mod rate_limit;
 mod request_log;
 pub mod router;

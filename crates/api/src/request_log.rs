@@ -26,9 +26,17 @@ pub async fn log_request(request: Request, next: Next) -> impl IntoResponse {
         .and_then(|id| id.header_value().to_str().ok())
         .unwrap_or("-")
         .to_owned();
+    let in_flight = crate::metrics::InFlight::start();
     let response: Response<_> = next.run(request).await;
+    drop(in_flight);
     let status = response.status().as_u16();
-    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let elapsed = started.elapsed();
+    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    let route = response
+        .extensions()
+        .get::<crate::metrics::RouteTemplate>()
+        .map_or("unmatched", |r| r.0.as_str());
+    crate::metrics::record_request(route, method.as_str(), status, elapsed.as_secs_f64());
     match response.extensions().get::<FailureCause>() {
         Some(FailureCause(cause)) => tracing::error!(
             %method, %path, status, latency_us, %request_id, error = %cause, "served"

@@ -51,6 +51,7 @@ pub struct AppState {
     pub keys: KeyVerifier,
     pub rate_limits: RateLimits,
     pub request_timeout: Duration,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 impl AppState {
@@ -62,11 +63,12 @@ impl AppState {
     ) -> Self {
         Self {
             store,
-            providers,
+            providers: providers.wrap(|p| Arc::new(crate::metrics::Instrumented(p))),
             sealing_key,
             keys: KeyVerifier::new(settings.key_cache_ttl),
             rate_limits: RateLimits::new(settings.rate_limit_per_minute),
             request_timeout: settings.request_timeout,
+            metrics: crate::metrics::prometheus(),
         }
     }
 }
@@ -155,6 +157,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             authenticate,
         ))
+        .route_layer(axum::middleware::from_fn(crate::metrics::tag_route))
         .layer(DefaultBodyLimit::max(crate::extract::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -165,6 +168,8 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", v1)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(crate::metrics::render))
+        .route_layer(axum::middleware::from_fn(crate::metrics::tag_route))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -70,6 +70,14 @@ impl Providers {
         self
     }
 
+    /// Every provider replaced by `wrap(provider)` (e.g. to instrument their calls).
+    pub fn wrap(mut self, wrap: impl Fn(Arc<dyn Provider>) -> Arc<dyn Provider>) -> Self {
+        for provider in self.by_id.values_mut() {
+            *provider = wrap(provider.clone());
+        }
+        self
+    }
+
     pub fn get(&self, id: &str) -> Option<&Arc<dyn Provider>> {
         self.by_id.get(id)
     }

@@ -110,7 +110,7 @@ impl PostgresStore {
     }
 
     /// Connections in use and the pool's limit, for operators.
-    pub fn pool_usage(&self) -> (usize, usize) {
+    pub(crate) fn pool_usage(&self) -> (usize, usize) {
         let status = self.pool.status();
         (
             status.size.saturating_sub(status.available),

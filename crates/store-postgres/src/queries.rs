@@ -11,7 +11,7 @@ use switchboard_store::{
     Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, DeleteOutcome, FieldChange,
     HistoryAction, HistoryEntry, IDEMPOTENCY_WINDOW_MS, IdempotencyClaim, NewApiKey,
     NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter, PageRequest, PatchError,
-    PhoneNumberPatch, Price, SipAuthMode, Store, StoreError, Workspace, WorkspaceUpdate,
+    PhoneNumberPatch, PoolUsage, Price, SipAuthMode, Store, StoreError, Workspace, WorkspaceUpdate,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -247,6 +247,11 @@ async fn record_history(
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn pool_usage(&self) -> Option<PoolUsage> {
+        let (in_use, max) = PostgresStore::pool_usage(self);
+        Some(PoolUsage { in_use, max })
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.client()
             .await?

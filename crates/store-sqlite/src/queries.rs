@@ -11,7 +11,7 @@ use switchboard_store::{
     Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, DeleteOutcome, FieldChange,
     HistoryAction, HistoryEntry, IDEMPOTENCY_WINDOW_MS, IdempotencyClaim, NewApiKey,
     NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter, PageRequest, PatchError,
-    PhoneNumberPatch, Price, SipAuthMode, Store, StoreError, Workspace, WorkspaceUpdate,
+    PhoneNumberPatch, PoolUsage, Price, SipAuthMode, Store, StoreError, Workspace, WorkspaceUpdate,
 };
 
 const PHONE_NUMBER_COLUMNS: &str = "id, workspace_id, phone_number, country_code, type, \
@@ -96,6 +96,15 @@ fn require_workspace(conn: &Connection, id: &WorkspaceId) -> Result<(), StoreErr
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn pool_usage(&self) -> Option<PoolUsage> {
+        let (readers, writer) = (self.readers.state(), self.writer.state());
+        Some(PoolUsage {
+            in_use: (readers.connections - readers.idle_connections + writer.connections
+                - writer.idle_connections) as usize,
+            max: (self.readers.max_size() + self.writer.max_size()) as usize,
+        })
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|conn| {
             conn.query_row("SELECT 1", [], |_| Ok(()))

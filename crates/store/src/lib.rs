@@ -308,10 +308,20 @@ pub struct NewPhoneNumber {
     pub sip_trunk_enabled: bool,
 }
 
+/// Connections of a backend's pool, for operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub in_use: usize,
+    pub max: usize,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Succeeds when the database answers a trivial query.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// How many pooled connections are busy, and the most there can be.
+    fn pool_usage(&self) -> Option<PoolUsage>;
 
     async fn create_workspace(&self, new: NewWorkspace) -> Result<Workspace, StoreError>;
     async fn get_workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError>;

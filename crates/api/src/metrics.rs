@@ -1,0 +1,163 @@
+//! Prometheus metrics at `GET /metrics`, recorded with the `metrics` crate and rendered by
+//! `metrics-exporter-prometheus`: requests by route template, method and status, their
+//! latency, requests in flight, database pool usage, rate-limited requests, and provider
+//! call latency and errors.
+
+use crate::router::AppState;
+use async_trait::async_trait;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+use switchboard_domain::{E164, NumberType};
+use switchboard_providers::{Offer, Provider, ProviderError};
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The process's recorder, installed on first use. There is one per process (the `metrics`
+/// facade is global), so every `AppState` of a process shares it.
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            match builder.install_recorder() {
+                Ok(handle) => handle,
+                // Another recorder is already installed (not by us): render an empty registry.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+/// The route template a request matched (`/v1/organization-phone-numbers/{id}`), put on the
+/// response so the request's log line and metrics can use it without the ids.
+#[derive(Clone, Debug)]
+pub struct RouteTemplate(pub String);
+
+pub async fn tag_route(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let mut response = next.run(request).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(RouteTemplate(route));
+    }
+    response
+}
+
+pub fn record_request(route: &str, method: &str, status: u16, seconds: f64) {
+    let labels = [
+        ("route", route.to_owned()),
+        ("method", method.to_owned()),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(seconds);
+}
+
+/// Counts a request as in flight while alive; dropping it (the request finished, or its
+/// client went away) counts it out.
+#[derive(Debug)]
+pub struct InFlight(());
+
+impl InFlight {
+    pub fn start() -> Self {
+        metrics::gauge!("http_requests_in_flight").increment(1.0);
+        Self(())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!("http_requests_in_flight").decrement(1.0);
+    }
+}
+
+pub fn rate_limited() {
+    metrics::counter!("rate_limited_requests_total").increment(1);
+}
+
+/// `GET /metrics` — Prometheus text format. No key: scrape it from inside your network.
+pub async fn render(State(state): State<AppState>) -> Response {
+    if let Some(usage) = state.store.pool_usage() {
+        metrics::gauge!("db_pool_connections_in_use").set(usage.in_use as f64);
+        metrics::gauge!("db_pool_connections_max").set(usage.max as f64);
+    }
+    let mut response = (StatusCode::OK, state.metrics.render()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// A provider whose calls are timed and counted.
+#[derive(Debug)]
+pub struct Instrumented(pub Arc<dyn Provider>);
+
+impl Instrumented {
+    fn record<T>(
+        &self,
+        operation: &'static str,
+        started: Instant,
+        result: &Result<T, ProviderError>,
+    ) {
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(ProviderError::NotOffered) => "not_offered",
+            Err(ProviderError::Rejected(_)) => "rejected",
+            Err(ProviderError::Unavailable(_)) => "unavailable",
+        };
+        let labels = [
+            ("provider", self.0.id()),
+            ("operation", operation),
+            ("outcome", outcome),
+        ];
+        metrics::histogram!("provider_call_duration_seconds", &labels)
+            .record(started.elapsed().as_secs_f64());
+        if result.is_err() {
+            metrics::counter!("provider_call_errors_total", &labels).increment(1);
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for Instrumented {
+    fn id(&self) -> &'static str {
+        self.0.id()
+    }
+
+    async fn search(
+        &self,
+        country_iso: &str,
+        number_type: Option<NumberType>,
+    ) -> Result<Vec<Offer>, ProviderError> {
+        let started = Instant::now();
+        let result = self.0.search(country_iso, number_type).await;
+        self.record("search", started, &result);
+        result
+    }
+
+    async fn buy(&self, number: &E164) -> Result<Offer, ProviderError> {
+        let started = Instant::now();
+        let result = self.0.buy(number).await;
+        self.record("buy", started, &result);
+        result
+    }
+
+    async fn release(&self, number: &E164) -> Result<(), ProviderError> {
+        let started = Instant::now();
+        let result = self.0.release(number).await;
+        self.record("release", started, &result);
+        result
+    }
+}
