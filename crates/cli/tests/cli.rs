@@ -694,3 +694,52 @@ fn secrets_never_reach_the_logs() {
         assert!(!log.contains(&secret), "the {what} is in the logs");
     }
 }
+
+#[test]
+fn slow_clients_do_not_starve_the_others() {
+    use std::io::Write;
+    let sandbox = Sandbox::new();
+    let (workspace, api_key) = sandbox.workspace();
+    let file = sandbox.write("numbers.csv", "phone_number\n+912234567890\n");
+    let id =
+        id_list(&sandbox.json(&["numbers", "import", "--workspace", &workspace, &file]))[0].clone();
+    let server = sandbox.serve(&[]);
+    let address = server.base.trim_start_matches("http://").to_owned();
+
+    // 256 clients that open a connection and trickle a request, a byte at a time.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut slow = Vec::new();
+    for _ in 0..256 {
+        let (address, stop) = (address.clone(), stop.clone());
+        slow.push(std::thread::spawn(move || {
+            let Ok(mut stream) = std::net::TcpStream::connect(&address) else {
+                return;
+            };
+            for byte in b"GET /v1/organization-phone-numbers HTTP/1.1\r\nHost: x\r\n" {
+                if stop.load(std::sync::atomic::Ordering::Relaxed)
+                    || stream.write_all(&[*byte]).is_err()
+                {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // Meanwhile, ordinary clients are answered promptly.
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        let (status, body) = server.get(&format!("/v1/organization-phone-numbers/{id}"), &api_key);
+        assert_eq!(status, 200, "{body}");
+    }
+    let took = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for client in slow {
+        let _ = client.join();
+    }
+    assert!(
+        took < Duration::from_secs(10),
+        "20 requests took {took:?} beside 256 slow clients"
+    );
+    assert!(server.terminate().success());
+}
