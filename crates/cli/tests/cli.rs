@@ -743,3 +743,80 @@ fn slow_clients_do_not_starve_the_others() {
     );
     assert!(server.terminate().success());
 }
+
+/// A stand-in for Plivo that answers every search after `delay`, in Plivo's shape.
+fn slow_plivo(delay: Duration) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer);
+                std::thread::sleep(delay);
+                let body = r#"{"api_id":"x","meta":{"total_count":1},"objects":[{"number":"14155552671","type":"fixed","monthly_rental_rate":"0.80000","setup_rate":"0.00000","voice_enabled":true,"sms_enabled":true,"mms_enabled":false}]}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[test]
+fn sigterm_lets_requests_in_flight_finish() {
+    let sandbox = Sandbox::new();
+    let (_, api_key) = sandbox.workspace();
+    let plivo = slow_plivo(Duration::from_millis(1500));
+    let mut command = sandbox.command();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SWITCHBOARD_PLIVO_AUTH_ID", "MAXXXX")
+        .env("SWITCHBOARD_PLIVO_AUTH_TOKEN", "token")
+        .env("SWITCHBOARD_PLIVO_BASE_URL", &plivo);
+    let server = Server::start(command);
+    let base = server.base.clone();
+    let in_flight = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let response = reqwest::Client::new()
+                .get(format!(
+                    "{base}/v1/organization-phone-numbers/plivo-numbers?country_iso=US"
+                ))
+                .bearer_auth(&api_key)
+                .send()
+                .await
+                .expect("the in-flight request was answered");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.expect("JSON"))
+        })
+    });
+    // SIGTERM while the search waits on Plivo.
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    // New connections are no longer accepted...
+    let refused = std::net::TcpStream::connect(server.base.trim_start_matches("http://"));
+    assert!(refused.is_err(), "still accepting after SIGTERM");
+    // ...but the request in flight gets its answer, and the process exits 0.
+    let (status, body) = in_flight.join().expect("client");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["objects"][0]["number"], json!("+14155552671"));
+    let exit = server.terminate_wait();
+    assert!(exit.success(), "{exit}");
+}

@@ -81,13 +81,18 @@ impl ServerProcess {
     }
 
     /// Sends SIGTERM and waits (at most 20 s) for the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    pub fn terminate(self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         let killed = Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("kill");
         assert!(killed.success());
+        self.terminate_wait()
+    }
+
+    /// Waits (at most 20 s) for the process to exit after a signal sent elsewhere.
+    pub fn terminate_wait(mut self) -> std::process::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
