@@ -41,9 +41,22 @@ impl Default for ApiSettings {
 /// Longer than any provider call (10 s by default) plus the database's statement timeout.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What every handler can reach.
+/// What every handler can reach. Cloned for every request (axum's `State`), so it is one
+/// `Arc`: cloning the parts themselves (the provider map above all) allocated per request.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub providers: Providers,
     /// Seals SIP trunk passwords before they reach the database.
@@ -61,7 +74,7 @@ impl AppState {
         sealing_key: SealingKey,
         settings: &ApiSettings,
     ) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             store,
             providers: providers.wrap(|p| Arc::new(crate::metrics::Instrumented(p))),
             sealing_key,
@@ -69,7 +82,7 @@ impl AppState {
             rate_limits: RateLimits::new(settings.rate_limit_per_minute),
             request_timeout: settings.request_timeout,
             metrics: crate::metrics::prometheus(),
-        }
+        }))
     }
 }
 
