@@ -5,6 +5,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
+mod common;
+
+use common::{SECRET_KEY, block_on};
 use switchboard_testkit::{Backend, ServerProcess as Server, TestDatabase, backends};
 
 /// A working directory for the binary, with its database: by default `switchboard.db` in
@@ -12,16 +15,6 @@ use switchboard_testkit::{Backend, ServerProcess as Server, TestDatabase, backen
 struct Sandbox {
     dir: tempfile::TempDir,
     database: Option<TestDatabase>,
-}
-
-const SECRET_KEY: &str = "1f2e3d4c5b6a79880f1e2d3c4b5a69788f9e0d1c2b3a4958676f5e4d3c2b1a09";
-
-fn block_on<T>(future: impl Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(future)
 }
 
 impl Sandbox {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 mod common;
 
-use common::{serve, switchboard};
+use common::{block_on, serve, switchboard};
 use switchboard_testkit::{TestDatabase, backends};
 
 fn json_output(mut command: std::process::Command) -> Value {
@@ -211,11 +211,9 @@ async fn two_replicas_share_one_database() {
 #[test]
 fn serve_refuses_an_unmigrated_or_newer_schema() {
     for backend in backends() {
-        let db = futures_block_on(TestDatabase::create(backend));
+        let db = block_on(TestDatabase::create(backend));
         // Newer than this build knows.
-        futures_block_on(
-            db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)"),
-        );
+        block_on(db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)"));
         let mut command = switchboard(&db);
         command.args(["serve", "--listen", "127.0.0.1:0"]);
         let output = command.output().expect("run");
@@ -226,12 +224,4 @@ fn serve_refuses_an_unmigrated_or_newer_schema() {
             "{backend:?}: {stderr}"
         );
     }
-}
-
-fn futures_block_on<T>(future: impl Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(future)
 }

@@ -85,6 +85,19 @@ fn number_id(id: Result<Path<String>, PathRejection>) -> Result<PhoneNumberId, A
         .ok_or(ApiError::NotFound(NOT_FOUND))
 }
 
+/// The caller's number `id`, or the 404 every absent, malformed or foreign id gets.
+async fn find_number(
+    state: &AppState,
+    caller: &Caller,
+    id: &PhoneNumberId,
+) -> Result<PhoneNumber, ApiError> {
+    state
+        .store
+        .get_phone_number(&caller.workspace_id, id)
+        .await?
+        .ok_or(ApiError::NotFound(NOT_FOUND))
+}
+
 /// `GET /v1/organization-phone-numbers/{id}` — one number of the caller's workspace.
 ///
 /// An id of the wrong shape, an unknown id and another workspace's id all get the same 404,
@@ -97,11 +110,7 @@ pub async fn get_phone_number(
 ) -> Result<Response, ApiError> {
     let caller = auth.require(Scope::PhoneNumbersRead)?;
     let id = number_id(id)?;
-    let number = state
-        .store
-        .get_phone_number(&caller.workspace_id, &id)
-        .await?
-        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    let number = find_number(&state, &caller, &id).await?;
     let etag = number.etag();
     if etag_list(&headers, IF_NONE_MATCH)
         .is_some_and(|tags| tags.iter().any(|t| t == "*" || *t == etag))
@@ -298,11 +307,7 @@ pub async fn release_phone_number(
 ) -> Result<Response, ApiError> {
     let caller = auth.require(Scope::PhoneNumbersWrite)?;
     let id = number_id(id)?;
-    let number = state
-        .store
-        .get_phone_number(&caller.workspace_id, &id)
-        .await?
-        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    let number = find_number(&state, &caller, &id).await?;
     let expected = expected_revision(&headers, &id)?;
     if expected.is_some_and(|r| r != number.revision) {
         return Err(ApiError::PreconditionFailed);

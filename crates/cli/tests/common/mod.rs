@@ -32,3 +32,12 @@ pub fn serve(db: &TestDatabase) -> ServerProcess {
     ]);
     ServerProcess::start(command)
 }
+
+/// Runs a future to completion from a plain (non-async) test.
+pub fn block_on<T>(future: impl Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
