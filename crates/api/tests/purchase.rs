@@ -569,3 +569,71 @@ async fn claims_left_by_a_crash_are_released_and_dropped() {
         assert_eq!(reply.status, StatusCode::CREATED, "{backend:?}");
     }
 }
+
+#[tokio::test]
+async fn idempotency_key_left_pending_by_a_dead_request_is_let_go_after_ten_minutes() {
+    for backend in common::backends() {
+        let app = TestApp::new(backend).await;
+        let ws = app.workspace("Acme").await;
+        app.enable(&ws.id, &["US"], false).await;
+        let body = json!({"phoneNumber": "+14155550113", "telephonyProviderId": "sandbox", "countryISO": "US"});
+        let headers = [("idempotency-key", "order-7")];
+        let first = app
+            .call_with(
+                "POST",
+                PURCHASE,
+                Some(&ws.token),
+                Some(body.clone()),
+                &headers,
+            )
+            .await;
+        assert_eq!(first.status, StatusCode::CREATED);
+        let id = first.json()["organizationPhoneNumber"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        // What a process killed mid-purchase leaves: the key claimed, no response stored (and
+        // here the number released again, so that a fresh run can buy it).
+        app.db
+            .execute("UPDATE idempotency_keys SET status = 0 WHERE key = 'order-7'")
+            .await;
+        let released = app
+            .call(
+                "DELETE",
+                &format!("/v1/organization-phone-numbers/{id}"),
+                Some(&ws.token),
+                None,
+            )
+            .await;
+        assert_eq!(released.status, StatusCode::OK);
+
+        let too_soon = app
+            .call_with(
+                "POST",
+                PURCHASE,
+                Some(&ws.token),
+                Some(body.clone()),
+                &headers,
+            )
+            .await;
+        assert_eq!(too_soon.status, StatusCode::CONFLICT);
+        assert_eq!(
+            too_soon.json(),
+            json!({"statusCode": 409, "message": "A request with this Idempotency-Key is still in progress", "error": "Conflict"})
+        );
+
+        app.db
+            .execute("UPDATE idempotency_keys SET created_at = created_at - 600001 WHERE key = 'order-7'")
+            .await;
+        let retry = app
+            .call_with("POST", PURCHASE, Some(&ws.token), Some(body), &headers)
+            .await;
+        assert_eq!(retry.status, StatusCode::CREATED, "the retry runs afresh");
+        assert!(retry.headers.get("idempotent-replayed").is_none());
+        assert_ne!(
+            retry.json()["organizationPhoneNumber"]["id"],
+            json!(id),
+            "a new purchase, not the old answer"
+        );
+    }
+}

@@ -79,8 +79,9 @@ struct ServeArgs {
     /// Requests per minute allowed for each API key (0 disables rate limits).
     #[arg(long, env = "SWITCHBOARD_RATE_LIMIT_PER_MINUTE", default_value_t = switchboard_api::rate_limit::DEFAULT_PER_MINUTE)]
     rate_limit_per_minute: u32,
-    /// How long one request may take before it is stopped with a 503, in seconds.
-    #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    /// How long one request may take before it is stopped with a 503, in seconds (1 to 300;
+    /// work left pending by a request cut off is cleaned up after 10 minutes).
+    #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=300))]
     request_timeout_secs: u64,
     /// After SIGTERM or Ctrl-C, how long in-flight requests may take to finish, in seconds.
     #[arg(long, env = "SWITCHBOARD_DRAIN_TIMEOUT_SECS", default_value_t = 30)]

@@ -9,8 +9,8 @@ use switchboard_domain::{
 };
 use switchboard_store::{
     Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, DeleteOutcome, FieldChange,
-    HistoryAction, HistoryEntry, IDEMPOTENCY_WINDOW_MS, IdempotencyClaim, NewApiKey,
-    NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter, PageRequest, PatchError,
+    HistoryAction, HistoryEntry, IDEMPOTENCY_ABANDONED_MS, IDEMPOTENCY_WINDOW_MS, IdempotencyClaim,
+    NewApiKey, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter, PageRequest, PatchError,
     PhoneNumberPatch, PoolUsage, Price, SipAuthMode, Store, StoreError, Workspace, WorkspaceUpdate,
 };
 use tokio_postgres::Row;
@@ -1172,8 +1172,14 @@ impl Store for PostgresStore {
         let tx = client.transaction().await.map_err(map_error)?;
         let now = Timestamp::now().as_millis();
         tx.execute(
-            "DELETE FROM idempotency_keys WHERE workspace_id = $1 AND key = $2 AND created_at < $3",
-            &[&workspace.as_str(), &key, &(now - IDEMPOTENCY_WINDOW_MS)],
+            "DELETE FROM idempotency_keys WHERE workspace_id = $1 AND key = $2
+                 AND (created_at < $3 OR (status = 0 AND created_at < $4))",
+            &[
+                &workspace.as_str(),
+                &key,
+                &(now - IDEMPOTENCY_WINDOW_MS),
+                &(now - IDEMPOTENCY_ABANDONED_MS),
+            ],
         )
         .await
         .map_err(map_error)?;

@@ -9,8 +9,8 @@ use switchboard_domain::{
 };
 use switchboard_store::{
     Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, DeleteOutcome, FieldChange,
-    HistoryAction, HistoryEntry, IDEMPOTENCY_WINDOW_MS, IdempotencyClaim, NewApiKey,
-    NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter, PageRequest, PatchError,
+    HistoryAction, HistoryEntry, IDEMPOTENCY_ABANDONED_MS, IDEMPOTENCY_WINDOW_MS, IdempotencyClaim,
+    NewApiKey, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter, PageRequest, PatchError,
     PhoneNumberPatch, PoolUsage, Price, SipAuthMode, Store, StoreError, Workspace, WorkspaceUpdate,
 };
 
@@ -909,8 +909,14 @@ impl Store for SqliteStore {
         self.write(move |tx| {
             let now = Timestamp::now().as_millis();
             tx.execute(
-                "DELETE FROM idempotency_keys WHERE workspace_id = ?1 AND key = ?2 AND created_at < ?3",
-                params![workspace.as_str(), key, now - IDEMPOTENCY_WINDOW_MS],
+                "DELETE FROM idempotency_keys WHERE workspace_id = ?1 AND key = ?2
+                 AND (created_at < ?3 OR (status = 0 AND created_at < ?4))",
+                params![
+                    workspace.as_str(),
+                    key,
+                    now - IDEMPOTENCY_WINDOW_MS,
+                    now - IDEMPOTENCY_ABANDONED_MS
+                ],
             )
             .map_err(map_error)?;
             let existing: Option<(Vec<u8>, i64, Vec<u8>)> = tx

@@ -517,6 +517,11 @@ pub use history::{Actor, HistoryAction, HistoryEntry, changes};
 /// How long an Idempotency-Key is remembered.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// After this long, a key still waiting for its response belongs to a request that died with
+/// its process (or was cut off by the request timeout, at most 5 minutes) and is let go, so
+/// the client's retry runs instead of being told "in progress" for a day.
+pub const IDEMPOTENCY_ABANDONED_MS: i64 = 10 * 60 * 1000;
+
 /// A key that was just created: the only moment its full token exists.
 #[derive(Debug)]
 pub struct IssuedApiKey {
