@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use switchboard_store::StoreError;
+use utoipa::ToSchema;
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -46,17 +47,22 @@ pub enum ApiError {
 }
 
 /// DialNexa's error envelope. `message` is a string, or an array when several fields fail.
-#[derive(Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Envelope {
+#[schema(example = json!({"statusCode": 404, "message": "Phone number not found", "error": "Not Found"}))]
+pub struct ErrorResponse {
+    /// The HTTP status code, repeated.
     status_code: u16,
     message: Message,
+    /// The status code's reason phrase.
+    #[schema(value_type = String, example = "Not Found")]
     error: &'static str,
 }
 
-#[derive(Serialize)]
+/// One sentence, or one per problem when several fields fail validation.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
-enum Message {
+pub enum Message {
     One(String),
     Many(Vec<String>),
 }
@@ -139,7 +145,7 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(cause) => Some(format!("database unavailable: {cause}")),
             _ => None,
         };
-        let envelope = Envelope {
+        let envelope = ErrorResponse {
             status_code: status.as_u16(),
             error: status.canonical_reason().unwrap_or("Error"),
             message: self.message(),

@@ -3,6 +3,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 pub(crate) const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
@@ -25,14 +26,48 @@ pub(crate) fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Respo
     }
 }
 
-/// The list envelope every paginated route answers with: `{"items","total","page","limit"}`.
+/// The list envelope every paginated route answers with.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// How many records match, over all pages.
+    #[schema(example = 1)]
+    pub total: u64,
+    /// 1-based.
+    #[schema(example = 1)]
+    pub page: u32,
+    #[schema(example = 20)]
+    pub limit: u32,
+}
+
 pub(crate) fn page_response<T: Serialize>(
-    items: &[T],
+    items: Vec<T>,
     total: u64,
     page: switchboard_store::PageRequest,
 ) -> Response {
     json_response(
         StatusCode::OK,
-        &serde_json::json!({"items": items, "total": total, "page": page.page, "limit": page.limit}),
+        &Page {
+            items,
+            total,
+            page: page.page,
+            limit: page.limit,
+        },
+    )
+}
+
+/// A one-sentence outcome, e.g. of a release.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageBody {
+    #[schema(example = "Phone number released successfully.")]
+    pub message: String,
+}
+
+pub(crate) fn message_response(message: impl Into<String>) -> Response {
+    json_response(
+        StatusCode::OK,
+        &MessageBody {
+            message: message.into(),
+        },
     )
 }

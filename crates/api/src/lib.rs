@@ -12,6 +12,7 @@ pub mod extract;
 mod idempotency;
 mod json;
 pub mod metrics;
+pub mod openapi;
 pub mod rate_limit;
 mod request_log;
 pub mod router;

@@ -86,7 +86,18 @@ pub fn rate_limited() {
     metrics::counter!("rate_limited_requests_total").increment(1);
 }
 
-/// `GET /metrics` — Prometheus text format. No key: scrape it from inside your network.
+/// Prometheus metrics.
+///
+/// Request counts and latency by route and status, requests in flight, database pool use,
+/// rate-limited requests, provider call latency and errors. No key: scrape it from inside
+/// your network.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "Operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4.", content_type = "text/plain", body = String))
+)]
 pub async fn render(State(state): State<AppState>) -> Response {
     if let Some(usage) = state.store.pool_usage() {
         metrics::gauge!("db_pool_connections_in_use").set(usage.in_use as f64);

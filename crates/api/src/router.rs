@@ -9,13 +9,14 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::OriginalUri;
 use axum::http::Method;
-use axum::routing::{get, post};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::SealingKey;
 use switchboard_providers::{PlivoConfig, PlivoProvider, Providers, SandboxPrice, SandboxProvider};
 use switchboard_store::Store;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The API's tunables; the command line fills them from flags and environment variables.
 #[derive(Clone, Debug)]
@@ -112,59 +113,51 @@ pub async fn default_providers(
     })
 }
 
+/// Every route of the API under `/v1`, each with the OpenAPI operation its handler declares.
+/// The router and the OpenAPI document are both built from this one list.
+fn v1_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(phone_numbers::list_phone_numbers))
+        .routes(routes!(phone_numbers::search_available))
+        .routes(routes!(phone_numbers::purchase))
+        .routes(routes!(phone_numbers::link_sip_trunk))
+        .routes(routes!(
+            phone_numbers::get_phone_number,
+            phone_numbers::update_phone_number,
+            phone_numbers::release_phone_number
+        ))
+        .routes(routes!(phone_numbers::phone_number_history))
+        .routes(routes!(agents::list_agents, agents::create_agent))
+        .routes(routes!(
+            agents::get_agent,
+            agents::rename_agent,
+            agents::delete_agent
+        ))
+        .routes(routes!(api_keys::list_api_keys, api_keys::create_api_key))
+        .routes(routes!(api_keys::revoke_api_key))
+        .routes(routes!(catalogue::list_pricing))
+        .routes(routes!(catalogue::list_countries))
+        .routes(routes!(catalogue::list_enabled_network_groups))
+}
+
+/// Routes anyone may call: health, readiness, metrics and the OpenAPI document.
+fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(crate::metrics::render))
+        .routes(routes!(crate::openapi::serve_document))
+}
+
+/// Every route with its documentation, without layers: what [`crate::openapi`] reads.
+pub(crate) fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .nest("/v1", v1_routes())
+        .merge(public_routes())
+}
+
 pub fn router(state: AppState) -> Router {
-    let numbers = "/organization-phone-numbers";
-    let v1 = Router::new()
-        .route(numbers, get(phone_numbers::list_phone_numbers))
-        .route(
-            &format!("{numbers}/plivo-numbers"),
-            get(phone_numbers::search_available),
-        )
-        .route(
-            &format!("{numbers}/purchase"),
-            post(phone_numbers::purchase),
-        )
-        .route(
-            &format!("{numbers}/sip-trunks"),
-            post(phone_numbers::link_sip_trunk),
-        )
-        .route(
-            &format!("{numbers}/{{id}}"),
-            get(phone_numbers::get_phone_number)
-                .patch(phone_numbers::update_phone_number)
-                .delete(phone_numbers::release_phone_number),
-        )
-        .route(
-            &format!("{numbers}/{{id}}/history"),
-            get(phone_numbers::phone_number_history),
-        )
-        .route(
-            "/agents",
-            get(agents::list_agents).post(agents::create_agent),
-        )
-        .route(
-            "/agents/{id}",
-            get(agents::get_agent)
-                .patch(agents::rename_agent)
-                .delete(agents::delete_agent),
-        )
-        .route(
-            "/api-keys",
-            get(api_keys::list_api_keys).post(api_keys::create_api_key),
-        )
-        .route(
-            "/api-keys/{id}",
-            axum::routing::delete(api_keys::revoke_api_key),
-        )
-        .route("/phone-number-pricing", get(catalogue::list_pricing))
-        .route(
-            "/phone-country-rules/countries",
-            get(catalogue::list_countries),
-        )
-        .route(
-            "/phone-country-rules/enabled-network-groups",
-            get(catalogue::list_enabled_network_groups),
-        )
+    let v1 = v1_routes()
         // Only on matched routes: an unknown path is a 404 whatever the key.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -176,13 +169,11 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             time_limit,
         ));
-
-    Router::new()
+    let (routes, _) = OpenApiRouter::new()
         .nest("/v1", v1)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(crate::metrics::render))
-        .route_layer(axum::middleware::from_fn(crate::metrics::tag_route))
+        .merge(public_routes().route_layer(axum::middleware::from_fn(crate::metrics::tag_route)))
+        .split_for_parts();
+    routes
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

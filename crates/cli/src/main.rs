@@ -47,6 +47,8 @@ enum Command {
     Serve(ServeArgs),
     /// Bring the database schema up to date.
     Migrate,
+    /// Print the OpenAPI 3.1 document of the HTTP API (the one served at /v1/openapi.json).
+    Openapi,
     /// Copy a SQLite database consistently, even while the server runs; prints {"backup","bytes"}.
     Backup {
         /// The new file to write (must not exist).
@@ -201,6 +203,12 @@ async fn run(cli: Cli) -> Result<()> {
     let url = cli.database_url;
     match cli.command {
         Command::Serve(args) => serve(&url, args).await,
+        Command::Openapi => {
+            use std::io::Write;
+            std::io::stdout()
+                .write_all(switchboard_api::openapi::document_json().as_bytes())
+                .context("could not write the document")
+        }
         Command::Migrate => {
             let report = database::migrate(&url).await?;
             output::print_json(&serde_json::json!({

@@ -2,28 +2,61 @@
 
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::error::ErrorResponse;
 use crate::extract::{Fields, JsonBody, page_from_query};
-use crate::json::{json_response, page_response};
+use crate::json::{MessageBody, Page, json_response, message_response, page_response};
 use crate::router::AppState;
+use crate::routes::phone_numbers::PageQuery;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Serialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use switchboard_domain::{AgentId, Scope};
 use switchboard_store::Agent;
+use utoipa::{IntoParams, ToSchema};
 
 const NOT_FOUND: &str = "Agent not found";
 const NAME_MAX_CHARS: usize = 255;
 
-#[derive(Serialize)]
-struct AgentObject {
+/// An agent numbers route calls to.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Agent)]
+pub struct AgentObject {
+    #[schema(example = "agt_7h3k9m2p4q6r")]
     id: String,
+    #[schema(example = "Front desk")]
     name: String,
+    #[schema(format = DateTime, example = "2024-01-15T07:00:00.000Z")]
     created_at: String,
+    #[schema(format = DateTime, example = "2024-01-15T07:00:00.000Z")]
     updated_at: String,
+}
+
+/// The body of a create or rename.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documents the body; the handler checks it field by field"
+)]
+pub struct AgentRequest {
+    #[schema(min_length = 1, max_length = 255, example = "Front desk")]
+    name: String,
+}
+
+/// The `id` path parameter of an agent.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(
+    dead_code,
+    reason = "documents the path; handlers turn every bad id into the same 404"
+)]
+pub struct AgentPath {
+    /// Agent id: `agt_` and 12 lowercase letters or digits.
+    #[param(example = "agt_7h3k9m2p4q6r")]
+    id: String,
 }
 
 impl From<Agent> for AgentObject {
@@ -58,6 +91,18 @@ fn name_field(body: JsonBody) -> Result<String, ApiError> {
     name.ok_or_else(|| ApiError::Internal("validation passed without a name".into()))
 }
 
+/// Create an agent. Needs `agents:write`.
+#[utoipa::path(
+    post,
+    path = "/agents",
+    operation_id = "createAgent",
+    tag = "Agents",
+    request_body = AgentRequest,
+    responses(
+        (status = 201, description = "Created.", body = AgentObject),
+        (status = 400, description = "`name` is missing, empty or too long.", body = ErrorResponse),
+    )
+)]
 pub async fn create_agent(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -75,6 +120,18 @@ pub async fn create_agent(
     ))
 }
 
+/// List agents, oldest first. Needs `agents:read`.
+#[utoipa::path(
+    get,
+    path = "/agents",
+    operation_id = "listAgents",
+    tag = "Agents",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of agents.", body = Page<AgentObject>),
+        (status = 400, description = "A paging value is invalid.", body = ErrorResponse),
+    )
+)]
 pub async fn list_agents(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -88,9 +145,22 @@ pub async fn list_agents(
     }
     let (agents, total) = state.store.list_agents(&caller.workspace_id, page).await?;
     let items: Vec<AgentObject> = agents.into_iter().map(AgentObject::from).collect();
-    Ok(page_response(&items, total, page))
+    Ok(page_response(items, total, page))
 }
 
+/// Get an agent. Needs `agents:read`.
+#[utoipa::path(
+    get,
+    path = "/agents/{id}",
+    operation_id = "getAgent",
+    tag = "Agents",
+    params(AgentPath),
+    responses(
+        (status = 200, description = "The agent.", body = AgentObject),
+        (status = 404, description = "No such agent in this workspace.", body = ErrorResponse,
+            example = json!({"statusCode": 404, "message": "Agent not found", "error": "Not Found"})),
+    )
+)]
 pub async fn get_agent(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -106,6 +176,20 @@ pub async fn get_agent(
     Ok(json_response(StatusCode::OK, &AgentObject::from(agent)))
 }
 
+/// Rename an agent. Needs `agents:write`.
+#[utoipa::path(
+    patch,
+    path = "/agents/{id}",
+    operation_id = "updateAgent",
+    tag = "Agents",
+    params(AgentPath),
+    request_body = AgentRequest,
+    responses(
+        (status = 200, description = "The renamed agent.", body = AgentObject),
+        (status = 400, description = "`name` is missing, empty or too long.", body = ErrorResponse),
+        (status = 404, description = "No such agent in this workspace.", body = ErrorResponse),
+    )
+)]
 pub async fn rename_agent(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -123,7 +207,21 @@ pub async fn rename_agent(
     Ok(json_response(StatusCode::OK, &AgentObject::from(agent)))
 }
 
-/// Deleting an agent detaches it from every number that routes to it, in one transaction.
+/// Delete an agent.
+///
+/// Detaches it from every number that routes to it, in the same transaction. Needs
+/// `agents:write`.
+#[utoipa::path(
+    delete,
+    path = "/agents/{id}",
+    operation_id = "deleteAgent",
+    tag = "Agents",
+    params(AgentPath),
+    responses(
+        (status = 200, description = "Deleted.", body = MessageBody),
+        (status = 404, description = "No such agent in this workspace.", body = ErrorResponse),
+    )
+)]
 pub async fn delete_agent(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -138,8 +236,5 @@ pub async fn delete_agent(
     {
         return Err(ApiError::NotFound(NOT_FOUND));
     }
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"message": "Agent deleted successfully."}),
-    ))
+    Ok(message_response("Agent deleted successfully."))
 }

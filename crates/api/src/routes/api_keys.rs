@@ -2,26 +2,137 @@
 
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::error::ErrorResponse;
 use crate::extract::{Fields, JsonBody};
-use crate::json::json_response;
+use crate::json::{MessageBody, json_response, message_response};
 use crate::router::AppState;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use switchboard_domain::{ApiKeyId, ApiKeySecret, Scope, Scopes, Timestamp};
 use switchboard_store::NewApiKey;
+use utoipa::{IntoParams, ToSchema};
 
 const NOT_FOUND: &str = "API key not found";
 const NAME_MAX_CHARS: usize = 255;
 /// `expire_now: false` gives the other keys this long before they stop working.
 const ROTATION_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// A key as listed: never its secret.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ApiKey)]
+pub struct ApiKeyObject {
+    #[schema(example = "k7d2m9x4q1z3b8")]
+    id: String,
+    #[schema(example = "deploy bot")]
+    name: String,
+    #[schema(value_type = Vec<String>, example = json!(["phone_numbers:read", "phone_numbers:write"]))]
+    scopes: Vec<&'static str>,
+    #[schema(format = DateTime, example = "2024-01-15T07:00:00.000Z")]
+    created_at: String,
+    /// Updated at most once a minute.
+    #[schema(format = DateTime)]
+    last_used_at: Option<String>,
+    #[schema(format = DateTime)]
+    expires_at: Option<String>,
+    is_expired: bool,
+}
+
+/// A key just created: the only answer that holds its secret (so it has no derived `Debug`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = CreatedApiKey)]
+pub struct CreatedApiKey {
+    #[schema(example = "k7d2m9x4q1z3b8")]
+    id: String,
+    #[schema(example = "deploy bot")]
+    name: String,
+    #[schema(value_type = Vec<String>, example = json!(["phone_numbers:read"]))]
+    scopes: Vec<&'static str>,
+    /// `<id>:<secret>`, for `Authorization: Bearer`. Shown once; store it now.
+    #[schema(example = "k7d2m9x4q1z3b8:5f0a3b9e2d4c6a8b1f0e3d5c7a9b2d4f")]
+    api_key: String,
+    #[schema(format = DateTime, example = "2024-01-15T07:00:00.000Z")]
+    created_at: String,
+    /// Always null: keys made here do not expire on their own.
+    #[schema(format = DateTime)]
+    expires_at: Option<String>,
+}
+
+impl std::fmt::Debug for CreatedApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedApiKey")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("scopes", &self.scopes)
+            .field("api_key", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new key.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documents the body; the handler checks it field by field"
+)]
+pub struct CreateApiKeyRequest {
+    #[schema(min_length = 1, max_length = 255, example = "deploy bot")]
+    name: String,
+    /// At most the caller's own scopes; the caller's scopes when absent.
+    #[schema(value_type = Option<Vec<ScopeName>>, example = json!(["phone_numbers:read"]))]
+    scopes: Option<Vec<String>>,
+    /// Rotation: `true` expires every other key of the workspace now, `false` in 24 hours.
+    expire_now: Option<bool>,
+}
+
+/// What a key may do.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code, reason = "documents the scope names")]
+pub enum ScopeName {
+    #[serde(rename = "phone_numbers:read")]
+    PhoneNumbersRead,
+    #[serde(rename = "phone_numbers:write")]
+    PhoneNumbersWrite,
+    #[serde(rename = "agents:read")]
+    AgentsRead,
+    #[serde(rename = "agents:write")]
+    AgentsWrite,
+    #[serde(rename = "api_keys:manage")]
+    ApiKeysManage,
+}
+
+/// The `id` path parameter of a key.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(
+    dead_code,
+    reason = "documents the path; the handler turns every bad id into the same 404"
+)]
+pub struct ApiKeyPath {
+    /// Key id: 14 lowercase letters or digits.
+    #[param(example = "k7d2m9x4q1z3b8")]
+    id: String,
+}
+
 fn scope_names(scopes: Scopes) -> Vec<&'static str> {
     scopes.iter().map(Scope::as_str).collect()
 }
 
+/// Create an API key. Needs `api_keys:manage`; a key can only hand out scopes it holds.
+#[utoipa::path(
+    post,
+    path = "/api-keys",
+    operation_id = "createApiKey",
+    tag = "API Keys",
+    request_body = CreateApiKeyRequest,
+    responses(
+        (status = 201, description = "Created; `api_key` is shown this once.", body = CreatedApiKey),
+        (status = 400, description = "`name` or `scopes` is invalid.", body = ErrorResponse),
+    )
+)]
 pub async fn create_api_key(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -95,17 +206,27 @@ pub async fn create_api_key(
     }
     Ok(json_response(
         StatusCode::CREATED,
-        &json!({
-            "id": id.as_str(),
-            "name": name,
-            "scopes": scope_names(scopes),
-            "api_key": secret.token(&id).expose(),
-            "created_at": now.to_string(),
-            "expires_at": null,
-        }),
+        &CreatedApiKey {
+            id: id.as_str().to_owned(),
+            name,
+            scopes: scope_names(scopes),
+            api_key: secret.token(&id).expose().to_owned(),
+            created_at: now.to_string(),
+            expires_at: None,
+        },
     ))
 }
 
+/// List the workspace's API keys, without secrets. Needs `api_keys:manage`.
+#[utoipa::path(
+    get,
+    path = "/api-keys",
+    operation_id = "listApiKeys",
+    tag = "API Keys",
+    responses(
+        (status = 200, description = "Every key of the workspace.", body = Vec<ApiKeyObject>),
+    )
+)]
 pub async fn list_api_keys(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -113,23 +234,34 @@ pub async fn list_api_keys(
     let caller = auth.require(Scope::ApiKeysManage)?;
     let now = Timestamp::now();
     let keys = state.store.list_api_keys(&caller.workspace_id).await?;
-    let items: Vec<serde_json::Value> = keys
+    let items: Vec<ApiKeyObject> = keys
         .into_iter()
-        .map(|key| {
-            json!({
-                "id": key.id.as_str(),
-                "name": key.name,
-                "scopes": scope_names(key.scopes),
-                "created_at": key.created_at.to_string(),
-                "last_used_at": key.last_used_at.map(|t| t.to_string()),
-                "expires_at": key.expires_at.map(|t| t.to_string()),
-                "is_expired": key.expires_at.is_some_and(|at| at <= now),
-            })
+        .map(|key| ApiKeyObject {
+            id: key.id.as_str().to_owned(),
+            name: key.name,
+            scopes: scope_names(key.scopes),
+            created_at: key.created_at.to_string(),
+            last_used_at: key.last_used_at.map(|t| t.to_string()),
+            expires_at: key.expires_at.map(|t| t.to_string()),
+            is_expired: key.expires_at.is_some_and(|at| at <= now),
         })
         .collect();
     Ok(json_response(StatusCode::OK, &items))
 }
 
+/// Revoke an API key; the next request with it is a 401. Needs `api_keys:manage`.
+#[utoipa::path(
+    delete,
+    path = "/api-keys/{id}",
+    operation_id = "revokeApiKey",
+    tag = "API Keys",
+    params(ApiKeyPath),
+    responses(
+        (status = 200, description = "Revoked.", body = MessageBody),
+        (status = 404, description = "No such key in this workspace.", body = ErrorResponse,
+            example = json!({"statusCode": 404, "message": "API key not found", "error": "Not Found"})),
+    )
+)]
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -148,8 +280,5 @@ pub async fn revoke_api_key(
         return Err(ApiError::NotFound(NOT_FOUND));
     }
     state.keys.evict(&id);
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"message": "API key revoked."}),
-    ))
+    Ok(message_response("API key revoked."))
 }

@@ -2,17 +2,17 @@
 
 use crate::auth::{Authenticated, Caller};
 use crate::error::ApiError;
+use crate::error::ErrorResponse;
 use crate::extract::{Fields, JsonBody, page_from_query};
 use crate::idempotency::with_idempotency;
-use crate::json::{json_response, page_response};
+use crate::json::{MessageBody, Page, json_response, message_response, page_response};
 use crate::router::AppState;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{ETAG, IF_MATCH, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use switchboard_domain::{
     AgentId, Capabilities, E164, Money, NICKNAME_MAX_CHARS, NumberStatus, NumberType, PhoneNumber,
@@ -24,33 +24,70 @@ use switchboard_store::{
     PhoneNumberPatch, SipAuthMode, StoreError,
 };
 use tower_http::request_id::RequestId;
+use utoipa::{IntoParams, ToSchema};
 
 pub const NOT_FOUND: &str = "Phone number not found";
 const ALREADY_REGISTERED: &str = "Phone number already registered";
 const LABEL_MAX_CHARS: usize = 255;
 
 /// The phone-number object of the contract (SPEC §4): every field, in this order.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OrganizationPhoneNumber)]
 pub struct PhoneNumberObject {
+    #[schema(example = "phn_4k2m9x7q1z3b")]
     pub id: String,
+    /// E.164.
+    #[schema(example = "+14155550100")]
     pub phone_number: String,
+    /// ISO 3166-1 alpha-2, derived from the number.
+    #[schema(example = "US")]
     pub country_code: String,
+    /// `local`, `tollfree` or `mobile`.
     #[serde(rename = "type")]
+    #[schema(value_type = String, example = "local")]
     pub number_type: &'static str,
+    /// Monthly rental in US dollars, a decimal string.
+    #[schema(example = "1.15")]
     pub monthly_cost_usd: String,
+    /// `voice` and/or `sms`.
+    #[schema(value_type = Vec<String>, example = json!(["voice"]))]
     pub capabilities: Vec<&'static str>,
     pub label: Option<String>,
+    #[schema(example = "US Sales Line")]
     pub nickname: Option<String>,
     /// Same as `inbound_agent_id`, kept for older clients.
     pub agent_id: Option<String>,
+    /// The agent that answers calls to this number.
     pub inbound_agent_id: Option<String>,
+    /// The agent that places calls from this number.
     pub outbound_agent_id: Option<String>,
+    /// `active`, `pending` or `released`.
+    #[schema(value_type = String, example = "active")]
     pub status: &'static str,
+    /// `sandbox`, `plivo`, `sip_trunk`, or the provider an imported number came from.
+    #[schema(example = "sandbox")]
     pub provider: String,
+    /// True for numbers linked over a SIP trunk.
     pub sip_trunk_enabled: bool,
+    /// The workspace's default number; it cannot be released.
     pub is_default: bool,
+    #[schema(format = DateTime, example = "2024-01-15T07:00:00.000Z")]
     pub created_at: String,
+    #[schema(format = DateTime, example = "2024-01-15T07:00:00.000Z")]
     pub updated_at: String,
+}
+
+/// The `id` path parameter of a number.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(
+    dead_code,
+    reason = "documents the path; handlers read it as a string to turn every bad id into the same 404"
+)]
+pub struct NumberPath {
+    /// Phone number id: `phn_` and 12 lowercase letters or digits.
+    #[param(example = "phn_4k2m9x7q1z3b")]
+    id: String,
 }
 
 impl From<PhoneNumber> for PhoneNumberObject {
@@ -98,10 +135,28 @@ async fn find_number(
         .ok_or(ApiError::NotFound(NOT_FOUND))
 }
 
-/// `GET /v1/organization-phone-numbers/{id}` — one number of the caller's workspace.
+/// Get a phone number.
 ///
-/// An id of the wrong shape, an unknown id and another workspace's id all get the same 404,
-/// so the answer never reveals that a number exists elsewhere.
+/// One number of the caller's workspace, with its routing. An id of the wrong shape, an
+/// unknown id and another workspace's id all get the same 404, so the answer never reveals
+/// that a number exists elsewhere. Needs `phone_numbers:read`.
+#[utoipa::path(
+    get,
+    path = "/organization-phone-numbers/{id}",
+    operation_id = "getPhoneNumber",
+    tag = "Phone Numbers",
+    params(
+        NumberPath,
+        ("If-None-Match" = Option<String>, Header, description = "An `ETag` of this number; when it is still current the answer is a bodiless 304."),
+    ),
+    responses(
+        (status = 200, description = "The number.", body = PhoneNumberObject,
+            headers(("ETag" = String, description = "Strong entity tag of this state of the number"))),
+        (status = 304, description = "Unchanged since the `If-None-Match` tag."),
+        (status = 404, description = "No such number in this workspace.", body = ErrorResponse,
+            example = json!({"statusCode": 404, "message": "Phone number not found", "error": "Not Found"})),
+    )
+)]
 pub async fn get_phone_number(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -171,7 +226,50 @@ fn expected_revision(headers: &HeaderMap, id: &PhoneNumberId) -> Result<Option<i
         .ok_or(ApiError::PreconditionFailed)
 }
 
-/// `GET /v1/organization-phone-numbers` — a page of the workspace's numbers.
+/// Filters and paging of the number list.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(
+    dead_code,
+    reason = "documents the query; the handler reads it field by field to report every bad value at once"
+)]
+pub struct ListQuery {
+    /// 1-based page number.
+    #[param(minimum = 1, example = 1)]
+    page: Option<u32>,
+    /// Page size, at most 100.
+    #[param(minimum = 1, maximum = 100, example = 20)]
+    limit: Option<u32>,
+    /// ISO country code, e.g. `US`.
+    country_code: Option<String>,
+    /// `local`, `tollfree` (or `toll_free`, `toll-free`) or `mobile`.
+    #[param(rename = "type")]
+    number_type: Option<String>,
+    /// `active`, `pending` or `released`.
+    status: Option<String>,
+    /// Provider id, e.g. `sandbox`.
+    provider: Option<String>,
+    /// Numbers whose inbound agent is this one.
+    agent_id: Option<String>,
+    /// Matches the number, its nickname or its label.
+    q: Option<String>,
+}
+
+/// List phone numbers.
+///
+/// A page of the workspace's numbers, oldest first. Needs `phone_numbers:read`.
+#[utoipa::path(
+    get,
+    path = "/organization-phone-numbers",
+    operation_id = "listPhoneNumbers",
+    tag = "Phone Numbers",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of numbers.", body = Page<PhoneNumberObject>),
+        (status = 400, description = "A paging or filter value is invalid.", body = ErrorResponse,
+            example = json!({"statusCode": 400, "message": "limit must not be greater than 100", "error": "Bad Request"})),
+    )
+)]
 pub async fn list_phone_numbers(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -220,7 +318,7 @@ fn list_page(
     page: switchboard_store::PageRequest,
 ) -> Response {
     let items: Vec<PhoneNumberObject> = items.into_iter().map(PhoneNumberObject::from).collect();
-    page_response(&items, total, page)
+    page_response(items, total, page)
 }
 
 /// An agent id field of a PATCH: `null` clears; a string must name an agent.
@@ -239,7 +337,51 @@ fn agent_change(fields: &mut Fields, name: &'static str) -> Result<FieldChange<A
     })
 }
 
-/// `PATCH /v1/organization-phone-numbers/{id}` — change routing and labels.
+/// The fields a PATCH may change; each is optional, and `null` clears it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documents the body; the handler checks it field by field to tell a missing field from a null one"
+)]
+pub struct UpdatePhoneNumberRequest {
+    #[schema(max_length = 255, example = "US Sales Line")]
+    nickname: Option<String>,
+    #[schema(max_length = 255)]
+    label: Option<String>,
+    /// Older name of `inbound_agent_id`; when both are given they must agree.
+    agent_id: Option<String>,
+    /// An agent of this workspace.
+    #[schema(example = "agt_7h3k9m2p4q6r")]
+    inbound_agent_id: Option<String>,
+    /// An agent of this workspace.
+    outbound_agent_id: Option<String>,
+    /// `true` makes this the workspace default (the previous default stops being one).
+    is_default: Option<bool>,
+}
+
+/// Update a phone number.
+///
+/// Change its routing and labels. Needs `phone_numbers:write`.
+#[utoipa::path(
+    patch,
+    path = "/organization-phone-numbers/{id}",
+    operation_id = "updatePhoneNumber",
+    tag = "Phone Numbers",
+    params(
+        NumberPath,
+        ("If-Match" = Option<String>, Header, description = "Apply only if the number is still in the state of this `ETag` (or `*`); otherwise 412."),
+    ),
+    request_body = UpdatePhoneNumberRequest,
+    responses(
+        (status = 200, description = "The number after the change.", body = PhoneNumberObject,
+            headers(("ETag" = String, description = "Strong entity tag of the new state"))),
+        (status = 400, description = "A field is invalid or names no agent of this workspace.", body = ErrorResponse,
+            example = json!({"statusCode": 400, "message": "inbound_agent_id is not an agent of this workspace", "error": "Bad Request"})),
+        (status = 404, description = "No such number in this workspace.", body = ErrorResponse),
+        (status = 412, description = "The number changed since the `If-Match` tag.", body = ErrorResponse),
+    )
+)]
 pub async fn update_phone_number(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -298,7 +440,28 @@ pub async fn update_phone_number(
     }
 }
 
-/// `DELETE /v1/organization-phone-numbers/{id}` — release at the provider, then remove.
+/// Delete (release) a phone number.
+///
+/// Releases it at its provider, then removes it; the number can then be bought again.
+/// Needs `phone_numbers:write`.
+#[utoipa::path(
+    delete,
+    path = "/organization-phone-numbers/{id}",
+    operation_id = "deletePhoneNumber",
+    tag = "Phone Numbers",
+    params(
+        NumberPath,
+        ("If-Match" = Option<String>, Header, description = "Release only if the number is still in the state of this `ETag` (or `*`); otherwise 412."),
+    ),
+    responses(
+        (status = 200, description = "Released.", body = MessageBody),
+        (status = 404, description = "No such number in this workspace.", body = ErrorResponse),
+        (status = 409, description = "The number is the workspace default.", body = ErrorResponse,
+            example = json!({"statusCode": 409, "message": "Phone number is the workspace default", "error": "Conflict"})),
+        (status = 412, description = "The number changed since the `If-Match` tag.", body = ErrorResponse),
+        (status = 502, description = "The provider could not be reached; the number is still yours.", body = ErrorResponse),
+    )
+)]
 pub async fn release_phone_number(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -341,10 +504,7 @@ pub async fn release_phone_number(
         .delete_phone_number(&caller.workspace_id, &id, expected, &caller.actor())
         .await?
     {
-        DeleteOutcome::Deleted => Ok(json_response(
-            StatusCode::OK,
-            &json!({ "message": message }),
-        )),
+        DeleteOutcome::Deleted => Ok(message_response(message)),
         DeleteOutcome::NotFound => Err(ApiError::NotFound(NOT_FOUND)),
         // Changed between the check above and the delete, after the provider released it:
         // the record goes anyway (the number is gone at the provider), and the client learns
@@ -378,18 +538,61 @@ fn provider_failure(provider: &dyn Provider, error: ProviderError) -> ApiError {
 }
 
 /// A number in the shape of Plivo's search results (DialNexa's `AvailablePhoneNumber`).
-#[derive(Serialize)]
-struct AvailableNumber {
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AvailablePhoneNumber)]
+pub struct AvailableNumber {
+    #[schema(example = "+14155550100")]
     number: String,
+    /// `local`, `tollfree` or `mobile`.
     #[serde(rename = "type")]
+    #[schema(value_type = String, example = "local")]
     number_type: &'static str,
+    /// US dollars a month, a decimal string.
+    #[schema(example = "1.15")]
     monthly_rental_rate: String,
+    #[schema(example = "0.00")]
     setup_rate: String,
     voice_enabled: bool,
     sms_enabled: bool,
     mms_enabled: bool,
+    #[schema(example = "US")]
     country_iso: String,
+    #[schema(example = "+14155550100")]
     number_format: String,
+}
+
+/// Search results in Plivo's envelope.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AvailablePhoneNumbersResponse)]
+pub struct AvailableNumbers {
+    /// The request id.
+    api_id: String,
+    objects: Vec<AvailableNumber>,
+    meta: SearchMeta,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchMeta {
+    total_count: usize,
+}
+
+/// The query of a search.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(
+    dead_code,
+    reason = "documents the query; the handler reads it field by field"
+)]
+pub struct SearchQuery {
+    /// ISO country code (e.g. `US`, `GB`, `CA`); one of the country rules.
+    #[param(example = "US")]
+    country_iso: String,
+    /// `local`, `tollfree` or `mobile`.
+    #[param(rename = "type", example = "local")]
+    number_type: Option<String>,
+    /// Provider to search; the default provider when absent.
+    #[param(example = "sandbox")]
+    provider: Option<String>,
 }
 
 impl From<Offer> for AvailableNumber {
@@ -412,7 +615,23 @@ impl From<Offer> for AvailableNumber {
     }
 }
 
-/// `GET /v1/organization-phone-numbers/plivo-numbers?country_iso=&type=` — numbers to buy.
+/// Search available phone numbers.
+///
+/// Numbers the provider offers, never one somebody here already owns. Needs
+/// `phone_numbers:read`.
+#[utoipa::path(
+    get,
+    path = "/organization-phone-numbers/plivo-numbers",
+    operation_id = "searchAvailablePhoneNumbers",
+    tag = "Phone Numbers",
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "Numbers on offer.", body = AvailableNumbers),
+        (status = 400, description = "`country_iso` is missing or unknown, or `type` or `provider` is invalid.", body = ErrorResponse,
+            example = json!({"statusCode": 400, "message": "country_iso is required", "error": "Bad Request"})),
+        (status = 502, description = "The provider could not be reached.", body = ErrorResponse),
+    )
+)]
 pub async fn search_available(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -471,7 +690,11 @@ pub async fn search_available(
     let total = objects.len();
     Ok(json_response(
         StatusCode::OK,
-        &json!({"api_id": api_id, "objects": objects, "meta": {"total_count": total}}),
+        &AvailableNumbers {
+            api_id,
+            objects,
+            meta: SearchMeta { total_count: total },
+        },
     ))
 }
 
@@ -482,12 +705,73 @@ fn unknown_provider(state: &AppState, field: &str) -> ApiError {
     ))
 }
 
-/// `POST /v1/organization-phone-numbers/purchase` — buy a number.
+/// What to buy (`phone_number`, `telephony_provider_id` and `country_iso` are accepted too).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = PurchasePhoneNumberRequest)]
+#[allow(
+    dead_code,
+    reason = "documents the body; the handler checks it field by field to report every problem at once"
+)]
+pub struct PurchaseRequest {
+    /// E.164, one of the search results.
+    #[serde(rename = "phoneNumber")]
+    #[schema(example = "+14155550100")]
+    phone_number: String,
+    /// The provider that offered it, e.g. `sandbox` or `plivo`.
+    #[serde(rename = "telephonyProviderId")]
+    #[schema(example = "sandbox")]
+    telephony_provider_id: String,
+    /// The number's country, enabled for the workspace.
+    #[serde(rename = "countryISO")]
+    #[schema(example = "US")]
+    country_iso: String,
+}
+
+/// The purchase's outcome and the new record.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = PurchasePhoneNumberResponse)]
+pub struct PurchaseResponse {
+    #[schema(example = "+14155550100")]
+    phone_number: String,
+    /// `active` once bought.
+    #[schema(value_type = String, example = "active")]
+    status: &'static str,
+    #[schema(example = "Phone number purchased successfully.")]
+    message: &'static str,
+    organization_phone_number: PhoneNumberObject,
+}
+
+/// Purchase a phone number.
+///
+/// Needs `phone_numbers:write`. With an `Idempotency-Key`, a retry gets the first answer
+/// again instead of a second purchase.
 ///
 /// The number is claimed in the database first (a `pending` record: the unique constraint
 /// lets exactly one of concurrent buyers through), then bought, then made `active`. If the
 /// provider sold it but storing fails, it is released at the provider before the error is
 /// returned, so no paid number is ever orphaned.
+#[utoipa::path(
+    post,
+    path = "/organization-phone-numbers/purchase",
+    operation_id = "purchasePhoneNumber",
+    tag = "Phone Numbers",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Up to 255 visible ASCII characters. The same key with the same body within 24 hours gets the first response again (with `Idempotent-Replayed: true`); with another body, a 422."),
+    ),
+    request_body = PurchaseRequest,
+    responses(
+        (status = 201, description = "Bought and registered.", body = PurchaseResponse),
+        (status = 400, description = "A field is invalid, the country is not enabled, or the provider does not offer the number.", body = ErrorResponse,
+            example = json!({"statusCode": 400, "message": ["phoneNumber must be a valid E.164 phone number", "countryISO should not be empty"], "error": "Bad Request"})),
+        (status = 403, description = "The country requires a KYC-verified workspace, or the key lacks the scope.", body = ErrorResponse),
+        (status = 409, description = "Somebody owns or is buying the number, or a request with this Idempotency-Key is still running.", body = ErrorResponse,
+            example = json!({"statusCode": 409, "message": "Phone number already registered", "error": "Conflict"})),
+        (status = 422, description = "The Idempotency-Key was used with another body.", body = ErrorResponse),
+        (status = 502, description = "The provider could not be reached; nothing was bought.", body = ErrorResponse),
+    )
+)]
 pub async fn purchase(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -626,12 +910,12 @@ async fn buy(state: &AppState, caller: &Caller, body: JsonBody) -> Result<Respon
     {
         Ok(stored) => Ok(json_response(
             StatusCode::CREATED,
-            &json!({
-                "phoneNumber": stored.phone_number,
-                "status": stored.status.as_str(),
-                "message": "Phone number purchased successfully.",
-                "organizationPhoneNumber": PhoneNumberObject::from(stored),
-            }),
+            &PurchaseResponse {
+                phone_number: stored.phone_number.clone(),
+                status: stored.status.as_str(),
+                message: "Phone number purchased successfully.",
+                organization_phone_number: PhoneNumberObject::from(stored),
+            },
         )),
         Err(store_error) => {
             // Sold but not stored: give it back before answering, so nobody pays for a
@@ -660,8 +944,58 @@ async fn buy(state: &AppState, caller: &Caller, body: JsonBody) -> Result<Respon
     }
 }
 
-/// `GET /v1/organization-phone-numbers/{id}/history` — every change, newest first. A released
-/// number keeps its history; an id this workspace never had is a 404.
+/// One change to a number.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PhoneNumberHistoryEntry)]
+pub struct HistoryEntryObject {
+    /// `created`, `imported`, `updated` or `released`.
+    #[schema(value_type = String, example = "updated")]
+    action: &'static str,
+    #[schema(format = DateTime, example = "2024-01-15T07:00:00.000Z")]
+    at: String,
+    /// The API key id that made the change, or `cli`.
+    #[schema(example = "k7d2m9x4q1z3b8")]
+    actor: String,
+    /// The `X-Request-Id` of the request that made it.
+    request_id: Option<String>,
+    /// Each changed field, before and after.
+    #[schema(value_type = Object, example = json!({"label": {"before": null, "after": "support"}}))]
+    changes: serde_json::Value,
+}
+
+/// Paging of a number's history.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(
+    dead_code,
+    reason = "documents the query; the handler reads it field by field"
+)]
+pub struct PageQuery {
+    /// 1-based page number.
+    #[param(minimum = 1, example = 1)]
+    page: Option<u32>,
+    /// Page size, at most 100.
+    #[param(minimum = 1, maximum = 100, example = 20)]
+    limit: Option<u32>,
+}
+
+/// History of a phone number.
+///
+/// Every change, newest first: purchase or import, each update, the release. A released
+/// number keeps its history; an id this workspace never had is a 404. Needs
+/// `phone_numbers:read`.
+#[utoipa::path(
+    get,
+    path = "/organization-phone-numbers/{id}/history",
+    operation_id = "getPhoneNumberHistory",
+    tag = "Phone Numbers",
+    params(NumberPath, PageQuery),
+    responses(
+        (status = 200, description = "A page of changes.", body = Page<HistoryEntryObject>),
+        (status = 400, description = "A paging value is invalid.", body = ErrorResponse),
+        (status = 404, description = "This workspace never had the number.", body = ErrorResponse),
+    )
+)]
 pub async fn phone_number_history(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -682,19 +1016,17 @@ pub async fn phone_number_history(
     if total == 0 {
         return Err(ApiError::NotFound(NOT_FOUND));
     }
-    let items: Vec<serde_json::Value> = entries
+    let items: Vec<HistoryEntryObject> = entries
         .into_iter()
-        .map(|entry| {
-            json!({
-                "action": entry.action.as_str(),
-                "at": entry.at.to_string(),
-                "actor": entry.actor,
-                "request_id": entry.request_id,
-                "changes": entry.changes,
-            })
+        .map(|entry| HistoryEntryObject {
+            action: entry.action.as_str(),
+            at: entry.at.to_string(),
+            actor: entry.actor,
+            request_id: entry.request_id,
+            changes: entry.changes,
         })
         .collect();
-    Ok(page_response(&items, total, page))
+    Ok(page_response(items, total, page))
 }
 
 /// `terminationUri`: `host[:port]`, no `sip:` scheme.
@@ -726,7 +1058,66 @@ fn check_termination_uri(uri: &str) -> Result<(), String> {
     }
 }
 
-/// `POST /v1/organization-phone-numbers/sip-trunks` — link a bring-your-own number.
+/// A bring-your-own number and its trunk (snake_case spellings are accepted too).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = LinkSipTrunkRequest)]
+#[allow(
+    dead_code,
+    reason = "documents the body; the handler checks it field by field to report every problem at once"
+)]
+pub struct SipTrunkRequest {
+    /// E.164.
+    #[serde(rename = "phoneNumber")]
+    #[schema(example = "+14155550123")]
+    phone_number: String,
+    /// SIP termination `host[:port]`, without a `sip:` prefix.
+    #[serde(rename = "terminationUri")]
+    #[schema(example = "31974861099010243.zt.plivo.com:5060")]
+    termination_uri: String,
+    /// `userpass` (the default) needs both credentials; `ip` forbids them.
+    #[serde(rename = "authMode")]
+    #[schema(value_type = Option<AuthMode>)]
+    auth_mode: Option<String>,
+    /// Required for `userpass`.
+    #[serde(rename = "sipTrunkUserName")]
+    #[schema(example = "sip-user")]
+    sip_trunk_user_name: Option<String>,
+    /// Required for `userpass`; stored encrypted, never returned.
+    #[serde(rename = "sipTrunkPassword")]
+    #[schema(example = "s3cret-Passw0rd")]
+    sip_trunk_password: Option<String>,
+    #[schema(max_length = 255, example = "US BYOC Line")]
+    nickname: Option<String>,
+}
+
+/// How the SIP provider authorizes the trunk.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code, reason = "documents the values of authMode")]
+pub enum AuthMode {
+    Userpass,
+    Ip,
+}
+
+/// Link a SIP trunk.
+///
+/// Registers a bring-your-own number reached over a SIP trunk. Needs `phone_numbers:write`.
+#[utoipa::path(
+    post,
+    path = "/organization-phone-numbers/sip-trunks",
+    operation_id = "linkSipTrunk",
+    tag = "Phone Numbers",
+    request_body = SipTrunkRequest,
+    responses(
+        (status = 201, description = "Linked.", body = PhoneNumberObject,
+            headers(("ETag" = String, description = "Strong entity tag of the new number"))),
+        (status = 400, description = "Invalid number, termination host, authentication mode or credential combination.", body = ErrorResponse,
+            example = json!({"statusCode": 400, "message": "sipTrunkUserName and sipTrunkPassword are required when authMode=userpass", "error": "Bad Request"})),
+        (status = 409, description = "The number is already registered.", body = ErrorResponse,
+            example = json!({"statusCode": 409, "message": "Phone number already registered", "error": "Conflict"})),
+    )
+)]
 pub async fn link_sip_trunk(
     State(state): State<AppState>,
     auth: Authenticated,
