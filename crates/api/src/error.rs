@@ -32,6 +32,10 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     /// The request body is over the limit.
     PayloadTooLarge,
+    /// The request's path and query are over the limit.
+    UriTooLong,
+    /// The request's headers are over the limit, together or one of them.
+    HeadersTooLarge,
     /// `If-Match` names a state the record is no longer in.
     PreconditionFailed,
     /// Well-formed but not processable, e.g. an Idempotency-Key reused with another body.
@@ -78,6 +82,8 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UriTooLong => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
@@ -111,6 +117,14 @@ impl ApiError {
             ApiError::PayloadTooLarge => Message::One(format!(
                 "request body is larger than {} bytes",
                 crate::extract::MAX_BODY_BYTES
+            )),
+            ApiError::UriTooLong => Message::One(format!(
+                "request URI is longer than {} bytes",
+                crate::limits::MAX_URI_BYTES
+            )),
+            ApiError::HeadersTooLarge => Message::One(format!(
+                "request headers are larger than {} bytes",
+                crate::limits::MAX_HEADER_BYTES
             )),
             ApiError::RateLimited { .. } => {
                 Message::One("Too many requests. Please slow down and retry after a moment.".into())

@@ -87,7 +87,7 @@ impl Fields {
                 self.problem(format!("{name} should not be empty"));
                 None
             }
-            Some(Value::String(s)) if s.trim().is_empty() => {
+            Some(Value::String(s)) if is_blank(&s) => {
                 self.problem(format!("{name} should not be empty"));
                 None
             }
@@ -130,9 +130,10 @@ impl Fields {
         }
     }
 
+    /// An optional boolean field; `null` counts as absent, as for strings.
     pub fn optional_bool(&mut self, name: &str, alias: Option<&str>) -> Option<bool> {
         match self.take(name, alias) {
-            None => None,
+            None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(b),
             Some(_) => {
                 self.problem(format!("{name} must be a boolean value"));
@@ -193,6 +194,17 @@ pub fn page_from_query(
     )
 }
 
+/// Nothing but spaces and control characters. `NON_BLANK_PATTERN` is the same rule for the
+/// OpenAPI document: a string matches it exactly when this is false.
+pub fn is_blank(s: &str) -> bool {
+    s.chars().all(|c| c.is_whitespace() || c.is_control())
+}
+
+/// The highest page number a list accepts.
+pub const MAX_PAGE: u32 = 1_000_000;
+/// The largest page a list returns.
+pub const MAX_LIMIT: u32 = 100;
+
 /// `page` and `limit` of a list: 1-based page (default 1), limit 1..=100 (default 20).
 fn page_request(
     page: Option<&str>,
@@ -215,7 +227,7 @@ fn page_request(
             }
         }
     };
-    let page = parse("page", page, 1, 1_000_000);
-    let limit = parse("limit", limit, 20, 100);
+    let page = parse("page", page, 1, MAX_PAGE);
+    let limit = parse("limit", limit, 20, MAX_LIMIT);
     PageRequest { page, limit }
 }

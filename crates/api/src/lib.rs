@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 mod idempotency;
 mod json;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;

@@ -6,6 +6,8 @@
 //! routes that take input 400/413) is added here once rather than on each handler.
 
 use crate::error::ErrorResponse;
+use crate::extract::MAX_BODY_BYTES;
+use crate::limits::{MAX_HEADER_BYTES, MAX_URI_BYTES};
 use serde_json::{Value, json};
 use std::sync::LazyLock;
 use utoipa::openapi::content::ContentBuilder;
@@ -127,27 +129,27 @@ fn add_shared_responses(operation: &mut Operation) {
         });
     let responses = &mut operation.responses.responses;
     for (status, response) in &mut *responses {
-        if status.starts_with('2') {
-            if let RefOr::T(response) = response {
-                for (name, description) in [
-                    (
-                        "X-RateLimit-Limit",
-                        "Requests a minute this key may make (absent when rate limits are off).",
-                    ),
-                    (
-                        "X-RateLimit-Remaining",
-                        "Requests left in the current window.",
-                    ),
-                    (
-                        "X-RateLimit-Reset",
-                        "Unix time (seconds) at which the key has its whole budget again.",
-                    ),
-                ] {
-                    response
-                        .headers
-                        .entry(name.to_owned())
-                        .or_insert_with(|| integer_header(description));
-                }
+        if status.starts_with('2')
+            && let RefOr::T(response) = response
+        {
+            for (name, description) in [
+                (
+                    "X-RateLimit-Limit",
+                    "Requests a minute this key may make (absent when rate limits are off).",
+                ),
+                (
+                    "X-RateLimit-Remaining",
+                    "Requests left in the current window.",
+                ),
+                (
+                    "X-RateLimit-Reset",
+                    "Unix time (seconds) at which the key has its whole budget again.",
+                ),
+            ] {
+                response
+                    .headers
+                    .entry(name.to_owned())
+                    .or_insert_with(|| integer_header(description));
             }
         }
     }
@@ -192,6 +194,20 @@ fn add_shared_responses(operation: &mut Operation) {
             ),
         ),
     ];
+    shared.push((
+        "414",
+        error_response(
+            "The path and query are longer than 8 KiB.",
+            json!({"statusCode": 414, "message": format!("request URI is longer than {MAX_URI_BYTES} bytes"), "error": "URI Too Long"}),
+        ),
+    ));
+    shared.push((
+        "431",
+        error_response(
+            "The headers are larger than 16 KiB in all.",
+            json!({"statusCode": 431, "message": format!("request headers are larger than {MAX_HEADER_BYTES} bytes"), "error": "Request Header Fields Too Large"}),
+        ),
+    ));
     if takes_input {
         shared.push((
             "400",
@@ -206,7 +222,7 @@ fn add_shared_responses(operation: &mut Operation) {
             "413",
             error_response(
                 "The body is larger than 64 KiB.",
-                json!({"statusCode": 413, "message": "request body is larger than 65536 bytes", "error": "Payload Too Large"}),
+                json!({"statusCode": 413, "message": format!("request body is larger than {MAX_BODY_BYTES} bytes"), "error": "Payload Too Large"}),
             ),
         ));
     }

@@ -179,6 +179,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         // Outermost last: the request id is set first, so the log line and every response,
         // errors included, carry it.
+        .layer(axum::middleware::from_fn(crate::limits::head_limits))
         .layer(axum::middleware::from_fn(log_request))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -36,13 +36,18 @@ async fn agents_crud_and_delete_detaches_numbers() {
         keys.sort_unstable();
         assert_eq!(keys, ["created_at", "id", "name", "updated_at"]);
 
-        let bad = app
-            .call("POST", "/v1/agents", token, Some(json!({"name": ""})))
-            .await;
-        assert_eq!(
-            (bad.status, bad.json()["message"].clone()),
-            (StatusCode::BAD_REQUEST, json!("name should not be empty"))
-        );
+        // Blank means nothing but spaces and control characters (the OpenAPI pattern says
+        // the same), so a name of a vertical tab and a next-line character is empty too.
+        for blank in ["", "   ", "\u{b}\u{85}", "\u{1c}\u{7f}"] {
+            let bad = app
+                .call("POST", "/v1/agents", token, Some(json!({"name": blank})))
+                .await;
+            assert_eq!(
+                (bad.status, bad.json()["message"].clone()),
+                (StatusCode::BAD_REQUEST, json!("name should not be empty")),
+                "{blank:?}"
+            );
+        }
 
         let renamed = app
             .call(

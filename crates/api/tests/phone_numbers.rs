@@ -336,6 +336,18 @@ async fn is_default_moves_atomically_and_blocks_release() {
         assert_eq!(defaults.len(), 1);
         assert_eq!(defaults[0]["id"], json!(second.as_str()));
 
+        // `null` leaves the flag as it is.
+        let unchanged = app
+            .call(
+                "PATCH",
+                &format!("{LIST}/{second}"),
+                token,
+                Some(json!({"is_default": null, "label": "main"})),
+            )
+            .await;
+        assert_eq!(unchanged.status, StatusCode::OK);
+        assert_eq!(unchanged.json()["is_default"], json!(true));
+
         let reply = app
             .call("DELETE", &format!("{LIST}/{second}"), token, None)
             .await;

@@ -139,3 +139,51 @@ async fn last_used_at_is_recorded() {
         assert!(recorded, "last_used_at was never recorded");
     }
 }
+
+#[tokio::test]
+async fn oversized_uris_and_headers_get_the_envelope_and_nothing_runs() {
+    for backend in common::backends() {
+        let app = TestApp::new(backend).await;
+        let ws = app.workspace("Acme").await;
+        app.enable(&ws.id, &["US"], false).await;
+        let list = "/v1/organization-phone-numbers?q=";
+
+        let at_the_limit = format!("{list}{}", "a".repeat(8 * 1024 - list.len()));
+        let reply = app.call("GET", &at_the_limit, Some(&ws.token), None).await;
+        assert_eq!(reply.status, StatusCode::OK, "8 KiB exactly is allowed");
+
+        let over = format!("{at_the_limit}a");
+        let reply = app.call("GET", &over, Some(&ws.token), None).await;
+        assert_eq!(reply.status, StatusCode::URI_TOO_LONG);
+        assert_eq!(
+            reply.json(),
+            json!({"statusCode": 414, "message": "request URI is longer than 8192 bytes", "error": "URI Too Long"})
+        );
+
+        // Refused before anything runs: a purchase with huge headers buys nothing.
+        let filler = "f".repeat(16 * 1024);
+        let reply = app
+            .call_with(
+                "POST",
+                "/v1/organization-phone-numbers/purchase",
+                Some(&ws.token),
+                Some(json!({"phoneNumber": "+14155550100", "telephonyProviderId": "sandbox", "countryISO": "US"})),
+                &[("x-filler", &filler)],
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        assert_eq!(
+            reply.json(),
+            json!({"statusCode": 431, "message": "request headers are larger than 16384 bytes", "error": "Request Header Fields Too Large"})
+        );
+        let numbers = app
+            .call(
+                "GET",
+                "/v1/organization-phone-numbers",
+                Some(&ws.token),
+                None,
+            )
+            .await;
+        assert_eq!(numbers.json()["total"], json!(0));
+    }
+}

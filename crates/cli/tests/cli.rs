@@ -813,3 +813,34 @@ fn sigterm_lets_requests_in_flight_finish() {
     let exit = server.terminate_wait();
     assert!(exit.success(), "{exit}");
 }
+
+/// `switchboard openapi` prints the committed document (which the API tests hold equal to the
+/// generated one), needs no database, and writes nothing beside it.
+#[test]
+fn openapi_prints_the_committed_document() {
+    let dir = tempfile::tempdir().expect("dir");
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .current_dir(dir.path())
+        .arg("openapi")
+        .env_remove("SWITCHBOARD_DATABASE_URL")
+        .output()
+        .expect("run");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let committed = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi.json"))
+        .expect("openapi.json");
+    assert!(
+        output.stdout == committed,
+        "switchboard openapi differs from openapi.json"
+    );
+    let document: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(document["openapi"], json!("3.1.0"));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("dir").count(),
+        0,
+        "printing the document created files"
+    );
+}

@@ -42,7 +42,13 @@ pub struct AgentObject {
     reason = "documents the body; the handler checks it field by field"
 )]
 pub struct AgentRequest {
-    #[schema(min_length = 1, max_length = 255, example = "Front desk")]
+    /// Not blank (nothing but spaces and control characters).
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"[^\s\x00-\x1f\x7f-\x9f]",
+        example = "Front desk"
+    )]
     name: String,
 }
 

@@ -79,10 +79,16 @@ impl std::fmt::Debug for CreatedApiKey {
     reason = "documents the body; the handler checks it field by field"
 )]
 pub struct CreateApiKeyRequest {
-    #[schema(min_length = 1, max_length = 255, example = "deploy bot")]
+    /// Not blank (nothing but spaces and control characters).
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"[^\s\x00-\x1f\x7f-\x9f]",
+        example = "deploy bot"
+    )]
     name: String,
     /// At most the caller's own scopes; the caller's scopes when absent.
-    #[schema(value_type = Option<Vec<ScopeName>>, example = json!(["phone_numbers:read"]))]
+    #[schema(value_type = Option<Vec<ScopeName>>, min_items = 1, example = json!(["phone_numbers:read"]))]
     scopes: Option<Vec<String>>,
     /// Rotation: `true` expires every other key of the workspace now, `false` in 24 hours.
     expire_now: Option<bool>,

@@ -21,7 +21,7 @@ pub struct PricingObject {
     country_iso: String,
     #[schema(example = "United States")]
     country_name: String,
-    /// `local`, `tollfree` or `mobile`.
+    /// `local`, `toll_free` or `mobile`.
     #[serde(rename = "type")]
     #[schema(value_type = String, example = "local")]
     number_type: &'static str,

@@ -42,7 +42,7 @@ pub struct PhoneNumberObject {
     /// ISO 3166-1 alpha-2, derived from the number.
     #[schema(example = "US")]
     pub country_code: String,
-    /// `local`, `tollfree` or `mobile`.
+    /// `local`, `toll_free` or `mobile`.
     #[serde(rename = "type")]
     #[schema(value_type = String, example = "local")]
     pub number_type: &'static str,
@@ -61,7 +61,7 @@ pub struct PhoneNumberObject {
     pub inbound_agent_id: Option<String>,
     /// The agent that places calls from this number.
     pub outbound_agent_id: Option<String>,
-    /// `active`, `pending` or `released`.
+    /// `active`, or `pending` while a purchase is under way.
     #[schema(value_type = String, example = "active")]
     pub status: &'static str,
     /// `sandbox`, `plivo`, `sip_trunk`, or the provider an imported number came from.
@@ -226,26 +226,46 @@ fn expected_revision(headers: &HeaderMap, id: &PhoneNumberId) -> Result<Option<i
         .ok_or(ApiError::PreconditionFailed)
 }
 
-/// Filters and paging of the number list.
+/// A number type, in any of its spellings (`toll_free` is the one answers use).
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code, reason = "documents the values a type filter takes")]
+pub enum NumberTypeName {
+    #[serde(rename = "local")]
+    Local,
+    #[serde(rename = "toll_free")]
+    TollFree,
+    #[serde(rename = "toll-free")]
+    TollFreeHyphen,
+    #[serde(rename = "tollfree")]
+    Tollfree,
+    #[serde(rename = "mobile")]
+    Mobile,
+}
+
+/// A number's status.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code, reason = "documents the values a status filter takes")]
+pub enum StatusName {
+    Active,
+    Pending,
+}
+
+/// Filters of the number list.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(
     dead_code,
     reason = "documents the query; the handler reads it field by field to report every bad value at once"
 )]
-pub struct ListQuery {
-    /// 1-based page number.
-    #[param(minimum = 1, example = 1)]
-    page: Option<u32>,
-    /// Page size, at most 100.
-    #[param(minimum = 1, maximum = 100, example = 20)]
-    limit: Option<u32>,
+pub struct NumberFilterQuery {
     /// ISO country code, e.g. `US`.
     country_code: Option<String>,
-    /// `local`, `tollfree` (or `toll_free`, `toll-free`) or `mobile`.
-    #[param(rename = "type")]
+    /// Letter case is ignored.
+    #[param(rename = "type", value_type = Option<NumberTypeName>, inline)]
     number_type: Option<String>,
-    /// `active`, `pending` or `released`.
+    /// Letter case is ignored.
+    #[param(value_type = Option<StatusName>, inline)]
     status: Option<String>,
     /// Provider id, e.g. `sandbox`.
     provider: Option<String>,
@@ -263,7 +283,7 @@ pub struct ListQuery {
     path = "/organization-phone-numbers",
     operation_id = "listPhoneNumbers",
     tag = "Phone Numbers",
-    params(ListQuery),
+    params(PageQuery, NumberFilterQuery),
     responses(
         (status = 200, description = "A page of numbers.", body = Page<PhoneNumberObject>),
         (status = 400, description = "A paging or filter value is invalid.", body = ErrorResponse,
@@ -279,12 +299,13 @@ pub async fn list_phone_numbers(
     let mut problems = Vec::new();
     let page = page_from_query(&query, &mut problems);
     let text = |name: &str| query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let number_type = text("type").and_then(|t| {
+    // An empty `type` or `status` is a value that is none of the allowed ones.
+    let number_type = query.get("type").and_then(|t| {
         NumberType::parse(t)
             .map_err(|e| problems.push(format!("type {e}")))
             .ok()
     });
-    let status = text("status").and_then(|s| {
+    let status = query.get("status").and_then(|s| {
         NumberStatus::parse(s)
             .map_err(|e| problems.push(format!("status {e}")))
             .ok()
@@ -391,7 +412,6 @@ pub async fn update_phone_number(
 ) -> Result<Response, ApiError> {
     let caller = auth.require(Scope::PhoneNumbersWrite)?;
     let id = number_id(id)?;
-    let expected = expected_revision(&headers, &id)?;
     let mut fields = Fields::new(body.object);
     let nickname = fields.string_change("nickname", NICKNAME_MAX_CHARS);
     let label = fields.string_change("label", LABEL_MAX_CHARS);
@@ -400,6 +420,9 @@ pub async fn update_phone_number(
     let outbound_agent_id = agent_change(&mut fields, "outbound_agent_id")?;
     let is_default = fields.optional_bool("is_default", None);
     fields.finish()?;
+    // After validation: a request that would be a 400 anyway is one, whatever its
+    // preconditions (RFC 9110 §13.2.1).
+    let expected = expected_revision(&headers, &id)?;
     // `agent_id` is the older name of `inbound_agent_id`.
     let (inbound_agent_id, inbound_field) = match (agent_id, inbound) {
         (a, FieldChange::Keep) => (a, "agent_id"),
@@ -587,8 +610,8 @@ pub struct SearchQuery {
     /// ISO country code (e.g. `US`, `GB`, `CA`); one of the country rules.
     #[param(example = "US")]
     country_iso: String,
-    /// `local`, `tollfree` or `mobile`.
-    #[param(rename = "type", example = "local")]
+    /// Letter case is ignored.
+    #[param(rename = "type", value_type = Option<NumberTypeName>, inline, example = "local")]
     number_type: Option<String>,
     /// Provider to search; the default provider when absent.
     #[param(example = "sandbox")]
@@ -644,11 +667,7 @@ pub async fn search_available(
         .map(|c| c.trim().to_ascii_uppercase())
         .filter(|c| !c.is_empty())
         .ok_or_else(|| ApiError::bad_request("country_iso is required"))?;
-    let number_type = match query
-        .get("type")
-        .map(|t| t.trim())
-        .filter(|t| !t.is_empty())
-    {
+    let number_type = match query.get("type") {
         Some(t) => {
             Some(NumberType::parse(t).map_err(|e| ApiError::bad_request(format!("type {e}")))?)
         }
@@ -758,7 +777,7 @@ pub struct PurchaseResponse {
     operation_id = "purchasePhoneNumber",
     tag = "Phone Numbers",
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "Up to 255 visible ASCII characters. The same key with the same body within 24 hours gets the first response again (with `Idempotent-Replayed: true`); with another body, a 422."),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]([ -~]*[!-~])?$", description = "Up to 255 visible ASCII characters. The same key with the same body within 24 hours gets the first response again (with `Idempotent-Replayed: true`); with another body, a 422."),
     ),
     request_body = PurchaseRequest,
     responses(
@@ -948,7 +967,7 @@ async fn buy(state: &AppState, caller: &Caller, body: JsonBody) -> Result<Respon
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = PhoneNumberHistoryEntry)]
 pub struct HistoryEntryObject {
-    /// `created`, `imported`, `updated` or `released`.
+    /// `purchased`, `imported`, `linked`, `updated` or `released`.
     #[schema(value_type = String, example = "updated")]
     action: &'static str,
     #[schema(format = DateTime, example = "2024-01-15T07:00:00.000Z")]
@@ -963,7 +982,7 @@ pub struct HistoryEntryObject {
     changes: serde_json::Value,
 }
 
-/// Paging of a number's history.
+/// Paging of any list.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(
@@ -971,10 +990,10 @@ pub struct HistoryEntryObject {
     reason = "documents the query; the handler reads it field by field"
 )]
 pub struct PageQuery {
-    /// 1-based page number.
-    #[param(minimum = 1, example = 1)]
+    /// 1-based page number, at most 1,000,000 (`extract::MAX_PAGE`).
+    #[param(minimum = 1, maximum = 1_000_000, example = 1)]
     page: Option<u32>,
-    /// Page size, at most 100.
+    /// Page size, at most 100 (`extract::MAX_LIMIT`).
     #[param(minimum = 1, maximum = 100, example = 20)]
     limit: Option<u32>,
 }

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Fuzzes a live Switchboard against its own OpenAPI document with Schemathesis: every
+# operation, every check, a fixed seed. Exits non-zero on any failure.
+#
+#   bash fuzz/run.sh                      # the budget CI runs (a few minutes)
+#   FUZZ_MAX_EXAMPLES=500 FUZZ_SEED=7 bash fuzz/run.sh   # longer, or another seed
+#
+# It builds the debug binary if needed, serves it on a fresh SQLite file in a temporary
+# directory, and installs Schemathesis into fuzz/.venv the first time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SCHEMATHESIS_VERSION=4.32.5
+SEED=${FUZZ_SEED:-20261127}
+MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-40}
+VENV=fuzz/.venv
+
+if [[ ! -x $VENV/bin/schemathesis ]] || ! "$VENV/bin/schemathesis" --version | grep -q "$SCHEMATHESIS_VERSION"; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
+cargo build --quiet --locked -p switchboard
+BIN=$PWD/target/debug/switchboard
+WORK=$(mktemp -d)
+SERVER_PID=
+cleanup() {
+    if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+export SWITCHBOARD_DATABASE_URL="sqlite://$WORK/fuzz.db"
+export RUST_LOG=warn,switchboard=info
+WORKSPACE=$("$BIN" workspace create --name Fuzz --countries US,CA,GB,IN,AU,DE --kyc-verified \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["workspace_id"])')
+
+# A rate limit high enough never to bite, so the X-RateLimit-* headers are on every answer.
+"$BIN" serve --listen 127.0.0.1:0 --rate-limit-per-minute 1000000 2>"$WORK/server.log" &
+SERVER_PID=$!
+for _ in $(seq 100); do
+    ADDRESS=$(grep -o 'listening on http://[0-9.:]*' "$WORK/server.log" | head -1 | cut -d/ -f3 || true)
+    [[ -n $ADDRESS ]] && break
+    sleep 0.1
+done
+if [[ -z ${ADDRESS:-} ]]; then
+    echo "fuzz: the server did not start:" >&2
+    cat "$WORK/server.log" >&2
+    exit 1
+fi
+
+status=0
+SWITCHBOARD_BIN=$BIN SWITCHBOARD_FUZZ_WORKSPACE=$WORKSPACE \
+    SCHEMATHESIS_HOOKS=hooks PYTHONPATH=$PWD/fuzz \
+    "$VENV/bin/schemathesis" --config-file fuzz/schemathesis.toml run \
+    "http://$ADDRESS/v1/openapi.json" \
+    --checks all --seed "$SEED" --max-examples "$MAX_EXAMPLES" \
+    --no-color --report junit --report-dir "$WORK/report" || status=$?
+
+if grep -q -E 'panicked|ERROR' "$WORK/server.log"; then
+    echo "fuzz: the server logged errors:" >&2
+    grep -E 'panicked|ERROR' "$WORK/server.log" | head -20 >&2
+    status=1
+fi
+exit "$status"
