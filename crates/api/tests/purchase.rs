@@ -299,14 +299,16 @@ async fn idempotency_key_replays_and_refuses_another_body() {
     }
 }
 
-/// A provider that sells anything and records releases; its sale can be made to vanish
-/// from the database before it is stored, as a crash or an operator could.
-type BuyHook = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+/// A provider that sells anything and records releases. Something can be made to happen
+/// while it sells or releases (a sale vanishing from the database before it is stored, a
+/// concurrent change), as a crash, an operator or another client could.
+type Hook = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 #[derive(Default)]
 struct RecordingProvider {
     released: Mutex<Vec<String>>,
-    on_buy: Mutex<Option<BuyHook>>,
+    on_buy: Mutex<Option<Hook>>,
+    on_release: Mutex<Option<Hook>>,
 }
 
 impl std::fmt::Debug for RecordingProvider {
@@ -339,6 +341,10 @@ impl Provider for RecordingProvider {
         })
     }
     async fn release(&self, number: &E164) -> Result<(), ProviderError> {
+        let hook = self.on_release.lock().ok().and_then(|mut h| h.take());
+        if let Some(hook) = hook {
+            hook.await;
+        }
         if let Ok(mut released) = self.released.lock() {
             released.push(number.to_string());
         }
@@ -635,5 +641,83 @@ async fn idempotency_key_left_pending_by_a_dead_request_is_let_go_after_ten_minu
             json!(id),
             "a new purchase, not the old answer"
         );
+    }
+}
+
+/// A number changed by someone else while its release (with a current `If-Match`) is at the
+/// provider: the release has happened there, so the record goes and the client is told it
+/// succeeded, not that nothing happened.
+#[tokio::test]
+async fn a_change_during_a_conditional_release_does_not_undo_the_answer() {
+    for backend in common::backends() {
+        let provider = Arc::new(RecordingProvider::default());
+        let app = TestApp::with_providers(backend, vec![provider.clone()]).await;
+        let ws = app.workspace("Acme").await;
+        app.enable(&ws.id, &["US"], false).await;
+        let bought = app
+            .call("POST", PURCHASE, Some(&ws.token), Some(json!({"phoneNumber": "+14155552673", "telephonyProviderId": "recording", "countryISO": "US"})))
+            .await;
+        assert_eq!(bought.status, StatusCode::CREATED);
+        let id = bought.json()["organizationPhoneNumber"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let path = format!("/v1/organization-phone-numbers/{id}");
+        let current = app.call("GET", &path, Some(&ws.token), None).await;
+        let etag = current.headers["etag"].to_str().expect("etag").to_owned();
+
+        let (store, workspace) = (app.store.clone(), ws.id.clone());
+        let number = switchboard_domain::PhoneNumberId::parse(&id).expect("id");
+        *provider.on_release.lock().expect("lock") = Some(Box::pin(async move {
+            let patch = switchboard_store::PhoneNumberPatch {
+                label: switchboard_store::FieldChange::Set("changed meanwhile".into()),
+                ..Default::default()
+            };
+            store
+                .update_phone_number(
+                    &workspace,
+                    &number,
+                    patch,
+                    None,
+                    &switchboard_store::Actor::cli(),
+                )
+                .await
+                .expect("concurrent change");
+        }));
+        let released = app
+            .call_with(
+                "DELETE",
+                &path,
+                Some(&ws.token),
+                None,
+                &[("if-match", &etag)],
+            )
+            .await;
+        assert_eq!(released.status, StatusCode::OK, "{:?}", released.json());
+        assert_eq!(
+            released.json(),
+            json!({"message": "Phone number released successfully."})
+        );
+        assert_eq!(
+            provider
+                .released
+                .lock()
+                .map(|r| r.clone())
+                .unwrap_or_default(),
+            vec!["+14155552673".to_owned()]
+        );
+        let gone = app.call("GET", &path, Some(&ws.token), None).await;
+        assert_eq!(gone.status, StatusCode::NOT_FOUND);
+        let history = app
+            .call("GET", &format!("{path}/history"), Some(&ws.token), None)
+            .await
+            .json();
+        let actions: Vec<&str> = history["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(|e| e["action"].as_str())
+            .collect();
+        assert_eq!(actions, ["released", "updated", "purchased"]);
     }
 }

@@ -529,15 +529,22 @@ pub async fn release_phone_number(
     {
         DeleteOutcome::Deleted => Ok(message_response(message)),
         DeleteOutcome::NotFound => Err(ApiError::NotFound(NOT_FOUND)),
-        // Changed between the check above and the delete, after the provider released it:
-        // the record goes anyway (the number is gone at the provider), and the client learns
-        // that its view was stale.
+        // Changed by someone else after the `If-Match` check passed, while the provider
+        // released it. The number is gone at the provider, so the record goes too, and the
+        // client is told what happened: its release, decided on the state it named, is done.
+        // (A 412 here would say that nothing happened.)
         DeleteOutcome::Changed => {
-            state
+            tracing::info!(number = %number.phone_number, "number changed while its release was at the provider; released anyway");
+            match state
                 .store
                 .delete_phone_number(&caller.workspace_id, &id, None, &caller.actor())
-                .await?;
-            Err(ApiError::PreconditionFailed)
+                .await?
+            {
+                DeleteOutcome::Deleted | DeleteOutcome::NotFound => Ok(message_response(message)),
+                DeleteOutcome::Changed => Err(ApiError::Internal(
+                    "an unconditional delete reported a changed revision".into(),
+                )),
+            }
         }
     }
 }
