@@ -15,6 +15,7 @@ database is created if missing), the same seed and load also run against Switchb
 PostgreSQL, in the same invocation; --backends picks which run.
 
 Usage: python3 bench/run.py [--duration 15] [--connections 8,64,256] [--backends sqlite,postgres] [--reseed]
+                            [--also NAME=PATH ...]
 Results: printed, and written to bench/out/results.md (copy them into bench/RESULTS.md).
 """
 
@@ -122,12 +123,12 @@ def wait_for(url, timeout=30):
     raise RuntimeError(f"{url} did not come up")
 
 
-def start_switchboard(port, key_cache_ms, url=SQLITE_URL):
+def start_switchboard(port, key_cache_ms, url=SQLITE_URL, binary=BIN):
     env = dict(os.environ, SWITCHBOARD_DATABASE_URL=url, SWITCHBOARD_SECRET_KEY=SECRET_KEY)
     log = open(OUT / f"server-{port}.log", "w")
     process = subprocess.Popen(
         # A limit no client here reaches: the limiter's cost is measured, its 429s are not.
-        [str(BIN), "serve", "--listen", f"127.0.0.1:{port}", "--key-cache-ms", str(key_cache_ms),
+        [str(binary), "serve", "--listen", f"127.0.0.1:{port}", "--key-cache-ms", str(key_cache_ms),
          "--rate-limit-per-minute", "100000000"],
         env=env, stdout=log, stderr=log)
     wait_for(f"http://127.0.0.1:{port}/readyz")
@@ -179,6 +180,9 @@ def main():
     parser.add_argument("--reseed", action="store_true")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
+    parser.add_argument("--also", action="append", default=[], metavar="NAME=PATH",
+                        help="another switchboard binary (say, a build of an earlier commit) to run "
+                             "with the key cache on, on the first backend, in the same invocation")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -209,6 +213,12 @@ def main():
         pairs = pairs_file(url)
         configurations.append((f"switchboard {backend} (key cache 1 s)", lambda url=url: start_switchboard(18080, 1000, url), {}, pairs))
         configurations.append((f"switchboard {backend} (no key cache)", lambda url=url: start_switchboard(18080, 0, url), {}, pairs))
+    for extra in args.also:
+        name, _, path = extra.partition("=")
+        url = urls[chosen[0]]
+        configurations.append((f"{name} {chosen[0]} (key cache 1 s)",
+                               lambda url=url, path=path: start_switchboard(18080, 1000, url, Path(path)),
+                               {}, pairs_file(url)))
     configurations.append(("baseline (bare hyper)", lambda: start_baseline(18080, token, body_file),
                            {"BASELINE_TOKEN": token}, pairs_file(urls[chosen[0]])))
     results = {}
