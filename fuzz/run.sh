@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fuzzes a live Switchboard against its own OpenAPI document with Schemathesis: every
-# operation, every check, a fixed seed. Exits non-zero on any failure.
+# Checks that the live server's OpenAPI document is valid OpenAPI 3.1, then fuzzes the server
+# against it with Schemathesis: every operation, every check, a fixed seed. Exits non-zero on
+# any failure.
 #
 #   bash fuzz/run.sh                      # the budget CI runs (a few minutes)
 #   FUZZ_MAX_EXAMPLES=500 FUZZ_SEED=7 bash fuzz/run.sh   # longer, or another seed
@@ -11,13 +12,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SCHEMATHESIS_VERSION=4.32.5
+VALIDATOR_VERSION=0.9.0
 SEED=${FUZZ_SEED:-20261127}
 MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-40}
 VENV=fuzz/.venv
 
-if [[ ! -x $VENV/bin/schemathesis ]] || ! "$VENV/bin/schemathesis" --version | grep -q "$SCHEMATHESIS_VERSION"; then
+if [[ ! -x $VENV/bin/schemathesis ]] || ! "$VENV/bin/schemathesis" --version | grep -q "$SCHEMATHESIS_VERSION" \
+    || [[ ! -x $VENV/bin/openapi-spec-validator ]]; then
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+        "schemathesis==$SCHEMATHESIS_VERSION" "openapi-spec-validator==$VALIDATOR_VERSION"
 fi
 
 cargo build --quiet --locked -p switchboard
@@ -48,6 +52,11 @@ if [[ -z ${ADDRESS:-} ]]; then
     cat "$WORK/server.log" >&2
     exit 1
 fi
+
+# The document itself first: valid OpenAPI 3.1, as served.
+python3 -c 'import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())' \
+    "http://$ADDRESS/v1/openapi.json" >"$WORK/openapi.json"
+"$VENV/bin/openapi-spec-validator" "$WORK/openapi.json"
 
 status=0
 SWITCHBOARD_BIN=$BIN SWITCHBOARD_FUZZ_WORKSPACE=$WORKSPACE \
