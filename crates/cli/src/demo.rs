@@ -88,8 +88,7 @@ pub async fn seed_and_announce(store: &dyn Store, listening: SocketAddr) -> Resu
         key.token.expose(),
         &ids,
         listening,
-    ));
-    Ok(())
+    ))
 }
 
 fn banner(workspace: &str, token: &str, ids: &[PhoneNumberId], listening: SocketAddr) -> String {

@@ -209,12 +209,7 @@ async fn run(cli: Cli) -> Result<()> {
     let url = cli.database_url;
     match cli.command {
         Command::Serve(args) => serve(&url, args).await,
-        Command::Openapi => {
-            use std::io::Write;
-            std::io::stdout()
-                .write_all(switchboard_api::openapi::document_json().as_bytes())
-                .context("could not write the document")
-        }
+        Command::Openapi => output::write_stdout(switchboard_api::openapi::document_json()),
         Command::Migrate => {
             let report = database::migrate(&url).await?;
             output::print_json(&serde_json::json!({

@@ -844,3 +844,28 @@ fn openapi_prints_the_committed_document() {
         "printing the document created files"
     );
 }
+
+/// A reader that stops early (`switchboard openapi | head -c 100`) ends the output quietly:
+/// no panic, no error line, success.
+#[test]
+fn a_reader_that_goes_away_early_is_not_an_error() {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("openapi")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    let mut first = [0u8; 100];
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_exact(&mut first)
+        .expect("the document starts");
+    // The pipe is closed now, long before the document (far more than a pipe holds) is out.
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
