@@ -33,9 +33,9 @@ pub struct ApiKeyObject {
     #[schema(format = DateTime, example = "2024-01-15T07:00:00.000Z")]
     created_at: String,
     /// Updated at most once a minute.
-    #[schema(format = DateTime)]
+    #[schema(required = true, format = DateTime)]
     last_used_at: Option<String>,
-    #[schema(format = DateTime)]
+    #[schema(required = true, format = DateTime)]
     expires_at: Option<String>,
     is_expired: bool,
 }
@@ -56,7 +56,7 @@ pub struct CreatedApiKey {
     #[schema(format = DateTime, example = "2024-01-15T07:00:00.000Z")]
     created_at: String,
     /// Always null: keys made here do not expire on their own.
-    #[schema(format = DateTime)]
+    #[schema(required = true, format = DateTime)]
     expires_at: Option<String>,
 }
 

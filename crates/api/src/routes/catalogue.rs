@@ -62,7 +62,7 @@ pub struct CountryRuleObject {
     #[schema(example = "1")]
     calling_code: String,
     /// Digits after the calling code.
-    #[schema(example = 10)]
+    #[schema(required = true, example = 10)]
     max_length: Option<i64>,
     #[schema(example = json!(["2", "3", "4"]))]
     prefixes: Vec<String>,
@@ -80,6 +80,7 @@ pub struct EnabledNetworkGroup {
     #[schema(value_type = String, example = "allow_only_listed")]
     prefix_mode: &'static str,
     /// Always null.
+    #[schema(required = true)]
     from_phone_number_country_code: Option<String>,
     #[serde(rename = "countryRule")]
     country_rule: EnabledCountryRule,

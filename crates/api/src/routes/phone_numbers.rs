@@ -52,14 +52,18 @@ pub struct PhoneNumberObject {
     /// `voice` and/or `sms`.
     #[schema(value_type = Vec<String>, example = json!(["voice"]))]
     pub capabilities: Vec<&'static str>,
+    #[schema(required = true)]
     pub label: Option<String>,
-    #[schema(example = "US Sales Line")]
+    #[schema(required = true, example = "US Sales Line")]
     pub nickname: Option<String>,
     /// Same as `inbound_agent_id`, kept for older clients.
+    #[schema(required = true)]
     pub agent_id: Option<String>,
     /// The agent that answers calls to this number.
+    #[schema(required = true)]
     pub inbound_agent_id: Option<String>,
     /// The agent that places calls from this number.
+    #[schema(required = true)]
     pub outbound_agent_id: Option<String>,
     /// `active`, or `pending` while a purchase is under way.
     #[schema(value_type = String, example = "active")]
@@ -983,6 +987,7 @@ pub struct HistoryEntryObject {
     #[schema(example = "k7d2m9x4q1z3b8")]
     actor: String,
     /// The `X-Request-Id` of the request that made it.
+    #[schema(required = true)]
     request_id: Option<String>,
     /// Each changed field, before and after.
     #[schema(value_type = Object, example = json!({"label": {"before": null, "after": "support"}}))]
