@@ -35,12 +35,13 @@ cleanup() {
 trap cleanup EXIT
 
 export SWITCHBOARD_DATABASE_URL="sqlite://$WORK/fuzz.db"
-export RUST_LOG=warn,switchboard=info
+export RUST_LOG=warn
 WORKSPACE=$("$BIN" workspace create --name Fuzz --countries US,CA,GB,IN,AU,DE --kyc-verified \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["workspace_id"])')
 
 # A rate limit high enough never to bite, so the X-RateLimit-* headers are on every answer.
-"$BIN" serve --listen 127.0.0.1:0 --rate-limit-per-minute 1000000 2>"$WORK/server.log" &
+# The server logs at info: its "listening on" line gives the address.
+RUST_LOG=warn,switchboard=info "$BIN" serve --listen 127.0.0.1:0 --rate-limit-per-minute 1000000 2>"$WORK/server.log" &
 SERVER_PID=$!
 for _ in $(seq 100); do
     ADDRESS=$(grep -o 'listening on http://[0-9.:]*' "$WORK/server.log" | head -1 | cut -d/ -f3 || true)
