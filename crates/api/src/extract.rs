@@ -194,8 +194,12 @@ pub fn page_from_query(
     )
 }
 
-/// Nothing but spaces and control characters. `NON_BLANK_PATTERN` is the same rule for the
-/// OpenAPI document: a string matches it exactly when this is false.
+/// The rule of [`is_blank`] as a JSON Schema pattern: a string matches it exactly when it is
+/// not blank. utoipa takes only literals, so the name fields of the request schemas write it
+/// out; `tests/openapi.rs` holds them to this constant.
+pub const NON_BLANK_PATTERN: &str = r"[^\s\x00-\x1f\x7f-\x9f]";
+
+/// Nothing but spaces and control characters.
 pub fn is_blank(s: &str) -> bool {
     s.chars().all(|c| c.is_whitespace() || c.is_control())
 }

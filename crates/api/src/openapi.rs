@@ -20,9 +20,6 @@ use utoipa::openapi::{
 };
 use utoipa::{OpenApi, ToSchema};
 
-/// Routes anyone may call, without a key.
-const PUBLIC_PATHS: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/v1/openapi.json"];
-
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -41,18 +38,43 @@ const PUBLIC_PATHS: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/v1/openapi
 )]
 struct Skeleton;
 
-/// The whole document, built once.
+/// The whole document, built once. Which operations need a key is read off the router's
+/// own split: the routes behind its authentication layer, and the public ones.
 pub fn document() -> &'static Document {
     static DOCUMENT: LazyLock<Document> = LazyLock::new(|| {
-        let mut document = crate::router::documented_routes()
-            .into_openapi()
-            .merge_from(Skeleton::openapi());
-        // `merge_from` keeps the router's (empty) info; the skeleton's is the one to show.
-        document.info = Skeleton::openapi().info;
-        add_conventions(&mut document);
+        let mut secured = crate::router::secured_routes().into_openapi();
+        let mut public = crate::router::public_routes().into_openapi();
+        for operation in operations(&mut secured) {
+            operation.security = Some(vec![SecurityRequirement::new(
+                "bearer",
+                Vec::<String>::new(),
+            )]);
+            add_shared_responses(operation);
+        }
+        for operation in operations(&mut public) {
+            operation.security = Some(Vec::new());
+        }
+        let mut document = Skeleton::openapi();
+        document.merge(secured);
+        document.merge(public);
+        add_components(&mut document);
         document
     });
     &DOCUMENT
+}
+
+fn operations(document: &mut Document) -> impl Iterator<Item = &mut Operation> {
+    document.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.put,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+    })
 }
 
 /// The document as served and committed: pretty JSON with a final newline.
@@ -68,7 +90,8 @@ pub fn document_json() -> &'static str {
     &JSON
 }
 
-fn add_conventions(document: &mut Document) {
+/// The bearer scheme, and the error envelope the shared responses refer to.
+fn add_components(document: &mut Document) {
     let components = document
         .components
         .get_or_insert_with(|| ComponentsBuilder::new().build());
@@ -93,30 +116,6 @@ fn add_conventions(document: &mut Document) {
     ));
     for (name, schema) in schemas {
         components.schemas.entry(name).or_insert(schema);
-    }
-
-    for (path, item) in document.paths.paths.iter_mut() {
-        let public = PUBLIC_PATHS.contains(&path.as_str());
-        for operation in [
-            &mut item.get,
-            &mut item.post,
-            &mut item.patch,
-            &mut item.put,
-            &mut item.delete,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            if public {
-                operation.security = Some(Vec::new());
-            } else {
-                operation.security = Some(vec![SecurityRequirement::new(
-                    "bearer",
-                    Vec::<String>::new(),
-                )]);
-                add_shared_responses(operation);
-            }
-        }
     }
 }
 

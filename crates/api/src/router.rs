@@ -141,7 +141,7 @@ fn v1_routes() -> OpenApiRouter<AppState> {
 }
 
 /// Routes anyone may call: health, readiness, metrics and the OpenAPI document.
-fn public_routes() -> OpenApiRouter<AppState> {
+pub(crate) fn public_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
@@ -149,11 +149,10 @@ fn public_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::openapi::serve_document))
 }
 
-/// Every route with its documentation, without layers: what [`crate::openapi`] reads.
-pub(crate) fn documented_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .nest("/v1", v1_routes())
-        .merge(public_routes())
+/// The routes behind the key check, at their full paths, without layers: what
+/// [`crate::openapi`] documents as needing a key.
+pub(crate) fn secured_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().nest("/v1", v1_routes())
 }
 
 pub fn router(state: AppState) -> Router {

@@ -145,6 +145,19 @@ async fn every_documented_operation_is_routed() {
     }
 }
 
+/// Names may not be blank; the document says so with the same rule the server applies.
+#[test]
+fn blank_names_are_refused_by_the_document_as_by_the_server() {
+    let doc = ours();
+    for schema in ["AgentRequest", "CreateApiKeyRequest"] {
+        assert_eq!(
+            doc["components"]["schemas"][schema]["properties"]["name"]["pattern"],
+            serde_json::json!(switchboard_api::extract::NON_BLANK_PATTERN),
+            "{schema}.name"
+        );
+    }
+}
+
 // ---- DialNexa compatibility ----
 
 fn dialnexa() -> Value {
