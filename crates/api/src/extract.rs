@@ -12,11 +12,42 @@ use switchboard_store::{FieldChange, PageRequest};
 /// Largest accepted request body (SPEC §3). Bigger is a 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// A JSON object body, with its raw bytes (for Idempotency-Key digests).
+/// A request body as received, not yet judged: handlers check the key's scope first and
+/// only then call [`JsonBody::parse`], so a key without the route's scope is told 403
+/// whatever it sent (authorisation before validation). Only its size is checked on the way
+/// in (413), as the transport's limit.
 #[derive(Debug)]
 pub struct JsonBody {
+    raw: Bytes,
+    is_json: bool,
+}
+
+/// A JSON object body, with its raw bytes (for Idempotency-Key digests).
+#[derive(Debug)]
+pub struct JsonObject {
     pub raw: Bytes,
     pub object: Map<String, Value>,
+}
+
+impl JsonBody {
+    /// The body as a JSON object; 400 for another content type, malformed JSON or a
+    /// non-object.
+    pub fn parse(self) -> Result<JsonObject, ApiError> {
+        if !self.is_json {
+            return Err(ApiError::bad_request(
+                "Content-Type must be application/json",
+            ));
+        }
+        let value: Value = serde_json::from_slice(&self.raw)
+            .map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}")))?;
+        let Value::Object(object) = value else {
+            return Err(ApiError::bad_request("request body must be a JSON object"));
+        };
+        Ok(JsonObject {
+            raw: self.raw,
+            object,
+        })
+    }
 }
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
@@ -29,11 +60,6 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
             .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
-        if !is_json {
-            return Err(ApiError::bad_request(
-                "Content-Type must be application/json",
-            ));
-        }
         let raw = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| {
@@ -43,12 +69,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                     ApiError::bad_request("request body could not be read")
                 }
             })?;
-        let value: Value = serde_json::from_slice(&raw)
-            .map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}")))?;
-        let Value::Object(object) = value else {
-            return Err(ApiError::bad_request("request body must be a JSON object"));
-        };
-        Ok(Self { raw, object })
+        Ok(Self { raw, is_json })
     }
 }
 

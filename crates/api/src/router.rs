@@ -182,6 +182,9 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(log_request))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::from_fn(
+            crate::request_log::drop_unfit_request_id,
+        ))
 }
 
 /// Stops a request that runs past `request_timeout` with a 503 in the envelope. Work already

@@ -191,6 +191,7 @@ async fn expired_keys_are_a_401() {
                 scopes: Scopes::all(),
                 expires_at: Some(Timestamp::from_millis(Timestamp::now().as_millis() - 1)),
                 expire_others_at: None,
+                expire_others_within: Scopes::default(),
             })
             .await
             .expect("create key");

@@ -721,3 +721,174 @@ async fn a_change_during_a_conditional_release_does_not_undo_the_answer() {
         assert_eq!(actions, ["released", "updated", "purchased"]);
     }
 }
+
+/// Buys `number` from the recording provider; returns its id.
+async fn buy_recorded(app: &TestApp, token: &str, number: &str) -> String {
+    let bought = app
+        .call("POST", PURCHASE, Some(token), Some(json!({"phoneNumber": number, "telephonyProviderId": "recording", "countryISO": "US"})))
+        .await;
+    assert_eq!(bought.status, StatusCode::CREATED);
+    bought.json()["organizationPhoneNumber"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+fn releases(provider: &RecordingProvider) -> Vec<String> {
+    provider
+        .released
+        .lock()
+        .map(|r| r.clone())
+        .unwrap_or_default()
+}
+
+/// Twenty DELETEs of one number at once, half through a second replica on the same
+/// database: the provider is asked to release it exactly once, exactly one client is told it
+/// was released, and every other is told it is gone or being released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_releases_reach_the_provider_once() {
+    for backend in common::backends() {
+        let provider = Arc::new(RecordingProvider::default());
+        let app = TestApp::with_providers(backend, vec![provider.clone()]).await;
+        let ws = app.workspace("Acme").await;
+        app.enable(&ws.id, &["US"], false).await;
+        let id = buy_recorded(&app, &ws.token, "+14155552674").await;
+        // The provider takes its time, so that the other requests arrive while it works.
+        *provider.on_release.lock().expect("lock") = Some(Box::pin(tokio::time::sleep(
+            std::time::Duration::from_millis(200),
+        )));
+        let replica = TestApp::build_on(&app, vec![provider.clone()]).await;
+        let (app, replica) = (Arc::new(app), Arc::new(replica));
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..20 {
+            let server = if i % 2 == 0 {
+                app.clone()
+            } else {
+                replica.clone()
+            };
+            let (token, path) = (
+                ws.token.clone(),
+                format!("/v1/organization-phone-numbers/{id}"),
+            );
+            tasks.spawn(async move {
+                let reply = server.call("DELETE", &path, Some(&token), None).await;
+                (reply.status, reply.json())
+            });
+        }
+        let mut released = 0;
+        while let Some(result) = tasks.join_next().await {
+            let (status, body) = result.expect("task");
+            match status {
+                StatusCode::OK => released += 1,
+                StatusCode::NOT_FOUND => {}
+                StatusCode::CONFLICT => assert_eq!(
+                    body["message"],
+                    json!("Phone number is being purchased or released by another request")
+                ),
+                other => panic!("unexpected {other}: {body}"),
+            }
+        }
+        assert_eq!(released, 1, "{backend:?}: exactly one release is reported");
+        assert_eq!(
+            releases(&provider),
+            vec!["+14155552674".to_owned()],
+            "{backend:?}: the provider releases it once"
+        );
+    }
+}
+
+/// Ten PATCHes and ten DELETEs that all name the same `If-Match`: exactly one DELETE can
+/// succeed, and the provider releases the number at most once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_conditional_patches_and_deletes_release_once() {
+    for backend in common::backends() {
+        let provider = Arc::new(RecordingProvider::default());
+        let app = TestApp::with_providers(backend, vec![provider.clone()]).await;
+        let ws = app.workspace("Acme").await;
+        app.enable(&ws.id, &["US"], false).await;
+        let id = buy_recorded(&app, &ws.token, "+14155552675").await;
+        let path = format!("/v1/organization-phone-numbers/{id}");
+        let etag = app.call("GET", &path, Some(&ws.token), None).await.headers["etag"]
+            .to_str()
+            .expect("etag")
+            .to_owned();
+        let app = Arc::new(app);
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..20 {
+            let (app, token, path, etag) =
+                (app.clone(), ws.token.clone(), path.clone(), etag.clone());
+            tasks.spawn(async move {
+                let headers = [("if-match", etag.as_str())];
+                if i % 2 == 0 {
+                    let body = json!({"label": format!("patch {i}")});
+                    let reply = app
+                        .call_with("PATCH", &path, Some(&token), Some(body), &headers)
+                        .await;
+                    ("PATCH", reply.status)
+                } else {
+                    let reply = app
+                        .call_with("DELETE", &path, Some(&token), None, &headers)
+                        .await;
+                    ("DELETE", reply.status)
+                }
+            });
+        }
+        let mut deleted = 0;
+        while let Some(result) = tasks.join_next().await {
+            let (method, status) = result.expect("task");
+            assert!(
+                [
+                    StatusCode::OK,
+                    StatusCode::PRECONDITION_FAILED,
+                    StatusCode::NOT_FOUND,
+                    StatusCode::CONFLICT
+                ]
+                .contains(&status),
+                "{method}: {status}"
+            );
+            if method == "DELETE" && status == StatusCode::OK {
+                deleted += 1;
+            }
+        }
+        assert!(
+            deleted <= 1,
+            "{backend:?}: {deleted} DELETEs were told they released it"
+        );
+        assert_eq!(releases(&provider).len(), deleted, "{backend:?}");
+    }
+}
+
+/// A release claim left by a process that died mid-release blocks other releases (they
+/// would release the number twice) until it is old enough to be the dead request's.
+#[tokio::test]
+async fn a_release_claim_left_by_a_crash_is_taken_over_after_ten_minutes() {
+    for backend in common::backends() {
+        let provider = Arc::new(RecordingProvider::default());
+        let app = TestApp::with_providers(backend, vec![provider.clone()]).await;
+        let ws = app.workspace("Acme").await;
+        app.enable(&ws.id, &["US"], false).await;
+        let id = buy_recorded(&app, &ws.token, "+14155552676").await;
+        let number = switchboard_domain::PhoneNumberId::parse(&id).expect("id");
+        let claim = app
+            .store
+            .begin_release(
+                &ws.id,
+                &number,
+                None,
+                switchboard_domain::Timestamp::from_millis(0),
+            )
+            .await
+            .expect("claim");
+        assert!(matches!(claim, switchboard_store::ReleaseClaim::Claimed(_)));
+        let path = format!("/v1/organization-phone-numbers/{id}");
+        let blocked = app.call("DELETE", &path, Some(&ws.token), None).await;
+        assert_eq!(blocked.status, StatusCode::CONFLICT);
+        assert!(releases(&provider).is_empty());
+        app.db
+            .execute("UPDATE phone_number_releases SET started_at = started_at - 600001")
+            .await;
+        let taken_over = app.call("DELETE", &path, Some(&ws.token), None).await;
+        assert_eq!(taken_over.status, StatusCode::OK);
+        assert_eq!(releases(&provider), vec!["+14155552676".to_owned()]);
+    }
+}

@@ -71,6 +71,11 @@ impl Scopes {
         self.0 == 0
     }
 
+    /// Every scope of `self` is in `other`.
+    pub fn is_subset_of(self, other: Scopes) -> bool {
+        self.0 & !other.0 == 0
+    }
+
     /// In the canonical order of [`Scope::ALL`].
     pub fn iter(self) -> impl Iterator<Item = Scope> {
         Scope::ALL.into_iter().filter(move |s| self.contains(*s))
@@ -119,5 +124,16 @@ mod tests {
             Ok(Scopes::all())
         );
         assert!(Scopes::parse_list("phone_numbers:admin").is_err());
+    }
+
+    #[test]
+    fn subsets() {
+        let read = Scopes::parse_list("phone_numbers:read").expect("valid");
+        let manage = Scopes::parse_list("api_keys:manage").expect("valid");
+        assert!(read.is_subset_of(Scopes::all()));
+        assert!(read.is_subset_of(read));
+        assert!(Scopes::default().is_subset_of(manage));
+        assert!(!Scopes::all().is_subset_of(manage));
+        assert!(!read.is_subset_of(manage));
     }
 }

@@ -16,6 +16,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/0004_history_and_revisions.sql"),
     ),
+    (
+        5,
+        include_str!("../migrations/0005_releases_and_key_id.sql"),
+    ),
 ];
 
 /// Any constant works; it only has to be the same for every replica.

@@ -12,7 +12,8 @@ use switchboard_store::{
     Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, DeleteOutcome, FieldChange,
     HistoryAction, HistoryEntry, IDEMPOTENCY_ABANDONED_MS, IDEMPOTENCY_WINDOW_MS, IdempotencyClaim,
     NewApiKey, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter, PageRequest, PatchError,
-    PhoneNumberPatch, PoolUsage, Price, SipAuthMode, Store, StoreError, Workspace, WorkspaceUpdate,
+    PhoneNumberPatch, PoolUsage, Price, ReleaseClaim, SipAuthMode, Store, StoreError, Workspace,
+    WorkspaceUpdate, scopes_within_sql,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -393,9 +394,12 @@ impl Store for PostgresStore {
         .map_err(map_error)?;
         if let Some(at) = key.expire_others_at {
             tx.execute(
-                "UPDATE api_keys SET expires_at = $1
-                 WHERE workspace_id = $2 AND id <> $3 AND revoked_at IS NULL
-                   AND (expires_at IS NULL OR expires_at > $1)",
+                &format!(
+                    "UPDATE api_keys SET expires_at = $1
+                     WHERE workspace_id = $2 AND id <> $3 AND revoked_at IS NULL
+                       AND (expires_at IS NULL OR expires_at > $1) AND {}",
+                    scopes_within_sql("scopes", key.expire_others_within)
+                ),
                 &[
                     &at.as_millis(),
                     &key.workspace_id.as_str(),
@@ -954,6 +958,113 @@ impl Store for PostgresStore {
         .await?;
         tx.commit().await.map_err(map_error)?;
         Ok(DeleteOutcome::Deleted)
+    }
+
+    async fn begin_release(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+        expected_revision: Option<i64>,
+        stale_before: Timestamp,
+    ) -> Result<ReleaseClaim, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_error)?;
+        // The row lock orders this claim after any PATCH in flight, so the revision read
+        // here is the one the claim is judged on.
+        let number = tx
+            .query_opt(
+                &format!("SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE id = $1 AND workspace_id = $2 FOR UPDATE"),
+                &[&id.as_str(), &workspace.as_str()],
+            )
+            .await
+            .map_err(map_error)?
+            .as_ref()
+            .map(phone_number_from_row)
+            .transpose()?;
+        let Some(number) = number else {
+            return Ok(ReleaseClaim::NotFound);
+        };
+        // A purchase still in flight: it is not released until it is bought.
+        if number.status != NumberStatus::Active {
+            return Ok(ReleaseClaim::InProgress);
+        }
+        if expected_revision.is_some_and(|r| r != number.revision) {
+            return Ok(ReleaseClaim::Changed);
+        }
+        if number.is_default {
+            return Ok(ReleaseClaim::IsDefault);
+        }
+        let claimed = tx
+            .execute(
+                "INSERT INTO phone_number_releases (phone_number_id, started_at) VALUES ($1, $2)
+                 ON CONFLICT (phone_number_id) DO UPDATE SET started_at = excluded.started_at
+                 WHERE phone_number_releases.started_at < $3",
+                &[
+                    &id.as_str(),
+                    &Timestamp::now().as_millis(),
+                    &stale_before.as_millis(),
+                ],
+            )
+            .await
+            .map_err(map_error)?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(if claimed == 1 {
+            ReleaseClaim::Claimed(number)
+        } else {
+            ReleaseClaim::InProgress
+        })
+    }
+
+    async fn abandon_release(&self, id: &PhoneNumberId) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "DELETE FROM phone_number_releases WHERE phone_number_id = $1",
+                &[&id.as_str()],
+            )
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn record_sealing_key_id(&self, key_id: &str) -> Result<String, StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO sealing_key (singleton, key_id, created_at) VALUES (1, $1, $2)
+                 ON CONFLICT (singleton) DO NOTHING",
+                &[&key_id, &Timestamp::now().as_millis()],
+            )
+            .await
+            .map_err(map_error)?;
+        let row = client
+            .query_one("SELECT key_id FROM sealing_key", &[])
+            .await
+            .map_err(map_error)?;
+        Ok(row.get(0))
+    }
+
+    async fn sealing_key_id(&self) -> Result<Option<String>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt("SELECT key_id FROM sealing_key", &[])
+            .await
+            .map_err(map_error)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn has_sealed_secrets(&self) -> Result<bool, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM sip_trunks WHERE password_sealed IS NOT NULL)",
+                &[],
+            )
+            .await
+            .map_err(map_error)?;
+        Ok(row.get(0))
     }
 
     async fn stale_claims(&self, older_than: Timestamp) -> Result<Vec<PhoneNumber>, StoreError> {

@@ -18,6 +18,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/0004_history_and_revisions.sql"),
     ),
+    (
+        5,
+        include_str!("../migrations/0005_releases_and_key_id.sql"),
+    ),
 ];
 
 fn current_version(conn: &Connection) -> Result<Option<i64>, StoreError> {

@@ -11,7 +11,8 @@ use switchboard_store::{
     Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, DeleteOutcome, FieldChange,
     HistoryAction, HistoryEntry, IDEMPOTENCY_ABANDONED_MS, IDEMPOTENCY_WINDOW_MS, IdempotencyClaim,
     NewApiKey, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter, PageRequest, PatchError,
-    PhoneNumberPatch, PoolUsage, Price, SipAuthMode, Store, StoreError, Workspace, WorkspaceUpdate,
+    PhoneNumberPatch, PoolUsage, Price, ReleaseClaim, SipAuthMode, Store, StoreError, Workspace,
+    WorkspaceUpdate, scopes_within_sql,
 };
 
 const PHONE_NUMBER_COLUMNS: &str = "id, workspace_id, phone_number, country_code, type, \
@@ -185,9 +186,12 @@ impl Store for SqliteStore {
             .map_err(map_error)?;
             if let Some(at) = key.expire_others_at {
                 tx.execute(
-                    "UPDATE api_keys SET expires_at = ?1
-                     WHERE workspace_id = ?2 AND id <> ?3 AND revoked_at IS NULL
-                       AND (expires_at IS NULL OR expires_at > ?1)",
+                    &format!(
+                        "UPDATE api_keys SET expires_at = ?1
+                         WHERE workspace_id = ?2 AND id <> ?3 AND revoked_at IS NULL
+                           AND (expires_at IS NULL OR expires_at > ?1) AND {}",
+                        scopes_within_sql("scopes", key.expire_others_within)
+                    ),
                     params![at.as_millis(), key.workspace_id.as_str(), key.id.as_str()],
                 )
                 .map_err(map_error)?;
@@ -746,6 +750,94 @@ impl Store for SqliteStore {
                 &actor,
             )?;
             Ok(DeleteOutcome::Deleted)
+        })
+        .await
+    }
+
+    async fn begin_release(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+        expected_revision: Option<i64>,
+        stale_before: Timestamp,
+    ) -> Result<ReleaseClaim, StoreError> {
+        let (workspace, id) = (workspace.clone(), id.clone());
+        self.write(move |tx| {
+            let Some(number) = read_number(tx, &workspace, &id)? else {
+                return Ok(ReleaseClaim::NotFound);
+            };
+            // A purchase still in flight: it is not released until it is bought.
+            if number.status != NumberStatus::Active {
+                return Ok(ReleaseClaim::InProgress);
+            }
+            if expected_revision.is_some_and(|r| r != number.revision) {
+                return Ok(ReleaseClaim::Changed);
+            }
+            if number.is_default {
+                return Ok(ReleaseClaim::IsDefault);
+            }
+            let claimed = tx
+                .execute(
+                    "INSERT INTO phone_number_releases (phone_number_id, started_at) VALUES (?1, ?2)
+                     ON CONFLICT (phone_number_id) DO UPDATE SET started_at = excluded.started_at
+                     WHERE phone_number_releases.started_at < ?3",
+                    params![id.as_str(), Timestamp::now().as_millis(), stale_before.as_millis()],
+                )
+                .map_err(map_error)?;
+            Ok(if claimed == 1 {
+                ReleaseClaim::Claimed(number)
+            } else {
+                ReleaseClaim::InProgress
+            })
+        })
+        .await
+    }
+
+    async fn abandon_release(&self, id: &PhoneNumberId) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.write(move |tx| {
+            tx.execute(
+                "DELETE FROM phone_number_releases WHERE phone_number_id = ?1",
+                [id.as_str()],
+            )
+            .map_err(map_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn record_sealing_key_id(&self, key_id: &str) -> Result<String, StoreError> {
+        let key_id = key_id.to_owned();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO sealing_key (singleton, key_id, created_at) VALUES (1, ?1, ?2)
+                 ON CONFLICT (singleton) DO NOTHING",
+                params![key_id, Timestamp::now().as_millis()],
+            )
+            .map_err(map_error)?;
+            tx.query_row("SELECT key_id FROM sealing_key", [], |row| row.get(0))
+                .map_err(map_error)
+        })
+        .await
+    }
+
+    async fn sealing_key_id(&self) -> Result<Option<String>, StoreError> {
+        self.read(move |conn| {
+            conn.query_row("SELECT key_id FROM sealing_key", [], |row| row.get(0))
+                .optional()
+                .map_err(map_error)
+        })
+        .await
+    }
+
+    async fn has_sealed_secrets(&self) -> Result<bool, StoreError> {
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM sip_trunks WHERE password_sealed IS NOT NULL)",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(map_error)
         })
         .await
     }

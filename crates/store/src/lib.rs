@@ -12,7 +12,7 @@ use switchboard_domain::{
 
 /// The schema version this build of Switchboard reads and writes. Every backend's migrations
 /// carry the same version stamps.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// What `migrate` did: the schema version before and after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,9 +65,26 @@ pub struct NewApiKey {
     pub secret_digest: SecretDigest,
     pub scopes: Scopes,
     pub expires_at: Option<Timestamp>,
-    /// Rotation: in the same transaction, every other live key of the workspace expires at
-    /// this time (unless it already expires sooner).
+    /// Rotation: in the same transaction, every other live key of the workspace whose scopes
+    /// are within `expire_others_within` expires at this time (unless it already expires
+    /// sooner).
     pub expire_others_at: Option<Timestamp>,
+    /// The creator's scopes: a key may expire only keys that can do no more than it can.
+    pub expire_others_within: Scopes,
+}
+
+/// An SQL condition (SQLite and PostgreSQL alike) that holds for the rows whose `column` of
+/// canonical scope lists (`Scopes::to_list`) names only scopes of `within`. Scope names are
+/// constants of this build, never input, and none is a part of another.
+pub fn scopes_within_sql(column: &str, within: Scopes) -> String {
+    let mut condition = String::from("TRUE");
+    for scope in Scopes::all().iter().filter(|s| !within.contains(*s)) {
+        condition.push_str(&format!(
+            " AND (',' || {column} || ',') NOT LIKE '%,{},%'",
+            scope.as_str()
+        ));
+    }
+    condition
 }
 
 /// A key as its owner may see it: never the secret.
@@ -417,6 +434,31 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         actor: &Actor,
     ) -> Result<DeleteOutcome, StoreError>;
 
+    /// Claims the release of a number, so that exactly one request, on any replica, gives
+    /// it back to its provider. The claim is checked against `expected_revision` and the
+    /// default flag in the same transaction. A claim started before `stale_before` was left
+    /// by a process that died, and is taken over.
+    async fn begin_release(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+        expected_revision: Option<i64>,
+        stale_before: Timestamp,
+    ) -> Result<ReleaseClaim, StoreError>;
+
+    /// Gives up a release claim (the provider refused); the number stays as it was.
+    async fn abandon_release(&self, id: &PhoneNumberId) -> Result<(), StoreError>;
+
+    /// Records which key seals this database's secrets, unless one is recorded already;
+    /// returns the recorded id (this one, or the earlier one).
+    async fn record_sealing_key_id(&self, key_id: &str) -> Result<String, StoreError>;
+
+    /// The id of the key recorded by [`Store::record_sealing_key_id`], if any.
+    async fn sealing_key_id(&self) -> Result<Option<String>, StoreError>;
+
+    /// Whether any secret sealed with the sealing key is stored (a SIP trunk password).
+    async fn has_sealed_secrets(&self) -> Result<bool, StoreError>;
+
     /// Claims a number for a purchase in flight: a `pending` record, no history yet.
     /// `Conflict` when any workspace already holds the number: the unique constraint decides
     /// between concurrent buyers.
@@ -503,6 +545,24 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<(), StoreError>;
 }
 
+/// What [`Store::begin_release`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseClaim {
+    /// The caller, alone, now releases this number.
+    Claimed(PhoneNumber),
+    NotFound,
+    /// The number is no longer at the revision the caller expected.
+    Changed,
+    /// The number is the workspace's default, which is never released.
+    IsDefault,
+    /// Another request is releasing it right now, or is still buying it.
+    InProgress,
+}
+
+/// After this long a release claim belongs to a request that died with its process (a live
+/// one is stopped by the request timeout, at most 5 minutes), and may be taken over.
+pub const RELEASE_ABANDONED_MS: i64 = 10 * 60 * 1000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteOutcome {
     Deleted,
@@ -549,6 +609,7 @@ pub async fn issue_api_key(
             scopes,
             expires_at: None,
             expire_others_at: None,
+            expire_others_within: Scopes::default(),
         })
         .await?;
     Ok(IssuedApiKey {

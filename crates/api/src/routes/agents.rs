@@ -83,7 +83,7 @@ fn agent_id(id: Result<Path<String>, PathRejection>) -> Result<AgentId, ApiError
 }
 
 fn name_field(body: JsonBody) -> Result<String, ApiError> {
-    let mut fields = Fields::new(body.object);
+    let mut fields = Fields::new(body.parse()?.object);
     let name = fields.required_string("name", None);
     if name
         .as_ref()

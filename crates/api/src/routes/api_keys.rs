@@ -90,7 +90,8 @@ pub struct CreateApiKeyRequest {
     /// At most the caller's own scopes; the caller's scopes when absent.
     #[schema(value_type = Option<Vec<ScopeName>>, min_items = 1, example = json!(["phone_numbers:read"]))]
     scopes: Option<Vec<String>>,
-    /// Rotation: `true` expires every other key of the workspace now, `false` in 24 hours.
+    /// Rotation: `true` expires every other key of the workspace now, `false` in 24 hours —
+    /// only the keys whose scopes are a subset of the calling key's.
     expire_now: Option<bool>,
 }
 
@@ -145,7 +146,7 @@ pub async fn create_api_key(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let caller = auth.require(Scope::ApiKeysManage)?;
-    let mut fields = Fields::new(body.object);
+    let mut fields = Fields::new(body.parse()?.object);
     let name = fields.required_string("name", None);
     if name
         .as_ref()
@@ -204,6 +205,7 @@ pub async fn create_api_key(
             scopes,
             expires_at: None,
             expire_others_at,
+            expire_others_within: caller.scopes,
         })
         .await?;
     if expire_now == Some(true) {
@@ -255,7 +257,8 @@ pub async fn list_api_keys(
     Ok(json_response(StatusCode::OK, &items))
 }
 
-/// Revoke an API key; the next request with it is a 401. Needs `api_keys:manage`.
+/// Revoke an API key; the next request with it is a 401. Needs `api_keys:manage`, and only
+/// keys whose scopes are a subset of the calling key's can be revoked (403 otherwise).
 #[utoipa::path(
     delete,
     path = "/api-keys/{id}",
@@ -264,6 +267,7 @@ pub async fn list_api_keys(
     params(ApiKeyPath),
     responses(
         (status = 200, description = "Revoked.", body = MessageBody),
+        (status = 403, description = "The key lacks `api_keys:manage`, or the key to revoke has a scope the calling key lacks.", body = ErrorResponse),
         (status = 404, description = "No such key in this workspace.", body = ErrorResponse,
             example = json!({"statusCode": 404, "message": "API key not found", "error": "Not Found"})),
     )
@@ -278,6 +282,18 @@ pub async fn revoke_api_key(
         .ok()
         .and_then(|Path(id)| ApiKeyId::parse(&id))
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    // A key may only revoke keys that can do no more than it can: otherwise a key holding
+    // just `api_keys:manage` could take away a full-scope key.
+    match state.store.find_api_key(&id).await? {
+        Some(target) if target.workspace_id == caller.workspace_id => {
+            if !target.scopes.is_subset_of(caller.scopes) {
+                return Err(ApiError::ForbiddenBecause(
+                    "This key may only revoke keys whose scopes are a subset of its own".into(),
+                ));
+            }
+        }
+        _ => return Err(ApiError::NotFound(NOT_FOUND)),
+    }
     if !state
         .store
         .revoke_api_key(&caller.workspace_id, &id)

@@ -3,7 +3,7 @@
 use crate::auth::{Authenticated, Caller};
 use crate::error::ApiError;
 use crate::error::ErrorResponse;
-use crate::extract::{Fields, JsonBody, page_from_query};
+use crate::extract::{Fields, JsonBody, JsonObject, is_blank, page_from_query};
 use crate::idempotency::with_idempotency;
 use crate::json::{MessageBody, Page, json_response, message_response, page_response};
 use crate::router::AppState;
@@ -16,12 +16,12 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use switchboard_domain::{
     AgentId, Capabilities, E164, Money, NICKNAME_MAX_CHARS, NumberStatus, NumberType, PhoneNumber,
-    PhoneNumberId, Scope,
+    PhoneNumberId, Scope, Timestamp,
 };
 use switchboard_providers::{Offer, Provider, ProviderError};
 use switchboard_store::{
     DeleteOutcome, FieldChange, NewPhoneNumber, NewSipTrunk, NumberFilter, PatchError,
-    PhoneNumberPatch, SipAuthMode, StoreError,
+    PhoneNumberPatch, RELEASE_ABANDONED_MS, ReleaseClaim, SipAuthMode, StoreError,
 };
 use tower_http::request_id::RequestId;
 use utoipa::{IntoParams, ToSchema};
@@ -416,7 +416,7 @@ pub async fn update_phone_number(
 ) -> Result<Response, ApiError> {
     let caller = auth.require(Scope::PhoneNumbersWrite)?;
     let id = number_id(id)?;
-    let mut fields = Fields::new(body.object);
+    let mut fields = Fields::new(body.parse()?.object);
     let nickname = fields.string_change("nickname", NICKNAME_MAX_CHARS);
     let label = fields.string_change("label", LABEL_MAX_CHARS);
     let agent_id = agent_change(&mut fields, "agent_id")?;
@@ -483,7 +483,7 @@ pub async fn update_phone_number(
     responses(
         (status = 200, description = "Released.", body = MessageBody),
         (status = 404, description = "No such number in this workspace.", body = ErrorResponse),
-        (status = 409, description = "The number is the workspace default.", body = ErrorResponse,
+        (status = 409, description = "The number is the workspace default, or another request is releasing (or still buying) it.", body = ErrorResponse,
             example = json!({"statusCode": 409, "message": "Phone number is the workspace default", "error": "Conflict"})),
         (status = 412, description = "The number changed since the `If-Match` tag.", body = ErrorResponse),
         (status = 502, description = "The provider could not be reached; the number is still yours.", body = ErrorResponse),
@@ -497,16 +497,37 @@ pub async fn release_phone_number(
 ) -> Result<Response, ApiError> {
     let caller = auth.require(Scope::PhoneNumbersWrite)?;
     let id = number_id(id)?;
-    let number = find_number(&state, &caller, &id).await?;
-    let expected = expected_revision(&headers, &id)?;
-    if expected.is_some_and(|r| r != number.revision) {
-        return Err(ApiError::PreconditionFailed);
-    }
-    if number.is_default {
-        return Err(ApiError::Conflict(
-            "Phone number is the workspace default".into(),
-        ));
-    }
+    let expected = match expected_revision(&headers, &id) {
+        Ok(expected) => expected,
+        Err(unmatchable) => {
+            // An unknown number is a 404 whatever the precondition.
+            find_number(&state, &caller, &id).await?;
+            return Err(unmatchable);
+        }
+    };
+    // The claim makes this request the only one, on any replica, that gives the number back
+    // to its provider: a second release there could fail, or give back a number someone
+    // else has bought meanwhile.
+    let stale_before = Timestamp::from_millis(Timestamp::now().as_millis() - RELEASE_ABANDONED_MS);
+    let number = match state
+        .store
+        .begin_release(&caller.workspace_id, &id, expected, stale_before)
+        .await?
+    {
+        ReleaseClaim::Claimed(number) => number,
+        ReleaseClaim::NotFound => return Err(ApiError::NotFound(NOT_FOUND)),
+        ReleaseClaim::Changed => return Err(ApiError::PreconditionFailed),
+        ReleaseClaim::IsDefault => {
+            return Err(ApiError::Conflict(
+                "Phone number is the workspace default".into(),
+            ));
+        }
+        ReleaseClaim::InProgress => {
+            return Err(ApiError::Conflict(
+                "Phone number is being purchased or released by another request".into(),
+            ));
+        }
+    };
     let message = match state.providers.get(&number.provider) {
         Some(provider) => {
             let e164 = E164::parse(&number.phone_number).map_err(|e| {
@@ -514,10 +535,12 @@ pub async fn release_phone_number(
             })?;
             // Released at the provider first: if that fails, the number is still ours and
             // still listed, and the client can retry.
-            provider
-                .release(&e164)
-                .await
-                .map_err(|e| provider_failure(provider.as_ref(), e))?;
+            if let Err(error) = provider.release(&e164).await {
+                if let Err(cleanup) = state.store.abandon_release(&id).await {
+                    tracing::error!(number = %number.phone_number, error = %cleanup, "could not give up the release claim of a failed release; a retry may take it over after 10 minutes");
+                }
+                return Err(provider_failure(provider.as_ref(), error));
+            }
             "Phone number released successfully.".to_owned()
         }
         None if number.provider == "sip_trunk" => "Phone number released successfully.".to_owned(),
@@ -526,30 +549,17 @@ pub async fn release_phone_number(
             number.provider
         ),
     };
+    // Unconditional: the claim was judged on the state the client named, and the number is
+    // gone at the provider, so a change that landed meanwhile does not keep the record.
     match state
         .store
-        .delete_phone_number(&caller.workspace_id, &id, expected, &caller.actor())
+        .delete_phone_number(&caller.workspace_id, &id, None, &caller.actor())
         .await?
     {
         DeleteOutcome::Deleted => Ok(message_response(message)),
-        DeleteOutcome::NotFound => Err(ApiError::NotFound(NOT_FOUND)),
-        // Changed by someone else after the `If-Match` check passed, while the provider
-        // released it. The number is gone at the provider, so the record goes too, and the
-        // client is told what happened: its release, decided on the state it named, is done.
-        // (A 412 here would say that nothing happened.)
-        DeleteOutcome::Changed => {
-            tracing::info!(number = %number.phone_number, "number changed while its release was at the provider; released anyway");
-            match state
-                .store
-                .delete_phone_number(&caller.workspace_id, &id, None, &caller.actor())
-                .await?
-            {
-                DeleteOutcome::Deleted | DeleteOutcome::NotFound => Ok(message_response(message)),
-                DeleteOutcome::Changed => Err(ApiError::Internal(
-                    "an unconditional delete reported a changed revision".into(),
-                )),
-            }
-        }
+        DeleteOutcome::NotFound | DeleteOutcome::Changed => Err(ApiError::Internal(
+            "a claimed release found its number gone or changed".into(),
+        )),
     }
 }
 
@@ -809,6 +819,7 @@ pub async fn purchase(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let caller = auth.require(Scope::PhoneNumbersWrite)?;
+    let body = body.parse()?;
     let raw = body.raw.clone();
     with_idempotency(
         &state,
@@ -821,7 +832,7 @@ pub async fn purchase(
     .await
 }
 
-async fn buy(state: &AppState, caller: &Caller, body: JsonBody) -> Result<Response, ApiError> {
+async fn buy(state: &AppState, caller: &Caller, body: JsonObject) -> Result<Response, ApiError> {
     let mut fields = Fields::new(body.object);
     let number = fields.required_string("phoneNumber", Some("phone_number"));
     let provider_id = fields.required_string("telephonyProviderId", Some("telephony_provider_id"));
@@ -856,32 +867,7 @@ async fn buy(state: &AppState, caller: &Caller, body: JsonBody) -> Result<Respon
         ));
     };
 
-    let workspace = state
-        .store
-        .get_workspace(&caller.workspace_id)
-        .await?
-        .ok_or_else(|| ApiError::Internal("the caller's workspace is gone".into()))?;
-    if !workspace.enabled_countries.contains(&country) {
-        return Err(ApiError::bad_request(format!(
-            "Country {country} is not enabled for this workspace"
-        )));
-    }
-    let rule = state
-        .store
-        .countries()
-        .await?
-        .into_iter()
-        .find(|c| c.country_iso == country);
-    let Some(rule) = rule else {
-        return Err(ApiError::bad_request(format!(
-            "Country {country} is not supported"
-        )));
-    };
-    if rule.requires_kyc && !workspace.kyc_verified {
-        return Err(ApiError::ForbiddenBecause(format!(
-            "Phone numbers in {country} require a KYC-verified workspace"
-        )));
-    }
+    check_country_policy(state, caller, &country, CountryUse::Purchase).await?;
 
     let claim = NewPhoneNumber {
         number_type: number.derived_type(),
@@ -972,6 +958,79 @@ async fn buy(state: &AppState, caller: &Caller, body: JsonBody) -> Result<Respon
             })
         }
     }
+}
+
+/// What a number of a country is being taken on for: bought from a provider's stock, which
+/// needs a country of the catalogue, or brought over a SIP trunk, which may be from anywhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CountryUse {
+    Purchase,
+    Link,
+}
+
+/// The workspace's rules for taking on a number of `country`, the same for purchases and SIP
+/// links: the country must be enabled for the workspace (400), and a country whose regulator
+/// wants the holder verified needs a KYC-verified workspace (403).
+async fn check_country_policy(
+    state: &AppState,
+    caller: &Caller,
+    country: &str,
+    use_: CountryUse,
+) -> Result<(), ApiError> {
+    let workspace = state
+        .store
+        .get_workspace(&caller.workspace_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal("the caller's workspace is gone".into()))?;
+    if !workspace.enabled_countries.iter().any(|c| c == country) {
+        return Err(ApiError::bad_request(format!(
+            "Country {country} is not enabled for this workspace"
+        )));
+    }
+    let rule = state
+        .store
+        .countries()
+        .await?
+        .into_iter()
+        .find(|c| c.country_iso == country);
+    match rule {
+        None if use_ == CountryUse::Purchase => Err(ApiError::bad_request(format!(
+            "Country {country} is not supported"
+        ))),
+        Some(rule) if rule.requires_kyc && !workspace.kyc_verified => {
+            Err(ApiError::ForbiddenBecause(format!(
+                "Phone numbers in {country} require a KYC-verified workspace"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A number some provider here has for sale cannot be linked: it is not the linker's, and
+/// linking it would take it out of everyone's search and make every purchase of it a 409.
+/// A provider that cannot be asked does not block the link (it is logged): whether a
+/// provider is up must not decide whether a workspace can bring its own numbers.
+async fn refuse_provider_stock(state: &AppState, number: &E164) -> Result<(), ApiError> {
+    for id in state.providers.ids() {
+        let Some(provider) = state.providers.get(id) else {
+            continue;
+        };
+        match provider
+            .search(number.country_code(), Some(number.derived_type()))
+            .await
+        {
+            Ok(offers) if offers.iter().any(|offer| offer.number == *number) => {
+                return Err(ApiError::Conflict(format!(
+                    "Phone number is for sale by {id}: buy it with POST /v1/organization-phone-numbers/purchase instead of linking it"
+                )));
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(number = %number, provider = id, error = %error, "could not ask the provider whether it sells a number being linked; linking it")
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One change to a number.
@@ -1145,7 +1204,8 @@ pub enum AuthMode {
             headers(("ETag" = String, description = "Strong entity tag of the new number"))),
         (status = 400, description = "Invalid number, termination host, authentication mode or credential combination.", body = ErrorResponse,
             example = json!({"statusCode": 400, "message": "sipTrunkUserName and sipTrunkPassword are required when authMode=userpass", "error": "Bad Request"})),
-        (status = 409, description = "The number is already registered.", body = ErrorResponse,
+        (status = 403, description = "The number's country requires a KYC-verified workspace.", body = ErrorResponse),
+        (status = 409, description = "The number is already registered, or a provider here has it for sale (buy it instead).", body = ErrorResponse,
             example = json!({"statusCode": 409, "message": "Phone number already registered", "error": "Conflict"})),
     )
 )]
@@ -1155,7 +1215,7 @@ pub async fn link_sip_trunk(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let caller = auth.require(Scope::PhoneNumbersWrite)?;
-    let mut fields = Fields::new(body.object);
+    let mut fields = Fields::new(body.parse()?.object);
     let number = fields.required_string("phoneNumber", Some("phone_number"));
     let uri = fields.required_string("terminationUri", Some("termination_uri"));
     let mode = fields
@@ -1185,7 +1245,7 @@ pub async fn link_sip_trunk(
     let present = |v: &Option<String>| v.as_ref().is_some_and(|s| !s.is_empty());
     let auth_mode = match mode.as_str() {
         "userpass" => match (username, password) {
-            (Some(username), Some(password)) if !username.is_empty() && !password.is_empty() => {
+            (Some(username), Some(password)) if !is_blank(&username) && !is_blank(&password) => {
                 Some(SipAuthMode::UserPass {
                     username,
                     password_sealed: state.sealing_key.seal(password.as_bytes()),
@@ -1219,6 +1279,8 @@ pub async fn link_sip_trunk(
             "validation passed without values".into(),
         ));
     };
+    check_country_policy(&state, &caller, number.country_code(), CountryUse::Link).await?;
+    refuse_provider_stock(&state, &number).await?;
     let new = NewPhoneNumber {
         number_type: number.derived_type(),
         number,

@@ -21,7 +21,7 @@ use tower::ServiceExt;
 pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub state: AppState,
-    pub db: TestDatabase,
+    pub db: Arc<TestDatabase>,
 }
 
 pub struct Reply {
@@ -76,7 +76,20 @@ impl TestApp {
         settings: ApiSettings,
         extra: Vec<Arc<dyn Provider>>,
     ) -> Self {
-        let db = TestDatabase::create(backend).await;
+        let db = Arc::new(TestDatabase::create(backend).await);
+        Self::serving(db, settings, extra).await
+    }
+
+    /// A second replica: its own connections, caches and state, on `other`'s database.
+    pub async fn build_on(other: &TestApp, extra: Vec<Arc<dyn Provider>>) -> Self {
+        Self::serving(other.db.clone(), ApiSettings::default(), extra).await
+    }
+
+    async fn serving(
+        db: Arc<TestDatabase>,
+        settings: ApiSettings,
+        extra: Vec<Arc<dyn Provider>>,
+    ) -> Self {
         let store = db.open_store().await;
         let mut providers = switchboard_api::default_providers(store.as_ref(), None)
             .await
