@@ -403,3 +403,90 @@ async fn pricing_countries_and_enabled_groups() {
         assert_eq!(groups[0]["from_phone_number_country_code"], json!(null));
     }
 }
+
+/// A key manages only keys that can do no more than it can: a key holding just
+/// `api_keys:manage` can neither revoke nor expire a full-scope key, but may manage keys
+/// within its own scopes.
+#[tokio::test]
+async fn keys_manage_only_keys_within_their_own_scopes() {
+    for backend in common::backends() {
+        let app = TestApp::new(backend).await;
+        let ws = app.workspace("Acme").await;
+        let manage_only: Scopes = [Scope::ApiKeysManage].into_iter().collect();
+        let manager = app.key(&ws.id, manage_only).await;
+        let peer = app.key(&ws.id, manage_only).await;
+        let full_id = ws.token.split(':').next().expect("key id");
+
+        let revoke_full = app
+            .call(
+                "DELETE",
+                &format!("/v1/api-keys/{full_id}"),
+                Some(&manager),
+                None,
+            )
+            .await;
+        assert_eq!(revoke_full.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            revoke_full.json()["message"],
+            json!("This key may only revoke keys whose scopes are a subset of its own")
+        );
+
+        let rotated = app
+            .call(
+                "POST",
+                "/v1/api-keys",
+                Some(&manager),
+                Some(json!({"name": "next", "expire_now": true})),
+            )
+            .await;
+        assert_eq!(rotated.status, StatusCode::CREATED);
+        assert_eq!(
+            app.call(
+                "GET",
+                "/v1/organization-phone-numbers",
+                Some(&ws.token),
+                None
+            )
+            .await
+            .status,
+            StatusCode::OK,
+            "the full-scope key survives the rotation"
+        );
+        assert_eq!(
+            app.call("GET", "/v1/api-keys", Some(&peer), None)
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED,
+            "a key within the rotating key's scopes is expired"
+        );
+
+        let next = rotated.json()["api_key"].as_str().expect("key").to_owned();
+        let manager_id = manager.split(':').next().expect("key id");
+        let revoke_peer = app
+            .call(
+                "DELETE",
+                &format!("/v1/api-keys/{manager_id}"),
+                Some(&next),
+                None,
+            )
+            .await;
+        assert_eq!(
+            revoke_peer.status,
+            StatusCode::OK,
+            "same scopes may be revoked"
+        );
+        let by_full = app
+            .call(
+                "DELETE",
+                &format!("/v1/api-keys/{}", next.split(':').next().expect("id")),
+                Some(&ws.token),
+                None,
+            )
+            .await;
+        assert_eq!(
+            by_full.status,
+            StatusCode::OK,
+            "a full-scope key revokes any key"
+        );
+    }
+}

@@ -336,3 +336,62 @@ async fn health_readiness_request_ids_and_unknown_routes() {
         );
     }
 }
+
+/// A client's `X-Request-Id` is kept only when it is 1 to 128 visible ASCII characters;
+/// anything else (spaces that would forge log fields, an id that would bloat every history
+/// entry) is replaced by a generated one, in the answer and in the history alike.
+#[tokio::test]
+async fn unfit_request_ids_are_replaced() {
+    for backend in common::backends() {
+        let app = TestApp::new(backend).await;
+        let ws = app.workspace("Acme").await;
+        let id = app.number(&ws.id, "+14155552671", None, None).await;
+        let path = format!("/v1/organization-phone-numbers/{id}");
+        let longest = "r".repeat(128);
+        let huge = "x".repeat(10_000);
+        let cases: [(&str, bool); 5] = [
+            ("trace-me-123", true),
+            (&longest, true),
+            ("x status=200 path=/fake", false),
+            (&huge, false),
+            ("caf\u{e9}", false),
+        ];
+        for (i, (sent, kept)) in cases.into_iter().enumerate() {
+            let request = axum::http::Request::patch(&path)
+                .header("authorization", bearer(&ws.token))
+                .header("content-type", "application/json")
+                .header(
+                    "x-request-id",
+                    axum::http::HeaderValue::from_bytes(sent.as_bytes()).expect("header value"),
+                )
+                .body(axum::body::Body::from(
+                    json!({"label": format!("l{i}")}).to_string(),
+                ))
+                .expect("request");
+            let reply = app.send(request).await;
+            assert_eq!(reply.status, StatusCode::OK);
+            let echoed = reply.headers["x-request-id"]
+                .to_str()
+                .expect("ASCII")
+                .to_owned();
+            let history = app
+                .call("GET", &format!("{path}/history"), Some(&ws.token), None)
+                .await
+                .json();
+            let stored = history["items"][0]["request_id"]
+                .as_str()
+                .expect("stored")
+                .to_owned();
+            assert_eq!(
+                echoed, stored,
+                "the answer and the history name the same id"
+            );
+            if kept {
+                assert_eq!(echoed, sent);
+            } else {
+                assert_ne!(echoed, sent);
+                assert_eq!(echoed.len(), 36, "a generated UUID: {echoed}");
+            }
+        }
+    }
+}

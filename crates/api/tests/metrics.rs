@@ -110,3 +110,69 @@ async fn counters_move_with_traffic() {
         assert!(!after.contains("phn_aaaaaaaaaaaa"));
     }
 }
+
+/// Label values a client can choose come from a closed set: requests with made-up methods
+/// and paths fold into `method="other"` and `route="unmatched"`, so no client can make the
+/// scrape (and the server's memory) grow without bound. (Other tests share the process's
+/// recorder, so the test looks at the label values, not at the scrape's size.)
+#[tokio::test]
+async fn made_up_methods_and_paths_do_not_become_labels() {
+    use rand::Rng;
+    let app = TestApp::new(common::Backend::Sqlite).await;
+    let mut rng = rand::rng();
+    let mut random_token = |len: usize| -> String {
+        (0..len)
+            .map(|_| char::from(b'A' + rng.random_range(0..26u8)))
+            .collect()
+    };
+    let mut sent = Vec::new();
+    for _ in 0..200 {
+        let (method, segment) = (random_token(200), random_token(300));
+        let reply = app
+            .call(&method, &format!("/v1/{segment}"), None, None)
+            .await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+        let reply = app.call(&method, "/v1/agents", None, None).await;
+        assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+        sent.push(method);
+        sent.push(segment);
+    }
+    let scrape =
+        String::from_utf8(app.call("GET", "/metrics", None, None).await.body).expect("UTF-8");
+    for value in &sent {
+        assert!(
+            !scrape.contains(value.as_str()),
+            "a client's {value} is a label"
+        );
+    }
+    let label_values = |label: &str| -> std::collections::BTreeSet<String> {
+        let prefix = format!("{label}=\"");
+        scrape
+            .lines()
+            .filter(|line| line.starts_with("http_request"))
+            .filter_map(|line| {
+                let rest = &line[line.find(&prefix)? + prefix.len()..];
+                Some(rest[..rest.find('"')?].to_owned())
+            })
+            .collect()
+    };
+    let methods = label_values("method");
+    let allowed = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", "other",
+    ];
+    assert!(methods.contains("other"), "{methods:?}");
+    assert!(
+        methods.iter().all(|m| allowed.contains(&m.as_str())),
+        "{methods:?}"
+    );
+    let routes = label_values("route");
+    assert!(routes.contains("unmatched"), "{routes:?}");
+    assert!(
+        routes.iter().all(|r| r == "unmatched"
+            || r == "/metrics"
+            || r.starts_with("/v1/")
+            || r.starts_with("/healthz")
+            || r.starts_with("/readyz")),
+        "{routes:?}"
+    );
+}

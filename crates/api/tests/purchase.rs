@@ -892,3 +892,106 @@ async fn a_release_claim_left_by_a_crash_is_taken_over_after_ten_minutes() {
         assert_eq!(releases(&provider), vec!["+14155552676".to_owned()]);
     }
 }
+
+/// A SIP link follows the rules a purchase does: the country must be enabled for the
+/// workspace and, where the regulator asks, the workspace KYC-verified; and a number a
+/// provider here has for sale cannot be linked (it would vanish from everyone's search).
+#[tokio::test]
+async fn sip_links_follow_the_workspace_rules_and_leave_provider_stock_alone() {
+    for backend in common::backends() {
+        let app = TestApp::new(backend).await;
+        let ws = app.workspace("Acme").await;
+        let other = app.workspace("Other").await;
+        app.enable(&ws.id, &["US", "AU"], false).await;
+        app.enable(&other.id, &["US"], false).await;
+        let link = |number: &str| json!({"phoneNumber": number, "terminationUri": "zt.plivo.com", "authMode": "ip"});
+
+        let gb = app
+            .call("POST", SIP, Some(&ws.token), Some(link("+44 20 7946 0958")))
+            .await;
+        assert_eq!(gb.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            gb.json()["message"],
+            json!("Country GB is not enabled for this workspace")
+        );
+
+        let au = app
+            .call("POST", SIP, Some(&ws.token), Some(link("+61 2 9374 4000")))
+            .await;
+        assert_eq!(au.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            au.json()["message"],
+            json!("Phone numbers in AU require a KYC-verified workspace")
+        );
+        app.enable(&ws.id, &["US", "AU"], true).await;
+        let au = app
+            .call("POST", SIP, Some(&ws.token), Some(link("+61 2 9374 4000")))
+            .await;
+        assert_eq!(au.status, StatusCode::CREATED);
+
+        // The sandbox's own stock: buy it, do not squat it.
+        let stock = app
+            .call("POST", SIP, Some(&ws.token), Some(link("+14155550110")))
+            .await;
+        assert_eq!(stock.status, StatusCode::CONFLICT);
+        assert_eq!(
+            stock.json()["message"],
+            json!(
+                "Phone number is for sale by sandbox: buy it with POST /v1/organization-phone-numbers/purchase instead of linking it"
+            )
+        );
+        let search = app
+            .call(
+                "GET",
+                "/v1/organization-phone-numbers/plivo-numbers?country_iso=US&type=local",
+                Some(&other.token),
+                None,
+            )
+            .await;
+        assert!(
+            contains(&search.body, "+14155550110"),
+            "still for sale to everyone"
+        );
+        other_buys(&app, &other.token, "+14155550110").await;
+    }
+}
+
+async fn other_buys(app: &TestApp, token: &str, number: &str) {
+    app.buy(token, number, "US").await;
+}
+
+/// Required credentials made of nothing visible are as missing as empty ones.
+#[tokio::test]
+async fn blank_sip_credentials_are_refused() {
+    for backend in common::backends() {
+        let app = TestApp::new(backend).await;
+        let ws = app.workspace("Acme").await;
+        for (user, password) in [
+            ("   ", "p"),
+            ("u", " \t "),
+            ("\u{1}\u{2}", "p"),
+            ("u", "\u{7f}"),
+        ] {
+            let body = json!({"phoneNumber": "+14155552671", "terminationUri": "zt.plivo.com", "sipTrunkUserName": user, "sipTrunkPassword": password});
+            let reply = app.call("POST", SIP, Some(&ws.token), Some(body)).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::BAD_REQUEST,
+                "{user:?} / {password:?}"
+            );
+            assert_eq!(
+                reply.json()["message"],
+                json!("sipTrunkUserName and sipTrunkPassword are required when authMode=userpass")
+            );
+        }
+        let listed = app
+            .call(
+                "GET",
+                "/v1/organization-phone-numbers",
+                Some(&ws.token),
+                None,
+            )
+            .await;
+        assert_eq!(listed.json()["total"], json!(0), "nothing was linked");
+    }
+}

@@ -187,3 +187,39 @@ async fn oversized_uris_and_headers_get_the_envelope_and_nothing_runs() {
         assert_eq!(numbers.json()["total"], json!(0));
     }
 }
+
+/// Authorisation comes before validation: a key without the route's scope is told 403
+/// whatever body it sends, malformed or of another type.
+#[tokio::test]
+async fn a_key_without_the_scope_is_refused_before_its_body_is_judged() {
+    for backend in common::backends() {
+        let app = TestApp::new(backend).await;
+        let ws = app.workspace("Acme").await;
+        for (method, path, scope) in ROUTES
+            .iter()
+            .filter(|(m, _, _)| matches!(*m, "POST" | "PATCH"))
+        {
+            let all_but: Scopes = Scope::ALL.into_iter().filter(|s| s != scope).collect();
+            let token = app.key(&ws.id, all_but).await;
+            for (content_type, body) in [
+                ("application/json", "{not json"),
+                ("application/json", "[1, 2]"),
+                ("text/plain", "hello"),
+            ] {
+                let request = axum::http::Request::builder()
+                    .method(*method)
+                    .uri(*path)
+                    .header("authorization", common::bearer(&token))
+                    .header("content-type", content_type)
+                    .body(axum::body::Body::from(body))
+                    .expect("request");
+                let reply = app.send(request).await;
+                assert_eq!(
+                    reply.status,
+                    StatusCode::FORBIDDEN,
+                    "{method} {path} with {content_type} {body}"
+                );
+            }
+        }
+    }
+}
