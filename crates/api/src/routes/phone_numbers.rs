@@ -1204,7 +1204,7 @@ pub enum AuthMode {
             headers(("ETag" = String, description = "Strong entity tag of the new number"))),
         (status = 400, description = "Invalid number, termination host, authentication mode or credential combination.", body = ErrorResponse,
             example = json!({"statusCode": 400, "message": "sipTrunkUserName and sipTrunkPassword are required when authMode=userpass", "error": "Bad Request"})),
-        (status = 403, description = "The number's country requires a KYC-verified workspace.", body = ErrorResponse),
+        (status = 403, description = "The number's country requires a KYC-verified workspace, or the key lacks the scope.", body = ErrorResponse),
         (status = 409, description = "The number is already registered, or a provider here has it for sale (buy it instead).", body = ErrorResponse,
             example = json!({"statusCode": 409, "message": "Phone number already registered", "error": "Conflict"})),
     )
