@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod claims;
+mod connection;
 pub mod error;
 pub mod extract;
 mod idempotency;

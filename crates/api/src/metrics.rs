@@ -102,6 +102,28 @@ impl Drop for InFlight {
     }
 }
 
+/// Counts a connection as open while alive.
+#[derive(Debug)]
+pub struct OpenConnection(());
+
+impl OpenConnection {
+    pub fn start() -> Self {
+        metrics::gauge!("http_connections_open").increment(1.0);
+        Self(())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!("http_connections_open").decrement(1.0);
+    }
+}
+
+/// A connection answered 503 because the server had `--max-connections` open.
+pub fn connection_refused() {
+    metrics::counter!("http_connections_refused_total").increment(1);
+}
+
 pub fn rate_limited() {
     metrics::counter!("rate_limited_requests_total").increment(1);
 }

@@ -1,26 +1,49 @@
 //! The server loop: serve until SIGTERM or Ctrl-C, then stop accepting and let in-flight
 //! requests finish, for a bounded time.
 
+use crate::connection::{IdleTimeout, refuse_busy};
 use crate::router::{AppState, router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub drain_timeout: Duration,
+    /// How long a request head may take to arrive in full, counted from when the server
+    /// starts waiting for it: on a new connection, from the connect; on a kept-alive one,
+    /// from the previous response. A connection that runs out of it is closed.
+    pub header_read_timeout: Duration,
+    /// How long a kept-alive connection may sit idle after a response before it is closed
+    /// (at most `header_read_timeout`, which also bounds that wait).
+    pub keep_alive_timeout: Duration,
+    /// Connections served at once; one more is answered 503 and closed.
+    pub max_connections: usize,
 }
+
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 impl Default for ServeOptions {
     fn default() -> Self {
         Self {
             drain_timeout: Duration::from_secs(30),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
 
-/// Serves on `listener` until `shutdown` completes (see [`shutdown_signal`]), then drains.
-/// Returns once every connection has closed or the drain timeout has passed.
+/// Serves on `listener` until `shutdown` completes (see [`shutdown_signal`]), then stops
+/// accepting and drains. Returns once every connection has closed or the drain timeout has
+/// passed.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -37,28 +60,75 @@ pub async fn serve(
             crate::claims::sweep_stale_claims(&background).await;
         }
     });
-    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutdown signal received; finishing in-flight requests");
-        let _ = signalled_tx.send(());
-    });
-    let drain_deadline = async move {
-        if signalled_rx.await.is_ok() {
-            tokio::time::sleep(options.drain_timeout).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    let result = tokio::select! {
-        result = server.into_future() => result,
-        () = drain_deadline => {
-            tracing::warn!(timeout_s = options.drain_timeout.as_secs(), "drain timed out; exiting with requests still open");
-            Ok(())
-        }
-    };
+    let app = router(state);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout);
+    let keep_alive = options.keep_alive_timeout.min(options.header_read_timeout);
+    let slots = Arc::new(Semaphore::new(options.max_connections));
+    let connections = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    accept_failed(error).await;
+                    continue;
+                }
+            },
+        };
+        // Small JSON answers: send them now, not after Nagle's delay.
+        let _ = stream.set_nodelay(true);
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            crate::metrics::connection_refused();
+            tokio::spawn(refuse_busy(stream));
+            continue;
+        };
+        let io = TokioIo::new(IdleTimeout::new(stream, keep_alive));
+        let connection =
+            connections.watch(http.serve_connection(io, TowerToHyperService::new(app.clone())));
+        tokio::spawn(async move {
+            let _open = crate::metrics::OpenConnection::start();
+            // Errors here are the client's (a reset, a head too slow or too large): the
+            // connection is over either way, and there is no one to tell.
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    // Closing the listener refuses new connections at once; the open ones finish the
+    // request they are on and close.
+    drop(listener);
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+    if tokio::time::timeout(options.drain_timeout, connections.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            timeout_s = options.drain_timeout.as_secs(),
+            "drain timed out; exiting with requests still open"
+        );
+    }
     housekeeping.abort();
-    result
+    Ok(())
+}
+
+/// An accept that failed. Most failures are one connection's (reset before it was
+/// accepted) and the next accept is fine; running out of file descriptors is not, and
+/// retrying at once would spin, so the loop waits a moment (as hyper 0.14 and axum do).
+async fn accept_failed(error: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(%error, "cannot accept connections; retrying in a second");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// A future that completes on SIGTERM or Ctrl-C. The handlers are installed when this is

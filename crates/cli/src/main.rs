@@ -10,7 +10,6 @@ mod secrets;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -74,9 +73,10 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct ServeArgs {
-    /// Address to listen on (port 0 picks a free port).
+    /// Address to listen on, HOST:PORT: an IP address or a name such as localhost (port 0
+    /// picks a free port).
     #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+    listen: String,
     /// On an empty database, create a demo workspace, key, agents and numbers, and print the key.
     #[arg(long)]
     demo: bool,
@@ -94,6 +94,18 @@ struct ServeArgs {
     /// After SIGTERM or Ctrl-C, how long in-flight requests may take to finish, in seconds.
     #[arg(long, env = "SWITCHBOARD_DRAIN_TIMEOUT_SECS", default_value_t = 30)]
     drain_timeout_secs: u64,
+    /// How long a request head may take to arrive in full, in seconds (1 to 300): counted
+    /// from the connect, or on a kept-alive connection from the previous response.
+    #[arg(long, env = "SWITCHBOARD_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    header_read_timeout_secs: u64,
+    /// How long a kept-alive connection may stay idle after a response, in seconds (1 to
+    /// 300, and at most --header-read-timeout-secs).
+    #[arg(long, env = "SWITCHBOARD_KEEP_ALIVE_TIMEOUT_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    keep_alive_timeout_secs: u64,
+    /// Connections served at once; one more is answered 503 and closed. Keep it below the
+    /// process's open-file limit (ulimit -n).
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: u64,
     /// Key that seals SIP trunk passwords, 64 hex characters. Without it, a key file beside
     /// the SQLite database (<database>.key, mode 0600) is used, and created if missing.
     #[arg(long, env = "SWITCHBOARD_SECRET_KEY", hide_env_values = true)]
@@ -311,6 +323,13 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 async fn serve(url: &str, args: ServeArgs) -> Result<()> {
+    if args.keep_alive_timeout_secs > args.header_read_timeout_secs {
+        bail!(
+            "--keep-alive-timeout-secs ({}) must not exceed --header-read-timeout-secs ({}): an idle connection is one waiting for a request head",
+            args.keep_alive_timeout_secs,
+            args.header_read_timeout_secs
+        );
+    }
     // Everything that can fail is set up before the port is bound, so "listening" means ready.
     let store: Arc<dyn Store> = database::open(url).await?;
     switchboard_domain::load_phone_metadata();
@@ -336,9 +355,9 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
         rate_limit_per_minute: args.rate_limit_per_minute,
         request_timeout: Duration::from_secs(args.request_timeout_secs),
     };
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = tokio::net::TcpListener::bind(args.listen.as_str())
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+        .with_context(|| format!("cannot listen on {} (expected HOST:PORT)", args.listen))?;
     let address = listener
         .local_addr()
         .context("cannot read the listening address")?;
@@ -351,6 +370,9 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
     tracing::info!(database = %database::redacted(url), providers = ?state.providers.ids(), "listening on http://{address}");
     let options = ServeOptions {
         drain_timeout: Duration::from_secs(args.drain_timeout_secs),
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+        keep_alive_timeout: Duration::from_secs(args.keep_alive_timeout_secs),
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
     };
     switchboard_api::serve(listener, state, options, shutdown)
         .await

@@ -427,11 +427,11 @@ fn migrate_and_schema_version_checks() {
     let sandbox = Sandbox::new();
     assert_eq!(
         sandbox.json(&["migrate"]),
-        json!({"from_version": 0, "to_version": 4})
+        json!({"from_version": 0, "to_version": 5})
     );
     assert_eq!(
         sandbox.json(&["migrate"]),
-        json!({"from_version": 4, "to_version": 4})
+        json!({"from_version": 5, "to_version": 5})
     );
 
     let conn = rusqlite::Connection::open(sandbox.db_path()).expect("open");
@@ -868,4 +868,146 @@ fn a_reader_that_goes_away_early_is_not_an_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.is_empty(), "{stderr}");
+}
+
+/// Reads from `stream` until the server closes it (or resets it); returns what it sent, or
+/// `None` when it was still open after `patience`.
+fn read_until_closed(stream: &mut std::net::TcpStream, patience: Duration) -> Option<Vec<u8>> {
+    use std::io::Read;
+    stream.set_read_timeout(Some(patience)).expect("timeout");
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return Some(received),
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return None;
+            }
+            // A reset is a close too.
+            Err(_) => return Some(received),
+        }
+    }
+}
+
+/// A socket that sends nothing, one that sends half a request head, and a kept-alive one
+/// left idle after its answer are all closed by the server, while ordinary clients are
+/// served meanwhile.
+#[test]
+fn idle_and_half_sent_connections_are_closed() {
+    use std::io::Write;
+    let sandbox = Sandbox::new();
+    let server = sandbox.serve(&[
+        "--header-read-timeout-secs",
+        "3",
+        "--keep-alive-timeout-secs",
+        "1",
+    ]);
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let connect = || std::net::TcpStream::connect(&address).expect("connect");
+
+    let mut silent = connect();
+    let mut half = connect();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Trickle: ")
+        .expect("write");
+    let mut kept_alive = connect();
+    kept_alive
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+
+    // Ordinary clients meanwhile.
+    for _ in 0..5 {
+        assert_eq!(server.get("/healthz", "").0, 200);
+    }
+
+    // Far longer than both timeouts, far shorter than "never".
+    let patience = Duration::from_secs(30);
+    assert!(
+        read_until_closed(&mut silent, patience).is_some(),
+        "a silent socket stays open"
+    );
+    assert!(
+        read_until_closed(&mut half, patience).is_some(),
+        "half a request head stays open"
+    );
+    let answered =
+        read_until_closed(&mut kept_alive, patience).expect("an idle keep-alive socket stays open");
+    assert!(
+        String::from_utf8_lossy(&answered).starts_with("HTTP/1.1 200"),
+        "the request was answered before the idle connection closed"
+    );
+    assert_eq!(server.get("/healthz", "").0, 200);
+    assert!(server.terminate().success());
+}
+
+/// Past `--max-connections`, a new connection is told 503 in the envelope and closed; once
+/// a connection closes, new ones are served again.
+#[test]
+fn connections_past_the_cap_are_refused_politely() {
+    use std::io::Write;
+    let sandbox = Sandbox::new();
+    let server = sandbox.serve(&["--max-connections", "3", "--header-read-timeout-secs", "60"]);
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let held: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| std::net::TcpStream::connect(&address).expect("connect"))
+        .collect();
+    // Let the server accept all three before the fourth.
+    std::thread::sleep(Duration::from_millis(300));
+
+    let mut over = std::net::TcpStream::connect(&address).expect("connect");
+    over.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let answer =
+        read_until_closed(&mut over, Duration::from_secs(30)).expect("closed after the answer");
+    let answer = String::from_utf8(answer).expect("UTF-8");
+    assert!(
+        answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("retry-after: 1\r\n"), "{answer}");
+    let body: Value =
+        serde_json::from_str(answer.split("\r\n\r\n").nth(1).expect("body")).expect("JSON");
+    assert_eq!(
+        body,
+        json!({"statusCode": 503, "message": "The server has too many open connections; try again shortly", "error": "Service Unavailable"})
+    );
+
+    drop(held);
+    let mut served = false;
+    for _ in 0..50 {
+        let status = block_on(async {
+            reqwest::get(format!("{}/healthz", server.base))
+                .await
+                .map(|r| r.status().as_u16())
+                .ok()
+        });
+        if status == Some(200) {
+            served = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(served, "new connections are served once old ones close");
+    let metrics = reqwest_text(&format!("{}/metrics", server.base));
+    assert!(
+        metrics.contains("http_connections_refused_total 1"),
+        "{metrics}"
+    );
+    assert!(server.terminate().success());
+}
+
+fn reqwest_text(url: &str) -> String {
+    block_on(async {
+        reqwest::get(url)
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("text")
+    })
 }
