@@ -41,10 +41,42 @@ pub async fn migrate(url: &str) -> Result<MigrationReport> {
     })
 }
 
-/// A consistent online copy of a SQLite database; PostgreSQL has its own tools.
-pub async fn backup(url: &str, to: &std::path::Path) -> Result<u64> {
+/// What `backup` wrote.
+pub struct Backup {
+    pub bytes: u64,
+    /// The copy of the database's key file, beside the backup; `None` when the database has
+    /// no key file (its key comes from `SWITCHBOARD_SECRET_KEY`, or it never needed one).
+    pub key_file: Option<PathBuf>,
+}
+
+/// A consistent online copy of a SQLite database, and of its key file beside it (a backup
+/// without its key cannot open the SIP trunk passwords it holds); PostgreSQL has its own
+/// tools.
+pub async fn backup(url: &str, to: &std::path::Path) -> Result<Backup> {
     match backend(url)? {
-        Backend::Sqlite(path) => Ok(SqliteStore::backup(path, to).await?),
+        Backend::Sqlite(path) => {
+            let key = crate::secrets::key_file_beside(&path);
+            let key_copy = crate::secrets::key_file_beside(to);
+            let key_text = match std::fs::read(&key) {
+                Ok(text) => Some(text),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+                Err(error) => bail!("cannot read the key file {}: {error}", key.display()),
+            };
+            if key_text.is_some() && key_copy.exists() {
+                bail!("{} already exists; choose a new file", key_copy.display());
+            }
+            let bytes = SqliteStore::backup(path, to).await?;
+            let key_file = match key_text {
+                Some(text) => {
+                    crate::secrets::write_private_file(&key_copy, &text).map_err(|e| {
+                        anyhow::anyhow!("cannot write the key file {}: {e}", key_copy.display())
+                    })?;
+                    Some(key_copy)
+                }
+                None => None,
+            };
+            Ok(Backup { bytes, key_file })
+        }
         Backend::Postgres => bail!(
             "backup copies SQLite databases; for PostgreSQL use pg_dump (or your provider's snapshots)"
         ),

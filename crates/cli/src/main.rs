@@ -54,7 +54,8 @@ enum Command {
     Migrate,
     /// Print the OpenAPI 3.1 document of the HTTP API (the one served at /v1/openapi.json).
     Openapi,
-    /// Copy a SQLite database consistently, even while the server runs; prints {"backup","bytes"}.
+    /// Copy a SQLite database consistently, even while the server runs, with its key file
+    /// beside the copy (FILE.key, mode 0600); prints {"backup","bytes","key_file"}.
     Backup {
         /// The new file to write (must not exist).
         #[arg(long)]
@@ -230,10 +231,17 @@ async fn run(cli: Cli) -> Result<()> {
             }))
         }
         Command::Backup { to } => {
-            let bytes = database::backup(&url, &to).await?;
+            let backup = database::backup(&url, &to).await?;
+            if backup.key_file.is_none() {
+                eprintln!(
+                    "note: the secret key is not in a key file (SWITCHBOARD_SECRET_KEY?); keep it with this backup, \
+                     or the SIP trunk passwords in it cannot be read"
+                );
+            }
             output::print_json(&serde_json::json!({
                 "backup": to.display().to_string(),
-                "bytes": bytes,
+                "bytes": backup.bytes,
+                "key_file": backup.key_file.map(|k| k.display().to_string()),
             }))
         }
         Command::Workspace(WorkspaceCommand::Create {
@@ -346,10 +354,12 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
     let providers = switchboard_api::default_providers(store.as_ref(), plivo)
         .await
         .map_err(|e| anyhow::anyhow!("cannot set up the number providers: {e}"))?;
-    let sealing_key = secrets::load_or_create(
+    let sealing_key = secrets::sealing_key_for(
+        store.as_ref(),
         args.secret_key.as_deref(),
         database::key_file(url)?.as_deref(),
-    )?;
+    )
+    .await?;
     let settings = ApiSettings {
         key_cache_ttl: Duration::from_millis(args.key_cache_ms),
         rate_limit_per_minute: args.rate_limit_per_minute,

@@ -582,6 +582,15 @@ fn backup_while_serving_then_restore() {
     writer.join().expect("writer");
     assert!(backup["bytes"].as_u64().is_some_and(|b| b > 0));
     assert!(server.terminate().success());
+    // The key travels with the copy: same key, private file.
+    let key_copy = format!("{}.key", backup_path.display());
+    assert_eq!(backup["key_file"], json!(key_copy));
+    assert_eq!(
+        std::fs::read(&key_copy).expect("key copy"),
+        std::fs::read(sandbox.dir.path().join("switchboard.db.key")).expect("key")
+    );
+    assert_eq!(file_mode(Path::new(&key_copy)), 0o600);
+    assert_eq!(file_mode(&backup_path), 0o600);
 
     let again = sandbox.failure(&["backup", "--to", &backup_path.display().to_string()]);
     assert!(again.contains("already exists"), "{again}");
@@ -595,6 +604,7 @@ fn backup_while_serving_then_restore() {
     drop(conn);
     let restored = Sandbox::new();
     std::fs::copy(&backup_path, restored.db_path()).expect("restore");
+    std::fs::copy(&key_copy, restored.dir.path().join("switchboard.db.key")).expect("restore key");
     let server = restored.serve(&[]);
     let (status, body) = server.get(
         &format!("/v1/organization-phone-numbers/{}", ids[0]),
@@ -1010,4 +1020,134 @@ fn reqwest_text(url: &str) -> String {
             .await
             .expect("text")
     })
+}
+
+/// Permission bits of `path` (0 where Unix modes do not exist).
+fn file_mode(path: &Path) -> u32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        0
+    }
+}
+
+/// The database remembers which key sealed its secrets: started without that key file, or
+/// with another key, `serve` refuses (and creates no new key) with a message that says
+/// what is missing; with the right key it serves.
+#[test]
+fn a_database_is_never_served_with_a_key_it_was_not_sealed_with() {
+    let sandbox = Sandbox::new();
+    let (_, api_key) = sandbox.workspace();
+    let server = sandbox.serve(&[]);
+    let linked = block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/v1/organization-phone-numbers/sip-trunks", server.base))
+            .bearer_auth(&api_key)
+            .json(&json!({"phoneNumber": "+14155552671", "terminationUri": "zt.plivo.com", "sipTrunkUserName": "u", "sipTrunkPassword": "trunk-secret"}))
+            .send()
+            .await
+            .expect("link")
+            .status()
+            .as_u16()
+    });
+    assert_eq!(linked, 201);
+    assert!(server.terminate().success());
+    let key_file = sandbox.dir.path().join("switchboard.db.key");
+    let key = std::fs::read_to_string(&key_file).expect("key");
+    let key_id: String = rusqlite::Connection::open(sandbox.db_path())
+        .expect("open")
+        .query_row("SELECT key_id FROM sealing_key", [], |r| r.get(0))
+        .expect("the key id is recorded");
+    assert_eq!(key_id.len(), 16);
+    assert!(!key.contains(&key_id), "the id is not a piece of the key");
+
+    // The key file lost (a restore without it).
+    std::fs::rename(&key_file, sandbox.dir.path().join("elsewhere.key")).expect("move");
+    let error = sandbox.failure(&["serve", "--listen", "127.0.0.1:0"]);
+    assert!(error.contains("is missing"), "{error}");
+    assert!(error.contains(&key_id), "{error}");
+    assert!(!key_file.exists(), "no new key was made");
+
+    // Another key.
+    let other = "ab".repeat(32);
+    let wrong = sandbox
+        .command()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SWITCHBOARD_SECRET_KEY", &other)
+        .output()
+        .expect("run");
+    assert!(!wrong.status.success());
+    let error = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        error.contains(&format!("sealed with key {key_id}")),
+        "{error}"
+    );
+
+    // A database from before key ids were recorded: the key is tried on a stored secret.
+    let conn = rusqlite::Connection::open(sandbox.db_path()).expect("open");
+    conn.execute("DELETE FROM sealing_key", [])
+        .expect("forget the id");
+    drop(conn);
+    let wrong = sandbox
+        .command()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SWITCHBOARD_SECRET_KEY", &other)
+        .output()
+        .expect("run");
+    assert!(!wrong.status.success());
+    let error = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        error.contains("cannot open the SIP trunk passwords"),
+        "{error}"
+    );
+
+    // The right key, given back: served, and its id recorded again.
+    std::fs::rename(sandbox.dir.path().join("elsewhere.key"), &key_file).expect("move back");
+    let server = sandbox.serve(&[]);
+    assert!(server.terminate().success());
+    let recorded: String = rusqlite::Connection::open(sandbox.db_path())
+        .expect("open")
+        .query_row("SELECT key_id FROM sealing_key", [], |r| r.get(0))
+        .expect("recorded");
+    assert_eq!(recorded, key_id);
+}
+
+/// The quick start leaves nothing secret for `git add -A` to pick up, and the database is
+/// as private as its key.
+#[test]
+fn the_database_and_its_key_are_private_and_ignored_by_git() {
+    let sandbox = Sandbox::new();
+    let server = sandbox.serve(&["--demo"]);
+    assert!(server.terminate().success());
+    for name in ["switchboard.db", "switchboard.db.key"] {
+        assert_eq!(file_mode(&sandbox.dir.path().join(name)), 0o600, "{name}");
+    }
+    let gitignore =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.gitignore"))
+            .expect(".gitignore");
+    let ignored = |name: &str| {
+        gitignore.lines().map(str::trim).any(|pattern| {
+            pattern == name
+                || pattern
+                    .strip_prefix('*')
+                    .is_some_and(|suffix| name.ends_with(suffix))
+        })
+    };
+    for entry in std::fs::read_dir(sandbox.dir.path()).expect("dir") {
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        assert!(ignored(&name), "{name} would be committed");
+    }
 }

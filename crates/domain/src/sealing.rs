@@ -40,6 +40,17 @@ impl SealingKey {
         hex::encode(self.0.as_slice())
     }
 
+    /// A name for this key that can be stored and shown without revealing it: 16 hex
+    /// characters of a domain-separated SHA-256 of the key.
+    pub fn id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(b"switchboard sealing key id v1\0")
+            .chain_update(self.0.as_slice())
+            .finalize();
+        hex::encode(&digest[..8])
+    }
+
     /// `nonce || ciphertext || tag`.
     pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];

@@ -1054,17 +1054,17 @@ impl Store for PostgresStore {
         Ok(row.map(|r| r.get(0)))
     }
 
-    async fn has_sealed_secrets(&self) -> Result<bool, StoreError> {
+    async fn sample_sealed_secret(&self) -> Result<Option<Vec<u8>>, StoreError> {
         let row = self
             .client()
             .await?
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM sip_trunks WHERE password_sealed IS NOT NULL)",
+            .query_opt(
+                "SELECT password_sealed FROM sip_trunks WHERE password_sealed IS NOT NULL LIMIT 1",
                 &[],
             )
             .await
             .map_err(map_error)?;
-        Ok(row.get(0))
+        Ok(row.map(|r| r.get(0)))
     }
 
     async fn stale_claims(&self, older_than: Timestamp) -> Result<Vec<PhoneNumber>, StoreError> {

@@ -69,7 +69,29 @@ fn apply_reader_settings(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.execute_batch("PRAGMA mmap_size = 1073741824;")
 }
 
+/// Creates `path` empty and readable by this user only; `false` when it already exists.
+/// SQLite gives the files it adds beside a database (`-wal`, `-shm`) the database file's
+/// permissions, so the whole database stays private; left to SQLite, a new file would
+/// follow the umask (0644).
+fn create_private(path: &Path) -> std::io::Result<bool> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    create_private(path).map_err(|e| {
+        StoreError::Unavailable(format!(
+            "cannot create SQLite database {}: {e}",
+            path.display()
+        ))
+    })?;
     let mut conn = Connection::open(path).map_err(|e| {
         StoreError::Unavailable(format!(
             "cannot open SQLite database {}: {e}",
@@ -118,25 +140,43 @@ impl SqliteStore {
     ) -> Result<u64, StoreError> {
         let (path, to) = (path.into(), to.into());
         run_blocking(move || {
-            if to.exists() {
-                return Err(StoreError::Conflict(format!(
-                    "{} already exists; choose a new file",
-                    to.display()
-                )));
+            // Created here, empty and private, so that an existing file is never touched
+            // and the copy is as private as the database (VACUUM INTO fills an empty file).
+            match create_private(&to) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(StoreError::Conflict(format!(
+                        "{} already exists; choose a new file",
+                        to.display()
+                    )));
+                }
+                Err(e) => {
+                    return Err(StoreError::Other(
+                        format!("cannot create the backup {}: {e}", to.display()).into(),
+                    ));
+                }
             }
-            let mut conn = open_connection(&path)?;
-            migrations::migrate_if_empty_then_check(&mut conn)?;
-            let target = to
-                .to_str()
-                .ok_or_else(|| StoreError::Other("the backup path is not UTF-8".into()))?;
-            conn.execute("VACUUM INTO ?1", [target])
-                .map_err(map_error)?;
-            let bytes = std::fs::metadata(&to)
-                .map(|m| m.len())
-                .map_err(|e| StoreError::Other(Box::new(e)))?;
-            Ok(bytes)
+            let copied = Self::copy_into(&path, &to);
+            if copied.is_err() {
+                let _ = std::fs::remove_file(&to);
+            }
+            copied
         })
         .await
+    }
+
+    /// `VACUUM INTO` the empty file `to`; returns its size.
+    fn copy_into(path: &Path, to: &Path) -> Result<u64, StoreError> {
+        let mut conn = open_connection(path)?;
+        migrations::migrate_if_empty_then_check(&mut conn)?;
+        let target = to
+            .to_str()
+            .ok_or_else(|| StoreError::Other("the backup path is not UTF-8".into()))?;
+        conn.execute("VACUUM INTO ?1", [target])
+            .map_err(map_error)?;
+        std::fs::metadata(to)
+            .map(|m| m.len())
+            .map_err(|e| StoreError::Other(Box::new(e)))
     }
 
     fn connect_pools(path: PathBuf) -> Result<Self, StoreError> {

@@ -830,13 +830,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn has_sealed_secrets(&self) -> Result<bool, StoreError> {
+    async fn sample_sealed_secret(&self) -> Result<Option<Vec<u8>>, StoreError> {
         self.read(move |conn| {
             conn.query_row(
-                "SELECT EXISTS (SELECT 1 FROM sip_trunks WHERE password_sealed IS NOT NULL)",
+                "SELECT password_sealed FROM sip_trunks WHERE password_sealed IS NOT NULL LIMIT 1",
                 [],
                 |row| row.get(0),
             )
+            .optional()
             .map_err(map_error)
         })
         .await

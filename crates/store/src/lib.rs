@@ -456,8 +456,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The id of the key recorded by [`Store::record_sealing_key_id`], if any.
     async fn sealing_key_id(&self) -> Result<Option<String>, StoreError>;
 
-    /// Whether any secret sealed with the sealing key is stored (a SIP trunk password).
-    async fn has_sealed_secrets(&self) -> Result<bool, StoreError>;
+    /// One stored secret sealed with the sealing key (a SIP trunk password), if there is
+    /// any: what a key can be tried on when the database recorded no key id.
+    async fn sample_sealed_secret(&self) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Claims a number for a purchase in flight: a `pending` record, no history yet.
     /// `Conflict` when any workspace already holds the number: the unique constraint decides
