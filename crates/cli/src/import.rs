@@ -36,8 +36,45 @@ pub struct LineError {
     pub reason: String,
 }
 
-/// The checked file: each good row with its line number, in file order, or every problem found.
-pub type CheckedRows = std::result::Result<Vec<(u64, NewPhoneNumber)>, Vec<LineError>>;
+/// The checked file: each good row with its line number, in file order, and every problem
+/// found in the others.
+#[derive(Debug, Default)]
+pub struct CheckedRows {
+    pub rows: Vec<(u64, NewPhoneNumber)>,
+    pub errors: Vec<LineError>,
+}
+
+/// Line numbers as an editor shows them, from byte offsets: a line ends at `\n`, `\r\n` or a
+/// lone `\r`, whatever program saved the file.
+struct LineStarts<'a> {
+    bytes: &'a [u8],
+    starts: Vec<usize>,
+}
+
+impl<'a> LineStarts<'a> {
+    fn of(bytes: &'a [u8]) -> Self {
+        let mut starts = vec![0];
+        for (i, byte) in bytes.iter().enumerate() {
+            let ends_line =
+                *byte == b'\n' || (*byte == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
+            if ends_line {
+                starts.push(i + 1);
+            }
+        }
+        Self { bytes, starts }
+    }
+
+    /// The 1-based line of the record the csv reader places at byte `offset`. The reader
+    /// ends a record at the `\r` of a `\r\n` and may place the next one at its `\n`, so
+    /// line breaks at the offset are stepped over first.
+    fn line_of(&self, offset: u64) -> u64 {
+        let mut offset = usize::try_from(offset).unwrap_or(usize::MAX);
+        while matches!(self.bytes.get(offset), Some(b'\r' | b'\n')) {
+            offset += 1;
+        }
+        self.starts.partition_point(|start| *start <= offset) as u64
+    }
+}
 
 /// Which column holds which field.
 struct Header {
@@ -150,24 +187,25 @@ fn parse_row(header: &Header, record: &csv::StringRecord) -> Result<NewPhoneNumb
     }
 }
 
-/// Reads and checks the whole file. Returns the rows in file order with their line numbers,
-/// or every problem found.
-pub fn parse_csv(input: impl std::io::Read, progress: &ProgressBar) -> Result<CheckedRows> {
+/// Reads and checks the whole file: the good rows in file order with their line numbers, and
+/// every problem of the others.
+pub fn parse_csv(input: &[u8], progress: &ProgressBar) -> Result<CheckedRows> {
+    let lines = LineStarts::of(input);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(input);
     let header = Header::parse(reader.headers().context("cannot read the header line")?)?;
-    let mut rows = Vec::new();
-    let mut errors = Vec::new();
+    let mut checked = CheckedRows::default();
     let mut first_line_of: HashMap<String, u64> = HashMap::new();
     for (index, result) in reader.records().enumerate() {
         progress.inc(1);
+        let line_at = |position: Option<&csv::Position>| {
+            position.map_or(index as u64 + 2, |p| lines.line_of(p.byte()))
+        };
         let record = match result {
             Ok(record) => record,
             Err(error) => {
-                let line = error
-                    .position()
-                    .map_or(index as u64 + 2, csv::Position::line);
+                let line = line_at(error.position());
                 let reason = match error.kind() {
                     csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".to_owned(),
                     csv::ErrorKind::UnequalLengths {
@@ -177,17 +215,15 @@ pub fn parse_csv(input: impl std::io::Read, progress: &ProgressBar) -> Result<Ch
                     }
                     _ => error.to_string(),
                 };
-                errors.push(LineError { line, reason });
+                checked.errors.push(LineError { line, reason });
                 continue;
             }
         };
-        let line = record
-            .position()
-            .map_or(index as u64 + 2, csv::Position::line);
+        let line = line_at(record.position());
         match parse_row(&header, &record) {
             Ok(row) => {
                 if let Some(first) = first_line_of.get(row.number.as_str()) {
-                    errors.push(LineError {
+                    checked.errors.push(LineError {
                         line,
                         reason: format!(
                             "phone_number {} is a duplicate of line {first}",
@@ -196,20 +232,16 @@ pub fn parse_csv(input: impl std::io::Read, progress: &ProgressBar) -> Result<Ch
                     });
                 } else {
                     first_line_of.insert(row.number.as_str().to_owned(), line);
-                    rows.push((line, row));
+                    checked.rows.push((line, row));
                 }
             }
-            Err(problems) => errors.push(LineError {
+            Err(problems) => checked.errors.push(LineError {
                 line,
                 reason: problems.join("; "),
             }),
         }
     }
-    Ok(if errors.is_empty() {
-        Ok(rows)
-    } else {
-        Err(errors)
-    })
+    Ok(checked)
 }
 
 fn progress_bar(len: u64, message: &'static str) -> ProgressBar {
@@ -226,31 +258,26 @@ pub async fn import_csv(
     workspace: &WorkspaceId,
     path: &Path,
 ) -> Result<Vec<PhoneNumberId>> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let line_count = std::fs::read(path).map_or(0, |bytes| {
-        bytes.iter().filter(|b| **b == b'\n').count() as u64
-    });
+    let bytes = std::fs::read(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let line_count = bytes.iter().filter(|b| **b == b'\n').count() as u64;
     let bar = progress_bar(line_count.saturating_sub(1), "checking");
-    let parsed = parse_csv(std::io::BufReader::new(file), &bar)
-        .with_context(|| format!("{}", path.display()))?;
+    let CheckedRows { rows, mut errors } =
+        parse_csv(&bytes, &bar).with_context(|| format!("{}", path.display()))?;
     bar.finish_and_clear();
-    let rows = match parsed {
-        Ok(rows) => rows,
-        Err(errors) => bail!(describe(path, &errors)),
-    };
 
+    // Numbers someone already holds are bad lines too, reported with the others in one pass.
     let numbers: Vec<E164> = rows.iter().map(|(_, row)| row.number.clone()).collect();
     let taken = store.registered_numbers(&numbers).await?;
-    if !taken.is_empty() {
-        let errors: Vec<LineError> = rows
-            .iter()
+    errors.extend(
+        rows.iter()
             .filter(|(_, row)| taken.contains(&row.number))
             .map(|(line, row)| LineError {
                 line: *line,
                 reason: format!("phone_number {} is already registered", row.number),
-            })
-            .collect();
+            }),
+    );
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e.line);
         bail!(describe(path, &errors));
     }
 
@@ -293,8 +320,36 @@ fn describe(path: &Path, errors: &[LineError]) -> String {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> CheckedRows {
-        parse_csv(text.as_bytes(), &ProgressBar::hidden()).expect("header is valid")
+    fn parse(text: &str) -> std::result::Result<Vec<(u64, NewPhoneNumber)>, Vec<LineError>> {
+        let checked = parse_csv(text.as_bytes(), &ProgressBar::hidden()).expect("header is valid");
+        if checked.errors.is_empty() {
+            Ok(checked.rows)
+        } else {
+            Err(checked.errors)
+        }
+    }
+
+    /// The same file saved with LF, CRLF (a spreadsheet on Windows), CR, and with a BOM:
+    /// the same line numbers.
+    #[test]
+    fn line_numbers_do_not_depend_on_line_endings() {
+        let lines = [
+            "phone_number,nickname",
+            "+912234567890,ok",
+            "+1 123,bad",
+            "\"+14155552671\",\"two",
+            "lines\"",
+            "+91 22 3456 7890,again",
+        ];
+        for (ending, bom) in [("\n", ""), ("\r\n", ""), ("\r", ""), ("\r\n", "\u{feff}")] {
+            let text = format!("{bom}{}{ending}", lines.join(ending));
+            let errors = parse(&text).expect_err("bad rows");
+            let found: Vec<(u64, bool)> = errors
+                .iter()
+                .map(|e| (e.line, e.reason.contains("duplicate of line 2")))
+                .collect();
+            assert_eq!(found, [(3, false), (6, true)], "{ending:?} {bom:?}: {errors:?}");
+        }
     }
 
     #[test]
@@ -342,7 +397,7 @@ mod tests {
 
     #[test]
     fn header_problems() {
-        assert!(parse_csv("nickname\nfoo\n".as_bytes(), &ProgressBar::hidden()).is_err());
+        assert!(parse_csv(b"nickname\nfoo\n", &ProgressBar::hidden()).is_err());
         assert!(parse_csv("phone_number,nick\n".as_bytes(), &ProgressBar::hidden()).is_err());
         assert!(
             parse_csv(

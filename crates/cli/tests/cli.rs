@@ -348,6 +348,24 @@ fn a_bad_file_imports_nothing_and_names_every_bad_line() {
             "{error}"
         );
         assert_eq!(sandbox.count_numbers(), 1, "nothing was imported");
+
+        // A malformed line and a taken number, in a file saved with CRLF: both reported,
+        // in one pass, at the lines an editor shows.
+        let both = sandbox.write(
+            "both.csv",
+            "phone_number,nickname\r\n+912234567890,fine\r\n+1 123,bad\r\n+14155552671,taken\r\n",
+        );
+        let error = sandbox.failure(&["numbers", "import", "--workspace", &workspace, &both]);
+        assert!(error.contains("2 bad lines in"), "{error}");
+        assert!(
+            error.contains("line 3: phone_number \"+1 123\" is not a valid phone number"),
+            "{error}"
+        );
+        assert!(
+            error.contains("line 4: phone_number +14155552671 is already registered"),
+            "{error}"
+        );
+        assert_eq!(sandbox.count_numbers(), 1, "nothing was imported");
     }
 }
 
