@@ -15,8 +15,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_api::{ApiSettings, AppState, ServeOptions};
-use switchboard_domain::{Scopes, WorkspaceId};
-use switchboard_store::{NewWorkspace, Store, WorkspaceUpdate, issue_api_key};
+use switchboard_domain::{ApiKeyId, Scopes, WorkspaceId};
+use switchboard_store::{NewWorkspace, Store, Workspace, WorkspaceUpdate, issue_api_key};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: the service allocates small, short-lived
@@ -131,26 +131,30 @@ struct ServeArgs {
 
 #[derive(Subcommand, Debug)]
 enum WorkspaceCommand {
-    /// Change a workspace's enabled countries or KYC status; prints the workspace.
-    Update {
-        workspace: String,
-        /// Countries enabled for purchases (replaces the list): US,IN. An empty value clears it.
-        #[arg(long, value_delimiter = ',')]
-        countries: Option<Vec<String>>,
-        #[arg(long)]
-        kyc_verified: Option<bool>,
-    },
     /// Create a workspace and a key with every scope; prints {"workspace_id","api_key"}.
     Create {
         #[arg(long)]
         name: String,
-        /// Countries enabled for purchases, as ISO 3166-1 alpha-2 codes: US,IN.
+        /// Countries enabled for purchases and SIP links, as ISO 3166-1 alpha-2 codes: US,IN.
         #[arg(long, value_delimiter = ',')]
         countries: Vec<String>,
-        /// Mark the workspace as KYC-verified.
-        #[arg(long)]
-        kyc_verified: bool,
+        /// Mark the workspace as KYC-verified (`--kyc-verified` alone means true).
+        #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "true|false")]
+        kyc_verified: Option<bool>,
     },
+    /// Change a workspace's enabled countries or KYC status; prints the workspace.
+    Update {
+        workspace: String,
+        /// Countries enabled for purchases and SIP links (replaces the list): US,IN. An empty
+        /// value clears it.
+        #[arg(long, value_delimiter = ',')]
+        countries: Option<Vec<String>>,
+        /// Whether the workspace is KYC-verified (`--kyc-verified` alone means true).
+        #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "true|false")]
+        kyc_verified: Option<bool>,
+    },
+    /// List every workspace, oldest first; prints {"workspaces":[…]}.
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -165,6 +169,13 @@ enum KeyCommand {
         #[arg(long)]
         scopes: Option<String>,
     },
+    /// List a workspace's live keys, never their secrets; prints {"keys":[…]}.
+    List {
+        #[arg(long)]
+        workspace: String,
+    },
+    /// Revoke a key (its id, or the whole key); prints {"revoked","workspace_id"}.
+    Revoke { key: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -244,6 +255,45 @@ async fn run(cli: Cli) -> Result<()> {
                 "key_file": backup.key_file.map(|k| k.display().to_string()),
             }))
         }
+        Command::Workspace(WorkspaceCommand::List) => {
+            let store = database::open(&url).await?;
+            let workspaces = store.list_workspaces().await?;
+            output::print_json(&serde_json::json!({
+                "workspaces": workspaces.iter().map(workspace_json).collect::<Vec<_>>(),
+            }))
+        }
+        Command::Key(KeyCommand::List { workspace }) => {
+            let store = database::open(&url).await?;
+            let workspace = existing_workspace(store.as_ref(), &workspace).await?;
+            let keys = store.list_api_keys(&workspace).await?;
+            let now = switchboard_domain::Timestamp::now();
+            output::print_json(&serde_json::json!({
+                "keys": keys.iter().map(|key| serde_json::json!({
+                    "id": key.id.as_str(),
+                    "name": key.name,
+                    "scopes": key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                    "created_at": key.created_at.to_string(),
+                    "last_used_at": key.last_used_at.map(|t| t.to_string()),
+                    "expires_at": key.expires_at.map(|t| t.to_string()),
+                    "is_expired": key.expires_at.is_some_and(|at| at <= now),
+                })).collect::<Vec<_>>(),
+            }))
+        }
+        Command::Key(KeyCommand::Revoke { key }) => {
+            let store = database::open(&url).await?;
+            // The whole key works as well as its id: the id is the part before the colon.
+            let id_text = key.split(':').next().unwrap_or_default().trim();
+            let not_found = || anyhow::anyhow!("key {id_text:?} does not exist or is already revoked");
+            let id = ApiKeyId::parse(id_text).ok_or_else(not_found)?;
+            let record = store.find_api_key(&id).await?.ok_or_else(not_found)?;
+            if !store.revoke_api_key(&record.workspace_id, &id).await? {
+                return Err(not_found());
+            }
+            output::print_json(&serde_json::json!({
+                "revoked": id.as_str(),
+                "workspace_id": record.workspace_id.as_str(),
+            }))
+        }
         Command::Workspace(WorkspaceCommand::Create {
             name,
             countries,
@@ -259,7 +309,7 @@ async fn run(cli: Cli) -> Result<()> {
                 .create_workspace(NewWorkspace {
                     name,
                     enabled_countries: countries,
-                    kyc_verified,
+                    kyc_verified: kyc_verified.unwrap_or(false),
                 })
                 .await?;
             let key =
@@ -287,12 +337,7 @@ async fn run(cli: Cli) -> Result<()> {
                 .update_workspace(&id, update)
                 .await?
                 .with_context(|| format!("workspace {id} does not exist"))?;
-            output::print_json(&serde_json::json!({
-                "workspace_id": updated.id.as_str(),
-                "name": updated.name,
-                "countries": updated.enabled_countries,
-                "kyc_verified": updated.kyc_verified,
-            }))
+            output::print_json(&workspace_json(&updated))
         }
         Command::Key(KeyCommand::Create {
             workspace,
@@ -401,7 +446,18 @@ async fn existing_workspace(store: &dyn Store, id: &str) -> Result<WorkspaceId> 
     Ok(parsed)
 }
 
-/// Upper-cases and checks ISO 3166-1 alpha-2 codes.
+/// A workspace as the commands print it.
+fn workspace_json(workspace: &Workspace) -> serde_json::Value {
+    serde_json::json!({
+        "workspace_id": workspace.id.as_str(),
+        "name": workspace.name,
+        "countries": workspace.enabled_countries,
+        "kyc_verified": workspace.kyc_verified,
+        "created_at": workspace.created_at.to_string(),
+    })
+}
+
+/// Upper-cases and checks ISO 3166-1 alpha-2 codes of countries that have phone numbers.
 fn parse_countries(codes: &[String]) -> Result<Vec<String>> {
     codes
         .iter()
@@ -409,10 +465,10 @@ fn parse_countries(codes: &[String]) -> Result<Vec<String>> {
         .filter(|code| !code.is_empty())
         .map(|code| {
             let upper = code.to_ascii_uppercase();
-            if upper.len() == 2 && upper.bytes().all(|b| b.is_ascii_uppercase()) {
+            if switchboard_domain::is_phone_region(&upper) {
                 Ok(upper)
             } else {
-                bail!("--countries: {code:?} is not a two-letter ISO 3166-1 country code")
+                bail!("--countries: {code:?} is not an ISO 3166-1 alpha-2 code of a country with phone numbers (e.g. US, GB, IN)")
             }
         })
         .collect()

@@ -511,9 +511,93 @@ fn workspace_update_changes_countries_and_kyc() {
             "true",
         ]);
         assert!(unknown.contains("does not exist"), "{unknown}");
-        let bad = sandbox.failure(&["workspace", "update", &workspace, "--countries", "Germany"]);
-        assert!(bad.contains("not a two-letter"), "{bad}");
+        for bad_code in ["Germany", "XX", "US,ZZ"] {
+            let bad = sandbox.failure(&["workspace", "update", &workspace, "--countries", bad_code]);
+            assert!(
+                bad.contains("is not an ISO 3166-1 alpha-2 code of a country with phone numbers"),
+                "{bad}"
+            );
+        }
+        let unchanged = sandbox.json(&["workspace", "update", &workspace, "--kyc-verified"]);
+        assert_eq!(unchanged["countries"], json!(["DE", "GB"]), "a bad list changed nothing");
+        assert_eq!(unchanged["kyc_verified"], json!(true), "a bare --kyc-verified means true");
+
+        // create takes the flag the same two ways.
+        for args in [&["--kyc-verified"][..], &["--kyc-verified", "true"][..]] {
+            let mut command = vec!["workspace", "create", "--name", "K", "--countries", "IN"];
+            command.extend_from_slice(args);
+            let created = sandbox.json(&command);
+            let id = created["workspace_id"].as_str().expect("id").to_owned();
+            let listed = sandbox.json(&["workspace", "list"]);
+            let entry = listed["workspaces"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .find(|w| w["workspace_id"] == json!(id))
+                .cloned()
+                .expect("listed");
+            assert_eq!(entry["kyc_verified"], json!(true), "{args:?}");
+        }
+        let not_kyc = sandbox.json(&["workspace", "create", "--name", "N", "--kyc-verified", "false"]);
+        assert!(not_kyc["workspace_id"].is_string());
     }
+}
+
+/// A lost demo key is not the end: list workspaces and their keys, make a new key, revoke
+/// the old one, all from the command line.
+#[test]
+fn workspaces_and_keys_can_be_listed_and_revoked() {
+    for backend in backends() {
+        let sandbox = Sandbox::on(backend);
+        let (workspace, old_key) = sandbox.workspace();
+        let listed = sandbox.json(&["workspace", "list"]);
+        let workspaces = listed["workspaces"].as_array().expect("workspaces");
+        assert_eq!(workspaces.len(), 1);
+        assert_eq!(workspaces[0]["workspace_id"], json!(workspace));
+        for field in ["name", "countries", "kyc_verified", "created_at"] {
+            assert!(workspaces[0].get(field).is_some(), "{field}");
+        }
+
+        let new_key = sandbox.json(&["key", "create", "--workspace", &workspace, "--name", "again"]);
+        let keys = sandbox.json(&["key", "list", "--workspace", &workspace]);
+        let names: Vec<&str> = keys["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .filter_map(|k| k["name"].as_str())
+            .collect();
+        assert_eq!(names, ["default", "again"]);
+        assert!(!keys.to_string().contains(old_key.split(':').nth(1).expect("secret")), "no secrets");
+
+        let old_id = old_key.split(':').next().expect("id");
+        let revoked = sandbox.json(&["key", "revoke", old_id]);
+        assert_eq!(revoked, json!({"revoked": old_id, "workspace_id": workspace}));
+        let keys = sandbox.json(&["key", "list", "--workspace", &workspace]);
+        assert_eq!(keys["keys"].as_array().map(Vec::len), Some(1));
+        let again = sandbox.failure(&["key", "revoke", &old_key]);
+        assert!(again.contains("does not exist or is already revoked"), "{again}");
+        let unknown = sandbox.failure(&["key", "revoke", "nosuchkeyatall"]);
+        assert!(unknown.contains("does not exist or is already revoked"), "{unknown}");
+        // The whole key is accepted too.
+        let whole = new_key["api_key"].as_str().expect("key");
+        let revoked = sandbox.json(&["key", "revoke", whole]);
+        assert_eq!(revoked["revoked"], new_key["id"]);
+        let none = sandbox.failure(&["key", "list", "--workspace", "ws_aaaaaaaaaaaa"]);
+        assert!(none.contains("does not exist"), "{none}");
+    }
+}
+
+/// `--listen` takes a host name as well as an address.
+#[test]
+fn serve_listens_on_a_host_name() {
+    let sandbox = Sandbox::new();
+    let mut command = sandbox.command();
+    command.args(["serve", "--listen", "localhost:0"]);
+    let server = Server::start(command);
+    assert_eq!(server.get("/healthz", "").0, 200);
+    assert!(server.terminate().success());
+    let error = sandbox.failure(&["serve", "--listen", "no-port-here"]);
+    assert!(error.contains("cannot listen on no-port-here (expected HOST:PORT)"), "{error}");
 }
 
 #[test]

@@ -17,7 +17,7 @@ pub use keys::{ApiKeySecret, ApiToken, RevealedToken, SecretDigest, TokenError};
 pub use money::{Money, MoneyError};
 pub use phone::{
     Capabilities, CapabilitiesError, E164, NICKNAME_MAX_CHARS, NumberStatus, NumberType,
-    PhoneNumber, PhoneNumberError, UnknownValue, load_phone_metadata,
+    PhoneNumber, PhoneNumberError, UnknownValue, is_phone_region, load_phone_metadata,
 };
 pub use scope::{Scope, ScopeError, Scopes};
 pub use sealing::{SealingError, SealingKey};

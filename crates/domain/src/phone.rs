@@ -27,6 +27,14 @@ pub enum PhoneNumberError {
 
 /// Loads libphonenumber's metadata now. It is parsed lazily on first use, which takes long
 /// enough (most of a second in a debug build) to stall the first request that needs it.
+/// Whether `code` is the ISO 3166-1 alpha-2 code of a country or region that has phone
+/// numbers (one of libphonenumber's regions), in upper case.
+pub fn is_phone_region(code: &str) -> bool {
+    code.len() == 2
+        && code.bytes().all(|b| b.is_ascii_uppercase())
+        && <phonenumber::country::Id as std::str::FromStr>::from_str(code).is_ok()
+}
+
 pub fn load_phone_metadata() {
     let _ = phonenumber::parse(None, "+14155552671");
 }
@@ -226,6 +234,16 @@ pub const NICKNAME_MAX_CHARS: usize = 255;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phone_regions() {
+        for code in ["US", "GB", "IN", "DE", "FR", "JP"] {
+            assert!(is_phone_region(code), "{code}");
+        }
+        for code in ["XX", "ZZ", "us", "USA", "U", ""] {
+            assert!(!is_phone_region(code), "{code}");
+        }
+    }
 
     #[test]
     fn parses_and_derives() {

@@ -333,6 +333,20 @@ impl Store for PostgresStore {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
+    async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
+        self.client()
+            .await?
+            .query(
+                &format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces ORDER BY created_at, id"),
+                &[],
+            )
+            .await
+            .map_err(map_error)?
+            .iter()
+            .map(workspace_from_row)
+            .collect()
+    }
+
     async fn update_workspace(
         &self,
         id: &WorkspaceId,

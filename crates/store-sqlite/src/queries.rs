@@ -167,6 +167,21 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, name, enabled_countries, kyc_verified, created_at FROM workspaces ORDER BY created_at, id",
+                )
+                .map_err(map_error)?;
+            stmt.query_map([], workspace_from_row)
+                .map_err(map_error)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(map_error)
+        })
+        .await
+    }
+
     async fn create_api_key(&self, key: NewApiKey) -> Result<(), StoreError> {
         self.write(move |tx| {
             require_workspace(tx, &key.workspace_id)?;

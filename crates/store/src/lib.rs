@@ -343,6 +343,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn create_workspace(&self, new: NewWorkspace) -> Result<Workspace, StoreError>;
     async fn get_workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError>;
     async fn count_workspaces(&self) -> Result<u64, StoreError>;
+    /// Every workspace, oldest first.
+    async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError>;
 
     /// `None` when the workspace does not exist.
     async fn update_workspace(
