@@ -32,6 +32,19 @@ async fn purchase_returns_the_wrapper_with_the_offer_terms() {
         );
         let number = &body["organizationPhoneNumber"];
         assert_eq!(number.as_object().map(|o| o.len()), Some(17));
+        // One transaction, one time: the record and its history entry agree.
+        assert_eq!(number["created_at"], number["updated_at"]);
+        let history = app
+            .call(
+                "GET",
+                &format!("/v1/organization-phone-numbers/{}/history", number["id"].as_str().expect("id")),
+                Some(&ws.token),
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(history["items"][0]["action"], json!("purchased"));
+        assert_eq!(history["items"][0]["at"], number["created_at"]);
         assert_eq!(number["type"], json!("toll_free"));
         assert_eq!(number["monthly_cost_usd"], json!("2.00"));
         assert_eq!(number["capabilities"], json!(["voice"]));

@@ -696,6 +696,11 @@ fn backup_while_serving_then_restore() {
 
     let again = sandbox.failure(&["backup", "--to", &backup_path.display().to_string()]);
     assert!(again.contains("already exists"), "{again}");
+    let nowhere = sandbox.failure(&["backup", "--to", "/no-such-directory/x.db"]);
+    assert!(
+        nowhere.contains("cannot create the backup /no-such-directory/x.db: No such file or directory"),
+        "{nowhere}"
+    );
 
     // Restore: serve the copy. Everything that was there when it was taken is there.
     let conn = rusqlite::Connection::open(&backup_path).expect("open backup");

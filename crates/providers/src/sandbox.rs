@@ -96,6 +96,22 @@ impl Provider for SandboxProvider {
         country_iso: &str,
         number_type: Option<NumberType>,
     ) -> Result<Vec<Offer>, ProviderError> {
+        // A type the catalogue has none of in that country is said so, rather than shown as
+        // an empty list that looks like "sold out".
+        if let Some(wanted) = number_type {
+            let types: Vec<&str> = RANGES
+                .iter()
+                .filter(|(country, _, _)| *country == country_iso)
+                .map(|(_, t, _)| t.as_str())
+                .collect();
+            if !types.is_empty() && !types.contains(&wanted.as_str()) {
+                return Err(ProviderError::Rejected(format!(
+                    "it has no {} numbers in {country_iso} (it has {})",
+                    wanted.as_str(),
+                    types.join(", ")
+                )));
+            }
+        }
         Ok(self
             .catalogue()
             .filter(|offer| offer.number.country_code() == country_iso)
@@ -149,6 +165,18 @@ mod tests {
             priced_everywhere().catalogue().count(),
             RANGES.len() * NUMBERS_PER_RANGE as usize
         );
+    }
+
+    #[tokio::test]
+    async fn a_type_the_catalogue_lacks_is_named() {
+        let sandbox = priced_everywhere();
+        match sandbox.search("US", Some(NumberType::Mobile)).await {
+            Err(ProviderError::Rejected(reason)) => {
+                assert_eq!(reason, "it has no mobile numbers in US (it has local, toll_free)")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(sandbox.search("CA", Some(NumberType::Local)).await.is_ok_and(|o| o.len() == 20));
     }
 
     #[tokio::test]

@@ -237,6 +237,9 @@ async fn record_history(
     let Some(number) = after.or(before) else {
         return Ok(());
     };
+    // The change's own time, so that a number's `updated_at` and its history entry agree;
+    // a release has no record left to take it from.
+    let at = after.map_or_else(Timestamp::now, |n| n.updated_at);
     let statement = client
         .prepare_cached(
             "INSERT INTO phone_number_history (workspace_id, phone_number_id, phone_number, action, actor, request_id, changes, created_at)
@@ -255,7 +258,7 @@ async fn record_history(
                 &actor.name,
                 &actor.request_id,
                 &changes,
-                &Timestamp::now().as_millis(),
+                &at.as_millis(),
             ],
         )
         .await
@@ -1215,7 +1218,7 @@ impl Store for PostgresStore {
             .query_opt(
                 &format!(
                     "UPDATE phone_numbers SET type = $1, monthly_cost_cents = $2, voice = $3, sms = $4,
-                         status = $5, provider = $6, updated_at = $7, revision = revision + 1
+                         status = $5, provider = $6, created_at = $7, updated_at = $7, revision = revision + 1
                      WHERE id = $8 AND workspace_id = $9 AND status = 'pending'
                      RETURNING {PHONE_NUMBER_COLUMNS}"
                 ),

@@ -982,7 +982,7 @@ impl Store for SqliteStore {
             let changed = tx
                 .execute(
                     "UPDATE phone_numbers SET type = ?1, monthly_cost_cents = ?2, voice = ?3, sms = ?4,
-                         status = ?5, provider = ?6, updated_at = ?7, revision = revision + 1
+                         status = ?5, provider = ?6, created_at = ?7, updated_at = ?7, revision = revision + 1
                      WHERE id = ?8 AND workspace_id = ?9 AND status = 'pending'",
                     params![
                         bought.number_type.as_str(),
@@ -1283,6 +1283,9 @@ fn record_history(
     let Some(number) = after.or(before) else {
         return Ok(());
     };
+    // The change's own time, so that a number's `updated_at` and its history entry agree;
+    // a release has no record left to take it from.
+    let at = after.map_or_else(Timestamp::now, |n| n.updated_at);
     conn.prepare_cached(
         "INSERT INTO phone_number_history (workspace_id, phone_number_id, phone_number, action, actor, request_id, changes, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -1296,7 +1299,7 @@ fn record_history(
             actor.name,
             actor.request_id,
             changes,
-            Timestamp::now().as_millis(),
+            at.as_millis(),
         ])
     })
     .map_err(map_error)?;

@@ -1024,8 +1024,9 @@ async fn refuse_provider_stock(state: &AppState, number: &E164) -> Result<(), Ap
                     "Phone number is for sale by {id}: buy it with POST /v1/organization-phone-numbers/purchase instead of linking it"
                 )));
             }
-            Ok(_) => {}
-            Err(error) => {
+            // Refused: the provider has nothing of that kind there to sell.
+            Ok(_) | Err(ProviderError::NotOffered | ProviderError::Rejected(_)) => {}
+            Err(error @ ProviderError::Unavailable(_)) => {
                 tracing::warn!(number = %number, provider = id, error = %error, "could not ask the provider whether it sells a number being linked; linking it")
             }
         }
