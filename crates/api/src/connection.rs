@@ -105,24 +105,28 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<T> {
     }
 }
 
-/// The whole answer a connection over the cap gets: a 503 in the API's envelope, with
-/// `Retry-After`, then the connection is closed.
-pub const TOO_MANY_CONNECTIONS: &str = concat!(
-    "HTTP/1.1 503 Service Unavailable\r\n",
-    "content-type: application/json; charset=utf-8\r\n",
-    "retry-after: 1\r\n",
-    "connection: close\r\n",
-    "content-length: 108\r\n",
-    "\r\n",
-    r#"{"statusCode":503,"message":"The server has too many open connections; try again shortly","error":"Service Unavailable"}"#
-);
+/// The body of the answer a connection over the cap gets: the API's envelope.
+const TOO_MANY_CONNECTIONS: &str = r#"{"statusCode":503,"message":"The server has too many open connections; try again shortly","error":"Service Unavailable"}"#;
+
+/// The whole answer a connection over the cap gets: a 503 with `Retry-After`, then the
+/// connection is closed.
+fn busy_answer() -> String {
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\n\
+         content-type: application/json; charset=utf-8\r\n\
+         retry-after: 1\r\n\
+         connection: close\r\n\
+         content-length: {}\r\n\r\n{TOO_MANY_CONNECTIONS}",
+        TOO_MANY_CONNECTIONS.len()
+    )
+}
 
 /// Answers a connection over the cap and closes it, within a second or two whatever the
 /// client does. What the client already sent is read and dropped first, so that closing
 /// does not reset the connection before the client has read the answer.
 pub async fn refuse_busy(mut stream: tokio::net::TcpStream) {
     let answer = async {
-        stream.write_all(TOO_MANY_CONNECTIONS.as_bytes()).await?;
+        stream.write_all(busy_answer().as_bytes()).await?;
         stream.shutdown().await?;
         let mut sink = [0u8; 4096];
         let drain = async {
@@ -137,13 +141,12 @@ pub async fn refuse_busy(mut stream: tokio::net::TcpStream) {
 
 #[cfg(test)]
 mod tests {
-    use super::TOO_MANY_CONNECTIONS;
+    use super::busy_answer;
 
     #[test]
     fn the_busy_answer_counts_its_body() {
-        let (head, body) = TOO_MANY_CONNECTIONS
-            .split_once("\r\n\r\n")
-            .expect("head and body");
+        let answer = busy_answer();
+        let (head, body) = answer.split_once("\r\n\r\n").expect("head and body");
         let length: usize = head
             .lines()
             .find_map(|l| l.strip_prefix("content-length: "))

@@ -37,7 +37,10 @@ async fn purchase_returns_the_wrapper_with_the_offer_terms() {
         let history = app
             .call(
                 "GET",
-                &format!("/v1/organization-phone-numbers/{}/history", number["id"].as_str().expect("id")),
+                &format!(
+                    "/v1/organization-phone-numbers/{}/history",
+                    number["id"].as_str().expect("id")
+                ),
                 Some(&ws.token),
                 None,
             )

@@ -55,8 +55,7 @@ impl<'a> LineStarts<'a> {
     fn of(bytes: &'a [u8]) -> Self {
         let mut starts = vec![0];
         for (i, byte) in bytes.iter().enumerate() {
-            let ends_line =
-                *byte == b'\n' || (*byte == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
+            let ends_line = *byte == b'\n' || (*byte == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
             if ends_line {
                 starts.push(i + 1);
             }
@@ -348,7 +347,11 @@ mod tests {
                 .iter()
                 .map(|e| (e.line, e.reason.contains("duplicate of line 2")))
                 .collect();
-            assert_eq!(found, [(3, false), (6, true)], "{ending:?} {bom:?}: {errors:?}");
+            assert_eq!(
+                found,
+                [(3, false), (6, true)],
+                "{ending:?} {bom:?}: {errors:?}"
+            );
         }
     }
 

@@ -283,7 +283,8 @@ async fn run(cli: Cli) -> Result<()> {
             let store = database::open(&url).await?;
             // The whole key works as well as its id: the id is the part before the colon.
             let id_text = key.split(':').next().unwrap_or_default().trim();
-            let not_found = || anyhow::anyhow!("key {id_text:?} does not exist or is already revoked");
+            let not_found =
+                || anyhow::anyhow!("key {id_text:?} does not exist or is already revoked");
             let id = ApiKeyId::parse(id_text).ok_or_else(not_found)?;
             let record = store.find_api_key(&id).await?.ok_or_else(not_found)?;
             if !store.revoke_api_key(&record.workspace_id, &id).await? {

@@ -208,7 +208,7 @@ fn command_line_errors_are_one_clear_line() {
     let bad_country =
         sandbox.failure(&["workspace", "create", "--name", "X", "--countries", "USA"]);
     assert!(
-        bad_country.contains("\"USA\" is not a two-letter"),
+        bad_country.contains("\"USA\" is not an ISO 3166-1 alpha-2 code"),
         "{bad_country}"
     );
 
@@ -512,15 +512,24 @@ fn workspace_update_changes_countries_and_kyc() {
         ]);
         assert!(unknown.contains("does not exist"), "{unknown}");
         for bad_code in ["Germany", "XX", "US,ZZ"] {
-            let bad = sandbox.failure(&["workspace", "update", &workspace, "--countries", bad_code]);
+            let bad =
+                sandbox.failure(&["workspace", "update", &workspace, "--countries", bad_code]);
             assert!(
                 bad.contains("is not an ISO 3166-1 alpha-2 code of a country with phone numbers"),
                 "{bad}"
             );
         }
         let unchanged = sandbox.json(&["workspace", "update", &workspace, "--kyc-verified"]);
-        assert_eq!(unchanged["countries"], json!(["DE", "GB"]), "a bad list changed nothing");
-        assert_eq!(unchanged["kyc_verified"], json!(true), "a bare --kyc-verified means true");
+        assert_eq!(
+            unchanged["countries"],
+            json!(["DE", "GB"]),
+            "a bad list changed nothing"
+        );
+        assert_eq!(
+            unchanged["kyc_verified"],
+            json!(true),
+            "a bare --kyc-verified means true"
+        );
 
         // create takes the flag the same two ways.
         for args in [&["--kyc-verified"][..], &["--kyc-verified", "true"][..]] {
@@ -538,7 +547,14 @@ fn workspace_update_changes_countries_and_kyc() {
                 .expect("listed");
             assert_eq!(entry["kyc_verified"], json!(true), "{args:?}");
         }
-        let not_kyc = sandbox.json(&["workspace", "create", "--name", "N", "--kyc-verified", "false"]);
+        let not_kyc = sandbox.json(&[
+            "workspace",
+            "create",
+            "--name",
+            "N",
+            "--kyc-verified",
+            "false",
+        ]);
         assert!(not_kyc["workspace_id"].is_string());
     }
 }
@@ -558,7 +574,14 @@ fn workspaces_and_keys_can_be_listed_and_revoked() {
             assert!(workspaces[0].get(field).is_some(), "{field}");
         }
 
-        let new_key = sandbox.json(&["key", "create", "--workspace", &workspace, "--name", "again"]);
+        let new_key = sandbox.json(&[
+            "key",
+            "create",
+            "--workspace",
+            &workspace,
+            "--name",
+            "again",
+        ]);
         let keys = sandbox.json(&["key", "list", "--workspace", &workspace]);
         let names: Vec<&str> = keys["keys"]
             .as_array()
@@ -567,17 +590,31 @@ fn workspaces_and_keys_can_be_listed_and_revoked() {
             .filter_map(|k| k["name"].as_str())
             .collect();
         assert_eq!(names, ["default", "again"]);
-        assert!(!keys.to_string().contains(old_key.split(':').nth(1).expect("secret")), "no secrets");
+        assert!(
+            !keys
+                .to_string()
+                .contains(old_key.split(':').nth(1).expect("secret")),
+            "no secrets"
+        );
 
         let old_id = old_key.split(':').next().expect("id");
         let revoked = sandbox.json(&["key", "revoke", old_id]);
-        assert_eq!(revoked, json!({"revoked": old_id, "workspace_id": workspace}));
+        assert_eq!(
+            revoked,
+            json!({"revoked": old_id, "workspace_id": workspace})
+        );
         let keys = sandbox.json(&["key", "list", "--workspace", &workspace]);
         assert_eq!(keys["keys"].as_array().map(Vec::len), Some(1));
         let again = sandbox.failure(&["key", "revoke", &old_key]);
-        assert!(again.contains("does not exist or is already revoked"), "{again}");
+        assert!(
+            again.contains("does not exist or is already revoked"),
+            "{again}"
+        );
         let unknown = sandbox.failure(&["key", "revoke", "nosuchkeyatall"]);
-        assert!(unknown.contains("does not exist or is already revoked"), "{unknown}");
+        assert!(
+            unknown.contains("does not exist or is already revoked"),
+            "{unknown}"
+        );
         // The whole key is accepted too.
         let whole = new_key["api_key"].as_str().expect("key");
         let revoked = sandbox.json(&["key", "revoke", whole]);
@@ -597,7 +634,10 @@ fn serve_listens_on_a_host_name() {
     assert_eq!(server.get("/healthz", "").0, 200);
     assert!(server.terminate().success());
     let error = sandbox.failure(&["serve", "--listen", "no-port-here"]);
-    assert!(error.contains("cannot listen on no-port-here (expected HOST:PORT)"), "{error}");
+    assert!(
+        error.contains("cannot listen on no-port-here (expected HOST:PORT)"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -698,7 +738,9 @@ fn backup_while_serving_then_restore() {
     assert!(again.contains("already exists"), "{again}");
     let nowhere = sandbox.failure(&["backup", "--to", "/no-such-directory/x.db"]);
     assert!(
-        nowhere.contains("cannot create the backup /no-such-directory/x.db: No such file or directory"),
+        nowhere.contains(
+            "cannot create the backup /no-such-directory/x.db: No such file or directory"
+        ),
         "{nowhere}"
     );
 

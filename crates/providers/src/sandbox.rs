@@ -172,11 +172,19 @@ mod tests {
         let sandbox = priced_everywhere();
         match sandbox.search("US", Some(NumberType::Mobile)).await {
             Err(ProviderError::Rejected(reason)) => {
-                assert_eq!(reason, "it has no mobile numbers in US (it has local, toll_free)")
+                assert_eq!(
+                    reason,
+                    "it has no mobile numbers in US (it has local, toll_free)"
+                )
             }
             other => panic!("{other:?}"),
         }
-        assert!(sandbox.search("CA", Some(NumberType::Local)).await.is_ok_and(|o| o.len() == 20));
+        assert!(
+            sandbox
+                .search("CA", Some(NumberType::Local))
+                .await
+                .is_ok_and(|o| o.len() == 20)
+        );
     }
 
     #[tokio::test]

@@ -1026,7 +1026,7 @@ impl Store for PostgresStore {
             .map_err(map_error)?;
         tx.commit().await.map_err(map_error)?;
         Ok(if claimed == 1 {
-            ReleaseClaim::Claimed(number)
+            ReleaseClaim::Claimed(Box::new(number))
         } else {
             ReleaseClaim::InProgress
         })

@@ -800,7 +800,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(map_error)?;
             Ok(if claimed == 1 {
-                ReleaseClaim::Claimed(number)
+                ReleaseClaim::Claimed(Box::new(number))
             } else {
                 ReleaseClaim::InProgress
             })

@@ -552,7 +552,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReleaseClaim {
     /// The caller, alone, now releases this number.
-    Claimed(PhoneNumber),
+    Claimed(Box<PhoneNumber>),
     NotFound,
     /// The number is no longer at the revision the caller expected.
     Changed,
