@@ -84,38 +84,31 @@ pub fn record_request(route: &str, method: &Method, status: u16, seconds: f64) {
     metrics::histogram!("http_request_duration_seconds", &labels).record(seconds);
 }
 
-/// Counts a request as in flight while alive; dropping it (the request finished, or its
-/// client went away) counts it out.
+/// Counts one up on a gauge while alive, and down again when dropped (the request finished,
+/// its client went away, the connection closed).
 #[derive(Debug)]
-pub struct InFlight(());
+pub struct GaugeGuard(&'static str);
 
-impl InFlight {
-    pub fn start() -> Self {
-        metrics::gauge!("http_requests_in_flight").increment(1.0);
-        Self(())
+impl GaugeGuard {
+    fn up(name: &'static str) -> Self {
+        metrics::gauge!(name).increment(1.0);
+        Self(name)
+    }
+
+    /// A request in flight (`http_requests_in_flight`).
+    pub fn request() -> Self {
+        Self::up("http_requests_in_flight")
+    }
+
+    /// An open connection (`http_connections_open`).
+    pub fn connection() -> Self {
+        Self::up("http_connections_open")
     }
 }
 
-impl Drop for InFlight {
+impl Drop for GaugeGuard {
     fn drop(&mut self) {
-        metrics::gauge!("http_requests_in_flight").decrement(1.0);
-    }
-}
-
-/// Counts a connection as open while alive.
-#[derive(Debug)]
-pub struct OpenConnection(());
-
-impl OpenConnection {
-    pub fn start() -> Self {
-        metrics::gauge!("http_connections_open").increment(1.0);
-        Self(())
-    }
-}
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        metrics::gauge!("http_connections_open").decrement(1.0);
+        metrics::gauge!(self.0).decrement(1.0);
     }
 }
 

@@ -27,7 +27,7 @@ pub async fn log_request(request: Request, next: Next) -> impl IntoResponse {
         .and_then(|id| id.header_value().to_str().ok())
         .unwrap_or("-")
         .to_owned();
-    let in_flight = crate::metrics::InFlight::start();
+    let in_flight = crate::metrics::GaugeGuard::request();
     let response: Response<_> = next.run(request).await;
     drop(in_flight);
     let status = response.status().as_u16();

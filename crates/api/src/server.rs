@@ -90,7 +90,7 @@ pub async fn serve(
         let connection =
             connections.watch(http.serve_connection(io, TowerToHyperService::new(app.clone())));
         tokio::spawn(async move {
-            let _open = crate::metrics::OpenConnection::start();
+            let _open = crate::metrics::GaugeGuard::connection();
             // Errors here are the client's (a reset, a head too slow or too large): the
             // connection is over either way, and there is no one to tell.
             if let Err(error) = connection.await {

@@ -223,6 +223,24 @@ async fn insert_checked(
 }
 
 /// Writes one history entry, in the caller's transaction; nothing when nothing visible changed.
+/// The workspace's number `id`, locked for the rest of the transaction: a change that
+/// another transaction has in flight lands first, and none can land until this one ends.
+async fn lock_number(
+    tx: &tokio_postgres::Transaction<'_>,
+    workspace: &WorkspaceId,
+    id: &PhoneNumberId,
+) -> Result<Option<PhoneNumber>, StoreError> {
+    tx.query_opt(
+        &format!("SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE id = $1 AND workspace_id = $2 FOR UPDATE"),
+        &[&id.as_str(), &workspace.as_str()],
+    )
+    .await
+    .map_err(map_error)?
+    .as_ref()
+    .map(phone_number_from_row)
+    .transpose()
+}
+
 async fn record_history(
     client: &impl GenericClient,
     workspace: &WorkspaceId,
@@ -942,17 +960,7 @@ impl Store for PostgresStore {
     ) -> Result<DeleteOutcome, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_error)?;
-        let before = tx
-            .query_opt(
-                &format!("SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE id = $1 AND workspace_id = $2 FOR UPDATE"),
-                &[&id.as_str(), &workspace.as_str()],
-            )
-            .await
-            .map_err(map_error)?
-            .as_ref()
-            .map(phone_number_from_row)
-            .transpose()?;
-        let Some(before) = before else {
+        let Some(before) = lock_number(&tx, workspace, id).await? else {
             return Ok(DeleteOutcome::NotFound);
         };
         if expected_revision.is_some_and(|r| r != before.revision) {
@@ -988,17 +996,7 @@ impl Store for PostgresStore {
         let tx = client.transaction().await.map_err(map_error)?;
         // The row lock orders this claim after any PATCH in flight, so the revision read
         // here is the one the claim is judged on.
-        let number = tx
-            .query_opt(
-                &format!("SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE id = $1 AND workspace_id = $2 FOR UPDATE"),
-                &[&id.as_str(), &workspace.as_str()],
-            )
-            .await
-            .map_err(map_error)?
-            .as_ref()
-            .map(phone_number_from_row)
-            .transpose()?;
-        let Some(number) = number else {
+        let Some(number) = lock_number(&tx, workspace, id).await? else {
             return Ok(ReleaseClaim::NotFound);
         };
         // A purchase still in flight: it is not released until it is bought.
