@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
+use switchboard_api::routes::reports::EXPORT_COLUMNS;
 use switchboard_domain::{
     Capabilities, E164, Money, NICKNAME_MAX_CHARS, NumberStatus, NumberType, PhoneNumberId,
     WorkspaceId,
@@ -85,6 +86,12 @@ impl Header {
         let mut index = HashMap::new();
         for (position, name) in record.iter().enumerate() {
             let name = name.trim().trim_start_matches('\u{feff}');
+            // An export's other columns (ids, derived and per-workspace fields, times) say
+            // nothing an import into this workspace can keep: they are passed over, so an
+            // export reads back as it is.
+            if EXPORT_COLUMNS.contains(&name) && !COLUMNS.contains(&name) {
+                continue;
+            }
             let Some(known) = COLUMNS.iter().find(|c| **c == name) else {
                 bail!(
                     "unknown column {name:?} in the header; known columns: {}",

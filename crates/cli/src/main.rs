@@ -3,6 +3,7 @@
 
 mod database;
 mod demo;
+mod export;
 mod import;
 mod output;
 mod secrets;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_api::routes::reports;
 use switchboard_api::{ApiSettings, AppState, ServeOptions};
 use switchboard_domain::{ApiKeyId, Scopes, WorkspaceId};
 use switchboard_store::{NewWorkspace, Store, Workspace, WorkspaceUpdate, issue_api_key};
@@ -186,6 +188,29 @@ enum NumbersCommand {
         workspace: String,
         file: PathBuf,
     },
+    /// Count and monthly cost of a workspace's numbers, in total and grouped; prints the
+    /// summary the API's /summary answers.
+    Summary {
+        #[arg(long)]
+        workspace: String,
+        /// Comma-separated: country_code, type, provider, status, label, inbound_agent_id.
+        #[arg(long)]
+        group_by: Option<String>,
+    },
+    /// Write every number of a workspace to stdout, as CSV (which `numbers import` reads
+    /// back) or NDJSON.
+    Export {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ExportFormatArg,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ExportFormatArg {
+    Csv,
+    Ndjson,
 }
 
 fn main() -> ExitCode {
@@ -363,6 +388,29 @@ async fn run(cli: Cli) -> Result<()> {
                 "api_key": key.token.expose(),
                 "scopes": key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
             }))
+        }
+        Command::Numbers(NumbersCommand::Summary {
+            workspace,
+            group_by,
+        }) => {
+            let store = database::open(&url).await?;
+            let workspace = existing_workspace(store.as_ref(), &workspace).await?;
+            let group_by = reports::parse_group_by(group_by.as_deref())
+                .map_err(|e| anyhow::anyhow!("--group-by: {e}"))?;
+            let rows = store
+                .summarize_phone_numbers(&workspace, &Default::default(), &group_by)
+                .await?;
+            let summary = reports::summary(&group_by, rows).map_err(anyhow::Error::msg)?;
+            output::print_json(&summary)
+        }
+        Command::Numbers(NumbersCommand::Export { workspace, format }) => {
+            let store = database::open(&url).await?;
+            let workspace = existing_workspace(store.as_ref(), &workspace).await?;
+            let format = match format {
+                ExportFormatArg::Csv => reports::ExportFormat::Csv,
+                ExportFormatArg::Ndjson => reports::ExportFormat::Ndjson,
+            };
+            export::export(store.as_ref(), &workspace, format).await
         }
         Command::Numbers(NumbersCommand::Import { workspace, file }) => {
             let store = database::open(&url).await?;

@@ -11,9 +11,10 @@ use switchboard_domain::{
 use switchboard_store::{
     Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, DeleteOutcome, FieldChange,
     HistoryAction, HistoryEntry, IDEMPOTENCY_ABANDONED_MS, IDEMPOTENCY_WINDOW_MS, IdempotencyClaim,
-    NewApiKey, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter, PageRequest, PatchError,
-    PhoneNumberPatch, PoolUsage, Price, ReleaseClaim, SipAuthMode, Store, StoreError, Workspace,
-    WorkspaceUpdate, scopes_within_sql,
+    NewApiKey, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter, NumberGroup,
+    NumberGroupTotals, NumberStream, PageRequest, PatchError, PhoneNumberPatch, PoolUsage, Price,
+    ReleaseClaim, STREAM_BUFFER, SipAuthMode, Store, StoreError, Workspace, WorkspaceUpdate,
+    scopes_within_sql, summary_sql,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -223,6 +224,37 @@ async fn insert_checked(
 }
 
 /// Writes one history entry, in the caller's transaction; nothing when nothing visible changed.
+/// The `WHERE` clause (with `$n` placeholders) and its arguments for the workspace's numbers
+/// that match `filter`; only the filters given become SQL, as in the SQLite backend.
+fn number_conditions(workspace: &WorkspaceId, filter: &NumberFilter) -> (String, Vec<String>) {
+    let mut conditions = vec!["workspace_id = $1".to_owned()];
+    let mut args = vec![workspace.to_string()];
+    let equal = [
+        ("country_code", filter.country_code.clone()),
+        ("type", filter.number_type.map(|t| t.as_str().to_owned())),
+        ("status", filter.status.map(|s| s.as_str().to_owned())),
+        ("provider", filter.provider.clone()),
+        (
+            "inbound_agent_id",
+            filter.inbound_agent_id.as_ref().map(|a| a.to_string()),
+        ),
+    ];
+    for (column, value) in equal {
+        if let Some(value) = value {
+            args.push(value);
+            conditions.push(format!("{column} = ${}", args.len()));
+        }
+    }
+    if let Some(query) = &filter.query {
+        args.push(query.clone());
+        let n = args.len();
+        conditions.push(format!(
+            "(strpos(phone_number, ${n}) > 0 OR strpos(lower(nickname), lower(${n})) > 0 OR strpos(lower(label), lower(${n})) > 0)"
+        ));
+    }
+    (conditions.join(" AND "), args)
+}
+
 /// The workspace's number `id`, locked for the rest of the transaction: a change that
 /// another transaction has in flight lands first, and none can land until this one ends.
 async fn lock_number(
@@ -771,37 +803,9 @@ impl Store for PostgresStore {
         filter: &NumberFilter,
         page: PageRequest,
     ) -> Result<(Vec<PhoneNumber>, u64), StoreError> {
-        // Only the filters given become SQL, as in the SQLite backend.
-        let mut conditions = vec!["workspace_id = $1".to_owned()];
-        let mut args: Vec<String> = vec![workspace.to_string()];
-        let mut filter_by = |column: &str, value: String| {
-            args.push(value);
-            conditions.push(format!("{column} = ${}", args.len()));
-        };
-        if let Some(country) = &filter.country_code {
-            filter_by("country_code", country.clone());
-        }
-        if let Some(number_type) = filter.number_type {
-            filter_by("type", number_type.as_str().to_owned());
-        }
-        if let Some(status) = filter.status {
-            filter_by("status", status.as_str().to_owned());
-        }
-        if let Some(provider) = &filter.provider {
-            filter_by("provider", provider.clone());
-        }
-        if let Some(agent) = &filter.inbound_agent_id {
-            filter_by("inbound_agent_id", agent.to_string());
-        }
-        let filtered = args.len() > 1 || filter.query.is_some();
-        if let Some(query) = &filter.query {
-            args.push(query.clone());
-            let n = args.len();
-            conditions.push(format!(
-                "(strpos(phone_number, ${n}) > 0 OR strpos(lower(nickname), lower(${n})) > 0 OR strpos(lower(label), lower(${n})) > 0)"
-            ));
-        }
-        let where_clause = conditions.join(" AND ");
+        let (where_clause, args) = number_conditions(workspace, filter);
+        // Only the workspace's own condition: its count is kept up to date in a table.
+        let filtered = args.len() > 1;
         let params: Vec<&(dyn ToSql + Sync)> =
             args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
         let client = self.client().await?;
@@ -846,6 +850,96 @@ impl Store for PostgresStore {
             .map(phone_number_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         Ok((items, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn summarize_phone_numbers(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &NumberFilter,
+        group_by: &[NumberGroup],
+    ) -> Result<Vec<NumberGroupTotals>, StoreError> {
+        let (where_clause, args) = number_conditions(workspace, filter);
+        let params: Vec<&(dyn ToSql + Sync)> =
+            args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+        let rows = self
+            .client()
+            .await?
+            .query(&summary_sql(&where_clause, group_by), &params)
+            .await
+            .map_err(map_error)?;
+        let keys = group_by.len();
+        let by_agent = group_by.contains(&NumberGroup::InboundAgent);
+        rows.iter()
+            .map(|row| {
+                let cents: i64 = row.get(keys + 1);
+                Ok(NumberGroupTotals {
+                    keys: (0..keys).map(|i| row.get::<_, Option<String>>(i)).collect(),
+                    agent_name: if by_agent { row.get(keys + 2) } else { None },
+                    count: u64::try_from(row.get::<_, i64>(keys)).unwrap_or(0),
+                    monthly_cost: Money::from_cents(cents)
+                        .map_err(|_| corrupt("monthly cost total", &cents.to_string()))?,
+                })
+            })
+            .collect()
+    }
+
+    fn stream_phone_numbers(&self, workspace: &WorkspaceId, filter: &NumberFilter) -> NumberStream {
+        let (sender, receiver) = tokio::sync::mpsc::channel(STREAM_BUFFER);
+        let (where_clause, args) = number_conditions(workspace, filter);
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            // A portal in one transaction, fetched a batch at a time: the server keeps the
+            // cursor, this process holds one batch, and ending early closes the cursor.
+            let read = async {
+                let mut client = pool.get().await.map_err(|e| {
+                    StoreError::Unavailable(format!("no PostgreSQL connection: {e}"))
+                })?;
+                let tx = client.transaction().await.map_err(map_error)?;
+                let statement = tx
+                    .prepare(&format!(
+                        "SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE {where_clause} ORDER BY created_at, id"
+                    ))
+                    .await
+                    .map_err(map_error)?;
+                let params: Vec<&(dyn ToSql + Sync)> =
+                    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+                let portal = tx.bind(&statement, &params).await.map_err(map_error)?;
+                const BATCH: i32 = 500;
+                loop {
+                    let rows = tx.query_portal(&portal, BATCH).await.map_err(map_error)?;
+                    for row in &rows {
+                        if sender.send(phone_number_from_row(row)).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    if rows.len() < BATCH as usize {
+                        return Ok(());
+                    }
+                }
+            };
+            if let Err(error) = read.await {
+                let _ = sender.send(Err(error)).await;
+            }
+        });
+        receiver
+    }
+
+    async fn find_phone_number(
+        &self,
+        workspace: &WorkspaceId,
+        number: &E164,
+    ) -> Result<Option<PhoneNumber>, StoreError> {
+        self.client()
+            .await?
+            .query_opt(
+                &format!("SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE phone_number = $1 AND workspace_id = $2"),
+                &[&number.as_str(), &workspace.as_str()],
+            )
+            .await
+            .map_err(map_error)?
+            .as_ref()
+            .map(phone_number_from_row)
+            .transpose()
     }
 
     async fn update_phone_number(

@@ -10,9 +10,10 @@ use switchboard_domain::{
 use switchboard_store::{
     Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, DeleteOutcome, FieldChange,
     HistoryAction, HistoryEntry, IDEMPOTENCY_ABANDONED_MS, IDEMPOTENCY_WINDOW_MS, IdempotencyClaim,
-    NewApiKey, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter, PageRequest, PatchError,
-    PhoneNumberPatch, PoolUsage, Price, ReleaseClaim, SipAuthMode, Store, StoreError, Workspace,
-    WorkspaceUpdate, scopes_within_sql,
+    NewApiKey, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter, NumberGroup,
+    NumberGroupTotals, NumberStream, PageRequest, PatchError, PhoneNumberPatch, PoolUsage, Price,
+    ReleaseClaim, STREAM_BUFFER, SipAuthMode, Store, StoreError, Workspace, WorkspaceUpdate,
+    scopes_within_sql, summary_sql,
 };
 
 const PHONE_NUMBER_COLUMNS: &str = "id, workspace_id, phone_number, country_code, type, \
@@ -634,43 +635,10 @@ impl Store for SqliteStore {
         let workspace = workspace.clone();
         let filter = filter.clone();
         self.read(move |conn| {
-            // Only the filters given become SQL, so SQLite walks the workspace's index and
-            // nothing else; the statement text (and its cache entry) varies with the set.
-            let mut conditions = vec!["workspace_id = ?".to_owned()];
-            let mut args: Vec<Box<dyn rusqlite::ToSql>> =
-                vec![Box::new(workspace.as_str().to_owned())];
-            let mut filter_by = |sql: &str, value: String| {
-                conditions.push(sql.to_owned());
-                args.push(Box::new(value));
-            };
-            if let Some(country) = filter.country_code {
-                filter_by("country_code = ?", country);
-            }
-            if let Some(number_type) = filter.number_type {
-                filter_by("type = ?", number_type.as_str().to_owned());
-            }
-            if let Some(status) = filter.status {
-                filter_by("status = ?", status.as_str().to_owned());
-            }
-            if let Some(provider) = filter.provider {
-                filter_by("provider = ?", provider);
-            }
-            if let Some(agent) = filter.inbound_agent_id {
-                filter_by("inbound_agent_id = ?", agent.to_string());
-            }
-            let filtered = conditions.len() > 1 || filter.query.is_some();
-            if let Some(query) = filter.query {
-                conditions.push(
-                    "(instr(phone_number, ?) > 0 OR instr(lower(nickname), lower(?)) > 0 \
-                     OR instr(lower(label), lower(?)) > 0)"
-                        .to_owned(),
-                );
-                for _ in 0..3 {
-                    args.push(Box::new(query.clone()));
-                }
-            }
-            let where_clause = conditions.join(" AND ");
-            let params = rusqlite::params_from_iter(args.iter().map(|a| a.as_ref()));
+            let (where_clause, args) = number_conditions(&workspace, &filter);
+            // Only the workspace's own condition: its count is kept up to date in a table.
+            let filtered = args.len() > 1;
+            let params = rusqlite::params_from_iter(args.iter());
             let total: i64 = if filtered {
                 conn.prepare_cached(&format!(
                     "SELECT count(*) FROM phone_numbers WHERE {where_clause}"
@@ -691,7 +659,7 @@ impl Store for SqliteStore {
             // The page is found on the index alone (no table rows read for the skipped ones),
             // then its rows are fetched: a deep page costs an index walk, not a table scan.
             let mut page_args: Vec<&dyn rusqlite::ToSql> =
-                args.iter().map(|a| a.as_ref()).collect();
+                args.iter().map(|a| a as &dyn rusqlite::ToSql).collect();
             let limit = i64::from(page.limit);
             let offset = page.offset() as i64;
             page_args.push(&limit);
@@ -710,6 +678,92 @@ impl Store for SqliteStore {
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(map_error)?;
             Ok((items, u64::try_from(total).unwrap_or(0)))
+        })
+        .await
+    }
+
+    async fn summarize_phone_numbers(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &NumberFilter,
+        group_by: &[NumberGroup],
+    ) -> Result<Vec<NumberGroupTotals>, StoreError> {
+        let (where_clause, args) = number_conditions(workspace, filter);
+        let group_by = group_by.to_vec();
+        self.read(move |conn| {
+            let sql = summary_sql(&where_clause, &group_by);
+            let mut stmt = conn.prepare_cached(&sql).map_err(map_error)?;
+            let keys = group_by.len();
+            let by_agent = group_by.contains(&NumberGroup::InboundAgent);
+            stmt.query_map(rusqlite::params_from_iter(args.iter()), |row| {
+                let cents: i64 = row.get(keys + 1)?;
+                Ok(NumberGroupTotals {
+                    keys: (0..keys)
+                        .map(|i| row.get::<_, Option<String>>(i))
+                        .collect::<rusqlite::Result<_>>()?,
+                    agent_name: if by_agent { row.get(keys + 2)? } else { None },
+                    count: u64::try_from(row.get::<_, i64>(keys)?).unwrap_or(0),
+                    monthly_cost: Money::from_cents(cents)
+                        .map_err(|_| corrupt("monthly cost total", &cents.to_string()))?,
+                })
+            })
+            .map_err(map_error)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(map_error)
+        })
+        .await
+    }
+
+    fn stream_phone_numbers(&self, workspace: &WorkspaceId, filter: &NumberFilter) -> NumberStream {
+        let (sender, receiver) = tokio::sync::mpsc::channel(STREAM_BUFFER);
+        let (where_clause, args) = number_conditions(workspace, filter);
+        let pool = self.readers.clone();
+        // One read transaction: the stream is a consistent snapshot, however long the
+        // consumer takes.
+        tokio::task::spawn_blocking(move || {
+            let read = || -> Result<(), StoreError> {
+                let conn = pool
+                    .get()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let mut stmt = conn
+                    .prepare(&format!(
+                        "SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE {where_clause} ORDER BY created_at, id"
+                    ))
+                    .map_err(map_error)?;
+                let mut rows = stmt
+                    .query(rusqlite::params_from_iter(args.iter()))
+                    .map_err(map_error)?;
+                while let Some(row) = rows.next().map_err(map_error)? {
+                    let number = phone_number_from_row(row).map_err(map_error)?;
+                    if sender.blocking_send(Ok(number)).is_err() {
+                        // The consumer went away: stop reading.
+                        return Ok(());
+                    }
+                }
+                Ok(())
+            };
+            if let Err(error) = read() {
+                let _ = sender.blocking_send(Err(error));
+            }
+        });
+        receiver
+    }
+
+    async fn find_phone_number(
+        &self,
+        workspace: &WorkspaceId,
+        number: &E164,
+    ) -> Result<Option<PhoneNumber>, StoreError> {
+        let (workspace, number) = (workspace.clone(), number.as_str().to_owned());
+        self.lookup(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE phone_number = ?1 AND workspace_id = ?2"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_row([number.as_str(), workspace.as_str()], phone_number_from_row)
+                    .optional()
+            })
+            .map_err(map_error)
         })
         .await
     }
@@ -1102,6 +1156,41 @@ fn agent_from_row(row: &Row<'_>) -> rusqlite::Result<Agent> {
         created_at: Timestamp::from_millis(row.get(3)?),
         updated_at: Timestamp::from_millis(row.get(4)?),
     })
+}
+
+/// The `WHERE` clause (with `?` placeholders) and its arguments for the workspace's numbers
+/// that match `filter`. Only the filters given become SQL, so SQLite walks the workspace's
+/// index and nothing else; the statement text (and its cache entry) varies with the set.
+fn number_conditions(workspace: &WorkspaceId, filter: &NumberFilter) -> (String, Vec<String>) {
+    let mut conditions = vec!["workspace_id = ?"];
+    let mut args = vec![workspace.as_str().to_owned()];
+    let equal = [
+        ("country_code = ?", filter.country_code.clone()),
+        (
+            "type = ?",
+            filter.number_type.map(|t| t.as_str().to_owned()),
+        ),
+        ("status = ?", filter.status.map(|s| s.as_str().to_owned())),
+        ("provider = ?", filter.provider.clone()),
+        (
+            "inbound_agent_id = ?",
+            filter.inbound_agent_id.as_ref().map(|a| a.to_string()),
+        ),
+    ];
+    for (condition, value) in equal {
+        if let Some(value) = value {
+            conditions.push(condition);
+            args.push(value);
+        }
+    }
+    if let Some(query) = &filter.query {
+        conditions.push(
+            "(instr(phone_number, ?) > 0 OR instr(lower(nickname), lower(?)) > 0 \
+             OR instr(lower(label), lower(?)) > 0)",
+        );
+        args.extend([query.clone(), query.clone(), query.clone()]);
+    }
+    (conditions.join(" AND "), args)
 }
 
 fn read_number(

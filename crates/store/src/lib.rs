@@ -142,6 +142,96 @@ pub struct NumberFilter {
     pub query: Option<String>,
 }
 
+/// Numbers as a backend reads them, for exports and reviews of a whole workspace.
+pub type NumberStream = tokio::sync::mpsc::Receiver<Result<PhoneNumber, StoreError>>;
+
+/// How many numbers a stream reads ahead of its consumer.
+pub const STREAM_BUFFER: usize = 256;
+
+/// A field a summary can group numbers by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NumberGroup {
+    CountryCode,
+    Type,
+    Provider,
+    Status,
+    Label,
+    InboundAgent,
+}
+
+impl NumberGroup {
+    pub const ALL: [NumberGroup; 6] = [
+        NumberGroup::CountryCode,
+        NumberGroup::Type,
+        NumberGroup::Provider,
+        NumberGroup::Status,
+        NumberGroup::Label,
+        NumberGroup::InboundAgent,
+    ];
+
+    /// Its name in `group_by` and in answers, which is also its column.
+    pub fn name(self) -> &'static str {
+        match self {
+            NumberGroup::CountryCode => "country_code",
+            NumberGroup::Type => "type",
+            NumberGroup::Provider => "provider",
+            NumberGroup::Status => "status",
+            NumberGroup::Label => "label",
+            NumberGroup::InboundAgent => "inbound_agent_id",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.name() == name)
+    }
+}
+
+/// The summary query over the numbers that `where_clause` selects (SQLite and PostgreSQL
+/// alike): the grouped columns, `count`, the cost in cents, and the agent's name when grouping
+/// by agent. Groups are ordered by their values with a missing value last on both backends.
+pub fn summary_sql(where_clause: &str, group_by: &[NumberGroup]) -> String {
+    let keys: Vec<String> = group_by.iter().map(|g| format!("p.{}", g.name())).collect();
+    let by_agent = group_by.contains(&NumberGroup::InboundAgent);
+    let mut select = keys.clone();
+    select.push("count(*)".into());
+    select.push("CAST(coalesce(sum(p.monthly_cost_cents), 0) AS BIGINT)".into());
+    if by_agent {
+        select.push("a.name".into());
+    }
+    let mut sql = format!(
+        "SELECT {} FROM (SELECT * FROM phone_numbers WHERE {where_clause}) p",
+        select.join(", ")
+    );
+    if by_agent {
+        sql.push_str(" LEFT JOIN agents a ON a.id = p.inbound_agent_id");
+    }
+    if !keys.is_empty() {
+        let mut grouped = keys.clone();
+        if by_agent {
+            grouped.push("a.name".into());
+        }
+        let order: Vec<String> = keys.iter().map(|k| format!("{k} IS NULL, {k}")).collect();
+        sql.push_str(&format!(
+            " GROUP BY {} ORDER BY {}",
+            grouped.join(", "),
+            order.join(", ")
+        ));
+    }
+    sql
+}
+
+/// One group of a summary: its values of the grouped fields (in `group_by` order; `None` for
+/// a number without one, e.g. routed to no agent), how many numbers, and what they cost a
+/// month, summed in whole cents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NumberGroupTotals {
+    pub keys: Vec<Option<String>>,
+    /// The inbound agent's name, when grouping by agent.
+    pub agent_name: Option<String>,
+    pub count: u64,
+    pub monthly_cost: Money,
+}
+
 /// One page of a list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageRequest {
@@ -414,6 +504,28 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         filter: &NumberFilter,
         page: PageRequest,
     ) -> Result<(Vec<PhoneNumber>, u64), StoreError>;
+
+    /// Count and monthly cost of the workspace's numbers that match `filter`, grouped by
+    /// `group_by` (in that order; one group of everything when empty). Groups are ordered by
+    /// their values, a missing value last.
+    async fn summarize_phone_numbers(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &NumberFilter,
+        group_by: &[NumberGroup],
+    ) -> Result<Vec<NumberGroupTotals>, StoreError>;
+
+    /// Every number of the workspace that matches `filter`, oldest first, sent as it is
+    /// read: memory stays flat whatever the workspace's size, and dropping the receiver stops
+    /// the query. An error ends the stream.
+    fn stream_phone_numbers(&self, workspace: &WorkspaceId, filter: &NumberFilter) -> NumberStream;
+
+    /// The workspace's number `number` (E.164), if it holds it.
+    async fn find_phone_number(
+        &self,
+        workspace: &WorkspaceId,
+        number: &E164,
+    ) -> Result<Option<PhoneNumber>, StoreError>;
 
     /// Applies a partial update in one transaction and returns the new record.
     /// Applies a partial update in one transaction, with its history entry, and returns the new

@@ -5,3 +5,4 @@ pub mod api_keys;
 pub mod catalogue;
 pub mod health;
 pub mod phone_numbers;
+pub mod reports;

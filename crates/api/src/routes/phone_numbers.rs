@@ -180,7 +180,7 @@ pub async fn get_phone_number(
 }
 
 /// The object, with its `ETag`.
-fn number_response(status: StatusCode, number: PhoneNumber) -> Response {
+pub(crate) fn number_response(status: StatusCode, number: PhoneNumber) -> Response {
     let etag = number.etag();
     with_etag(
         json_response(status, &PhoneNumberObject::from(number)),
@@ -302,6 +302,27 @@ pub async fn list_phone_numbers(
     let caller = auth.require(Scope::PhoneNumbersRead)?;
     let mut problems = Vec::new();
     let page = page_from_query(&query, &mut problems);
+    let filter = number_filter(&query, &mut problems);
+    if !problems.is_empty() {
+        return Err(ApiError::BadRequest(problems));
+    }
+    let Some(filter) = filter else {
+        return Ok(list_page(Vec::new(), 0, page));
+    };
+    let (items, total) = state
+        .store
+        .list_phone_numbers(&caller.workspace_id, &filter, page)
+        .await?;
+    Ok(list_page(items, total, page))
+}
+
+/// The list's filters (see [`NumberFilterQuery`]), for the list and the reports alike. Bad
+/// values are added to `problems`. `None` when the filters can match nothing: an agent id of
+/// the wrong shape routes no number, which is an empty answer, not an error.
+pub(crate) fn number_filter(
+    query: &HashMap<String, String>,
+    problems: &mut Vec<String>,
+) -> Option<NumberFilter> {
     let text = |name: &str| query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
     // An empty `type` or `status` is a value that is none of the allowed ones.
     let number_type = query.get("type").and_then(|t| {
@@ -314,27 +335,18 @@ pub async fn list_phone_numbers(
             .map_err(|e| problems.push(format!("status {e}")))
             .ok()
     });
-    if !problems.is_empty() {
-        return Err(ApiError::BadRequest(problems));
-    }
-    // An agent id of the wrong shape routes no number: the page is empty, not an error.
     let agent = text("agent_id").map(AgentId::parse);
     if let Some(None) = agent {
-        return Ok(list_page(Vec::new(), 0, page));
+        return None;
     }
-    let filter = NumberFilter {
+    Some(NumberFilter {
         country_code: text("country_code").map(str::to_ascii_uppercase),
         number_type,
         status,
         provider: text("provider").map(str::to_owned),
         inbound_agent_id: agent.flatten(),
         query: text("q").map(str::to_owned),
-    };
-    let (items, total) = state
-        .store
-        .list_phone_numbers(&caller.workspace_id, &filter, page)
-        .await?;
-    Ok(list_page(items, total, page))
+    })
 }
 
 fn list_page(
