@@ -673,10 +673,18 @@ fn csv_line(cells: impl Iterator<Item = String>) -> Vec<u8> {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code, reason = "documents the query; the handler reads it itself")]
 pub struct ExportQuery {
-    /// `csv` or `ndjson`; without it, `Accept: application/x-ndjson` picks NDJSON and
-    /// anything else CSV.
-    #[param(example = "csv")]
+    /// Without it, `Accept: application/x-ndjson` picks NDJSON and anything else CSV.
+    #[param(value_type = Option<ExportFormatName>, inline)]
     format: Option<String>,
+}
+
+/// The formats of an export.
+#[derive(Debug, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code, reason = "documents the values of format")]
+pub enum ExportFormatName {
+    Csv,
+    Ndjson,
 }
 
 /// How many lines go into one chunk of the body: enough that a chunk is worth a write.
