@@ -61,7 +61,11 @@ class Session:
                 status, text = response.status, response.read().decode()
         except urllib.error.HTTPError as error:
             status, text = error.code, error.read().decode()
-        payload = json.loads(text) if text else None
+        try:
+            payload = json.loads(text) if text else None
+        except json.JSONDecodeError:
+            payload = text  # CSV or NDJSON: shown as it came
+
         curl = f'curl -s -X {method} "$BASE{path}"'
         if key:
             curl += f" \\\n  -H \"Authorization: Bearer ${key_var}\""
@@ -73,6 +77,9 @@ class Session:
     def markdown(self):
         out = []
         for title, curl, status, payload in self.sections:
+            if isinstance(payload, str):
+                out.append(f"#### {title}\n\n```sh\n{curl}\n```\n\n{status}:\n\n```\n{payload.rstrip()}\n```\n")
+                continue
             shown = json.dumps(payload, indent=2)
             if isinstance(payload, list) and len(payload) > 3:
                 shown = json.dumps(payload[:2], indent=2)[:-2] + f",\n  … {len(payload) - 2} more\n]"
@@ -113,6 +120,15 @@ def main():
             s.call("History of the number", "GET", f"/v1/organization-phone-numbers/{new_id}/history?limit=2")
             s.call("Unset default", "PATCH", f"/v1/organization-phone-numbers/{new_id}", {"is_default": False})
             s.call("Release a number", "DELETE", f"/v1/organization-phone-numbers/{new_id}")
+            s.call("Cost by country", "GET", "/v1/organization-phone-numbers/summary?group_by=country_code")
+            s.call("Cost by agent, US numbers only", "GET",
+                   "/v1/organization-phone-numbers/summary?country_code=US&group_by=inbound_agent_id")
+            s.call("Look a number up by the number", "GET",
+                   "/v1/organization-phone-numbers/lookup?phone_number=+1%20(415)%20555-2671")
+            s.call("Compliance review", "GET", "/v1/organization-phone-numbers/compliance")
+            s.call("Export as CSV", "GET", "/v1/organization-phone-numbers/export?format=csv")
+            s.call("Export as NDJSON, one country", "GET",
+                   "/v1/organization-phone-numbers/export?format=ndjson&country_code=GB")
             s.call("Link a SIP trunk", "POST", "/v1/organization-phone-numbers/sip-trunks",
                    {"phoneNumber": "+14155552672", "terminationUri": "31974861099010243.zt.plivo.com:5060",
                     "authMode": "userpass", "sipTrunkUserName": "sip-user", "sipTrunkPassword": "YOUR_SIP_PASSWORD",
