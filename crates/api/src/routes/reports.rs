@@ -415,7 +415,7 @@ pub fn review(number: &PhoneNumber, context: &ReviewContext) -> Vec<Finding> {
         found.push((
             FindingCode::Unrouted,
             format!(
-                "{n} costs {} a month and no agent answers it; route it to an agent or release it.",
+                "{n} costs {} USD a month and no agent answers it; route it to an agent or release it.",
                 number.monthly_cost
             ),
         ));
