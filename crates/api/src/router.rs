@@ -4,7 +4,7 @@ use crate::auth::{KeyVerifier, authenticate};
 use crate::error::ApiError;
 use crate::rate_limit::{DEFAULT_PER_MINUTE, RateLimits};
 use crate::request_log::log_request;
-use crate::routes::{agents, api_keys, catalogue, health, phone_numbers, reports};
+use crate::routes::{agents, api_keys, catalogue, events, health, phone_numbers, reports};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::OriginalUri;
@@ -131,6 +131,7 @@ fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reports::lookup_phone_number))
         .routes(routes!(reports::review_compliance))
         .routes(routes!(reports::export_phone_numbers))
+        .routes(routes!(events::list_events))
         .routes(routes!(agents::list_agents, agents::create_agent))
         .routes(routes!(
             agents::get_agent,

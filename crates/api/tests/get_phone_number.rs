@@ -192,6 +192,7 @@ async fn expired_keys_are_a_401() {
                 expires_at: Some(Timestamp::from_millis(Timestamp::now().as_millis() - 1)),
                 expire_others_at: None,
                 expire_others_within: Scopes::default(),
+                actor: switchboard_store::Actor::cli(),
             })
             .await
             .expect("create key");

@@ -61,8 +61,12 @@ pub async fn seed_and_announce(store: &dyn Store, listening: SocketAddr) -> Resu
             kyc_verified: true,
         })
         .await?;
-    let support = store.create_agent(&workspace.id, "Support agent").await?;
-    store.create_agent(&workspace.id, "Sales agent").await?;
+    let support = store
+        .create_agent(&workspace.id, "Support agent", &Actor::cli())
+        .await?;
+    store
+        .create_agent(&workspace.id, "Sales agent", &Actor::cli())
+        .await?;
     let mut numbers = Vec::new();
     for (number, nickname, cost, capabilities, routed) in DEMO_NUMBERS {
         let number = E164::parse(number).with_context(|| format!("demo number {number}"))?;

@@ -312,7 +312,10 @@ async fn run(cli: Cli) -> Result<()> {
                 || anyhow::anyhow!("key {id_text:?} does not exist or is already revoked");
             let id = ApiKeyId::parse(id_text).ok_or_else(not_found)?;
             let record = store.find_api_key(&id).await?.ok_or_else(not_found)?;
-            if !store.revoke_api_key(&record.workspace_id, &id).await? {
+            if !store
+                .revoke_api_key(&record.workspace_id, &id, &switchboard_store::Actor::cli())
+                .await?
+            {
                 return Err(not_found());
             }
             output::print_json(&serde_json::json!({

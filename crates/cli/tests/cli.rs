@@ -445,11 +445,11 @@ fn migrate_and_schema_version_checks() {
     let sandbox = Sandbox::new();
     assert_eq!(
         sandbox.json(&["migrate"]),
-        json!({"from_version": 0, "to_version": 5})
+        json!({"from_version": 0, "to_version": 6})
     );
     assert_eq!(
         sandbox.json(&["migrate"]),
-        json!({"from_version": 5, "to_version": 5})
+        json!({"from_version": 6, "to_version": 6})
     );
 
     let conn = rusqlite::Connection::open(sandbox.db_path()).expect("open");

@@ -25,6 +25,16 @@ impl Timestamp {
     pub fn as_millis(self) -> i64 {
         self.0
     }
+
+    /// An RFC 3339 time with any offset and precision (`2024-01-15T07:00:00Z`,
+    /// `2024-01-15T09:00:00.5+02:00`), to the millisecond.
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        let time =
+            OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+        i64::try_from(time.unix_timestamp_nanos() / 1_000_000)
+            .ok()
+            .map(Self)
+    }
 }
 
 impl fmt::Display for Timestamp {
@@ -44,6 +54,15 @@ impl fmt::Display for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_rfc3339() {
+        let t = Timestamp::parse_rfc3339("2024-01-15T09:00:00.5+02:00").expect("valid");
+        assert_eq!(t.to_string(), "2024-01-15T07:00:00.500Z");
+        assert_eq!(Timestamp::parse_rfc3339(&t.to_string()), Some(t));
+        assert_eq!(Timestamp::parse_rfc3339("2024-01-15"), None);
+        assert_eq!(Timestamp::parse_rfc3339("yesterday"), None);
+    }
 
     #[test]
     fn renders_rfc3339_with_millis() {

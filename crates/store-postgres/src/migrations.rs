@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../migrations/0005_releases_and_key_id.sql"),
     ),
+    (6, include_str!("../migrations/0006_events.sql")),
 ];
 
 /// Any constant works; it only has to be the same for every replica.

@@ -4,17 +4,18 @@ use crate::{PostgresStore, map_error};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use futures_util::future::try_join_all;
+use serde_json::json;
 use switchboard_domain::{
     AgentId, ApiKeyId, Capabilities, E164, Money, NumberStatus, NumberType, PhoneNumber,
     PhoneNumberId, Scopes, SecretDigest, Timestamp, WorkspaceId,
 };
 use switchboard_store::{
-    Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, DeleteOutcome, FieldChange,
-    HistoryAction, HistoryEntry, IDEMPOTENCY_ABANDONED_MS, IDEMPOTENCY_WINDOW_MS, IdempotencyClaim,
-    NewApiKey, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter, NumberGroup,
-    NumberGroupTotals, NumberStream, PageRequest, PatchError, PhoneNumberPatch, PoolUsage, Price,
-    ReleaseClaim, STREAM_BUFFER, SipAuthMode, Store, StoreError, Workspace, WorkspaceUpdate,
-    scopes_within_sql, summary_sql,
+    Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, DeleteOutcome, Event, EventCursor,
+    EventFilter, FieldChange, HistoryAction, HistoryEntry, IDEMPOTENCY_ABANDONED_MS,
+    IDEMPOTENCY_WINDOW_MS, IdempotencyClaim, NewApiKey, NewEvent, NewPhoneNumber, NewSipTrunk,
+    NewWorkspace, NumberFilter, NumberGroup, NumberGroupTotals, NumberStream, PageRequest,
+    PatchError, PhoneNumberPatch, PoolUsage, Price, ReleaseClaim, STREAM_BUFFER, SipAuthMode,
+    Store, StoreError, Workspace, WorkspaceUpdate, scopes_within_sql, summary_sql,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -224,6 +225,108 @@ async fn insert_checked(
 }
 
 /// Writes one history entry, in the caller's transaction; nothing when nothing visible changed.
+/// Writes one event of the workspace's feed, in the caller's transaction; the row's `txid`
+/// is that transaction's (the column's default).
+async fn record_event(
+    client: &impl GenericClient,
+    workspace: &WorkspaceId,
+    event: &NewEvent,
+) -> Result<(), StoreError> {
+    let statement = client
+        .prepare_cached(
+            "INSERT INTO events (workspace_id, type, subject_id, phone_number, agent_ids, actor, request_id, changes, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .await
+        .map_err(map_error)?;
+    client
+        .execute(
+            &statement,
+            &[
+                &workspace.as_str(),
+                &event.event_type,
+                &event.subject_id,
+                &event.phone_number,
+                &event.agent_ids,
+                &event.actor.name,
+                &event.actor.request_id,
+                &event.changes,
+                &event.at.as_millis(),
+            ],
+        )
+        .await
+        .map_err(map_error)?;
+    Ok(())
+}
+
+/// The workspace's agent `id`, locked for the rest of the transaction.
+async fn lock_agent(
+    tx: &tokio_postgres::Transaction<'_>,
+    workspace: &WorkspaceId,
+    id: &AgentId,
+) -> Result<Option<Agent>, StoreError> {
+    tx.query_opt(
+        &format!(
+            "SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1 AND workspace_id = $2 FOR UPDATE"
+        ),
+        &[&id.as_str(), &workspace.as_str()],
+    )
+    .await
+    .map_err(map_error)?
+    .as_ref()
+    .map(agent_from_row)
+    .transpose()
+}
+
+/// The `WHERE` conditions (with `$n`, numbered from 1) and arguments of an event filter.
+fn event_conditions(
+    workspace: &WorkspaceId,
+    filter: &EventFilter,
+) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
+    let mut conditions = vec!["workspace_id = $1".to_owned()];
+    let mut args: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(workspace.to_string())];
+    let mut add = |condition: &str, value: Box<dyn ToSql + Sync + Send>| {
+        args.push(value);
+        conditions.push(condition.replace('?', &format!("${}", args.len())));
+    };
+    if let Some(subject) = &filter.subject_id {
+        add("subject_id = ?", Box::new(subject.clone()));
+    }
+    if let Some(agent) = &filter.agent_id {
+        add("strpos(agent_ids, ?) > 0", Box::new(format!(" {agent} ")));
+    }
+    if let Some(event_type) = &filter.event_type {
+        add("type = ?", Box::new(event_type.clone()));
+    }
+    if let Some(since) = filter.since {
+        add("created_at >= ?", Box::new(since.as_millis()));
+    }
+    if let Some(until) = filter.until {
+        add("created_at < ?", Box::new(until.as_millis()));
+    }
+    (conditions.join(" AND "), args)
+}
+
+const EVENT_COLUMNS: &str =
+    "txid, seq, type, subject_id, phone_number, actor, request_id, changes, created_at";
+
+fn event_from_row(row: &Row) -> Result<Event, StoreError> {
+    let changes: String = row.get(7);
+    Ok(Event {
+        cursor: EventCursor {
+            txid: row.get(0),
+            seq: row.get(1),
+        },
+        event_type: row.get(2),
+        subject_id: row.get(3),
+        phone_number: row.get(4),
+        actor: row.get(5),
+        request_id: row.get(6),
+        changes: serde_json::from_str(&changes).map_err(|_| corrupt("event changes", &changes))?,
+        at: Timestamp::from_millis(row.get(8)),
+    })
+}
+
 /// The `WHERE` clause (with `$n` placeholders) and its arguments for the workspace's numbers
 /// that match `filter`; only the filters given become SQL, as in the SQLite backend.
 fn number_conditions(workspace: &WorkspaceId, filter: &NumberFilter) -> (String, Vec<String>) {
@@ -313,6 +416,9 @@ async fn record_history(
         )
         .await
         .map_err(map_error)?;
+    if let Some(event) = NewEvent::of_number(before, after, action, actor, &changes, at) {
+        record_event(client, workspace, &event).await?;
+    }
     Ok(())
 }
 
@@ -459,22 +565,49 @@ impl Store for PostgresStore {
         )
         .await
         .map_err(map_error)?;
+        let now = Timestamp::now();
+        let changes = json!({
+            "name": {"before": null, "after": key.name},
+            "scopes": {"before": null, "after": key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>()},
+        });
+        record_event(
+            &tx,
+            &key.workspace_id,
+            &NewEvent::of_api_key("api_key.created", key.id.as_str(), changes, &key.actor, now),
+        )
+        .await?;
         if let Some(at) = key.expire_others_at {
-            tx.execute(
-                &format!(
-                    "UPDATE api_keys SET expires_at = $1
-                     WHERE workspace_id = $2 AND id <> $3 AND revoked_at IS NULL
-                       AND (expires_at IS NULL OR expires_at > $1) AND {}",
-                    scopes_within_sql("scopes", key.expire_others_within)
-                ),
-                &[
-                    &at.as_millis(),
-                    &key.workspace_id.as_str(),
-                    &key.id.as_str(),
-                ],
-            )
-            .await
-            .map_err(map_error)?;
+            let rotated = tx
+                .query(
+                    &format!(
+                        "UPDATE api_keys AS k SET expires_at = $1 FROM api_keys AS old
+                         WHERE k.id = old.id AND k.workspace_id = $2 AND k.id <> $3
+                           AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $1)
+                           AND {}
+                         RETURNING k.id, old.expires_at",
+                        scopes_within_sql("k.scopes", key.expire_others_within)
+                    ),
+                    &[
+                        &at.as_millis(),
+                        &key.workspace_id.as_str(),
+                        &key.id.as_str(),
+                    ],
+                )
+                .await
+                .map_err(map_error)?;
+            for row in rotated {
+                let (id, before): (String, Option<i64>) = (row.get(0), row.get(1));
+                let changes = json!({"expires_at": {
+                    "before": before.map(|t| Timestamp::from_millis(t).to_string()),
+                    "after": at.to_string(),
+                }});
+                record_event(
+                    &tx,
+                    &key.workspace_id,
+                    &NewEvent::of_api_key("api_key.expiry_set", &id, changes, &key.actor, now),
+                )
+                .await?;
+            }
         }
         tx.commit().await.map_err(map_error)
     }
@@ -540,16 +673,28 @@ impl Store for PostgresStore {
         &self,
         workspace: &WorkspaceId,
         id: &ApiKeyId,
+        actor: &Actor,
     ) -> Result<bool, StoreError> {
-        let changed = self
-            .client()
-            .await?
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_error)?;
+        let now = Timestamp::now();
+        let changed = tx
             .execute(
                 "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND workspace_id = $3 AND revoked_at IS NULL",
-                &[&Timestamp::now().as_millis(), &id.as_str(), &workspace.as_str()],
+                &[&now.as_millis(), &id.as_str(), &workspace.as_str()],
             )
             .await
             .map_err(map_error)?;
+        if changed > 0 {
+            let changes = json!({"revoked_at": {"before": null, "after": now.to_string()}});
+            record_event(
+                &tx,
+                workspace,
+                &NewEvent::of_api_key("api_key.revoked", id.as_str(), changes, actor, now),
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(map_error)?;
         Ok(changed > 0)
     }
 
@@ -565,7 +710,12 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn create_agent(&self, workspace: &WorkspaceId, name: &str) -> Result<Agent, StoreError> {
+    async fn create_agent(
+        &self,
+        workspace: &WorkspaceId,
+        name: &str,
+        actor: &Actor,
+    ) -> Result<Agent, StoreError> {
         let now = Timestamp::now();
         let agent = Agent {
             id: AgentId::generate(),
@@ -574,19 +724,26 @@ impl Store for PostgresStore {
             created_at: now,
             updated_at: now,
         };
-        let client = self.client().await?;
-        require_workspace(&client, workspace).await?;
-        client
-            .execute(
-                "INSERT INTO agents (id, workspace_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
-                &[&agent.id.as_str(), &workspace.as_str(), &agent.name, &now.as_millis()],
-            )
-            .await
-            .map_err(|e| match map_error(e) {
-                // The workspace vanished between the check and the insert.
-                StoreError::Conflict(_) => StoreError::NotFound(format!("workspace {workspace}")),
-                other => other,
-            })?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_error)?;
+        require_workspace(&tx, workspace).await?;
+        tx.execute(
+            "INSERT INTO agents (id, workspace_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+            &[&agent.id.as_str(), &workspace.as_str(), &agent.name, &now.as_millis()],
+        )
+        .await
+        .map_err(|e| match map_error(e) {
+            // The workspace vanished between the check and the insert.
+            StoreError::Conflict(_) => StoreError::NotFound(format!("workspace {workspace}")),
+            other => other,
+        })?;
+        record_event(
+            &tx,
+            workspace,
+            &NewEvent::of_agent(agent.id.as_str(), None, Some(&agent.name), actor, now),
+        )
+        .await?;
+        tx.commit().await.map_err(map_error)?;
         Ok(agent)
     }
 
@@ -643,20 +800,34 @@ impl Store for PostgresStore {
         workspace: &WorkspaceId,
         id: &AgentId,
         name: &str,
+        actor: &Actor,
     ) -> Result<Option<Agent>, StoreError> {
-        self.client()
-            .await?
-            .query_opt(
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_error)?;
+        let Some(before) = lock_agent(&tx, workspace, id).await? else {
+            return Ok(None);
+        };
+        let now = Timestamp::now();
+        let after = tx
+            .query_one(
                 &format!(
                     "UPDATE agents SET name = $1, updated_at = $2 WHERE id = $3 AND workspace_id = $4 RETURNING {AGENT_COLUMNS}"
                 ),
-                &[&name, &Timestamp::now().as_millis(), &id.as_str(), &workspace.as_str()],
+                &[&name, &now.as_millis(), &id.as_str(), &workspace.as_str()],
             )
             .await
-            .map_err(map_error)?
-            .as_ref()
-            .map(agent_from_row)
-            .transpose()
+            .map_err(map_error)
+            .and_then(|row| agent_from_row(&row))?;
+        if before.name != name {
+            record_event(
+                &tx,
+                workspace,
+                &NewEvent::of_agent(id.as_str(), Some(&before.name), Some(name), actor, now),
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(map_error)?;
+        Ok(Some(after))
     }
 
     async fn delete_agent(
@@ -699,15 +870,29 @@ impl Store for PostgresStore {
             )
             .await?;
         }
-        let deleted = tx
-            .execute(
-                "DELETE FROM agents WHERE id = $1 AND workspace_id = $2",
-                &[&id.as_str(), &workspace.as_str()],
-            )
-            .await
-            .map_err(map_error)?;
+        let Some(agent) = lock_agent(&tx, workspace, id).await? else {
+            return Ok(false);
+        };
+        tx.execute(
+            "DELETE FROM agents WHERE id = $1 AND workspace_id = $2",
+            &[&id.as_str(), &workspace.as_str()],
+        )
+        .await
+        .map_err(map_error)?;
+        record_event(
+            &tx,
+            workspace,
+            &NewEvent::of_agent(
+                id.as_str(),
+                Some(&agent.name),
+                None,
+                actor,
+                Timestamp::now(),
+            ),
+        )
+        .await?;
         tx.commit().await.map_err(map_error)?;
-        Ok(deleted > 0)
+        Ok(true)
     }
 
     async fn countries(&self) -> Result<Vec<CountryRule>, StoreError> {
@@ -850,6 +1035,84 @@ impl Store for PostgresStore {
             .map(phone_number_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         Ok((items, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn list_events(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &EventFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<Event>, u64), StoreError> {
+        let (where_clause, mut args) = event_conditions(workspace, filter);
+        let client = self.client().await?;
+        fn params(args: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
+            args.iter()
+                .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+                .collect()
+        }
+        let total: i64 = client
+            .query_one(
+                &format!("SELECT count(*) FROM events WHERE {where_clause}"),
+                &params(&args),
+            )
+            .await
+            .map_err(map_error)?
+            .get(0);
+        args.push(Box::new(i64::from(page.limit)));
+        args.push(Box::new(page.offset() as i64));
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE {where_clause} ORDER BY seq DESC LIMIT ${} OFFSET ${}",
+                    args.len() - 1,
+                    args.len()
+                ),
+                &params(&args),
+            )
+            .await
+            .map_err(map_error)?;
+        let events = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((events, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn events_after(
+        &self,
+        workspace: &WorkspaceId,
+        after: EventCursor,
+        filter: &EventFilter,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        // Only rows of transactions older than the oldest one still running: any of those
+        // could yet commit a row that sorts before what this read returns.
+        let (where_clause, mut args) = event_conditions(workspace, filter);
+        args.push(Box::new(after.txid));
+        args.push(Box::new(after.seq));
+        args.push(Box::new(i64::from(limit)));
+        let n = args.len();
+        let params: Vec<&(dyn ToSql + Sync)> = args
+            .iter()
+            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events
+                     WHERE {where_clause} AND (txid, seq) > (${}, ${})
+                       AND txid < txid_snapshot_xmin(txid_current_snapshot())
+                     ORDER BY txid, seq LIMIT ${n}",
+                    n - 2,
+                    n - 1
+                ),
+                &params,
+            )
+            .await
+            .map_err(map_error)?;
+        rows.iter().map(event_from_row).collect()
     }
 
     async fn summarize_phone_numbers(

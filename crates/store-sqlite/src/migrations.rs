@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../migrations/0005_releases_and_key_id.sql"),
     ),
+    (6, include_str!("../migrations/0006_events.sql")),
 ];
 
 fn current_version(conn: &Connection) -> Result<Option<i64>, StoreError> {

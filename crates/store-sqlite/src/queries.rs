@@ -2,18 +2,20 @@
 
 use crate::{SqliteStore, map_error};
 use async_trait::async_trait;
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::json;
 use switchboard_domain::{
     AgentId, ApiKeyId, Capabilities, E164, Money, NumberStatus, NumberType, PhoneNumber,
     PhoneNumberId, Scopes, SecretDigest, Timestamp, WorkspaceId,
 };
 use switchboard_store::{
-    Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, DeleteOutcome, FieldChange,
-    HistoryAction, HistoryEntry, IDEMPOTENCY_ABANDONED_MS, IDEMPOTENCY_WINDOW_MS, IdempotencyClaim,
-    NewApiKey, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter, NumberGroup,
-    NumberGroupTotals, NumberStream, PageRequest, PatchError, PhoneNumberPatch, PoolUsage, Price,
-    ReleaseClaim, STREAM_BUFFER, SipAuthMode, Store, StoreError, Workspace, WorkspaceUpdate,
-    scopes_within_sql, summary_sql,
+    Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, DeleteOutcome, Event, EventCursor,
+    EventFilter, FieldChange, HistoryAction, HistoryEntry, IDEMPOTENCY_ABANDONED_MS,
+    IDEMPOTENCY_WINDOW_MS, IdempotencyClaim, NewApiKey, NewEvent, NewPhoneNumber, NewSipTrunk,
+    NewWorkspace, NumberFilter, NumberGroup, NumberGroupTotals, NumberStream, PageRequest,
+    PatchError, PhoneNumberPatch, PoolUsage, Price, ReleaseClaim, STREAM_BUFFER, SipAuthMode,
+    Store, StoreError, Workspace, WorkspaceUpdate, scopes_within_sql, summary_sql,
 };
 
 const PHONE_NUMBER_COLUMNS: &str = "id, workspace_id, phone_number, country_code, type, \
@@ -200,17 +202,48 @@ impl Store for SqliteStore {
                 ],
             )
             .map_err(map_error)?;
+            let now = Timestamp::now();
+            let changes = json!({
+                "name": {"before": null, "after": key.name},
+                "scopes": {"before": null, "after": key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>()},
+            });
+            record_event(
+                tx,
+                &key.workspace_id,
+                &NewEvent::of_api_key("api_key.created", key.id.as_str(), changes, &key.actor, now),
+            )?;
             if let Some(at) = key.expire_others_at {
-                tx.execute(
-                    &format!(
-                        "UPDATE api_keys SET expires_at = ?1
-                         WHERE workspace_id = ?2 AND id <> ?3 AND revoked_at IS NULL
-                           AND (expires_at IS NULL OR expires_at > ?1) AND {}",
+                let rotated: Vec<(String, Option<i64>)> = tx
+                    .prepare(&format!(
+                        "SELECT id, expires_at FROM api_keys
+                         WHERE workspace_id = ?1 AND id <> ?2 AND revoked_at IS NULL
+                           AND (expires_at IS NULL OR expires_at > ?3) AND {}",
                         scopes_within_sql("scopes", key.expire_others_within)
-                    ),
-                    params![at.as_millis(), key.workspace_id.as_str(), key.id.as_str()],
-                )
-                .map_err(map_error)?;
+                    ))
+                    .and_then(|mut stmt| {
+                        stmt.query_map(
+                            params![key.workspace_id.as_str(), key.id.as_str(), at.as_millis()],
+                            |row| Ok((row.get(0)?, row.get(1)?)),
+                        )?
+                        .collect()
+                    })
+                    .map_err(map_error)?;
+                for (id, before) in rotated {
+                    tx.execute(
+                        "UPDATE api_keys SET expires_at = ?1 WHERE id = ?2",
+                        params![at.as_millis(), id],
+                    )
+                    .map_err(map_error)?;
+                    let changes = json!({"expires_at": {
+                        "before": before.map(|t| Timestamp::from_millis(t).to_string()),
+                        "after": at.to_string(),
+                    }});
+                    record_event(
+                        tx,
+                        &key.workspace_id,
+                        &NewEvent::of_api_key("api_key.expiry_set", &id, changes, &key.actor, now),
+                    )?;
+                }
             }
             Ok(())
         })
@@ -246,9 +279,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_agent(&self, workspace: &WorkspaceId, name: &str) -> Result<Agent, StoreError> {
-        let workspace = workspace.clone();
-        let name = name.to_owned();
+    async fn create_agent(
+        &self,
+        workspace: &WorkspaceId,
+        name: &str,
+        actor: &Actor,
+    ) -> Result<Agent, StoreError> {
+        let (workspace, name, actor) = (workspace.clone(), name.to_owned(), actor.clone());
         self.write(move |tx| {
             require_workspace(tx, &workspace)?;
             let now = Timestamp::now();
@@ -264,6 +301,11 @@ impl Store for SqliteStore {
                 params![agent.id.as_str(), agent.workspace_id.as_str(), agent.name, now.as_millis()],
             )
             .map_err(map_error)?;
+            record_event(
+                tx,
+                &agent.workspace_id,
+                &NewEvent::of_agent(agent.id.as_str(), None, Some(&agent.name), &actor, now),
+            )?;
             Ok(agent)
         })
         .await
@@ -412,20 +454,26 @@ impl Store for SqliteStore {
         &self,
         workspace: &WorkspaceId,
         id: &ApiKeyId,
+        actor: &Actor,
     ) -> Result<bool, StoreError> {
-        let (workspace, id) = (workspace.clone(), id.clone());
+        let (workspace, id, actor) = (workspace.clone(), id.clone(), actor.clone());
         self.write(move |tx| {
+            let now = Timestamp::now();
             let changed = tx
                 .execute(
                     "UPDATE api_keys SET revoked_at = ?1
                      WHERE id = ?2 AND workspace_id = ?3 AND revoked_at IS NULL",
-                    params![
-                        Timestamp::now().as_millis(),
-                        id.as_str(),
-                        workspace.as_str()
-                    ],
+                    params![now.as_millis(), id.as_str(), workspace.as_str()],
                 )
                 .map_err(map_error)?;
+            if changed > 0 {
+                let changes = json!({"revoked_at": {"before": null, "after": now.to_string()}});
+                record_event(
+                    tx,
+                    &workspace,
+                    &NewEvent::of_api_key("api_key.revoked", id.as_str(), changes, &actor, now),
+                )?;
+            }
             Ok(changed > 0)
         })
         .await
@@ -502,21 +550,32 @@ impl Store for SqliteStore {
         workspace: &WorkspaceId,
         id: &AgentId,
         name: &str,
+        actor: &Actor,
     ) -> Result<Option<Agent>, StoreError> {
-        let (workspace, id, name) = (workspace.clone(), id.clone(), name.to_owned());
+        let (workspace, id, name, actor) = (
+            workspace.clone(),
+            id.clone(),
+            name.to_owned(),
+            actor.clone(),
+        );
         self.write(move |tx| {
+            let Some(before) = read_agent(tx, &workspace, &id)? else {
+                return Ok(None);
+            };
+            let now = Timestamp::now();
             tx.execute(
                 "UPDATE agents SET name = ?1, updated_at = ?2 WHERE id = ?3 AND workspace_id = ?4",
-                params![name, Timestamp::now().as_millis(), id.as_str(), workspace.as_str()],
+                params![name, now.as_millis(), id.as_str(), workspace.as_str()],
             )
             .map_err(map_error)?;
-            tx.query_row(
-                "SELECT id, workspace_id, name, created_at, updated_at FROM agents WHERE id = ?1 AND workspace_id = ?2",
-                [id.as_str(), workspace.as_str()],
-                agent_from_row,
-            )
-            .optional()
-            .map_err(map_error)
+            if before.name != name {
+                record_event(
+                    tx,
+                    &workspace,
+                    &NewEvent::of_agent(id.as_str(), Some(&before.name), Some(&name), &actor, now),
+                )?;
+            }
+            read_agent(tx, &workspace, &id)
         })
         .await
     }
@@ -556,13 +615,20 @@ impl Store for SqliteStore {
                 let after = read_number(tx, &workspace, &number_id)?;
                 record_history(tx, &workspace, before.as_ref(), after.as_ref(), HistoryAction::Updated, &actor)?;
             }
-            let deleted = tx
-                .execute(
-                    "DELETE FROM agents WHERE id = ?1 AND workspace_id = ?2",
-                    [id.as_str(), workspace.as_str()],
-                )
-                .map_err(map_error)?;
-            Ok(deleted > 0)
+            let Some(agent) = read_agent(tx, &workspace, &id)? else {
+                return Ok(false);
+            };
+            tx.execute(
+                "DELETE FROM agents WHERE id = ?1 AND workspace_id = ?2",
+                [id.as_str(), workspace.as_str()],
+            )
+            .map_err(map_error)?;
+            record_event(
+                tx,
+                &workspace,
+                &NewEvent::of_agent(id.as_str(), Some(&agent.name), None, &actor, Timestamp::now()),
+            )?;
+            Ok(true)
         })
         .await
     }
@@ -678,6 +744,61 @@ impl Store for SqliteStore {
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(map_error)?;
             Ok((items, u64::try_from(total).unwrap_or(0)))
+        })
+        .await
+    }
+
+    async fn list_events(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &EventFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<Event>, u64), StoreError> {
+        let (where_clause, mut args) = event_conditions(workspace, filter);
+        self.read(move |conn| {
+            let total: i64 = conn
+                .prepare_cached(&format!("SELECT count(*) FROM events WHERE {where_clause}"))
+                .and_then(|mut stmt| {
+                    stmt.query_row(rusqlite::params_from_iter(args.iter()), |row| row.get(0))
+                })
+                .map_err(map_error)?;
+            args.push(SqlValue::Integer(i64::from(page.limit)));
+            args.push(SqlValue::Integer(page.offset() as i64));
+            let events = conn
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE {where_clause} ORDER BY seq DESC LIMIT ? OFFSET ?"
+                ))
+                .and_then(|mut stmt| {
+                    stmt.query_map(rusqlite::params_from_iter(args.iter()), event_from_row)?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(map_error)?;
+            Ok((events, u64::try_from(total).unwrap_or(0)))
+        })
+        .await
+    }
+
+    async fn events_after(
+        &self,
+        workspace: &WorkspaceId,
+        after: EventCursor,
+        filter: &EventFilter,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        // One writer at a time: `seq` grows in commit order, so every event after `after`
+        // that a later read can see is after it in `seq` too.
+        let (where_clause, mut args) = event_conditions(workspace, filter);
+        args.push(SqlValue::Integer(after.seq));
+        args.push(SqlValue::Integer(i64::from(limit)));
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE {where_clause} AND seq > ? ORDER BY seq LIMIT ?"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_map(rusqlite::params_from_iter(args.iter()), event_from_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(map_error)
         })
         .await
     }
@@ -1392,5 +1513,96 @@ fn record_history(
         ])
     })
     .map_err(map_error)?;
+    if let Some(event) = NewEvent::of_number(before, after, action, actor, &changes, at) {
+        record_event(conn, workspace, &event)?;
+    }
     Ok(())
+}
+
+/// Writes one event of the workspace's feed, in the caller's transaction.
+fn record_event(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    event: &NewEvent,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO events (workspace_id, type, subject_id, phone_number, agent_ids, actor, request_id, changes, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            workspace.as_str(),
+            event.event_type,
+            event.subject_id,
+            event.phone_number,
+            event.agent_ids,
+            event.actor.name,
+            event.actor.request_id,
+            event.changes,
+            event.at.as_millis(),
+        ])
+    })
+    .map_err(map_error)?;
+    Ok(())
+}
+
+fn read_agent(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    id: &AgentId,
+) -> Result<Option<Agent>, StoreError> {
+    conn.query_row(
+        "SELECT id, workspace_id, name, created_at, updated_at FROM agents WHERE id = ?1 AND workspace_id = ?2",
+        [id.as_str(), workspace.as_str()],
+        agent_from_row,
+    )
+    .optional()
+    .map_err(map_error)
+}
+
+/// The `WHERE` conditions (with `?`) and arguments of an event filter, after the workspace's.
+fn event_conditions(workspace: &WorkspaceId, filter: &EventFilter) -> (String, Vec<SqlValue>) {
+    let mut conditions = vec!["workspace_id = ?"];
+    let mut args = vec![SqlValue::Text(workspace.as_str().to_owned())];
+    if let Some(subject) = &filter.subject_id {
+        conditions.push("subject_id = ?");
+        args.push(SqlValue::Text(subject.clone()));
+    }
+    if let Some(agent) = &filter.agent_id {
+        conditions.push("instr(agent_ids, ?) > 0");
+        args.push(SqlValue::Text(format!(" {agent} ")));
+    }
+    if let Some(event_type) = &filter.event_type {
+        conditions.push("type = ?");
+        args.push(SqlValue::Text(event_type.clone()));
+    }
+    if let Some(since) = filter.since {
+        conditions.push("created_at >= ?");
+        args.push(SqlValue::Integer(since.as_millis()));
+    }
+    if let Some(until) = filter.until {
+        conditions.push("created_at < ?");
+        args.push(SqlValue::Integer(until.as_millis()));
+    }
+    (conditions.join(" AND "), args)
+}
+
+const EVENT_COLUMNS: &str =
+    "seq, type, subject_id, phone_number, actor, request_id, changes, created_at";
+
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
+    let changes: String = row.get(6)?;
+    Ok(Event {
+        cursor: EventCursor {
+            txid: 0,
+            seq: row.get(0)?,
+        },
+        event_type: row.get(1)?,
+        subject_id: row.get(2)?,
+        phone_number: row.get(3)?,
+        actor: row.get(4)?,
+        request_id: row.get(5)?,
+        changes: serde_json::from_str(&changes).map_err(|_| corrupt("event changes", &changes))?,
+        at: Timestamp::from_millis(row.get(7)?),
+    })
 }

@@ -12,7 +12,7 @@ use switchboard_domain::{
 
 /// The schema version this build of Switchboard reads and writes. Every backend's migrations
 /// carry the same version stamps.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// What `migrate` did: the schema version before and after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +71,8 @@ pub struct NewApiKey {
     pub expire_others_at: Option<Timestamp>,
     /// The creator's scopes: a key may expire only keys that can do no more than it can.
     pub expire_others_within: Scopes,
+    /// Who creates it, for the workspace's events.
+    pub actor: Actor,
 }
 
 /// An SQL condition (SQLite and PostgreSQL alike) that holds for the rows whose `column` of
@@ -456,12 +458,18 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         &self,
         workspace: &WorkspaceId,
         id: &ApiKeyId,
+        actor: &Actor,
     ) -> Result<bool, StoreError>;
     /// Records that the key was used at `at`.
     async fn touch_api_key(&self, id: &ApiKeyId, at: Timestamp) -> Result<(), StoreError>;
 
     /// Fails with `NotFound` when the workspace does not exist.
-    async fn create_agent(&self, workspace: &WorkspaceId, name: &str) -> Result<Agent, StoreError>;
+    async fn create_agent(
+        &self,
+        workspace: &WorkspaceId,
+        name: &str,
+        actor: &Actor,
+    ) -> Result<Agent, StoreError>;
     async fn list_agents(
         &self,
         workspace: &WorkspaceId,
@@ -477,6 +485,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         workspace: &WorkspaceId,
         id: &AgentId,
         name: &str,
+        actor: &Actor,
     ) -> Result<Option<Agent>, StoreError>;
     /// Deletes the agent and, in the same transaction, detaches it from every number that
     /// routes to it. `false` when there is no such agent.
@@ -486,6 +495,25 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         id: &AgentId,
         actor: &Actor,
     ) -> Result<bool, StoreError>;
+
+    /// The workspace's events, newest first, for an auditor.
+    async fn list_events(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &EventFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<Event>, u64), StoreError>;
+
+    /// Up to `limit` of the workspace's events after `after`, in feed order, for a program
+    /// that keeps a copy in sync: resuming after the last one returned never misses an
+    /// event and never returns one twice, whatever commits concurrently.
+    async fn events_after(
+        &self,
+        workspace: &WorkspaceId,
+        after: EventCursor,
+        filter: &EventFilter,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError>;
 
     async fn countries(&self) -> Result<Vec<CountryRule>, StoreError>;
     async fn pricing(&self) -> Result<Vec<Price>, StoreError>;
@@ -686,7 +714,9 @@ pub enum DeleteOutcome {
     Changed,
 }
 
+mod events;
 mod history;
+pub use events::{EVENT_TYPES, Event, EventCursor, EventFilter, NewEvent};
 pub use history::{Actor, HistoryAction, HistoryEntry, changes};
 
 /// How long an Idempotency-Key is remembered.
@@ -725,6 +755,7 @@ pub async fn issue_api_key(
             expires_at: None,
             expire_others_at: None,
             expire_others_within: Scopes::default(),
+            actor: Actor::cli(),
         })
         .await?;
     Ok(IssuedApiKey {

@@ -211,7 +211,9 @@ impl TestDatabase {
         }
     }
 
-    async fn postgres_client(&self) -> tokio_postgres::Client {
+    /// A connection of its own to the test schema (PostgreSQL only), e.g. to hold a transaction
+    /// open while the store works.
+    pub async fn postgres_client(&self) -> tokio_postgres::Client {
         let (client, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
             .await
             .unwrap();

@@ -118,7 +118,7 @@ pub async fn create_agent(
     let name = name_field(body)?;
     let agent = state
         .store
-        .create_agent(&caller.workspace_id, &name)
+        .create_agent(&caller.workspace_id, &name, &caller.actor())
         .await?;
     Ok(json_response(
         StatusCode::CREATED,
@@ -207,7 +207,7 @@ pub async fn rename_agent(
     let name = name_field(body)?;
     let agent = state
         .store
-        .rename_agent(&caller.workspace_id, &id, &name)
+        .rename_agent(&caller.workspace_id, &id, &name, &caller.actor())
         .await?
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
     Ok(json_response(StatusCode::OK, &AgentObject::from(agent)))

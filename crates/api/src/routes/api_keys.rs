@@ -206,6 +206,7 @@ pub async fn create_api_key(
             expires_at: None,
             expire_others_at,
             expire_others_within: caller.scopes,
+            actor: caller.actor(),
         })
         .await?;
     if expire_now == Some(true) {
@@ -296,7 +297,7 @@ pub async fn revoke_api_key(
     }
     if !state
         .store
-        .revoke_api_key(&caller.workspace_id, &id)
+        .revoke_api_key(&caller.workspace_id, &id, &caller.actor())
         .await?
     {
         return Err(ApiError::NotFound(NOT_FOUND));

@@ -140,7 +140,7 @@ impl TestApp {
 
     pub async fn agent(&self, workspace: &WorkspaceId, name: &str) -> AgentId {
         self.store
-            .create_agent(workspace, name)
+            .create_agent(workspace, name, &switchboard_store::Actor::cli())
             .await
             .expect("create agent")
             .id

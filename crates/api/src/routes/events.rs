@@ -1,0 +1,229 @@
+//! `/v1/events`: the workspace's change feed — every change to its numbers, agents and API
+//! keys — read newest first by an auditor, or in feed order after a cursor by a program that
+//! keeps a copy in sync.
+
+use crate::auth::Authenticated;
+use crate::error::{ApiError, ErrorResponse};
+use crate::extract::page_from_query;
+use crate::json::{Page, json_response, page_response};
+use crate::router::AppState;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Serialize;
+use std::collections::HashMap;
+use switchboard_domain::{Scope, Timestamp};
+use switchboard_store::{EVENT_TYPES, Event, EventCursor, EventFilter};
+use utoipa::{IntoParams, ToSchema};
+
+/// The most events one read of the feed returns.
+pub const MAX_FEED_LIMIT: u32 = 1000;
+const DEFAULT_FEED_LIMIT: u32 = 100;
+
+/// One change.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = WorkspaceEvent)]
+pub struct EventObject {
+    /// This event's place in the feed: pass it as `after` to read what came after it.
+    #[schema(example = "0-42")]
+    cursor: String,
+    /// `phone_number.imported`, `.purchased`, `.linked`, `.updated`, `.released`;
+    /// `agent.created`, `.renamed`, `.deleted`; `api_key.created`, `.revoked`, `.expiry_set`.
+    #[serde(rename = "type")]
+    #[schema(example = "phone_number.updated")]
+    event_type: String,
+    #[schema(format = DateTime, example = "2024-01-15T07:00:00.000Z")]
+    at: String,
+    /// The number, agent or key the event is about.
+    #[schema(example = "phn_4k2m9x7q1z3b")]
+    subject_id: String,
+    /// The number, for number events.
+    #[schema(required = true, example = "+14155550100")]
+    phone_number: Option<String>,
+    /// The API key id that made the change, or `cli`.
+    #[schema(example = "k7d2m9x4q1z3b8")]
+    actor: String,
+    /// The `X-Request-Id` of the request that made it.
+    #[schema(required = true)]
+    request_id: Option<String>,
+    /// Each changed field, before and after; a released number's fields all go to `null`.
+    #[schema(value_type = Object, example = json!({"inbound_agent_id": {"before": null, "after": "agt_7d2m9x4q1z3b"}}))]
+    changes: serde_json::Value,
+}
+
+impl From<Event> for EventObject {
+    fn from(event: Event) -> Self {
+        Self {
+            cursor: event.cursor.to_string(),
+            event_type: event.event_type,
+            at: event.at.to_string(),
+            subject_id: event.subject_id,
+            phone_number: event.phone_number,
+            actor: event.actor,
+            request_id: event.request_id,
+            changes: event.changes,
+        }
+    }
+}
+
+/// A read of the feed after a cursor.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedPage {
+    /// In feed order.
+    items: Vec<EventObject>,
+    /// Where to resume: the last item's cursor, or the `after` given when there was none.
+    #[schema(example = "0-42")]
+    next_cursor: String,
+}
+
+/// What `GET /v1/events` answers: a page of the newest events, or, with `after`, a read of
+/// the feed. (For the document only: the handler serializes each shape itself.)
+#[derive(Debug, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code, reason = "documents the two answers")]
+pub enum EventsAnswer {
+    #[schema(title = "Newest first")]
+    Newest(Page<EventObject>),
+    #[schema(title = "Feed order, after a cursor")]
+    Feed(FeedPage),
+}
+
+/// The feed's filters and its two ways of reading.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code, reason = "documents the query; the handler reads it itself")]
+pub struct EventsQuery {
+    /// Read in feed order after this cursor (`start` for the beginning), answering
+    /// `next_cursor`; without it, newest first, paged with `page` and `limit`.
+    #[param(example = "start")]
+    after: Option<String>,
+    /// With `after`: how many events at most (1 to 1000, default 100). Without it: the page
+    /// size (1 to 100, default 20).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// Without `after`: the page, from 1.
+    #[param(minimum = 1, maximum = 1000000)]
+    page: Option<u32>,
+    /// Events about this number.
+    number_id: Option<String>,
+    /// Events that concern this agent: its own, and numbers routed to or from it.
+    agent_id: Option<String>,
+    /// One event type, e.g. `phone_number.updated`.
+    #[param(rename = "type")]
+    event_type: Option<String>,
+    /// At or after this RFC 3339 time.
+    since: Option<String>,
+    /// Before this RFC 3339 time.
+    until: Option<String>,
+}
+
+/// The filters of the query; bad values are added to `problems`.
+fn event_filter(query: &HashMap<String, String>, problems: &mut Vec<String>) -> EventFilter {
+    let text = |name: &str| query.get(name).map(|v| v.trim().to_owned());
+    let mut time = |name: &str| {
+        text(name).and_then(|t| {
+            Timestamp::parse_rfc3339(&t).or_else(|| {
+                problems.push(format!(
+                    "{name} must be an RFC 3339 time, e.g. 2024-01-15T07:00:00Z"
+                ));
+                None
+            })
+        })
+    };
+    let (since, until) = (time("since"), time("until"));
+    let event_type = text("type");
+    if let Some(t) = &event_type
+        && !EVENT_TYPES.contains(&t.as_str())
+    {
+        problems.push(format!("type must be one of: {}", EVENT_TYPES.join(", ")));
+    }
+    EventFilter {
+        subject_id: text("number_id"),
+        agent_id: text("agent_id"),
+        event_type,
+        since,
+        until,
+    }
+}
+
+/// List the workspace's events (ext).
+///
+/// Every change in the workspace: number history entries (imported, purchased, linked,
+/// updated, released — a release is the tombstone a synced copy drops the number on), and
+/// agent and API key changes, with time, actor, request id and before → after. Newest first
+/// for an auditor; with `after`, in feed order for a program that keeps a copy: resuming
+/// after the `next_cursor` it was given never misses an event and never repeats one, on one
+/// server or many. Needs `phone_numbers:read`.
+#[utoipa::path(
+    get,
+    path = "/events",
+    operation_id = "listEvents",
+    tag = "Reports",
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "Newest first in the list envelope; with `after`, a `FeedPage`.", body = EventsAnswer),
+        (status = 400, description = "A filter, cursor or paging value is invalid.", body = ErrorResponse,
+            example = json!({"statusCode": 400, "message": "after must be a cursor from this feed, or start", "error": "Bad Request"})),
+    )
+)]
+pub async fn list_events(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let caller = auth.require(Scope::PhoneNumbersRead)?;
+    let mut problems = Vec::new();
+    let filter = event_filter(&query, &mut problems);
+    match query.get("after") {
+        Some(after) => {
+            let cursor = EventCursor::parse(after.trim()).or_else(|| {
+                problems.push("after must be a cursor from this feed, or start".into());
+                None
+            });
+            let limit = match query.get("limit") {
+                None => Some(DEFAULT_FEED_LIMIT),
+                Some(raw) => raw
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|l| (1..=MAX_FEED_LIMIT).contains(l))
+                    .or_else(|| {
+                        problems.push(format!(
+                            "limit must be a whole number from 1 to {MAX_FEED_LIMIT}"
+                        ));
+                        None
+                    }),
+            };
+            let (Some(cursor), Some(limit)) = (cursor, limit) else {
+                return Err(ApiError::BadRequest(problems));
+            };
+            if !problems.is_empty() {
+                return Err(ApiError::BadRequest(problems));
+            }
+            let events = state
+                .store
+                .events_after(&caller.workspace_id, cursor, &filter, limit)
+                .await?;
+            let next = events.last().map_or(cursor, |e| e.cursor);
+            Ok(json_response(
+                StatusCode::OK,
+                &FeedPage {
+                    items: events.into_iter().map(EventObject::from).collect(),
+                    next_cursor: next.to_string(),
+                },
+            ))
+        }
+        None => {
+            let page = page_from_query(&query, &mut problems);
+            if !problems.is_empty() {
+                return Err(ApiError::BadRequest(problems));
+            }
+            let (events, total) = state
+                .store
+                .list_events(&caller.workspace_id, &filter, page)
+                .await?;
+            let items: Vec<EventObject> = events.into_iter().map(EventObject::from).collect();
+            Ok(page_response(items, total, page))
+        }
+    }
+}

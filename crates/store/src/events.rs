@@ -1,0 +1,224 @@
+//! The workspace's change feed: every change to its numbers, agents and API keys, written in
+//! the same transaction as the change.
+
+use crate::Actor;
+use serde_json::{Value, json};
+use switchboard_domain::{PhoneNumber, Timestamp};
+
+/// Every kind of event, as the feed names them.
+pub const EVENT_TYPES: [&str; 11] = [
+    "phone_number.imported",
+    "phone_number.purchased",
+    "phone_number.linked",
+    "phone_number.updated",
+    "phone_number.released",
+    "agent.created",
+    "agent.renamed",
+    "agent.deleted",
+    "api_key.created",
+    "api_key.revoked",
+    "api_key.expiry_set",
+];
+
+/// A position in the feed: the last event a reader has seen. Events are served in
+/// (`txid`, `seq`) order; `txid` is the writing transaction's id on PostgreSQL and 0 on
+/// SQLite, whose `seq` alone is commit order. Shown to clients as `txid-seq`, which they
+/// treat as opaque.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EventCursor {
+    pub txid: i64,
+    pub seq: i64,
+}
+
+impl EventCursor {
+    /// Before the first event.
+    pub const START: EventCursor = EventCursor { txid: 0, seq: 0 };
+
+    pub fn parse(text: &str) -> Option<Self> {
+        if text == "start" {
+            return Some(Self::START);
+        }
+        let (txid, seq) = text.split_once('-')?;
+        let number = |s: &str| {
+            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse::<i64>().ok())
+                .flatten()
+        };
+        Some(Self {
+            txid: number(txid)?,
+            seq: number(seq)?,
+        })
+    }
+}
+
+impl std::fmt::Display for EventCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.txid, self.seq)
+    }
+}
+
+/// One change, as the feed serves it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub cursor: EventCursor,
+    pub event_type: String,
+    /// The number, agent or key it is about.
+    pub subject_id: String,
+    pub phone_number: Option<String>,
+    pub actor: String,
+    pub request_id: Option<String>,
+    /// `{"field": {"before": …, "after": …}}`
+    pub changes: Value,
+    pub at: Timestamp,
+}
+
+/// Which events an auditor asks for; `None` matches everything.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    /// Events about this number, agent or key.
+    pub subject_id: Option<String>,
+    /// Events that concern this agent: its own, and numbers routed to or from it.
+    pub agent_id: Option<String>,
+    pub event_type: Option<String>,
+    /// At or after this time.
+    pub since: Option<Timestamp>,
+    /// Before this time.
+    pub until: Option<Timestamp>,
+}
+
+/// An event to write, in the transaction of its change.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub event_type: String,
+    pub subject_id: String,
+    pub phone_number: Option<String>,
+    /// ` agt_a agt_b `: the agents it concerns, each between spaces, so that a filter is one
+    /// substring test.
+    pub agent_ids: String,
+    pub actor: Actor,
+    pub changes: String,
+    pub at: Timestamp,
+}
+
+fn agent_list<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
+    let mut list = String::from(" ");
+    for id in ids {
+        if !list.contains(&format!(" {id} ")) {
+            list.push_str(id);
+            list.push(' ');
+        }
+    }
+    list
+}
+
+impl NewEvent {
+    /// The event of a number's history entry: `phone_number.<action>`, concerning the agents
+    /// its routing moved from or to.
+    pub fn of_number(
+        before: Option<&PhoneNumber>,
+        after: Option<&PhoneNumber>,
+        action: crate::HistoryAction,
+        actor: &Actor,
+        changes: &str,
+        at: Timestamp,
+    ) -> Option<Self> {
+        let number = after.or(before)?;
+        let routing = |n: Option<&PhoneNumber>| {
+            n.map(|n| {
+                (
+                    n.inbound_agent_id.as_ref().map(|a| a.to_string()),
+                    n.outbound_agent_id.as_ref().map(|a| a.to_string()),
+                )
+            })
+            .unwrap_or_default()
+        };
+        let ((in_before, out_before), (in_after, out_after)) = (routing(before), routing(after));
+        let mut agents = Vec::new();
+        if in_before != in_after {
+            agents.extend(in_before.iter().chain(in_after.iter()).cloned());
+        }
+        if out_before != out_after {
+            agents.extend(out_before.iter().chain(out_after.iter()).cloned());
+        }
+        Some(Self {
+            event_type: format!("phone_number.{}", action.as_str()),
+            subject_id: number.id.to_string(),
+            phone_number: Some(number.phone_number.clone()),
+            agent_ids: agent_list(agents.iter().map(String::as_str)),
+            actor: actor.clone(),
+            changes: changes.to_owned(),
+            at,
+        })
+    }
+
+    /// An agent created (`before` none), renamed, or deleted (`after` none).
+    pub fn of_agent(
+        id: &str,
+        before: Option<&str>,
+        after: Option<&str>,
+        actor: &Actor,
+        at: Timestamp,
+    ) -> Self {
+        let event_type = match (before, after) {
+            (None, _) => "agent.created",
+            (_, None) => "agent.deleted",
+            _ => "agent.renamed",
+        };
+        Self {
+            event_type: event_type.into(),
+            subject_id: id.to_owned(),
+            phone_number: None,
+            agent_ids: agent_list([id]),
+            actor: actor.clone(),
+            changes: json!({"name": {"before": before, "after": after}}).to_string(),
+            at,
+        }
+    }
+
+    /// An API key event: `api_key.created`, `api_key.revoked` or `api_key.expiry_set`.
+    pub fn of_api_key(
+        event_type: &str,
+        id: &str,
+        changes: Value,
+        actor: &Actor,
+        at: Timestamp,
+    ) -> Self {
+        Self {
+            event_type: event_type.to_owned(),
+            subject_id: id.to_owned(),
+            phone_number: None,
+            agent_ids: " ".into(),
+            actor: actor.clone(),
+            changes: changes.to_string(),
+            at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventCursor;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_nonsense() {
+        let cursor = EventCursor {
+            txid: 1234,
+            seq: 56,
+        };
+        assert_eq!(EventCursor::parse(&cursor.to_string()), Some(cursor));
+        assert_eq!(EventCursor::parse("start"), Some(EventCursor::START));
+        for bad in [
+            "",
+            "1",
+            "1-",
+            "-1",
+            "a-b",
+            "1-2-3",
+            "+1-2",
+            "99999999999999999999-1",
+        ] {
+            assert_eq!(EventCursor::parse(bad), None, "{bad}");
+        }
+        assert!(EventCursor { txid: 1, seq: 9 } < EventCursor { txid: 2, seq: 1 });
+    }
+}
