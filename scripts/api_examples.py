@@ -129,6 +129,10 @@ def main():
             s.call("Export as CSV", "GET", "/v1/organization-phone-numbers/export?format=csv")
             s.call("Export as NDJSON, one country", "GET",
                    "/v1/organization-phone-numbers/export?format=ndjson&country_code=GB")
+            s.call("What changed lately", "GET", "/v1/events?limit=3")
+            first_events = s.call("Follow the feed from the start", "GET", "/v1/events?after=start&limit=2")
+            s.call("… and on from its next_cursor", "GET",
+                   f"/v1/events?after={first_events['next_cursor']}&limit=2")
             s.call("Link a SIP trunk", "POST", "/v1/organization-phone-numbers/sip-trunks",
                    {"phoneNumber": "+14155552672", "terminationUri": "31974861099010243.zt.plivo.com:5060",
                     "authMode": "userpass", "sipTrunkUserName": "sip-user", "sipTrunkPassword": "YOUR_SIP_PASSWORD",

@@ -9,14 +9,12 @@ use serde_json::{Value, json};
 use switchboard_domain::{AgentId, Capabilities, E164, Money, NumberStatus, PhoneNumberId};
 use switchboard_store::{Actor, NewPhoneNumber};
 
-/// Imports one number with the given cost, provider, label and capabilities.
+/// Imports one number: `(number, monthly cost, provider, label)`, with its capabilities and
+/// inbound agent.
 async fn add(
     app: &TestApp,
     ws: &TestWorkspace,
-    number: &str,
-    cost: &str,
-    provider: &str,
-    label: Option<&str>,
+    (number, cost, provider, label): (&str, &str, &str, Option<&str>),
     capabilities: Capabilities,
     agent: Option<AgentId>,
 ) -> PhoneNumberId {
@@ -51,10 +49,7 @@ async fn portfolio(app: &TestApp) -> (TestWorkspace, AgentId) {
     add(
         app,
         &ws,
-        "+14155552671",
-        "0.10",
-        "sandbox",
-        Some("sales"),
+        ("+14155552671", "0.10", "sandbox", Some("sales")),
         Capabilities::VOICE,
         Some(support.clone()),
     )
@@ -62,10 +57,7 @@ async fn portfolio(app: &TestApp) -> (TestWorkspace, AgentId) {
     add(
         app,
         &ws,
-        "+14155552672",
-        "0.20",
-        "twilio",
-        Some("sales"),
+        ("+14155552672", "0.20", "twilio", Some("sales")),
         Capabilities::VOICE,
         None,
     )
@@ -73,10 +65,7 @@ async fn portfolio(app: &TestApp) -> (TestWorkspace, AgentId) {
     add(
         app,
         &ws,
-        "+912234567899",
-        "1.15",
-        "sandbox",
-        None,
+        ("+912234567899", "1.15", "sandbox", None),
         Capabilities {
             voice: false,
             sms: true,
@@ -87,10 +76,7 @@ async fn portfolio(app: &TestApp) -> (TestWorkspace, AgentId) {
     add(
         app,
         &ws,
-        "+442079460999",
-        "0.00",
-        "sip_trunk",
-        Some("support"),
+        ("+442079460999", "0.00", "sip_trunk", Some("support")),
         Capabilities::VOICE,
         None,
     )
