@@ -15,7 +15,7 @@ database is created if missing), the same seed and load also run against Switchb
 PostgreSQL, in the same invocation; --backends picks which run.
 
 Usage: python3 bench/run.py [--duration 15] [--connections 8,64,256] [--backends sqlite,postgres] [--reseed]
-                            [--also NAME=PATH ...]
+                            [--redis-url redis://127.0.0.1:6379/] [--also NAME=PATH ...]
 Results: printed, and written to bench/out/results.md (copy them into bench/RESULTS.md).
 """
 
@@ -123,8 +123,10 @@ def wait_for(url, timeout=30):
     raise RuntimeError(f"{url} did not come up")
 
 
-def start_switchboard(port, key_cache_ms, url=SQLITE_URL, binary=BIN):
+def start_switchboard(port, key_cache_ms, url=SQLITE_URL, binary=BIN, redis_url=None):
     env = dict(os.environ, SWITCHBOARD_DATABASE_URL=url, SWITCHBOARD_SECRET_KEY=SECRET_KEY)
+    if redis_url:
+        env["SWITCHBOARD_REDIS_URL"] = redis_url
     log = open(OUT / f"server-{port}.log", "w")
     process = subprocess.Popen(
         # A limit no client here reaches: the limiter's cost is measured, its 429s are not.
@@ -180,6 +182,9 @@ def main():
     parser.add_argument("--reseed", action="store_true")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
+    parser.add_argument("--redis-url", default=None,
+                        help="also run with the rate limit shared through this Redis, key cache on, "
+                             "on each backend (the keys' budgets there are reset first)")
     parser.add_argument("--also", action="append", default=[], metavar="NAME=PATH",
                         help="another switchboard binary (say, a build of an earlier commit) to run "
                              "with the key cache on, on the first backend, in the same invocation")
@@ -213,6 +218,10 @@ def main():
         pairs = pairs_file(url)
         configurations.append((f"switchboard {backend} (key cache 1 s)", lambda url=url: start_switchboard(18080, 1000, url), {}, pairs))
         configurations.append((f"switchboard {backend} (no key cache)", lambda url=url: start_switchboard(18080, 0, url), {}, pairs))
+        if args.redis_url:
+            configurations.append((f"switchboard {backend} (key cache 1 s, limit in Redis)",
+                                   lambda url=url: start_switchboard(18080, 1000, url, redis_url=args.redis_url),
+                                   {}, pairs))
     for extra in args.also:
         name, _, path = extra.partition("=")
         url = urls[chosen[0]]

@@ -200,7 +200,7 @@ pub async fn authenticate(
         .get::<RequestId>()
         .and_then(|id| id.header_value().to_str().ok())
         .map(str::to_owned);
-    let budget = match state.rate_limits.check(&authenticated.key_id) {
+    let budget = match state.rate_limits.check(&authenticated.key_id).await {
         Ok(budget) => budget,
         Err(limited) => {
             crate::metrics::rate_limited();

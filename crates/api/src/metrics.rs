@@ -117,6 +117,16 @@ pub fn connection_refused() {
     metrics::counter!("http_connections_refused_total").increment(1);
 }
 
+/// A request counted by its replica because the shared limit's Redis did not answer.
+pub fn rate_limit_fallback() {
+    metrics::counter!("rate_limit_shared_fallbacks_total").increment(1);
+}
+
+/// Whether the shared limit's Redis answers (1) or not (0).
+pub fn rate_limit_shared_up(up: bool) {
+    metrics::gauge!("rate_limit_shared_up").set(if up { 1.0 } else { 0.0 });
+}
+
 pub fn rate_limited() {
     metrics::counter!("rate_limited_requests_total").increment(1);
 }

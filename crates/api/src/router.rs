@@ -27,6 +27,9 @@ pub struct ApiSettings {
     pub rate_limit_per_minute: u32,
     /// How long one request may take before it is stopped with a 503.
     pub request_timeout: Duration,
+    /// Redis to share rate limits through, across replicas; each replica counts on its own
+    /// without it. Checked with [`crate::rate_limit::check_redis_url`] before.
+    pub redis_url: Option<String>,
 }
 
 impl Default for ApiSettings {
@@ -35,6 +38,7 @@ impl Default for ApiSettings {
             key_cache_ttl: crate::auth::MAX_KEY_CACHE_TTL,
             rate_limit_per_minute: DEFAULT_PER_MINUTE,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            redis_url: None,
         }
     }
 }
@@ -80,7 +84,11 @@ impl AppState {
             providers: providers.wrap(|p| Arc::new(crate::metrics::Instrumented(p))),
             sealing_key,
             keys: KeyVerifier::new(settings.key_cache_ttl),
-            rate_limits: RateLimits::new(settings.rate_limit_per_minute),
+            rate_limits: settings
+                .redis_url
+                .as_deref()
+                .and_then(|url| RateLimits::shared(settings.rate_limit_per_minute, url).ok())
+                .unwrap_or_else(|| RateLimits::new(settings.rate_limit_per_minute)),
             request_timeout: settings.request_timeout,
             metrics: crate::metrics::prometheus(),
         }))

@@ -90,6 +90,11 @@ struct ServeArgs {
     /// Requests per minute allowed for each API key (0 disables rate limits).
     #[arg(long, env = "SWITCHBOARD_RATE_LIMIT_PER_MINUTE", default_value_t = switchboard_api::rate_limit::DEFAULT_PER_MINUTE)]
     rate_limit_per_minute: u32,
+    /// Redis that every replica shares rate limits through (redis://HOST[:PORT][/DB]).
+    /// Without it each replica counts on its own; when it cannot be reached, each replica
+    /// counts on its own until it can.
+    #[arg(long, env = "SWITCHBOARD_REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
     /// How long one request may take before it is stopped with a 503, in seconds (1 to 300;
     /// work left pending by a request cut off is cleaned up after 10 minutes).
     #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=300))]
@@ -457,10 +462,15 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
         database::key_file(url)?.as_deref(),
     )
     .await?;
+    if let Some(url) = &args.redis_url {
+        switchboard_api::rate_limit::check_redis_url(url)
+            .map_err(|e| anyhow::anyhow!("--redis-url {}: {e}", database::redacted(url)))?;
+    }
     let settings = ApiSettings {
         key_cache_ttl: Duration::from_millis(args.key_cache_ms),
         rate_limit_per_minute: args.rate_limit_per_minute,
         request_timeout: Duration::from_secs(args.request_timeout_secs),
+        redis_url: args.redis_url.clone(),
     };
     let listener = tokio::net::TcpListener::bind(args.listen.as_str())
         .await
@@ -474,7 +484,11 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
     let state = AppState::new(store, providers, sealing_key, &settings);
     let shutdown =
         switchboard_api::server::shutdown_signal().context("cannot listen for SIGTERM")?;
-    tracing::info!(database = %database::redacted(url), providers = ?state.providers.ids(), "listening on http://{address}");
+    let rate_limits = match &args.redis_url {
+        Some(url) => format!("shared through {}", database::redacted(url)),
+        None => "per replica".to_owned(),
+    };
+    tracing::info!(database = %database::redacted(url), providers = ?state.providers.ids(), rate_limits, "listening on http://{address}");
     let options = ServeOptions {
         drain_timeout: Duration::from_secs(args.drain_timeout_secs),
         header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),

@@ -85,6 +85,11 @@ impl TestApp {
         Self::serving(other.db.clone(), ApiSettings::default(), extra).await
     }
 
+    /// A second replica with these settings, on `other`'s database.
+    pub async fn replica_with(other: &TestApp, settings: ApiSettings) -> Self {
+        Self::serving(other.db.clone(), settings, Vec::new()).await
+    }
+
     async fn serving(
         db: Arc<TestDatabase>,
         settings: ApiSettings,
