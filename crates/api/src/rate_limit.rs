@@ -227,7 +227,8 @@ impl SharedLimit {
         if now_ms < self.resting_until_ms.load(Ordering::Relaxed) {
             return None;
         }
-        let interval_us = 60_000_000 / u64::from(per_minute.max(1));
+        // At least a microsecond: limits above 60 million a minute are not limits here.
+        let interval_us = (60_000_000 / u64::from(per_minute.max(1))).max(1);
         let attempt = async {
             let connection = self
                 .connection
