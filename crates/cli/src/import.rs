@@ -146,9 +146,21 @@ fn parse_row(header: &Header, record: &csv::StringRecord) -> Result<NewPhoneNumb
     };
     let status = match header.cell(record, "status") {
         None => Some(NumberStatus::Active),
-        Some(raw) => NumberStatus::parse(raw)
-            .map_err(|e| problems.push(format!("status {raw:?} {e}")))
-            .ok(),
+        // `pending` marks a purchase in flight, which the stale-claim sweep would release at
+        // its provider: an imported number is one that is held.
+        Some(raw) => match NumberStatus::parse(raw) {
+            Ok(NumberStatus::Pending) => {
+                problems.push(format!(
+                    "status {raw:?} is for purchases in flight; import numbers as active"
+                ));
+                None
+            }
+            Ok(status) => Some(status),
+            Err(e) => {
+                problems.push(format!("status {raw:?} {e}"));
+                None
+            }
+        },
     };
     let provider = header.cell(record, "provider").unwrap_or(DEFAULT_PROVIDER);
     let provider_ok = provider.len() <= PROVIDER_MAX_CHARS
@@ -403,6 +415,18 @@ mod tests {
                 .contains("nickname must be shorter than or equal to 255 characters")
         );
         assert!(errors[2].reason.contains("monthly_cost_usd"));
+    }
+
+    #[test]
+    fn pending_numbers_are_not_imported() {
+        let errors = parse("phone_number,status\n+912234567890,pending\n+14155552671,active\n")
+            .expect_err("a pending row");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 2);
+        assert_eq!(
+            errors[0].reason,
+            "status \"pending\" is for purchases in flight; import numbers as active"
+        );
     }
 
     #[test]
