@@ -248,6 +248,26 @@ async fn every_change_is_in_the_feed_with_its_actor_and_filters() {
             "only its own first key"
         );
         assert_ne!(theirs["items"][0]["subject_id"], listed[9]["subject_id"]);
+
+        // A key that may not manage keys sees every event but the key events.
+        let reader = app
+            .key(
+                &ws.id,
+                [switchboard_domain::Scope::PhoneNumbersRead]
+                    .into_iter()
+                    .collect(),
+            )
+            .await;
+        let seen = app
+            .call("GET", "/v1/events?limit=100", Some(&reader), None)
+            .await
+            .json();
+        let seen_types = types(seen["items"].as_array().expect("items"));
+        let without_keys: Vec<String> = types(&listed)
+            .into_iter()
+            .filter(|t| !t.starts_with("api_key."))
+            .collect();
+        assert_eq!(seen_types, without_keys, "{backend:?}");
         let no_scope = app
             .key(
                 &ws.id,

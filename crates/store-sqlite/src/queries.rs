@@ -1584,6 +1584,9 @@ fn event_conditions(workspace: &WorkspaceId, filter: &EventFilter) -> (String, V
         conditions.push("created_at < ?");
         args.push(SqlValue::Integer(until.as_millis()));
     }
+    if filter.without_api_keys {
+        conditions.push("substr(type, 1, 8) <> 'api_key.'");
+    }
     (conditions.join(" AND "), args)
 }
 

@@ -84,6 +84,8 @@ pub struct EventFilter {
     pub since: Option<Timestamp>,
     /// Before this time.
     pub until: Option<Timestamp>,
+    /// Leaves out `api_key.*` events (for a caller that may not manage keys).
+    pub without_api_keys: bool,
 }
 
 /// An event to write, in the transaction of its change.

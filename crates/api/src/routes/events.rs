@@ -143,6 +143,7 @@ fn event_filter(query: &HashMap<String, String>, problems: &mut Vec<String>) -> 
         event_type,
         since,
         until,
+        without_api_keys: false,
     }
 }
 
@@ -153,7 +154,8 @@ fn event_filter(query: &HashMap<String, String>, problems: &mut Vec<String>) -> 
 /// agent and API key changes, with time, actor, request id and before → after. Newest first
 /// for an auditor; with `after`, in feed order for a program that keeps a copy: resuming
 /// after the `next_cursor` it was given never misses an event and never repeats one, on one
-/// server or many. Needs `phone_numbers:read`.
+/// server or many. Needs `phone_numbers:read`; `api_key.*` events are shown only to keys
+/// that also hold `api_keys:manage`.
 #[utoipa::path(
     get,
     path = "/events",
@@ -173,7 +175,9 @@ pub async fn list_events(
 ) -> Result<Response, ApiError> {
     let caller = auth.require(Scope::PhoneNumbersRead)?;
     let mut problems = Vec::new();
-    let filter = event_filter(&query, &mut problems);
+    let mut filter = event_filter(&query, &mut problems);
+    // Key events name keys and their scopes: only for a key that may manage keys.
+    filter.without_api_keys = !caller.scopes.contains(Scope::ApiKeysManage);
     match query.get("after") {
         Some(after) => {
             let cursor = EventCursor::parse(after.trim()).or_else(|| {
