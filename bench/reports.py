@@ -9,8 +9,8 @@ the release build, and times, for the big workspace:
   the same aggregate run by the database itself (the `sqlite3` shell with `.timer on`, output
   to /dev/null; `psql` with `\\timing` on PostgreSQL);
 - the compliance review (`/compliance`) and a full CSV export (`/export?format=csv`) against
-  reading every row of the workspace in the database itself, with the server's RSS sampled
-  every 20 ms during the export.
+  reading every row of the workspace in the database itself, with the server's anonymous RSS
+  sampled every 20 ms while each runs.
 
 Each timing is the median of --repeat runs. Results: printed, and bench/out/reports.md.
 
@@ -142,6 +142,28 @@ def rss_kib(pid):
         return int(re.search(r"RssAnon:\s+(\d+)", f.read()).group(1))
 
 
+def sampled(server, repeat, path, token):
+    """The median time of `repeat` GETs of `path`, and the server's memory before and at its
+    peak while they ran (sampled every 20 ms)."""
+    samples, stop_sampling = [], threading.Event()
+
+    def sample():
+        while not stop_sampling.is_set():
+            samples.append(rss_kib(server.pid))
+            time.sleep(0.02)
+
+    before = rss_kib(server.pid)
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    times = []
+    for _ in range(repeat):
+        seconds, size = timed_get(path, token)
+        times.append(seconds)
+    stop_sampling.set()
+    sampler.join()
+    return statistics.median(times), (before, max(samples)), size
+
+
 def measure(backend, repeat, reseed):
     big = seed(backend, reseed)
     token, workspace = big["api_key"], big["workspace_id"]
@@ -155,30 +177,15 @@ def measure(backend, repeat, reseed):
         rows.append(("summary by country and label", statistics.median(summary), summary_floor, None))
 
         rows_floor = floor(backend, ROWS_SQL.format(ws=workspace), repeat)
-        # The export first, while the server holds nothing but what serving needs: its
-        # memory before and during the export is the export's own.
-        samples, stop_sampling = [], threading.Event()
-        def sample():
-            while not stop_sampling.is_set():
-                samples.append(rss_kib(server.pid))
-                time.sleep(0.02)
-        idle_rss = rss_kib(server.pid)
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        exports = []
-        for _ in range(repeat):
-            seconds, size = timed_get("/v1/organization-phone-numbers/export?format=csv", token)
-            exports.append(seconds)
-        stop_sampling.set()
-        sampler.join()
+        # The export, then the review, each with the server's memory sampled while it runs.
+        seconds, memory, size = sampled(server, repeat, "/v1/organization-phone-numbers/export?format=csv", token)
         body = []
         timed_get("/v1/organization-phone-numbers/export?format=csv", token, body)
         lines = b"".join(body).count(b"\n")
         assert lines == BIG + 1, f"the export has {lines} lines"
-        export_row = ("CSV export", statistics.median(exports), rows_floor, (idle_rss, max(samples), size))
-
-        review = [timed_get("/v1/organization-phone-numbers/compliance", token)[0] for _ in range(repeat)]
-        rows.append(("compliance review", statistics.median(review), rows_floor, None))
+        export_row = ("CSV export", seconds, rows_floor, memory)
+        seconds, memory, _ = sampled(server, repeat, "/v1/organization-phone-numbers/compliance", token)
+        rows.append(("compliance review", seconds, rows_floor, memory))
         rows.append(export_row)
     finally:
         stop(server)
@@ -201,9 +208,9 @@ def main():
         "|---|---|---|---|---|---|---|",
     ]
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
-        for name, seconds, floor_seconds, export in measure(backend, args.repeat, args.reseed):
-            rate = f"{BIG / seconds:,.0f}" if export else ""
-            rss = f"{export[0] / 1024:.0f} → {export[1] / 1024:.0f} MiB" if export else ""
+        for name, seconds, floor_seconds, memory in measure(backend, args.repeat, args.reseed):
+            rate = f"{BIG / seconds:,.0f}" if memory else ""
+            rss = f"{memory[0] / 1024:.0f} → {memory[1] / 1024:.0f} MiB" if memory else ""
             line = (f"| {backend} | {name} | {seconds * 1000:.1f} | {floor_seconds * 1000:.1f} | "
                     f"{seconds / floor_seconds:.1f} | {rate} | {rss} |")
             print(line, flush=True)

@@ -365,16 +365,18 @@ pub struct Finding {
     pub message: String,
 }
 
-/// Every finding, and how many of each code.
-#[derive(Debug, Serialize, ToSchema)]
+/// Every finding, and how many of each code. Streamed in this order as the numbers are read,
+/// so the counts come last. (For the document: the handler writes it piece by piece.)
+#[derive(Debug, ToSchema)]
+#[allow(dead_code, reason = "documents the streamed answer")]
 pub struct ComplianceReview {
-    /// How many numbers were reviewed.
-    pub numbers_reviewed: u64,
     /// Findings in the numbers' order (oldest number first), then by code.
-    pub findings: Vec<Finding>,
-    /// Findings per code, every code present (0 when none).
-    #[schema(value_type = Object, example = json!({"country_not_enabled": 0, "kyc_required": 1, "unrouted": 2, "voice_missing": 0, "stuck_pending": 0, "unmanaged_provider": 1}))]
-    pub counts: BTreeMap<&'static str, u64>,
+    findings: Vec<Finding>,
+    /// Findings per code, every asked code present (0 when none).
+    #[schema(value_type = Object, example = json!({"country_not_enabled": 0, "kyc_required": 1, "stuck_pending": 0, "unmanaged_provider": 1, "unrouted": 2, "voice_missing": 0}))]
+    counts: BTreeMap<&'static str, u64>,
+    /// How many numbers were reviewed.
+    numbers_reviewed: u64,
 }
 
 /// What the rules are judged against: the workspace as it is now.
@@ -472,7 +474,7 @@ pub struct ComplianceQuery {
     tag = "Reports",
     params(ComplianceQuery),
     responses(
-        (status = 200, description = "The findings.", body = ComplianceReview),
+        (status = 200, description = "The findings, streamed as the numbers are read.", body = ComplianceReview),
         (status = 400, description = "An unknown code.", body = ErrorResponse),
     )
 )]
@@ -529,29 +531,70 @@ pub async fn review_compliance(
         managed_providers,
         stuck_before: Timestamp::from_millis(Timestamp::now().as_millis() - stuck_age),
     };
-    let mut numbers = state
+    let numbers = state
         .store
         .stream_phone_numbers(&caller.workspace_id, &Default::default());
-    let mut counts: BTreeMap<&'static str, u64> = wanted.iter().map(|c| (c.as_str(), 0)).collect();
-    let mut findings = Vec::new();
-    let mut reviewed = 0;
-    while let Some(number) = numbers.recv().await {
-        reviewed += 1;
-        for finding in review(&number?, &context) {
-            if let Some(count) = counts.get_mut(finding.code.as_str()) {
-                *count += 1;
-                findings.push(finding);
+    let mut response = (StatusCode::OK, review_body(numbers, context, wanted)).into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    Ok(response)
+}
+
+/// The review's JSON, written as the numbers are read: memory stays flat however many
+/// numbers and findings there are. A database error mid-way cuts the body off (the JSON is
+/// then incomplete, never a short review that parses).
+fn review_body(numbers: NumberStream, context: ReviewContext, wanted: Vec<FindingCode>) -> Body {
+    struct Review {
+        numbers: NumberStream,
+        context: ReviewContext,
+        counts: BTreeMap<&'static str, u64>,
+        reviewed: u64,
+        first: bool,
+    }
+    let state = Review {
+        numbers,
+        context,
+        counts: wanted.iter().map(|c| (c.as_str(), 0)).collect(),
+        reviewed: 0,
+        first: true,
+    };
+    let findings = futures_util::stream::unfold(Some(state), |state| async move {
+        let mut state = state?;
+        let mut chunk = Vec::new();
+        for _ in 0..LINES_PER_CHUNK {
+            let number = match state.numbers.recv().await {
+                Some(Ok(number)) => number,
+                Some(Err(error)) => {
+                    tracing::error!(%error, "compliance review stopped by a database error");
+                    return Some((Err(std::io::Error::other(error)), None));
+                }
+                None => {
+                    // The end: close the list, then the counts and the total.
+                    chunk.extend_from_slice(b"],\"counts\":");
+                    chunk.extend(serde_json::to_vec(&state.counts).unwrap_or_default());
+                    chunk.extend_from_slice(
+                        format!(",\"numbers_reviewed\":{}}}", state.reviewed).as_bytes(),
+                    );
+                    return Some((Ok(Bytes::from(chunk)), None));
+                }
+            };
+            state.reviewed += 1;
+            for finding in review(&number, &state.context) {
+                if let Some(count) = state.counts.get_mut(finding.code.as_str()) {
+                    *count += 1;
+                    if !std::mem::take(&mut state.first) {
+                        chunk.push(b',');
+                    }
+                    chunk.extend(serde_json::to_vec(&finding).unwrap_or_default());
+                }
             }
         }
-    }
-    Ok(json_response(
-        StatusCode::OK,
-        &ComplianceReview {
-            numbers_reviewed: reviewed,
-            findings,
-            counts,
-        },
-    ))
+        Some((Ok(Bytes::from(chunk)), Some(state)))
+    });
+    let head = futures_util::stream::once(async { Ok(Bytes::from_static(b"{\"findings\":[")) });
+    Body::from_stream(futures_util::StreamExt::chain(head, findings))
 }
 
 // ---- Export ----
