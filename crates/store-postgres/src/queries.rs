@@ -10,12 +10,12 @@ use switchboard_domain::{
     PhoneNumberId, Scopes, SecretDigest, Timestamp, WorkspaceId,
 };
 use switchboard_store::{
-    Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, DeleteOutcome, Event, EventCursor,
-    EventFilter, FieldChange, HistoryAction, HistoryEntry, IDEMPOTENCY_ABANDONED_MS,
-    IDEMPOTENCY_WINDOW_MS, IdempotencyClaim, NewApiKey, NewEvent, NewPhoneNumber, NewSipTrunk,
-    NewWorkspace, NumberFilter, NumberGroup, NumberGroupTotals, NumberStream, PageRequest,
-    PatchError, PhoneNumberPatch, PoolUsage, Price, ReleaseClaim, STREAM_BUFFER, SipAuthMode,
-    Store, StoreError, Workspace, WorkspaceUpdate, scopes_within_sql, summary_sql,
+    Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, Event, EventCursor, EventFilter,
+    FieldChange, HistoryAction, HistoryEntry, IDEMPOTENCY_ABANDONED_MS, IDEMPOTENCY_WINDOW_MS,
+    IdempotencyClaim, NewApiKey, NewEvent, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter,
+    NumberGroup, NumberGroupTotals, NumberStream, PageRequest, PatchError, PhoneNumberPatch,
+    PoolUsage, Price, ReleaseClaim, STREAM_BUFFER, SipAuthMode, Store, StoreError, Workspace,
+    WorkspaceUpdate, scopes_within_sql, summary_sql,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -1315,17 +1315,13 @@ impl Store for PostgresStore {
         &self,
         workspace: &WorkspaceId,
         id: &PhoneNumberId,
-        expected_revision: Option<i64>,
         actor: &Actor,
-    ) -> Result<DeleteOutcome, StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_error)?;
         let Some(before) = lock_number(&tx, workspace, id).await? else {
-            return Ok(DeleteOutcome::NotFound);
+            return Ok(false);
         };
-        if expected_revision.is_some_and(|r| r != before.revision) {
-            return Ok(DeleteOutcome::Changed);
-        }
         tx.execute(
             "DELETE FROM phone_numbers WHERE id = $1 AND workspace_id = $2",
             &[&id.as_str(), &workspace.as_str()],
@@ -1342,7 +1338,7 @@ impl Store for PostgresStore {
         )
         .await?;
         tx.commit().await.map_err(map_error)?;
-        Ok(DeleteOutcome::Deleted)
+        Ok(true)
     }
 
     async fn begin_release(

@@ -10,12 +10,12 @@ use switchboard_domain::{
     PhoneNumberId, Scopes, SecretDigest, Timestamp, WorkspaceId,
 };
 use switchboard_store::{
-    Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, DeleteOutcome, Event, EventCursor,
-    EventFilter, FieldChange, HistoryAction, HistoryEntry, IDEMPOTENCY_ABANDONED_MS,
-    IDEMPOTENCY_WINDOW_MS, IdempotencyClaim, NewApiKey, NewEvent, NewPhoneNumber, NewSipTrunk,
-    NewWorkspace, NumberFilter, NumberGroup, NumberGroupTotals, NumberStream, PageRequest,
-    PatchError, PhoneNumberPatch, PoolUsage, Price, ReleaseClaim, STREAM_BUFFER, SipAuthMode,
-    Store, StoreError, Workspace, WorkspaceUpdate, scopes_within_sql, summary_sql,
+    Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, Event, EventCursor, EventFilter,
+    FieldChange, HistoryAction, HistoryEntry, IDEMPOTENCY_ABANDONED_MS, IDEMPOTENCY_WINDOW_MS,
+    IdempotencyClaim, NewApiKey, NewEvent, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter,
+    NumberGroup, NumberGroupTotals, NumberStream, PageRequest, PatchError, PhoneNumberPatch,
+    PoolUsage, Price, ReleaseClaim, STREAM_BUFFER, SipAuthMode, Store, StoreError, Workspace,
+    WorkspaceUpdate, scopes_within_sql, summary_sql,
 };
 
 const PHONE_NUMBER_COLUMNS: &str = "id, workspace_id, phone_number, country_code, type, \
@@ -915,17 +915,13 @@ impl Store for SqliteStore {
         &self,
         workspace: &WorkspaceId,
         id: &PhoneNumberId,
-        expected_revision: Option<i64>,
         actor: &Actor,
-    ) -> Result<DeleteOutcome, StoreError> {
+    ) -> Result<bool, StoreError> {
         let (workspace, id, actor) = (workspace.clone(), id.clone(), actor.clone());
         self.write(move |tx| {
             let Some(before) = read_number(tx, &workspace, &id)? else {
-                return Ok(DeleteOutcome::NotFound);
+                return Ok(false);
             };
-            if expected_revision.is_some_and(|r| r != before.revision) {
-                return Ok(DeleteOutcome::Changed);
-            }
             tx.execute(
                 "DELETE FROM phone_numbers WHERE id = ?1 AND workspace_id = ?2",
                 [id.as_str(), workspace.as_str()],
@@ -939,7 +935,7 @@ impl Store for SqliteStore {
                 HistoryAction::Released,
                 &actor,
             )?;
-            Ok(DeleteOutcome::Deleted)
+            Ok(true)
         })
         .await
     }

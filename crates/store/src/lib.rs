@@ -567,14 +567,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         actor: &Actor,
     ) -> Result<PhoneNumber, PatchError>;
 
-    /// Removes a released number (and its SIP trunk credentials), with its history entry.
+    /// Removes a number released at its provider (and its SIP trunk credentials, and its
+    /// release claim), with its history entry. The caller holds the release claim
+    /// ([`Store::begin_release`]), so the number is removed whatever changed meanwhile.
+    /// `false` when there is no such number.
     async fn delete_phone_number(
         &self,
         workspace: &WorkspaceId,
         id: &PhoneNumberId,
-        expected_revision: Option<i64>,
         actor: &Actor,
-    ) -> Result<DeleteOutcome, StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// Claims the release of a number, so that exactly one request, on any replica, gives
     /// it back to its provider. The claim is checked against `expected_revision` and the
@@ -705,14 +707,6 @@ pub enum ReleaseClaim {
 /// After this long a release claim belongs to a request that died with its process (a live
 /// one is stopped by the request timeout, at most 5 minutes), and may be taken over.
 pub const RELEASE_ABANDONED_MS: i64 = 10 * 60 * 1000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeleteOutcome {
-    Deleted,
-    NotFound,
-    /// The number is no longer at the revision the caller expected; nothing was deleted.
-    Changed,
-}
 
 mod events;
 mod history;

@@ -20,8 +20,8 @@ use switchboard_domain::{
 };
 use switchboard_providers::{Offer, Provider, ProviderError};
 use switchboard_store::{
-    DeleteOutcome, FieldChange, NewPhoneNumber, NewSipTrunk, NumberFilter, PatchError,
-    PhoneNumberPatch, RELEASE_ABANDONED_MS, ReleaseClaim, SipAuthMode, StoreError,
+    FieldChange, NewPhoneNumber, NewSipTrunk, NumberFilter, PatchError, PhoneNumberPatch,
+    RELEASE_ABANDONED_MS, ReleaseClaim, SipAuthMode, StoreError,
 };
 use tower_http::request_id::RequestId;
 use utoipa::{IntoParams, ToSchema};
@@ -563,15 +563,16 @@ pub async fn release_phone_number(
     };
     // Unconditional: the claim was judged on the state the client named, and the number is
     // gone at the provider, so a change that landed meanwhile does not keep the record.
-    match state
+    if state
         .store
-        .delete_phone_number(&caller.workspace_id, &id, None, &caller.actor())
+        .delete_phone_number(&caller.workspace_id, &id, &caller.actor())
         .await?
     {
-        DeleteOutcome::Deleted => Ok(message_response(message)),
-        DeleteOutcome::NotFound | DeleteOutcome::Changed => Err(ApiError::Internal(
-            "a claimed release found its number gone or changed".into(),
-        )),
+        Ok(message_response(message))
+    } else {
+        Err(ApiError::Internal(
+            "a claimed release found its number gone".into(),
+        ))
     }
 }
 
