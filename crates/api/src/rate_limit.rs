@@ -74,9 +74,12 @@ struct SharedLimit {
 
 /// Checks a Redis URL (`redis://HOST[:PORT][/DB]`, `rediss://…` for TLS is not built in).
 pub fn check_redis_url(url: &str) -> Result<(), String> {
-    redis::Client::open(url)
-        .map(|_| ())
-        .map_err(|e| format!("invalid Redis URL: {e}"))
+    redis_client(url).map(|_| ())
+}
+
+/// The client of a Redis URL; nothing is connected yet.
+fn redis_client(url: &str) -> Result<redis::Client, String> {
+    redis::Client::open(url).map_err(|e| format!("invalid Redis URL: {e}"))
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -138,8 +141,7 @@ impl RateLimits {
     /// The same limit, shared by every replica given the same Redis. Nothing is connected
     /// yet: a Redis that is down at start is a fallback, not a failure to start.
     pub fn shared(per_minute: u32, redis_url: &str) -> Result<Self, String> {
-        let client =
-            redis::Client::open(redis_url).map_err(|e| format!("invalid Redis URL: {e}"))?;
+        let client = redis_client(redis_url)?;
         Ok(Self {
             shared: Some(Arc::new(SharedLimit {
                 client,

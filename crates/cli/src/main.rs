@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_api::routes::api_keys::ApiKeyObject;
 use switchboard_api::routes::reports;
 use switchboard_api::{ApiSettings, AppState, ServeOptions};
 use switchboard_domain::{ApiKeyId, Scopes, WorkspaceId};
@@ -104,15 +105,15 @@ struct ServeArgs {
     drain_timeout_secs: u64,
     /// How long a request head may take to arrive in full, in seconds (1 to 300): counted
     /// from the connect, or on a kept-alive connection from the previous response.
-    #[arg(long, env = "SWITCHBOARD_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    #[arg(long, env = "SWITCHBOARD_HEADER_READ_TIMEOUT_SECS", default_value_t = switchboard_api::server::DEFAULT_HEADER_READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=300))]
     header_read_timeout_secs: u64,
     /// How long a kept-alive connection may stay idle after a response, in seconds (1 to
     /// 300, and at most --header-read-timeout-secs).
-    #[arg(long, env = "SWITCHBOARD_KEEP_ALIVE_TIMEOUT_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    #[arg(long, env = "SWITCHBOARD_KEEP_ALIVE_TIMEOUT_SECS", default_value_t = switchboard_api::server::DEFAULT_KEEP_ALIVE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=300))]
     keep_alive_timeout_secs: u64,
     /// Connections served at once; one more is answered 503 and closed. Keep it below the
     /// process's open-file limit (ulimit -n).
-    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = switchboard_api::server::DEFAULT_MAX_CONNECTIONS as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_connections: u64,
     /// Key that seals SIP trunk passwords, 64 hex characters. Without it, a key file beside
     /// the SQLite database (<database>.key, mode 0600) is used, and created if missing.
@@ -297,17 +298,11 @@ async fn run(cli: Cli) -> Result<()> {
             let workspace = existing_workspace(store.as_ref(), &workspace).await?;
             let keys = store.list_api_keys(&workspace).await?;
             let now = switchboard_domain::Timestamp::now();
-            output::print_json(&serde_json::json!({
-                "keys": keys.iter().map(|key| serde_json::json!({
-                    "id": key.id.as_str(),
-                    "name": key.name,
-                    "scopes": key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-                    "created_at": key.created_at.to_string(),
-                    "last_used_at": key.last_used_at.map(|t| t.to_string()),
-                    "expires_at": key.expires_at.map(|t| t.to_string()),
-                    "is_expired": key.expires_at.is_some_and(|at| at <= now),
-                })).collect::<Vec<_>>(),
-            }))
+            let keys: Vec<ApiKeyObject> = keys
+                .into_iter()
+                .map(|key| ApiKeyObject::listed(key, now))
+                .collect();
+            output::print_json(&serde_json::json!({ "keys": keys }))
         }
         Command::Key(KeyCommand::Revoke { key }) => {
             let store = database::open(&url).await?;

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use switchboard_domain::{ApiKeyId, ApiKeySecret, Scope, Scopes, Timestamp};
-use switchboard_store::NewApiKey;
+use switchboard_store::{ApiKeySummary, NewApiKey};
 use utoipa::{IntoParams, ToSchema};
 
 const NOT_FOUND: &str = "API key not found";
@@ -38,6 +38,21 @@ pub struct ApiKeyObject {
     #[schema(required = true, format = DateTime)]
     expires_at: Option<String>,
     is_expired: bool,
+}
+
+impl ApiKeyObject {
+    /// A key as the list shows it at `now`: the API's list and `switchboard key list` alike.
+    pub fn listed(key: ApiKeySummary, now: Timestamp) -> Self {
+        Self {
+            id: key.id.as_str().to_owned(),
+            name: key.name,
+            scopes: scope_names(key.scopes),
+            created_at: key.created_at.to_string(),
+            last_used_at: key.last_used_at.map(|t| t.to_string()),
+            expires_at: key.expires_at.map(|t| t.to_string()),
+            is_expired: key.expires_at.is_some_and(|at| at <= now),
+        }
+    }
 }
 
 /// A key just created: the only answer that holds its secret (so it has no derived `Debug`).
@@ -245,15 +260,7 @@ pub async fn list_api_keys(
     let keys = state.store.list_api_keys(&caller.workspace_id).await?;
     let items: Vec<ApiKeyObject> = keys
         .into_iter()
-        .map(|key| ApiKeyObject {
-            id: key.id.as_str().to_owned(),
-            name: key.name,
-            scopes: scope_names(key.scopes),
-            created_at: key.created_at.to_string(),
-            last_used_at: key.last_used_at.map(|t| t.to_string()),
-            expires_at: key.expires_at.map(|t| t.to_string()),
-            is_expired: key.expires_at.is_some_and(|at| at <= now),
-        })
+        .map(|key| ApiKeyObject::listed(key, now))
         .collect();
     Ok(json_response(StatusCode::OK, &items))
 }
