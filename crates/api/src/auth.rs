@@ -147,14 +147,20 @@ impl Authenticated {
     /// The key's workspace, when the key holds `scope`; 403 otherwise.
     pub fn require(self, scope: Scope) -> Result<Caller, ApiError> {
         if self.scopes.contains(scope) {
-            Ok(Caller {
-                key_id: self.key_id,
-                workspace_id: self.workspace_id,
-                scopes: self.scopes,
-                request_id: self.request_id,
-            })
+            Ok(self.any_scope())
         } else {
             Err(ApiError::Forbidden)
+        }
+    }
+
+    /// The key's workspace whatever the key's scopes: only for what every live key may ask
+    /// (`GET /v1/me`, the key's own identity).
+    pub fn any_scope(self) -> Caller {
+        Caller {
+            key_id: self.key_id,
+            workspace_id: self.workspace_id,
+            scopes: self.scopes,
+            request_id: self.request_id,
         }
     }
 }
@@ -178,7 +184,7 @@ impl Caller {
     }
 }
 
-/// Middleware on every `/v1` route: verifies the key (401), spends one request of its rate
+/// Runs on every `/v1` route (called by the router's `guard_v1`): verifies the key (401), spends one request of its rate
 /// budget (429), hands the verified key to the handler, and puts the budget in the response's
 /// `X-RateLimit-*` headers, whatever the handler answered.
 pub async fn authenticate(

@@ -7,29 +7,25 @@
 
 use crate::error::ApiError;
 use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 
 /// Longest accepted path and query, in bytes.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// Largest accepted sum of header names and values, in bytes.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-pub async fn head_limits(request: Request, next: Next) -> Response {
+/// Why a request's head is refused, if it is: a URI or headers over the limits above.
+pub fn head_problem(request: &Request) -> Option<ApiError> {
     let uri_bytes = request
         .uri()
         .path_and_query()
         .map_or(0, |p| p.as_str().len());
     if uri_bytes > MAX_URI_BYTES {
-        return ApiError::UriTooLong.into_response();
+        return Some(ApiError::UriTooLong);
     }
     let header_bytes: usize = request
         .headers()
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
-    if header_bytes > MAX_HEADER_BYTES {
-        return ApiError::HeadersTooLarge.into_response();
-    }
-    next.run(request).await
+    (header_bytes > MAX_HEADER_BYTES).then_some(ApiError::HeadersTooLarge)
 }

@@ -10,7 +10,8 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 use switchboard_domain::{E164, NumberType};
 use switchboard_providers::{Offer, Provider, ProviderError};
@@ -40,14 +41,15 @@ pub fn prometheus() -> PrometheusHandle {
 /// The route template a request matched (`/v1/organization-phone-numbers/{id}`), put on the
 /// response so the request's log line and metrics can use it without the ids.
 #[derive(Clone, Debug)]
-pub struct RouteTemplate(pub String);
+pub struct RouteTemplate(pub MatchedPath);
 
 pub async fn tag_route(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    let mut response = next.run(request).await;
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    tag_response(route, next.run(request).await)
+}
+
+/// Puts the route template on the response. `MatchedPath` is a shared string: no allocation.
+pub fn tag_response(route: Option<MatchedPath>, mut response: Response) -> Response {
     if let Some(route) = route {
         response.extensions_mut().insert(RouteTemplate(route));
     }
@@ -75,40 +77,86 @@ fn method_label(method: &Method) -> &'static str {
 /// Counts and times a finished request. `route` is a template of the router's (or
 /// `unmatched`), never the client's path, for the same reason as [`method_label`].
 pub fn record_request(route: &str, method: &Method, status: u16, seconds: f64) {
-    let labels = [
-        ("route", route.to_owned()),
-        ("method", method_label(method).to_owned()),
-        ("status", status.to_string()),
-    ];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(seconds);
+    let (counter, histogram) = request_series(route, method_label(method), status);
+    counter.increment(1);
+    histogram.record(seconds);
+}
+
+/// The request counter and histogram of one (route, method, status), made on first use and
+/// kept: building their key (three label strings, sorted and hashed) on every request was
+/// most of the metrics' cost per request. The labels come from closed sets, so the map stays
+/// small.
+fn request_series(
+    route: &str,
+    method: &'static str,
+    status: u16,
+) -> (metrics::Counter, metrics::Histogram) {
+    type Series = (metrics::Counter, metrics::Histogram);
+    type ByRoute = HashMap<(&'static str, u16), HashMap<Box<str>, Series>>;
+    static SERIES: LazyLock<RwLock<ByRoute>> = LazyLock::new(RwLock::default);
+    let known = SERIES
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&(method, status))
+        .and_then(|routes| routes.get(route))
+        .cloned();
+    known.unwrap_or_else(|| {
+        prometheus();
+        let labels = [
+            ("route", route.to_owned()),
+            ("method", method.to_owned()),
+            ("status", status.to_string()),
+        ];
+        let series = (
+            metrics::counter!("http_requests_total", &labels),
+            metrics::histogram!("http_request_duration_seconds", &labels),
+        );
+        SERIES
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((method, status))
+            .or_default()
+            .entry(route.into())
+            .or_insert(series)
+            .clone()
+    })
 }
 
 /// Counts one up on a gauge while alive, and down again when dropped (the request finished,
 /// its client went away, the connection closed).
 #[derive(Debug)]
-pub struct GaugeGuard(&'static str);
+pub struct GaugeGuard(&'static LazyLock<metrics::Gauge>);
+
+/// Made once, after the recorder is installed (a handle made before would count nowhere).
+static REQUESTS_IN_FLIGHT: LazyLock<metrics::Gauge> = LazyLock::new(|| {
+    prometheus();
+    metrics::gauge!("http_requests_in_flight")
+});
+static CONNECTIONS_OPEN: LazyLock<metrics::Gauge> = LazyLock::new(|| {
+    prometheus();
+    metrics::gauge!("http_connections_open")
+});
 
 impl GaugeGuard {
-    fn up(name: &'static str) -> Self {
-        metrics::gauge!(name).increment(1.0);
-        Self(name)
+    fn up(gauge: &'static LazyLock<metrics::Gauge>) -> Self {
+        gauge.increment(1.0);
+        Self(gauge)
     }
 
     /// A request in flight (`http_requests_in_flight`).
     pub fn request() -> Self {
-        Self::up("http_requests_in_flight")
+        Self::up(&REQUESTS_IN_FLIGHT)
     }
 
     /// An open connection (`http_connections_open`).
     pub fn connection() -> Self {
-        Self::up("http_connections_open")
+        Self::up(&CONNECTIONS_OPEN)
     }
 }
 
 impl Drop for GaugeGuard {
     fn drop(&mut self) {
-        metrics::gauge!(self.0).decrement(1.0);
+        self.0.decrement(1.0);
     }
 }
 

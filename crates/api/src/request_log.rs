@@ -17,6 +17,7 @@ use tower_http::request_id::RequestId;
 #[derive(Clone, Debug)]
 pub struct FailureCause(pub String);
 
+/// Logs and counts the request, and refuses (414, 431) a head over [`crate::limits`]' sizes.
 pub async fn log_request(request: Request, next: Next) -> impl IntoResponse {
     let started = Instant::now();
     let method = request.method().clone();
@@ -28,7 +29,10 @@ pub async fn log_request(request: Request, next: Next) -> impl IntoResponse {
         .unwrap_or("-")
         .to_owned();
     let in_flight = crate::metrics::GaugeGuard::request();
-    let response: Response<_> = next.run(request).await;
+    let response: Response<_> = match crate::limits::head_problem(&request) {
+        Some(problem) => problem.into_response(),
+        None => next.run(request).await,
+    };
     drop(in_flight);
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
@@ -54,7 +58,7 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 /// characters, so that the layer after this one generates an id instead. The id is echoed,
 /// logged and kept in history: unbounded, or with spaces and control characters, it would
 /// forge fields in log lines and bloat every history entry.
-pub async fn drop_unfit_request_id(mut request: Request, next: Next) -> axum::response::Response {
+pub fn drop_unfit_request_id(mut request: Request) -> Request {
     let fit = |value: &axum::http::HeaderValue| {
         let bytes = value.as_bytes();
         !bytes.is_empty()
@@ -66,7 +70,7 @@ pub async fn drop_unfit_request_id(mut request: Request, next: Next) -> axum::re
     if !all_fit || headers.get_all(X_REQUEST_ID).iter().count() > 1 {
         headers.remove(X_REQUEST_ID);
     }
-    next.run(request).await.into_response()
+    request
 }
 
 const X_REQUEST_ID: &str = "x-request-id";

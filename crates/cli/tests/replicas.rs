@@ -7,18 +7,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 mod common;
 
-use common::{block_on, serve, switchboard};
+use common::{block_on, json_output, serve, switchboard};
 use switchboard_testkit::{TestDatabase, backends};
-
-fn json_output(mut command: std::process::Command) -> Value {
-    let output = command.output().expect("run switchboard");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("JSON")
-}
 
 async fn purchase(
     client: &reqwest::Client,
@@ -223,5 +213,140 @@ fn serve_refuses_an_unmigrated_or_newer_schema() {
             stderr.contains("schema is at version 99, newer than this build knows"),
             "{backend:?}: {stderr}"
         );
+    }
+}
+
+/// The visibility guarantee (docs/operations.md, "Replicas"): a change is seen by every request
+/// that starts after the change's 2xx answer — on the replica that made it, on the other
+/// replica, and after a command-line write (`numbers import`, `workspace update`) to the
+/// database both serve. Each read below comes right after the write, without waiting: a
+/// cache of numbers or workspaces in a replica would fail it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_change_is_seen_at_once_by_both_replicas() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let mut command = switchboard(&db);
+        command.args(["workspace", "create", "--name", "Seen", "--countries", "US"]);
+        let created = json_output(command);
+        let token = created["api_key"].as_str().expect("key").to_owned();
+        let workspace = created["workspace_id"].as_str().expect("id").to_owned();
+        let replicas = [serve(&db), serve(&db)];
+        let client = reqwest::Client::new();
+        let get = |replica: usize, id: String| {
+            let request = client
+                .get(format!(
+                    "{}/v1/organization-phone-numbers/{id}",
+                    replicas[replica].base
+                ))
+                .bearer_auth(&token);
+            async move {
+                let response = request.send().await.expect("request");
+                let status = response.status().as_u16();
+                (status, response.json::<Value>().await.expect("JSON"))
+            }
+        };
+
+        // A purchase, then reads on both replicas.
+        let (status, bought) = purchase(
+            &client,
+            &replicas[0].base,
+            &token,
+            "+14155550119",
+            "US",
+            None,
+        )
+        .await;
+        assert_eq!(status, 201, "{bought}");
+        let id = bought["organizationPhoneNumber"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        for replica in [0, 1] {
+            assert_eq!(get(replica, id.clone()).await.0, 200, "{backend:?}");
+        }
+
+        // Updates through either replica, each read back at once from both.
+        for round in 0..20 {
+            let writer = round % 2;
+            let nickname = format!("Round {round}");
+            let updated = client
+                .patch(format!(
+                    "{}/v1/organization-phone-numbers/{id}",
+                    replicas[writer].base
+                ))
+                .bearer_auth(&token)
+                .json(&json!({ "nickname": nickname }))
+                .send()
+                .await
+                .expect("patch");
+            assert_eq!(updated.status().as_u16(), 200);
+            for reader in [writer, 1 - writer] {
+                let (status, body) = get(reader, id.clone()).await;
+                assert_eq!(
+                    (status, body["nickname"].clone()),
+                    (200, json!(nickname)),
+                    "{backend:?}: replica {reader} after a PATCH through {writer}"
+                );
+            }
+        }
+
+        // A release through one replica is a 404 on both.
+        let released = client
+            .delete(format!(
+                "{}/v1/organization-phone-numbers/{id}",
+                replicas[1].base
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("delete");
+        assert_eq!(released.status().as_u16(), 200);
+        for replica in [0, 1] {
+            assert_eq!(get(replica, id.clone()).await.0, 404, "{backend:?}");
+        }
+
+        // The command line writes to the database while both replicas serve.
+        let csv = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(
+            csv.path(),
+            "phone_number,provider,nickname\n+12125550142,twilio,From the CLI\n",
+        )
+        .expect("write CSV");
+        let mut command = switchboard(&db);
+        command.args(["numbers", "import", "--workspace", &workspace]);
+        command.arg(csv.path());
+        let imported = json_output(command);
+        let imported_id = imported["ids"][0].as_str().expect("id").to_owned();
+        for replica in [0, 1] {
+            let (status, body) = get(replica, imported_id.clone()).await;
+            assert_eq!(
+                (status, body["nickname"].clone()),
+                (200, json!("From the CLI")),
+                "{backend:?}: replica {replica} after numbers import"
+            );
+        }
+
+        let mut command = switchboard(&db);
+        command.args(["workspace", "update", &workspace, "--countries", "CA"]);
+        json_output(command);
+        for replica in [0, 1] {
+            let (status, body) = purchase(
+                &client,
+                &replicas[replica].base,
+                &token,
+                "+14155550118",
+                "US",
+                None,
+            )
+            .await;
+            assert!(
+                status == 400 && body["message"].as_str().is_some_and(|m| m.contains("enabled")),
+                "{backend:?}: replica {replica} still sells in US after workspace update: {status} {body}"
+            );
+        }
+
+        for server in replicas {
+            assert!(server.terminate().success());
+        }
     }
 }

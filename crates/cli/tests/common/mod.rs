@@ -33,6 +33,17 @@ pub fn serve(db: &TestDatabase) -> ServerProcess {
     ServerProcess::start(command)
 }
 
+/// Runs `command`, which must succeed and print one JSON value.
+pub fn json_output(mut command: Command) -> serde_json::Value {
+    let output = command.output().expect("run switchboard");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON")
+}
+
 /// Runs a future to completion from a plain (non-async) test.
 pub fn block_on<T>(future: impl Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
