@@ -149,6 +149,7 @@ def main():
             created = s.call("Create an API key", "POST", "/v1/api-keys",
                              {"name": "reporting", "scopes": ["phone_numbers:read"]})
             s.call("List API keys", "GET", "/v1/api-keys")
+            s.call("Who the key is (the console signs in with it)", "GET", "/v1/me")
             s.call("Revoke an API key", "DELETE", f"/v1/api-keys/{created['id']}")
             s.call("A revoked key", "GET", "/v1/organization-phone-numbers", key=created["api_key"],
                    key_var="REVOKED_KEY")

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod claims;
 mod connection;
+pub mod console;
 pub mod error;
 pub mod extract;
 mod idempotency;

@@ -149,6 +149,7 @@ fn v1_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(api_keys::list_api_keys, api_keys::create_api_key))
         .routes(routes!(api_keys::revoke_api_key))
+        .routes(routes!(api_keys::current_key))
         .routes(routes!(catalogue::list_pricing))
         .routes(routes!(catalogue::list_countries))
         .routes(routes!(catalogue::list_enabled_network_groups))
@@ -179,12 +180,18 @@ pub fn router(state: AppState) -> Router {
         .route_layer(
             ServiceBuilder::new()
                 .layer(DefaultBodyLimit::max(crate::extract::MAX_BODY_BYTES))
-                .layer(axum::middleware::from_fn_with_state(state.clone(), guard_v1)),
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    guard_v1,
+                )),
         );
     let (routes, _) = OpenApiRouter::new()
         .nest("/v1", v1)
         .merge(public_routes().route_layer(axum::middleware::from_fn(crate::metrics::tag_route)))
         .split_for_parts();
+    let routes = routes.merge(
+        crate::console::routes().route_layer(axum::middleware::from_fn(crate::metrics::tag_route)),
+    );
     routes
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -200,9 +207,10 @@ pub fn router(state: AppState) -> Router {
         )
 }
 
-/// Every `/v1` route: tags the response with the route for the log line and metrics, and
-/// stops a request (key check included) that runs past `request_timeout` with a 503 in the
-/// envelope. Work already handed to the database finishes on its own; a purchase cut short
+/// Every `/v1` route: tags the response with the route for the log line and metrics, marks
+/// it `no-store` (it is a workspace's data, fetched with a key: no cache, the browser's
+/// included, keeps a copy), and stops a request (key check included) that runs past
+/// `request_timeout` with a 503 in the envelope. Work already handed to the database finishes on its own; a purchase cut short
 /// this way leaves at most a claim, which the stale-claim sweep releases.
 async fn guard_v1(
     state: axum::extract::State<AppState>,
@@ -211,11 +219,15 @@ async fn guard_v1(
 ) -> axum::response::Response {
     let route = request.extensions().get::<MatchedPath>().cloned();
     let timeout = state.request_timeout;
-    let response = match tokio::time::timeout(timeout, authenticate(state, request, next)).await
+    let mut response = match tokio::time::timeout(timeout, authenticate(state, request, next)).await
     {
         Ok(response) => response,
         Err(_) => axum::response::IntoResponse::into_response(ApiError::TimedOut),
     };
+    response
+        .headers_mut()
+        .entry(axum::http::header::CACHE_CONTROL)
+        .or_insert(axum::http::HeaderValue::from_static("no-store"));
     crate::metrics::tag_response(route, response)
 }
 

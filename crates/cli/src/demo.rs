@@ -101,6 +101,7 @@ fn banner(workspace: &str, token: &str, ids: &[PhoneNumberId], listening: Socket
     format!(
         "\nDemo workspace {workspace} is ready, with 2 agents and {count} numbers.\n\
          API key (shown only now): {token}\n\n\
+         Console: {base}/console/ (sign in with the key)\n\n\
          Try it:\n  curl -s {base}/v1/organization-phone-numbers/{first} \\\n    -H 'Authorization: Bearer {token}'\n",
         count = ids.len(),
     )

@@ -340,7 +340,10 @@ async fn every_change_is_seen_at_once_by_both_replicas() {
             )
             .await;
             assert!(
-                status == 400 && body["message"].as_str().is_some_and(|m| m.contains("enabled")),
+                status == 400
+                    && body["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("enabled")),
                 "{backend:?}: replica {replica} still sells in US after workspace update: {status} {body}"
             );
         }

@@ -312,3 +312,79 @@ pub async fn revoke_api_key(
     state.keys.evict(&id);
     Ok(message_response("API key revoked."))
 }
+
+/// The calling key and its workspace, as `GET /v1/me` shows them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CurrentKey {
+    key: CurrentKeyIdentity,
+    workspace: CurrentWorkspace,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CurrentKeyIdentity {
+    #[schema(example = "k7d2m9x4q1z3b8")]
+    id: String,
+    #[schema(example = "deploy bot")]
+    name: String,
+    #[schema(value_type = Vec<String>, example = json!(["phone_numbers:read"]))]
+    scopes: Vec<&'static str>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CurrentWorkspace {
+    #[schema(example = "ws_4f9c2a7b1d3e")]
+    id: String,
+    #[schema(example = "Acme")]
+    name: String,
+    /// ISO 3166-1 alpha-2 codes of the countries it may buy and link numbers in.
+    #[schema(example = json!(["GB", "US"]))]
+    countries: Vec<String>,
+    /// Needed to buy or link numbers in countries whose rules require KYC.
+    kyc_verified: bool,
+}
+
+/// Who is calling (ext): the key's id, name and scopes, and its workspace's name, enabled
+/// countries and KYC state. Any live key may ask, whatever its scopes; the web console uses
+/// it to sign in and to show as unavailable what the key cannot do.
+#[utoipa::path(
+    get,
+    path = "/me",
+    operation_id = "getCurrentKey",
+    tag = "API Keys",
+    responses((status = 200, description = "The calling key and its workspace.", body = CurrentKey))
+)]
+pub async fn current_key(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Response, ApiError> {
+    let caller = auth.any_scope();
+    let workspace = state
+        .store
+        .get_workspace(&caller.workspace_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal("a live key's workspace is missing".into()))?;
+    let name = state
+        .store
+        .list_api_keys(&caller.workspace_id)
+        .await?
+        .into_iter()
+        .find(|key| key.id == caller.key_id)
+        .map(|key| key.name)
+        .unwrap_or_default();
+    Ok(json_response(
+        StatusCode::OK,
+        &CurrentKey {
+            key: CurrentKeyIdentity {
+                id: caller.key_id.as_str().to_owned(),
+                name,
+                scopes: scope_names(caller.scopes),
+            },
+            workspace: CurrentWorkspace {
+                id: workspace.id.as_str().to_owned(),
+                name: workspace.name,
+                countries: workspace.enabled_countries,
+                kyc_verified: workspace.kyc_verified,
+            },
+        },
+    ))
+}

@@ -1,0 +1,742 @@
+// Switchboard console: a client of the public API, under the key the operator signs in with.
+//
+// Every value reaches the page through textContent or an attribute, never as HTML, so a
+// nickname such as <img src=x onerror=alert(1)> shows as text. The key lives in this tab's
+// sessionStorage only (so a reload keeps it; closing the tab or signing out forgets it) and
+// goes out only in the Authorization header. The server enforces every rule; what the key's
+// scopes forbid is shown here as unavailable so nobody clicks into a 403.
+
+const KEY_SLOT = "switchboard.console.key";
+const main = document.getElementById("main");
+const top = document.getElementById("top");
+let session = null; // { key, me: { key: {id,name,scopes}, workspace: {...} } }
+
+// ---------- DOM ----------
+
+/** Makes an element. `props`: attributes, `class`, `text`, and `on<event>` handlers. */
+function h(tag, props = {}, ...children) {
+  const svg = ["svg", "rect", "text", "g", "title"].includes(tag);
+  const el = svg ? document.createElementNS("http://www.w3.org/2000/svg", tag) : document.createElement(tag);
+  for (const [name, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+    else if (name === "text") el.textContent = value;
+    else el.setAttribute(name === "class" ? "class" : name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+function show(...nodes) {
+  main.replaceChildren(...nodes);
+}
+
+function toast(message) {
+  const box = document.getElementById("toast");
+  box.textContent = message;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => (box.textContent = ""), 5000);
+}
+
+function errorBox(error) {
+  return h("p", { class: "notice bad", role: "alert" }, error.message || String(error));
+}
+
+// ---------- API ----------
+
+class ApiError extends Error {
+  constructor(status, message, body) {
+    super(message);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+/** Calls the API with the session's key; throws ApiError with the API's own `message`. */
+async function api(method, path, { body, headers = {}, key } = {}) {
+  const init = { method, headers: { Authorization: `Bearer ${key || session.key}`, ...headers }, cache: "no-store" };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (e) {
+    throw new ApiError(0, "The server cannot be reached. Check that switchboard is running.");
+  }
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  if (!response.ok) {
+    const message = (data && data.message) || `The server answered ${response.status}.`;
+    if (response.status === 401 && !key) {
+      signOut(`Signed out: ${message}`);
+    }
+    throw new ApiError(response.status, message, data);
+  }
+  return { data, etag: response.headers.get("ETag"), status: response.status };
+}
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") q.set(k, v);
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+const can = (scope) => session.me.key.scopes.includes(scope);
+
+// ---------- formatting ----------
+
+const money = (usd) => `$${Number(usd || 0).toFixed(2)}`;
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
+let countryRules = null; // [{country_iso, country_name, calling_code, requires_kyc}]
+
+async function loadCountryRules() {
+  if (!countryRules) countryRules = (await api("GET", "/v1/phone-country-rules/countries")).data;
+  return countryRules;
+}
+
+/** The number as dialled inside its country (libphonenumber-js, vendored: see README). */
+function national(e164) {
+  try {
+    return globalThis.libphonenumber.parsePhoneNumber(e164).formatNational();
+  } catch {
+    return e164;
+  }
+}
+
+function numberCell(n) {
+  return h("td", {}, h("a", { href: `#/numbers/${n.id}` }, n.phone_number), h("span", { class: "national" }, national(n.phone_number)));
+}
+
+// ---------- routing ----------
+
+const routes = [
+  [/^#\/numbers\/([a-z0-9_]+)$/, numberPage],
+  [/^#\/numbers$/, numbersPage],
+  [/^#\/buy$/, buyPage],
+  [/^#\/link$/, linkPage],
+  [/^#\/agents$/, agentsPage],
+  [/^#\/keys$/, keysPage],
+  [/^#\/reports$/, reportsPage],
+];
+
+function currentParams() {
+  const [, search = ""] = location.hash.split("?");
+  return new URLSearchParams(search);
+}
+
+function go(hash) {
+  if (location.hash === hash) render();
+  else location.hash = hash;
+}
+
+async function render() {
+  if (!session) return signInPage();
+  const [path] = (location.hash || "#/numbers").split("?");
+  const match = routes.find(([pattern]) => pattern.test(path));
+  if (!match) return go("#/numbers");
+  renderTop(path);
+  show(h("p", { class: "loading" }, "Loading…"));
+  try {
+    await match[1](...path.match(match[0]).slice(1));
+  } catch (error) {
+    show(h("h1", {}, "Something went wrong"), errorBox(error));
+  }
+  main.focus({ preventScroll: true });
+}
+
+function renderTop(path) {
+  const link = (hash, label, scope) => {
+    if (scope && !can(scope)) {
+      return h("span", { class: "unavailable", title: `Needs the ${scope} scope`, "aria-disabled": "true" }, label);
+    }
+    return h("a", { href: hash, "aria-current": path.startsWith(hash) ? "page" : null }, label);
+  };
+  top.replaceChildren(
+    h("span", { class: "brand" }, "Switchboard"),
+    h("nav", { "aria-label": "Main" },
+      link("#/numbers", "Numbers"),
+      link("#/buy", "Buy", "phone_numbers:write"),
+      link("#/link", "Link SIP trunk", "phone_numbers:write"),
+      link("#/agents", "Agents", "agents:read"),
+      link("#/keys", "API keys", "api_keys:manage"),
+      link("#/reports", "Reports"),
+    ),
+    h("span", { class: "who" }, `${session.me.workspace.name} · key ${session.me.key.name}`),
+    h("button", { class: "secondary", type: "button", onclick: () => signOut("Signed out.") }, "Sign out"),
+  );
+}
+
+// ---------- sign in ----------
+
+function signOut(message) {
+  session = null;
+  sessionStorage.removeItem(KEY_SLOT);
+  countryRules = null;
+  top.replaceChildren();
+  signInPage(message);
+}
+
+function signInPage(message) {
+  top.replaceChildren();
+  const input = h("input", { id: "api-key", name: "api-key", type: "password", autocomplete: "off", required: true, spellcheck: "false" });
+  const status = h("div", { "aria-live": "polite" }, message ? h("p", { class: "notice" }, message) : null);
+  const form = h("form", { class: "card signin", onsubmit: async (event) => {
+    event.preventDefault();
+    const key = input.value.trim();
+    status.replaceChildren(h("p", { class: "loading" }, "Checking the key…"));
+    try {
+      const me = (await api("GET", "/v1/me", { key })).data;
+      session = { key, me };
+      sessionStorage.setItem(KEY_SLOT, key);
+      input.value = "";
+      if (!location.hash || location.hash === "#/") location.hash = "#/numbers";
+      else render();
+    } catch (error) {
+      status.replaceChildren(errorBox(error));
+    }
+  } },
+    h("h1", {}, "Sign in to Switchboard"),
+    h("p", { class: "muted" }, "Paste an API key (switchboard serve --demo prints one). It is kept in this tab only and forgotten when you sign out or close the tab."),
+    h("label", { for: "api-key" }, "API key"),
+    input,
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Sign in")),
+    status,
+  );
+  show(form);
+  input.focus();
+}
+
+// ---------- dialogs ----------
+
+/** A modal that asks to confirm; resolves true when confirmed. `onConfirm` may run the action. */
+function confirmDialog({ title, body, confirmLabel, danger = false, onConfirm }) {
+  return new Promise((resolve) => {
+    const problem = h("div", { "aria-live": "assertive" });
+    const confirmButton = h("button", { type: "button", class: danger ? "danger" : "" }, confirmLabel);
+    const cancel = h("button", { type: "button", class: "secondary" }, "Cancel");
+    const dialog = h("dialog", { "aria-labelledby": "dialog-title" },
+      h("h2", { id: "dialog-title" }, title), ...[].concat(body), problem,
+      h("div", { class: "actions" }, confirmButton, cancel));
+    const close = (result) => { dialog.close(); dialog.remove(); resolve(result); };
+    cancel.addEventListener("click", () => close(false));
+    dialog.addEventListener("cancel", (event) => { event.preventDefault(); if (!confirmButton.disabled) close(false); });
+    confirmButton.addEventListener("click", async () => {
+      // One click, one attempt: a double click lands on a disabled button.
+      confirmButton.disabled = true;
+      cancel.disabled = true;
+      try {
+        if (onConfirm) await onConfirm();
+        close(true);
+      } catch (error) {
+        problem.replaceChildren(errorBox(error));
+        confirmButton.disabled = false;
+        cancel.disabled = false;
+      }
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    cancel.focus();
+  });
+}
+
+// ---------- numbers ----------
+
+const FILTERS = ["country_code", "type", "status", "provider", "agent_id", "q"];
+
+async function agentsList() {
+  if (!can("agents:read")) return [];
+  return (await api("GET", "/v1/agents?limit=100")).data.items;
+}
+
+async function numbersPage() {
+  const params = currentParams();
+  const page = Math.max(1, parseInt(params.get("page") || "1", 10) || 1);
+  const limit = 20;
+  const filters = Object.fromEntries(FILTERS.map((f) => [f, params.get(f) || ""]));
+  const [rules, agents, list, summary] = await Promise.all([
+    loadCountryRules(),
+    agentsList(),
+    api("GET", `/v1/organization-phone-numbers${query({ ...filters, page, limit })}`),
+    api("GET", `/v1/organization-phone-numbers/summary${query(filters)}`),
+  ]);
+  const agentName = (id) => (agents.find((a) => a.id === id) || {}).name || id;
+  const field = (name, label, control) => h("label", {}, label, control);
+  const select = (name, options) => h("select", { name },
+    ...options.map(([value, label]) => h("option", { value, selected: filters[name] === value ? true : null }, label)));
+  const form = h("form", { class: "filters card", role: "search", onsubmit: (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    const next = {};
+    for (const f of FILTERS) next[f] = (data.get(f) || "").trim();
+    go(`#/numbers${query(next)}`);
+  } },
+    field("q", "Search", h("input", { name: "q", value: filters.q, placeholder: "number, nickname or label" })),
+    field("country_code", "Country", select("country_code", [["", "Any"], ...rules.map((c) => [c.country_iso, `${c.country_name} (${c.country_iso})`])])),
+    field("type", "Type", select("type", [["", "Any"], ["local", "Local"], ["toll_free", "Toll-free"], ["mobile", "Mobile"]])),
+    field("status", "Status", select("status", [["", "Any"], ["active", "Active"], ["pending", "Pending"]])),
+    field("provider", "Provider", h("input", { name: "provider", value: filters.provider, placeholder: "sandbox, plivo, sip_trunk…" })),
+    can("agents:read")
+      ? field("agent_id", "Inbound agent", select("agent_id", [["", "Any"], ...agents.map((a) => [a.id, a.name])]))
+      : null,
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Apply"), h("a", { href: "#/numbers" }, "Clear")),
+  );
+  const { items, total } = list.data;
+  const rows = items.map((n) => h("tr", {},
+    numberCell(n),
+    h("td", {}, n.nickname || "—"),
+    h("td", { class: "hide-narrow" }, n.label || "—"),
+    h("td", { class: "hide-narrow" }, n.inbound_agent_id ? agentName(n.inbound_agent_id) : "—"),
+    h("td", { class: "num" }, money(n.monthly_cost_usd)),
+    h("td", {}, h("span", { class: `badge ${n.status}` }, n.status), n.is_default ? " default" : ""),
+  ));
+  const pages = Math.max(1, Math.ceil(total / limit));
+  const pageLink = (p, label) => h("a", { href: `#/numbers${query({ ...filters, page: p })}` }, label);
+  show(
+    h("h1", {}, "Numbers"),
+    form,
+    h("p", { class: "total", id: "total" },
+      `${summary.data.count} number${summary.data.count === 1 ? "" : "s"} · ${money(summary.data.monthly_cost_usd)} a month`),
+    items.length
+      ? h("div", { class: "table-wrap" }, h("table", {},
+        h("thead", {}, h("tr", {}, h("th", {}, "Number"), h("th", {}, "Nickname"), h("th", { class: "hide-narrow" }, "Label"),
+          h("th", { class: "hide-narrow" }, "Inbound agent"), h("th", { class: "num" }, "Monthly"), h("th", {}, "Status"))),
+        h("tbody", {}, rows)))
+      : h("p", { class: "card muted" }, total ? "No numbers on this page." : "No numbers match. Buy one, link a SIP trunk, or clear the filters."),
+    h("nav", { class: "pager", "aria-label": "Pages" },
+      page > 1 ? pageLink(page - 1, "← Previous") : null,
+      h("span", {}, `Page ${Math.min(page, pages)} of ${pages}`),
+      page < pages ? pageLink(page + 1, "Next →") : null),
+  );
+}
+
+async function numberPage(id, notice) {
+  const [{ data: number, etag }, agents, history] = await Promise.all([
+    api("GET", `/v1/organization-phone-numbers/${id}`),
+    agentsList(),
+    api("GET", `/v1/organization-phone-numbers/${id}/history?limit=50`),
+  ]);
+  const writable = can("phone_numbers:write");
+  const agentName = (agentId) => (agents.find((a) => a.id === agentId) || {}).name || agentId || "—";
+  const fields = [
+    ["Number", number.phone_number], ["National format", national(number.phone_number)],
+    ["Id", number.id], ["Country", number.country_code], ["Type", number.type],
+    ["Monthly cost", money(number.monthly_cost_usd)], ["Capabilities", number.capabilities.join(", ") || "—"],
+    ["Nickname", number.nickname || "—"], ["Label", number.label || "—"],
+    ["Inbound agent", number.inbound_agent_id ? agentName(number.inbound_agent_id) : "—"],
+    ["Outbound agent", number.outbound_agent_id ? agentName(number.outbound_agent_id) : "—"],
+    ["Status", number.status], ["Provider", number.provider], ["SIP trunk", number.sip_trunk_enabled ? "yes" : "no"],
+    ["Default number", number.is_default ? "yes" : "no"], ["Created", when(number.created_at)], ["Updated", when(number.updated_at)],
+  ];
+  const agentOptions = (selected) => [h("option", { value: "" }, "None"),
+    ...agents.map((a) => h("option", { value: a.id, selected: a.id === selected ? true : null }, a.name))];
+  const status = h("div", { "aria-live": "polite" }, notice || null);
+  const edit = h("form", { class: "card", onsubmit: async (event) => {
+    event.preventDefault();
+    const data = new FormData(edit);
+    const patch = {
+      nickname: data.get("nickname").trim() || null,
+      label: data.get("label").trim() || null,
+      is_default: data.get("is_default") === "on",
+    };
+    if (can("agents:read")) {
+      patch.inbound_agent_id = data.get("inbound_agent_id") || null;
+      patch.outbound_agent_id = data.get("outbound_agent_id") || null;
+    }
+    const save = edit.querySelector("button[type=submit]");
+    save.disabled = true;
+    try {
+      await api("PATCH", `/v1/organization-phone-numbers/${id}`, { body: patch, headers: { "If-Match": etag } });
+      toast("Saved.");
+      await numberPage(id, h("p", { class: "notice good" }, "Saved."));
+    } catch (error) {
+      if (error.status === 412) {
+        await numberPage(id, h("p", { class: "notice bad", role: "alert" },
+          "Someone else changed this number after you opened it, so your edit was not saved. This is its current state; make your change again if it still applies."));
+      } else {
+        status.replaceChildren(errorBox(error));
+        save.disabled = false;
+      }
+    }
+  } },
+    h("h2", {}, "Edit"),
+    h("div", { class: "form-grid" },
+      h("label", {}, "Nickname", h("input", { name: "nickname", value: number.nickname || "", maxlength: 255 })),
+      h("label", {}, "Label", h("input", { name: "label", value: number.label || "", maxlength: 255 })),
+      can("agents:read") ? h("label", {}, "Inbound agent", h("select", { name: "inbound_agent_id" }, agentOptions(number.inbound_agent_id))) : null,
+      can("agents:read") ? h("label", {}, "Outbound agent", h("select", { name: "outbound_agent_id" }, agentOptions(number.outbound_agent_id))) : null,
+      h("label", { class: "check" }, h("input", { type: "checkbox", name: "is_default", checked: number.is_default ? true : null }), "Default number"),
+    ),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Save changes")),
+  );
+  const release = h("button", { type: "button", class: "danger", disabled: number.is_default ? true : null, onclick: async () => {
+    const released = await confirmDialog({
+      title: `Release ${number.phone_number}?`,
+      body: [h("p", {}, `${number.phone_number} (${number.nickname || "no nickname"}) costs ${money(number.monthly_cost_usd)} a month. Releasing it gives it back to ${number.provider}; anyone may buy it after that. Its history is kept.`)],
+      confirmLabel: `Release ${number.phone_number}`,
+      danger: true,
+      onConfirm: () => api("DELETE", `/v1/organization-phone-numbers/${id}`, { headers: { "If-Match": etag } }),
+    });
+    if (released) { toast(`${number.phone_number} released.`); go("#/numbers"); }
+  } }, "Release number");
+  const timeline = h("ol", { class: "timeline" }, history.data.items.map((entry) => h("li", {},
+    h("strong", {}, entry.action), " ", h("span", { class: "muted" }, `${when(entry.at)} by ${entry.actor}`),
+    ...Object.entries(entry.changes || {}).map(([field, change]) =>
+      h("div", { class: "change" }, `${field}: ${JSON.stringify(change.before)} → ${JSON.stringify(change.after)}`)))));
+  show(
+    h("p", {}, h("a", { href: "#/numbers" }, "← Numbers")),
+    h("h1", {}, number.phone_number, number.nickname ? ` · ${number.nickname}` : ""),
+    status,
+    h("div", { class: "grid2" },
+      h("section", { class: "card" }, h("h2", {}, "Details"), h("dl", { class: "fields" }, fields.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))),
+      h("section", {},
+        writable ? edit : h("p", { class: "notice" }, "This key cannot change numbers (it lacks phone_numbers:write)."),
+        writable ? h("section", { class: "card" }, h("h2", {}, "Release"),
+          number.is_default
+            ? h("p", { class: "muted" }, "This is the workspace's default number, so it cannot be released. Make another number the default first.")
+            : h("p", { class: "muted" }, "Stops the number and its monthly cost."),
+          h("div", { class: "actions" }, release)) : null)),
+    h("section", { class: "card" }, h("h2", {}, "History"), history.data.items.length ? timeline : h("p", { class: "muted" }, "No changes yet.")),
+  );
+}
+
+// ---------- buy ----------
+
+async function buyPage() {
+  if (!can("phone_numbers:write")) return show(h("h1", {}, "Buy a number"), h("p", { class: "notice" }, "This key cannot buy numbers (it lacks phone_numbers:write)."));
+  const [rules, pricing] = await Promise.all([loadCountryRules(), api("GET", "/v1/phone-number-pricing").then((r) => r.data)]);
+  const params = currentParams();
+  const providers = [...new Set(pricing.map((p) => p.telephony_provider_id))];
+  const provider = params.get("provider") || (providers.includes("plivo") ? "plivo" : providers[0]);
+  const enabled = session.me.workspace.countries;
+  const kyc = session.me.workspace.kyc_verified;
+  const country = params.get("country") || enabled[0] || rules[0].country_iso;
+  const offered = pricing.filter((p) => p.telephony_provider_id === provider && p.country_iso === country);
+  const type = params.get("type") || (offered[0] || {}).type || "local";
+  const rule = rules.find((c) => c.country_iso === country);
+  const explain = [];
+  if (!enabled.includes(country)) explain.push(h("p", { class: "notice bad" }, `${rule ? rule.country_name : country} is not enabled for this workspace: a purchase there is refused. An operator enables it with switchboard workspace update --countries.`));
+  if (rule && rule.requires_kyc) {
+    explain.push(kyc
+      ? h("p", { class: "notice good" }, `${rule.country_name} requires a KYC-verified workspace; this one is verified.`)
+      : h("p", { class: "notice bad" }, `${rule.country_name} requires a KYC-verified workspace, and this one is not: a purchase there is refused until it is verified.`));
+  }
+  if (!offered.length) explain.push(h("p", { class: "notice" }, `${provider} has no numbers priced in ${country}.`));
+  const form = h("form", { class: "filters card", onsubmit: (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    go(`#/buy${query({ provider: data.get("provider"), country: data.get("country"), type: data.get("type"), search: "1" })}`);
+  } },
+    h("label", {}, "Provider", h("select", { name: "provider", onchange: () => go(`#/buy${query({ provider: form.provider.value, country: form.country.value })}`) },
+      providers.map((p) => h("option", { value: p, selected: p === provider ? true : null }, p)))),
+    h("label", {}, "Country", h("select", { name: "country", onchange: () => go(`#/buy${query({ provider, country: form.country.value })}`) }, rules.map((c) =>
+      h("option", { value: c.country_iso, selected: c.country_iso === country ? true : null },
+        `${c.country_name} (${c.country_iso})${enabled.includes(c.country_iso) ? "" : " — not enabled"}${c.requires_kyc ? " — KYC" : ""}`)))),
+    h("label", {}, "Type", h("select", { name: "type" }, offered.map((p) =>
+      h("option", { value: p.type, selected: p.type === type ? true : null }, `${p.type} — ${money(p.monthly_cost_usd)}/month`)))),
+    h("div", { class: "actions" }, h("button", { type: "submit", disabled: offered.length ? null : true }, "Search")),
+  );
+  let results = null;
+  if (params.get("search") && offered.length) {
+    try {
+      const { data } = await api("GET", `/v1/organization-phone-numbers/plivo-numbers${query({ country_iso: country, type, provider })}`);
+      results = data.objects.length
+        ? h("div", { class: "table-wrap" }, h("table", {},
+          h("thead", {}, h("tr", {}, h("th", {}, "Number"), h("th", {}, "Type"), h("th", { class: "num" }, "Monthly"), h("th", { class: "num" }, "Setup"), h("th", {}, "Capabilities"), h("th", {}, ""))),
+          h("tbody", {}, data.objects.map((offer) => h("tr", {},
+            h("td", {}, offer.number, h("span", { class: "national" }, national(offer.number))),
+            h("td", {}, offer.type),
+            h("td", { class: "num" }, money(offer.monthly_rental_rate)),
+            h("td", { class: "num" }, money(offer.setup_rate)),
+            h("td", {}, [offer.voice_enabled ? "voice" : null, offer.sms_enabled ? "sms" : null].filter(Boolean).join(", ")),
+            h("td", {}, h("button", { type: "button", "data-number": offer.number, onclick: () => buy(offer, country, provider) }, "Buy")))))))
+        : h("p", { class: "card muted" }, "No numbers offered for that country and type.");
+    } catch (error) {
+      results = errorBox(error);
+    }
+  }
+  show(h("h1", {}, "Buy a number"), form, ...explain, results || h("p", { class: "muted" }, "Pick a provider, a country and a type, then search."));
+}
+
+/** 128 random bits as hex (crypto.randomUUID exists only on https and localhost). */
+function randomKey() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function buy(offer, country, provider) {
+  // One Idempotency-Key per purchase attempt: a double click or a retried request buys once.
+  const attempt = randomKey();
+  let bought = null;
+  const confirmed = await confirmDialog({
+    title: `Buy ${offer.number}?`,
+    body: [h("p", {}, `${offer.number} from ${provider} costs ${money(offer.monthly_rental_rate)} a month and ${money(offer.setup_rate)} to set up.`)],
+    confirmLabel: `Buy for ${money(offer.monthly_rental_rate)}/month`,
+    onConfirm: async () => {
+      bought = (await api("POST", "/v1/organization-phone-numbers/purchase", {
+        body: { phoneNumber: offer.number, telephonyProviderId: provider, countryISO: country },
+        headers: { "Idempotency-Key": attempt },
+      })).data;
+    },
+  });
+  if (confirmed && bought) {
+    toast(`Bought ${offer.number}.`);
+    go(`#/numbers/${bought.organizationPhoneNumber.id}`);
+  }
+}
+
+// ---------- link a SIP trunk ----------
+
+/** The API's own checks, run before sending, so the form says what is wrong next to it. */
+function sipProblems(values) {
+  const problems = [];
+  if (!/^\+[1-9]\d{6,14}$/.test(values.phoneNumber)) problems.push("Phone number: E.164, a + then 7 to 15 digits (+14155550123).");
+  if (!values.terminationUri) problems.push("Termination URI is required.");
+  else if (/^sips?:/i.test(values.terminationUri)) problems.push("Termination URI: host[:port], without the sip: prefix.");
+  else if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(values.terminationUri)) problems.push("Termination URI: host[:port], such as trunk.example.com:5060.");
+  if (values.authMode === "userpass") {
+    if (!values.sipTrunkUserName.trim()) problems.push("User name is required with user/password authentication.");
+    if (!values.sipTrunkPassword.trim()) problems.push("Password is required with user/password authentication.");
+  }
+  return problems;
+}
+
+async function linkPage() {
+  if (!can("phone_numbers:write")) return show(h("h1", {}, "Link a SIP trunk"), h("p", { class: "notice" }, "This key cannot link numbers (it lacks phone_numbers:write)."));
+  const status = h("div", { "aria-live": "polite" });
+  const user = h("input", { name: "sipTrunkUserName", autocomplete: "off" });
+  const password = h("input", { name: "sipTrunkPassword", type: "password", autocomplete: "new-password" });
+  const mode = h("select", { name: "authMode", onchange: () => {
+    const ip = mode.value === "ip";
+    user.disabled = ip; password.disabled = ip;
+    if (ip) { user.value = ""; password.value = ""; }
+  } }, h("option", { value: "userpass" }, "User name and password"), h("option", { value: "ip" }, "IP address (no credentials)"));
+  const form = h("form", { class: "card", novalidate: true, onsubmit: async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    const values = {
+      phoneNumber: (data.get("phoneNumber") || "").trim(),
+      terminationUri: (data.get("terminationUri") || "").trim(),
+      authMode: mode.value,
+      sipTrunkUserName: data.get("sipTrunkUserName") || "",
+      sipTrunkPassword: data.get("sipTrunkPassword") || "",
+      nickname: (data.get("nickname") || "").trim(),
+    };
+    const problems = sipProblems(values);
+    if (problems.length) return status.replaceChildren(h("ul", { class: "notice bad", role: "alert" }, problems.map((p) => h("li", {}, p))));
+    const body = { phoneNumber: values.phoneNumber, terminationUri: values.terminationUri, authMode: values.authMode };
+    if (values.authMode === "userpass") Object.assign(body, { sipTrunkUserName: values.sipTrunkUserName, sipTrunkPassword: values.sipTrunkPassword });
+    if (values.nickname) body.nickname = values.nickname;
+    try {
+      const linked = (await api("POST", "/v1/organization-phone-numbers/sip-trunks", { body })).data;
+      toast(`Linked ${linked.phone_number}.`);
+      go(`#/numbers/${linked.id}`);
+    } catch (error) {
+      status.replaceChildren(errorBox(error));
+    }
+  } },
+    h("div", { class: "form-grid" },
+      h("label", {}, "Phone number (E.164)", h("input", { name: "phoneNumber", placeholder: "+14155550123", inputmode: "tel" })),
+      h("label", {}, "Termination URI (host[:port])", h("input", { name: "terminationUri", placeholder: "trunk.example.com:5060" })),
+      h("label", {}, "Authentication", mode),
+      h("label", {}, "User name", user),
+      h("label", {}, "Password", password),
+      h("label", {}, "Nickname", h("input", { name: "nickname", maxlength: 255 }))),
+    h("p", { class: "muted" }, `The number's country must be enabled for this workspace (${session.me.workspace.countries.join(", ") || "none yet"}), KYC countries need a verified workspace, and a number a provider here sells must be bought instead. The password is sealed before it is stored and never shown again.`),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Link number")),
+    status,
+  );
+  show(h("h1", {}, "Link a SIP trunk number"), form);
+}
+
+// ---------- agents ----------
+
+async function agentsPage() {
+  if (!can("agents:read")) return show(h("h1", {}, "Agents"), h("p", { class: "notice" }, "This key cannot see agents (it lacks agents:read)."));
+  const agents = await agentsList();
+  const writable = can("agents:write");
+  const status = h("div", { "aria-live": "polite" });
+  const name = h("input", { name: "name", required: true, maxlength: 255 });
+  const create = h("form", { class: "card filters", onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      await api("POST", "/v1/agents", { body: { name: name.value.trim() } });
+      toast("Agent created.");
+      render();
+    } catch (error) { status.replaceChildren(errorBox(error)); }
+  } }, h("label", {}, "New agent's name", name), h("div", { class: "actions" }, h("button", { type: "submit" }, "Create agent")));
+  const rename = async (agent) => {
+    const input = h("input", { value: agent.name, maxlength: 255, "aria-label": "New name" });
+    const done = await confirmDialog({ title: `Rename ${agent.name}`, body: [h("label", {}, "Name", input)], confirmLabel: "Rename",
+      onConfirm: () => api("PATCH", `/v1/agents/${agent.id}`, { body: { name: input.value.trim() } }) });
+    if (done) { toast("Renamed."); render(); }
+  };
+  const remove = async (agent) => {
+    const routed = (await api("GET", `/v1/organization-phone-numbers${query({ agent_id: agent.id, limit: 100 })}`)).data;
+    const done = await confirmDialog({ title: `Delete ${agent.name}?`, danger: true, confirmLabel: "Delete agent",
+      body: [routed.total
+        ? h("div", {}, h("p", {}, `It answers ${routed.total} number${routed.total === 1 ? "" : "s"}; they will route to no agent:`),
+          h("ul", {}, routed.items.map((n) => h("li", {}, `${n.phone_number}${n.nickname ? ` (${n.nickname})` : ""}`))),
+          h("p", { class: "muted" }, "Numbers that use it for outbound calls are detached too."))
+        : h("p", {}, "No number routes inbound calls to it. Numbers that use it for outbound calls are detached.")],
+      onConfirm: () => api("DELETE", `/v1/agents/${agent.id}`) });
+    if (done) { toast("Agent deleted."); render(); }
+  };
+  show(
+    h("h1", {}, "Agents"),
+    writable ? create : h("p", { class: "notice" }, "This key can list agents but not change them (it lacks agents:write)."),
+    status,
+    agents.length ? h("div", { class: "table-wrap" }, h("table", {},
+      h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", { class: "hide-narrow" }, "Id"), h("th", {}, "Created"), h("th", {}, ""))),
+      h("tbody", {}, agents.map((agent) => h("tr", {},
+        h("td", {}, h("a", { href: `#/numbers${query({ agent_id: agent.id })}` }, agent.name)),
+        h("td", { class: "hide-narrow" }, agent.id), h("td", {}, when(agent.created_at)),
+        h("td", {}, writable ? h("span", { class: "actions" },
+          h("button", { type: "button", class: "secondary", onclick: () => rename(agent) }, "Rename"),
+          h("button", { type: "button", class: "danger", onclick: () => remove(agent) }, "Delete")) : null)))))) 
+      : h("p", { class: "card muted" }, "No agents yet."),
+  );
+}
+
+// ---------- API keys ----------
+
+const SCOPES = ["phone_numbers:read", "phone_numbers:write", "agents:read", "agents:write", "api_keys:manage"];
+
+function secretBox(created) {
+  const secret = h("p", { class: "secret", id: "new-secret" }, created.api_key);
+  return h("div", { class: "notice good", role: "alert" },
+    h("p", {}, `Key "${created.name}" created. Copy it now: it is shown only once.`), secret,
+    h("button", { type: "button", class: "secondary", onclick: async () => {
+      try { await navigator.clipboard.writeText(created.api_key); toast("Copied."); }
+      catch { toast("Copy failed: select the key and copy it by hand."); }
+    } }, "Copy"));
+}
+
+async function keysPage(created) {
+  if (!can("api_keys:manage")) return show(h("h1", {}, "API keys"), h("p", { class: "notice" }, "This key cannot manage keys (it lacks api_keys:manage)."));
+  const keys = (await api("GET", "/v1/api-keys")).data;
+  const status = h("div", { "aria-live": "polite" });
+  const own = session.me.key.scopes;
+  const name = h("input", { name: "name", required: true, maxlength: 255 });
+  const boxes = SCOPES.filter((s) => own.includes(s)).map((s) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "scope", value: s, checked: true }), s));
+  const rotation = h("select", { name: "rotation" },
+    h("option", { value: "" }, "Leave the other keys alone"),
+    h("option", { value: "later" }, "Rotate: other keys expire in 24 hours"),
+    h("option", { value: "now" }, "Rotate: other keys stop now"));
+  const form = h("form", { class: "card", onsubmit: async (event) => {
+    event.preventDefault();
+    const scopes = boxes.map((b) => b.querySelector("input")).filter((i) => i.checked).map((i) => i.value);
+    if (!scopes.length) return status.replaceChildren(h("p", { class: "notice bad" }, "Choose at least one scope."));
+    const body = { name: name.value.trim(), scopes };
+    if (rotation.value) body.expire_now = rotation.value === "now";
+    try {
+      const made = (await api("POST", "/v1/api-keys", { body })).data;
+      await keysPage(made);
+    } catch (error) { status.replaceChildren(errorBox(error)); }
+  } },
+    h("h2", {}, "New key"),
+    h("div", { class: "form-grid" }, h("label", {}, "Name", name), h("label", {}, "Other keys", rotation)),
+    h("fieldset", {}, h("legend", {}, "Scopes"), boxes),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Create key")), status);
+  const revoke = async (key) => {
+    const done = await confirmDialog({ title: `Revoke ${key.name}?`, danger: true, confirmLabel: "Revoke key",
+      body: [h("p", {}, `Requests with this key are refused from now on${key.id === session.me.key.id ? ", including this console's: you will be signed out" : ""}.`)],
+      onConfirm: () => api("DELETE", `/v1/api-keys/${key.id}`) });
+    if (done) {
+      if (key.id === session.me.key.id) return signOut("You revoked the key you were signed in with.");
+      toast("Key revoked."); keysPage();
+    }
+  };
+  show(
+    h("h1", {}, "API keys"),
+    created ? secretBox(created) : null,
+    form,
+    h("div", { class: "table-wrap" }, h("table", {},
+      h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Scopes"), h("th", { class: "hide-narrow" }, "Last used"), h("th", { class: "hide-narrow" }, "Expires"), h("th", {}, ""))),
+      h("tbody", {}, keys.map((key) => h("tr", {},
+        h("td", {}, key.name, key.id === session.me.key.id ? h("span", { class: "national" }, "this console's key") : null),
+        h("td", {}, key.scopes.join(", ")),
+        h("td", { class: "hide-narrow" }, when(key.last_used_at)),
+        h("td", { class: "hide-narrow" }, key.expires_at ? when(key.expires_at) : "never"),
+        h("td", {}, h("button", { type: "button", class: "danger", onclick: () => revoke(key) }, "Revoke"))))))),
+  );
+}
+
+// ---------- reports ----------
+
+/** A horizontal bar chart (SVG) of [label, value] pairs, with the values written beside the bars. */
+function barChart(title, rows, format) {
+  const width = 560, bar = 22, gap = 8, labelWidth = 170;
+  const max = Math.max(...rows.map(([, v]) => v), 0.01);
+  const height = rows.length * (bar + gap) + gap;
+  return h("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", "aria-label": title },
+    h("title", {}, title),
+    rows.map(([label, value], i) => {
+      const y = gap + i * (bar + gap);
+      const w = Math.max(2, ((width - labelWidth - 90) * value) / max);
+      return h("g", {},
+        h("text", { x: 0, y: y + bar * 0.7 }, label.length > 24 ? `${label.slice(0, 23)}…` : label),
+        h("rect", { x: labelWidth, y, width: w, height: bar, rx: 3 }),
+        h("text", { x: labelWidth + w + 6, y: y + bar * 0.7 }, format(value)));
+    }));
+}
+
+async function reportsPage() {
+  const [byCountry, byAgent, compliance, events] = await Promise.all([
+    api("GET", "/v1/organization-phone-numbers/summary?group_by=country_code"),
+    api("GET", "/v1/organization-phone-numbers/summary?group_by=inbound_agent_id"),
+    api("GET", "/v1/organization-phone-numbers/compliance"),
+    api("GET", "/v1/events?limit=20"),
+  ]);
+  const costRows = (groups, label) => groups.map((g) => [label(g), Number(g.monthly_cost_usd)]);
+  const costTable = (groups, label, heading) => h("table", {},
+    h("thead", {}, h("tr", {}, h("th", {}, heading), h("th", { class: "num" }, "Numbers"), h("th", { class: "num" }, "Monthly"))),
+    h("tbody", {}, groups.map((g) => h("tr", {}, h("td", {}, label(g)), h("td", { class: "num" }, g.count), h("td", { class: "num" }, money(g.monthly_cost_usd))))));
+  const countryLabel = (g) => g.country_code || "none";
+  const agentLabel = (g) => g.inbound_agent_name || (g.inbound_agent_id ? g.inbound_agent_id : "No agent");
+  const findings = compliance.data.findings;
+  show(
+    h("h1", {}, "Reports"),
+    h("p", { class: "total" }, `${byCountry.data.count} numbers · ${money(byCountry.data.monthly_cost_usd)} a month`),
+    h("div", { class: "grid2" },
+      h("section", { class: "card" }, h("h2", {}, "Monthly cost by country"),
+        byCountry.data.groups.length ? [barChart("Monthly cost by country", costRows(byCountry.data.groups, countryLabel), money), costTable(byCountry.data.groups, countryLabel, "Country")] : h("p", { class: "muted" }, "No numbers yet.")),
+      h("section", { class: "card" }, h("h2", {}, "Monthly cost by inbound agent"),
+        byAgent.data.groups.length ? [barChart("Monthly cost by inbound agent", costRows(byAgent.data.groups, agentLabel), money), costTable(byAgent.data.groups, agentLabel, "Agent")] : h("p", { class: "muted" }, "No numbers yet."))),
+    h("section", { class: "card" }, h("h2", {}, `Compliance: ${findings.length} finding${findings.length === 1 ? "" : "s"} in ${compliance.data.numbers_reviewed} numbers`),
+      findings.length ? h("div", { class: "table-wrap" }, h("table", {},
+        h("thead", {}, h("tr", {}, h("th", {}, "Severity"), h("th", {}, "Number"), h("th", {}, "Finding"))),
+        h("tbody", {}, findings.map((f) => h("tr", {},
+          h("td", {}, h("span", { class: `badge ${f.severity}` }, f.severity)),
+          h("td", {}, h("a", { href: `#/numbers/${f.phone_number_id}` }, f.phone_number)),
+          h("td", {}, f.message || f.code))))))
+        : h("p", { class: "muted" }, "Nothing to fix.")),
+    h("section", { class: "card" }, h("h2", {}, "Recent changes"),
+      events.data.items.length ? h("ol", { class: "timeline" }, events.data.items.map((e) => h("li", {},
+        h("strong", {}, e.type), " ", e.phone_number ? h("span", {}, e.phone_number, " ") : null,
+        h("span", { class: "muted" }, `${when(e.at)} by ${e.actor}`))))
+        : h("p", { class: "muted" }, "No changes yet.")),
+  );
+}
+
+// ---------- start ----------
+
+window.addEventListener("hashchange", render);
+
+(async function start() {
+  const key = sessionStorage.getItem(KEY_SLOT);
+  if (key) {
+    try {
+      session = { key, me: (await api("GET", "/v1/me", { key })).data };
+    } catch (error) {
+      sessionStorage.removeItem(KEY_SLOT);
+      return signInPage(error.status === 401 ? "That key no longer works. Sign in again." : error.message);
+    }
+  }
+  render();
+})();

@@ -1,0 +1,568 @@
+//! The web console, driven in headless Chromium (Debian's `chromium` and `chromium-driver`)
+//! through WebDriver, against the real binary on a fresh SQLite database: what an operator
+//! does, click by click. Screenshots of each page go to `docs/console/` (the README shows
+//! them).
+//!
+//! Without `chromedriver` the test says so and passes only when
+//! SWITCHBOARD_TEST_BROWSER is not `required`; `.ci/run` sets it, so CI fails instead.
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use switchboard_testkit::ServerProcess;
+mod common;
+
+use common::json_output;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const XSS: &str = "<img src=x onerror=alert(1)>";
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    server: ServerProcess,
+    key: String,
+}
+
+fn switchboard(database_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command
+        .env("SWITCHBOARD_DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn,switchboard=info")
+        .env_remove("SWITCHBOARD_SECRET_KEY")
+        .env_remove("SWITCHBOARD_PLIVO_AUTH_ID")
+        .env_remove("SWITCHBOARD_PLIVO_AUTH_TOKEN");
+    command
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = format!("sqlite://{}", dir.path().join("console.db").display());
+    let mut create = switchboard(&database_url);
+    create.args([
+        "workspace",
+        "create",
+        "--name",
+        "Acme Voice",
+        "--countries",
+        "US,GB,IN",
+    ]);
+    let created = json_output(create);
+    // 24 numbers, so the table has two pages of 20.
+    let mut csv = String::from("phone_number,provider,monthly_cost_usd,nickname,label\n");
+    for i in 0..23 {
+        csv.push_str(&format!(
+            "+1212555{:04},twilio,1.15,Line {i:02},{}\n",
+            100 + i,
+            if i % 2 == 0 { "sales" } else { "support" }
+        ));
+    }
+    csv.push_str(&format!("+442071838750,twilio,2.50,\"{XSS}\",london\n"));
+    let file = dir.path().join("numbers.csv");
+    std::fs::write(&file, csv).expect("write CSV");
+    let workspace = created["workspace_id"]
+        .as_str()
+        .expect("workspace")
+        .to_owned();
+    let mut import = switchboard(&database_url);
+    import.args(["numbers", "import", "--workspace", &workspace]);
+    import.arg(&file);
+    json_output(import);
+    let mut serve = switchboard(&database_url);
+    serve.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--rate-limit-per-minute",
+        "0",
+    ]);
+    Setup {
+        server: ServerProcess::start(serve),
+        key: created["api_key"].as_str().expect("key").to_owned(),
+        _dir: dir,
+    }
+}
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port()
+}
+
+async fn browser() -> Option<(Driver, Client)> {
+    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
+        let required = std::env::var("SWITCHBOARD_TEST_BROWSER").as_deref() == Ok("required");
+        assert!(
+            !required,
+            "SWITCHBOARD_TEST_BROWSER=required but {CHROMEDRIVER} or {CHROMIUM} is missing \
+             (apt-get install chromium chromium-driver)"
+        );
+        eprintln!(
+            "SKIPPED: the console's browser test needs chromium and chromium-driver \
+             (apt-get install chromium chromium-driver)"
+        );
+        return None;
+    }
+    let port = free_port();
+    let driver = Driver(
+        Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,900", "--hide-scrollbars", "--lang=en-US"],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("start a Chromium session");
+    Some((driver, client))
+}
+
+fn screenshots_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/console")
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.expect("screenshot");
+    let dir = screenshots_dir();
+    std::fs::create_dir_all(&dir).expect("docs/console");
+    std::fs::write(dir.join(format!("{name}.png")), png).expect("save screenshot");
+}
+
+/// Waits (10 s at most) for an element matching `css` whose text contains `needle`.
+async fn wait_text(client: &Client, css: &str, needle: &str) -> Element {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(elements) = client.find_all(Locator::Css(css)).await {
+            for element in elements {
+                if element.text().await.is_ok_and(|t| t.contains(needle)) {
+                    return element;
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "no {css} with {needle:?} after 10 s; the page says:\n{}",
+                page_text(client).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn find(client: &Client, css: &str) -> Element {
+    match client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+    {
+        Ok(element) => element,
+        Err(e) => panic!("{css}: {e}; the page says:\n{}", page_text(client).await),
+    }
+}
+
+async fn page_text(client: &Client) -> String {
+    match client.find(Locator::Css("body")).await {
+        Ok(body) => body.text().await.unwrap_or_default(),
+        Err(e) => format!("(no body: {e})"),
+    }
+}
+
+async fn fill(client: &Client, css: &str, text: &str) {
+    let input = find(client, css).await;
+    input.clear().await.expect("clear");
+    input.send_keys(text).await.expect("type");
+}
+
+async fn open(client: &Client, base: &str, path: &str) {
+    client
+        .goto(&format!("{base}{path}"))
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+}
+
+/// Clicks the `button` of the first table row whose text starts with `row_start`.
+async fn click_in_row(client: &Client, row_start: &str, button: &str) {
+    for row in client
+        .find_all(Locator::Css("tbody tr"))
+        .await
+        .expect("rows")
+    {
+        if row.text().await.expect("text").starts_with(row_start) {
+            row.find(Locator::Css(button))
+                .await
+                .expect("button")
+                .click()
+                .await
+                .expect("click");
+            return;
+        }
+    }
+    panic!("no row starting {row_start:?}");
+}
+
+async fn click(client: &Client, css: &str) {
+    find(client, css).await.click().await.expect("click");
+}
+
+async fn sign_in(client: &Client, base: &str, key: &str) {
+    client.goto(base).await.expect("open the console");
+    fill(client, "#api-key", key).await;
+    click(client, "form.signin button[type=submit]").await;
+    wait_text(client, "#total", "a month").await;
+}
+
+async fn hash(client: &Client) -> String {
+    client
+        .current_url()
+        .await
+        .expect("url")
+        .fragment()
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// No JavaScript dialog is open: the XSS payload did not run.
+async fn no_alert(client: &Client) {
+    assert!(
+        client.get_alert_text().await.is_err(),
+        "a JavaScript dialog opened"
+    );
+}
+
+async fn api(setup: &Setup, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{}{path}", setup.server.base))
+        .bearer_auth(&setup.key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    response.json().await.unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_does_every_task_in_the_console() {
+    let Some((_driver, client)) = browser().await else {
+        return;
+    };
+    let setup = setup();
+    let base = setup.server.base.clone();
+    let agent = api(
+        &setup,
+        reqwest::Method::POST,
+        "/v1/agents",
+        Some(json!({"name": "Support bot"})),
+    )
+    .await;
+    let agent_id = agent["id"].as_str().expect("agent id").to_owned();
+
+    // `/` leads to the sign-in form; the key is never in the address.
+    client.goto(&base).await.expect("open");
+    find(&client, "#api-key").await;
+    screenshot(&client, "sign-in").await;
+    sign_in(&client, &base, &setup.key).await;
+    assert!(
+        !client
+            .current_url()
+            .await
+            .expect("url")
+            .as_str()
+            .contains(&setup.key)
+    );
+    wait_text(&client, "#total", "24 numbers · $28.95 a month").await;
+    wait_text(&client, ".pager", "Page 1 of 2").await;
+    screenshot(&client, "numbers").await;
+
+    // Page 2, then a filter; both live in the address and survive a reload.
+    click(&client, ".pager a").await;
+    wait_text(&client, ".pager", "Page 2 of 2").await;
+    assert!(hash(&client).await.contains("page=2"));
+    fill(&client, "input[name=q]", "london").await;
+    find(&client, "select[name=country_code]")
+        .await
+        .select_by_value("GB")
+        .await
+        .expect("country");
+    click(&client, "form.filters button[type=submit]").await;
+    wait_text(&client, "#total", "1 number · $2.50 a month").await;
+    let filtered = hash(&client).await;
+    assert!(
+        filtered.contains("q=london") && filtered.contains("country_code=GB"),
+        "{filtered}"
+    );
+    client.refresh().await.expect("reload");
+    wait_text(&client, "#total", "1 number · $2.50 a month").await;
+    wait_text(&client, "td", "020 7183 8750").await;
+    // The nickname that is an HTML tag shows as text, and nothing ran.
+    wait_text(&client, "td", XSS).await;
+    assert!(
+        client
+            .find_all(Locator::Css("td img"))
+            .await
+            .expect("query")
+            .is_empty()
+    );
+    no_alert(&client).await;
+
+    // A number's page: route it to the agent with If-Match.
+    click(&client, "td a").await;
+    wait_text(&client, "h1", "+442071838750").await;
+    find(&client, "select[name=inbound_agent_id]")
+        .await
+        .select_by_value(&agent_id)
+        .await
+        .expect("agent");
+    click(&client, "form.card button[type=submit]").await;
+    wait_text(&client, ".notice", "Saved.").await;
+    wait_text(&client, "dd", "Support bot").await;
+    wait_text(&client, ".timeline", "inbound_agent_id").await;
+    no_alert(&client).await;
+    screenshot(&client, "number").await;
+
+    // A second session changes the number meanwhile: the console's edit is refused (412),
+    // the operator is told and sees the new state.
+    let number_id = hash(&client)
+        .await
+        .rsplit('/')
+        .next()
+        .expect("id")
+        .to_owned();
+    api(
+        &setup,
+        reqwest::Method::PATCH,
+        &format!("/v1/organization-phone-numbers/{number_id}"),
+        Some(json!({"nickname": "Changed elsewhere"})),
+    )
+    .await;
+    fill(&client, "input[name=label]", "mine").await;
+    click(&client, "form.card button[type=submit]").await;
+    wait_text(&client, ".notice", "Someone else changed this number").await;
+    wait_text(&client, "dd", "Changed elsewhere").await;
+    let now = api(
+        &setup,
+        reqwest::Method::GET,
+        &format!("/v1/organization-phone-numbers/{number_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        now["label"],
+        json!("london"),
+        "the stale edit was not saved"
+    );
+    screenshot(&client, "conflict").await;
+
+    // Buy: KYC and country rules are explained before the click; a double click buys once.
+    open(&client, &base, "/console/#/buy?country=IN&type=local").await;
+    wait_text(&client, ".notice", "requires a KYC-verified workspace").await;
+    open(
+        &client,
+        &base,
+        "/console/#/buy?country=US&type=local&search=1",
+    )
+    .await;
+    let offer = wait_text(&client, "td button", "Buy").await;
+    let offered = offer
+        .attr("data-number")
+        .await
+        .expect("attr")
+        .expect("number");
+    screenshot(&client, "buy").await;
+    offer.click().await.expect("buy");
+    find(
+        &client,
+        "dialog[open] button.danger, dialog[open] button:not(.secondary)",
+    )
+    .await;
+    client
+        .execute(
+            "const b = document.querySelector('dialog[open] .actions button'); b.click(); b.click();",
+            vec![],
+        )
+        .await
+        .expect("double click");
+    wait_text(&client, "h1", &offered).await;
+    let bought = api(
+        &setup,
+        reqwest::Method::GET,
+        &format!(
+            "/v1/organization-phone-numbers?q={}",
+            offered.trim_start_matches('+')
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(bought["total"], json!(1), "{offered} bought once: {bought}");
+    let events = api(
+        &setup,
+        reqwest::Method::GET,
+        "/v1/events?type=phone_number.purchased",
+        None,
+    )
+    .await;
+    assert_eq!(events["total"], json!(1), "one purchase: {events}");
+
+    // Release it: the dialog names the number and its cost.
+    click(&client, "button.danger").await;
+    wait_text(&client, "dialog[open]", &offered).await;
+    wait_text(&client, "dialog[open]", "a month").await;
+    click(&client, "dialog[open] .actions button.danger").await;
+    wait_text(&client, "h1", "Numbers").await;
+    let gone = api(
+        &setup,
+        reqwest::Method::GET,
+        &format!(
+            "/v1/organization-phone-numbers?q={}",
+            offered.trim_start_matches('+')
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(gone["total"], json!(0), "released: {gone}");
+
+    // Link a SIP trunk: the form checks what the API checks before sending.
+    open(&client, &base, "/console/#/link").await;
+    fill(&client, "input[name=phoneNumber]", "+12125550999").await;
+    fill(
+        &client,
+        "input[name=terminationUri]",
+        "sip:trunk.example.com",
+    )
+    .await;
+    fill(&client, "input[name=sipTrunkUserName]", "acme").await;
+    fill(&client, "input[name=sipTrunkPassword]", "s3cret-pass").await;
+    click(&client, "form.card button[type=submit]").await;
+    wait_text(&client, ".notice", "without the sip: prefix").await;
+    screenshot(&client, "link").await;
+    fill(
+        &client,
+        "input[name=terminationUri]",
+        "trunk.example.com:5060",
+    )
+    .await;
+    click(&client, "form.card button[type=submit]").await;
+    wait_text(&client, "h1", "+12125550999").await;
+    wait_text(&client, "dd", "sip_trunk").await;
+
+    // Agents: create, and the delete dialog names the numbers it detaches.
+    open(&client, &base, "/console/#/agents").await;
+    fill(&client, "input[name=name]", "Night shift").await;
+    click(&client, "form.card button[type=submit]").await;
+    wait_text(&client, "td", "Night shift").await;
+    screenshot(&client, "agents").await;
+    click_in_row(&client, "Support bot", "button.danger").await;
+    wait_text(&client, "dialog[open]", "+442071838750").await;
+    click(&client, "dialog[open] .actions button.secondary").await;
+
+    // API keys: a read-only key (secret shown once), and a key created then revoked.
+    open(&client, &base, "/console/#/keys").await;
+    fill(&client, "input[name=name]", "temporary").await;
+    click(&client, "form.card button[type=submit]").await;
+    wait_text(&client, "#new-secret", ":").await;
+    fill(&client, "input[name=name]", "read only").await;
+    for scope in [
+        "phone_numbers:write",
+        "agents:read",
+        "agents:write",
+        "api_keys:manage",
+    ] {
+        click(&client, &format!("input[value='{scope}']")).await;
+    }
+    click(&client, "form.card button[type=submit]").await;
+    let read_only = wait_text(&client, "#new-secret", ":")
+        .await
+        .text()
+        .await
+        .expect("secret");
+    screenshot(&client, "keys").await;
+    click_in_row(&client, "temporary", "button.danger").await;
+    click(&client, "dialog[open] .actions button.danger").await;
+    wait_text(&client, "#toast", "Key revoked.").await;
+    let keys = api(&setup, reqwest::Method::GET, "/v1/api-keys", None).await;
+    let names: Vec<&str> = keys
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"read only") && !names.contains(&"temporary"),
+        "{names:?}"
+    );
+
+    // Reports: charts of cost by country and agent, compliance, recent changes.
+    open(&client, &base, "/console/#/reports").await;
+    wait_text(&client, "h2", "Monthly cost by country").await;
+    find(&client, "svg.chart rect").await;
+    wait_text(&client, "h2", "Compliance").await;
+    wait_text(&client, ".timeline", "phone_number.released").await;
+    no_alert(&client).await;
+    screenshot(&client, "reports").await;
+
+    // Narrow screens: the list still works at 390 px.
+    client.set_window_size(390, 844).await.expect("resize");
+    open(&client, &base, "/console/#/numbers").await;
+    wait_text(&client, "#total", "a month").await;
+    screenshot(&client, "numbers-390px").await;
+    client.set_window_size(1280, 900).await.expect("resize");
+
+    // Sign out: the key is forgotten; the read-only key finds the write actions unavailable.
+    click(&client, "header button").await;
+    find(&client, "#api-key").await;
+    let stored = client
+        .execute("return sessionStorage.length", vec![])
+        .await
+        .expect("storage");
+    assert_eq!(stored, json!(0), "signing out forgets the key");
+    sign_in(&client, &base, &read_only).await;
+    wait_text(&client, "nav .unavailable", "Buy").await;
+    wait_text(&client, "nav .unavailable", "API keys").await;
+    click(&client, "td a").await;
+    wait_text(&client, ".notice", "cannot change numbers").await;
+    assert!(
+        client
+            .find_all(Locator::Css("button.danger"))
+            .await
+            .expect("query")
+            .is_empty(),
+        "no release button for a read-only key"
+    );
+    screenshot(&client, "read-only").await;
+    click(&client, "header button").await;
+    find(&client, "#api-key").await;
+
+    client.close().await.expect("close");
+}
