@@ -577,13 +577,18 @@ async function agentsPage() {
     if (done) { toast("Renamed."); render(); }
   };
   const remove = async (agent) => {
-    const routed = (await api("GET", `/v1/organization-phone-numbers${query({ agent_id: agent.id, limit: 100 })}`)).data;
+    const [inbound, outbound] = await Promise.all(["agent_id", "outbound_agent_id"].map((filter) =>
+      api("GET", `/v1/organization-phone-numbers${query({ [filter]: agent.id, limit: 100 })}`).then((r) => r.data)));
+    const listed = (title, page) => page.total
+      ? [h("p", {}, `${title} (${page.total}):`),
+        h("ul", {}, page.items.map((n) => h("li", {}, `${n.phone_number}${n.nickname ? ` (${n.nickname})` : ""}`)),
+          page.total > page.items.length ? h("li", {}, `and ${page.total - page.items.length} more`) : null)]
+      : [];
     const done = await confirmDialog({ title: `Delete ${agent.name}?`, danger: true, confirmLabel: "Delete agent",
-      body: [routed.total
-        ? h("div", {}, h("p", {}, `It answers ${routed.total} number${routed.total === 1 ? "" : "s"}; they will route to no agent:`),
-          h("ul", {}, routed.items.map((n) => h("li", {}, `${n.phone_number}${n.nickname ? ` (${n.nickname})` : ""}`))),
-          h("p", { class: "muted" }, "Numbers that use it for outbound calls are detached too."))
-        : h("p", {}, "No number routes inbound calls to it. Numbers that use it for outbound calls are detached.")],
+      body: inbound.total || outbound.total
+        ? [h("p", {}, "These numbers are detached from it and route to no agent:"),
+          ...listed("Inbound calls", inbound), ...listed("Outbound calls", outbound)]
+        : [h("p", {}, "No number routes to it.")],
       onConfirm: () => api("DELETE", `/v1/agents/${agent.id}`) });
     if (done) { toast("Agent deleted."); render(); }
   };

@@ -40,6 +40,15 @@ async fn list_pages_filters_and_rejects_bad_paging() {
         app.number(&other.id, "+14155552671", Some("Not yours"), None)
             .await;
         let token = Some(ws.token.as_str());
+        let routed_out = app
+            .call(
+                "PATCH",
+                &format!("{LIST}/{toll_free}"),
+                token,
+                Some(json!({"outbound_agent_id": agent.to_string()})),
+            )
+            .await;
+        assert_eq!(routed_out.status, StatusCode::OK);
 
         let all = app.call("GET", LIST, token, None).await;
         assert_eq!(all.status, StatusCode::OK);
@@ -111,6 +120,11 @@ async fn list_pages_filters_and_rejects_bad_paging() {
             ("type=mobile", vec![mobile.to_string()]),
             (&format!("agent_id={agent}"), vec![mumbai.to_string()]),
             ("agent_id=not-an-agent", vec![]),
+            (
+                &format!("outbound_agent_id={agent}"),
+                vec![toll_free.to_string()],
+            ),
+            ("outbound_agent_id=not-an-agent", vec![]),
             ("q=mumbai", vec![mumbai.to_string()]),
             ("q=4155552671", vec![]),
             (

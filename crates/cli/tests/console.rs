@@ -484,6 +484,7 @@ async fn an_operator_does_every_task_in_the_console() {
     wait_text(&client, "td", "Night shift").await;
     screenshot(&client, "agents").await;
     click_in_row(&client, "Support bot", "button.danger").await;
+    wait_text(&client, "dialog[open]", "Inbound calls (1)").await;
     wait_text(&client, "dialog[open]", "+442071838750").await;
     click(&client, "dialog[open] .actions button.secondary").await;
 

@@ -1293,6 +1293,10 @@ fn number_conditions(workspace: &WorkspaceId, filter: &NumberFilter) -> (String,
             "inbound_agent_id = ?",
             filter.inbound_agent_id.as_ref().map(|a| a.to_string()),
         ),
+        (
+            "outbound_agent_id = ?",
+            filter.outbound_agent_id.as_ref().map(|a| a.to_string()),
+        ),
     ];
     for (condition, value) in equal {
         if let Some(value) = value {

@@ -140,6 +140,7 @@ pub struct NumberFilter {
     pub status: Option<NumberStatus>,
     pub provider: Option<String>,
     pub inbound_agent_id: Option<AgentId>,
+    pub outbound_agent_id: Option<AgentId>,
     /// Substring of the number, nickname or label.
     pub query: Option<String>,
 }

@@ -275,6 +275,8 @@ pub struct NumberFilterQuery {
     provider: Option<String>,
     /// Numbers whose inbound agent is this one.
     agent_id: Option<String>,
+    /// Numbers whose outbound agent is this one (ext).
+    outbound_agent_id: Option<String>,
     /// Matches the number, its nickname or its label.
     q: Option<String>,
 }
@@ -336,7 +338,8 @@ pub(crate) fn number_filter(
             .ok()
     });
     let agent = text("agent_id").map(AgentId::parse);
-    if let Some(None) = agent {
+    let outbound_agent = text("outbound_agent_id").map(AgentId::parse);
+    if matches!(agent, Some(None)) || matches!(outbound_agent, Some(None)) {
         return None;
     }
     Some(NumberFilter {
@@ -345,6 +348,7 @@ pub(crate) fn number_filter(
         status,
         provider: text("provider").map(str::to_owned),
         inbound_agent_id: agent.flatten(),
+        outbound_agent_id: outbound_agent.flatten(),
         query: text("q").map(str::to_owned),
     })
 }
