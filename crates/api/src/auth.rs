@@ -184,9 +184,9 @@ impl Caller {
     }
 }
 
-/// Runs on every `/v1` route (called by the router's `guard_v1`): verifies the key (401), spends one request of its rate
-/// budget (429), hands the verified key to the handler, and puts the budget in the response's
-/// `X-RateLimit-*` headers, whatever the handler answered.
+/// Runs on every `/v1` route (called by the router's `guard_v1`): verifies the key (401),
+/// spends one request of its rate budget (429), hands the verified key to the handler, and
+/// puts the budget in the response's `X-RateLimit-*` headers, whatever the handler answered.
 pub async fn authenticate(
     State(state): State<AppState>,
     mut request: Request,

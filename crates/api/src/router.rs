@@ -209,9 +209,10 @@ pub fn router(state: AppState) -> Router {
 
 /// Every `/v1` route: tags the response with the route for the log line and metrics, marks
 /// it `no-store` (it is a workspace's data, fetched with a key: no cache, the browser's
-/// included, keeps a copy), and stops a request (key check included) that runs past
-/// `request_timeout` with a 503 in the envelope. Work already handed to the database finishes on its own; a purchase cut short
-/// this way leaves at most a claim, which the stale-claim sweep releases.
+/// included, keeps a copy; exports included), and stops a request (key check included) that
+/// runs past `request_timeout` with a 503 in the envelope. Work already handed to the
+/// database finishes on its own; a purchase cut short this way leaves at most a claim, which
+/// the stale-claim sweep releases.
 async fn guard_v1(
     state: axum::extract::State<AppState>,
     request: axum::extract::Request,

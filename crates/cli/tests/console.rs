@@ -273,6 +273,15 @@ async fn api(setup: &Setup, method: reqwest::Method, path: &str, body: Option<Va
     response.json().await.unwrap_or(Value::Null)
 }
 
+/// The workspace's numbers whose digits contain `number`'s, as the API lists them.
+async fn numbers_matching(setup: &Setup, number: &str) -> Value {
+    let path = format!(
+        "/v1/organization-phone-numbers?q={}",
+        number.trim_start_matches('+')
+    );
+    api(setup, reqwest::Method::GET, &path, None).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_does_every_task_in_the_console() {
     let Some((_driver, client)) = browser().await else {
@@ -415,16 +424,7 @@ async fn an_operator_does_every_task_in_the_console() {
         .await
         .expect("double click");
     wait_text(&client, "h1", &offered).await;
-    let bought = api(
-        &setup,
-        reqwest::Method::GET,
-        &format!(
-            "/v1/organization-phone-numbers?q={}",
-            offered.trim_start_matches('+')
-        ),
-        None,
-    )
-    .await;
+    let bought = numbers_matching(&setup, &offered).await;
     assert_eq!(bought["total"], json!(1), "{offered} bought once: {bought}");
     let events = api(
         &setup,
@@ -441,16 +441,7 @@ async fn an_operator_does_every_task_in_the_console() {
     wait_text(&client, "dialog[open]", "a month").await;
     click(&client, "dialog[open] .actions button.danger").await;
     wait_text(&client, "h1", "Numbers").await;
-    let gone = api(
-        &setup,
-        reqwest::Method::GET,
-        &format!(
-            "/v1/organization-phone-numbers?q={}",
-            offered.trim_start_matches('+')
-        ),
-        None,
-    )
-    .await;
+    let gone = numbers_matching(&setup, &offered).await;
     assert_eq!(gone["total"], json!(0), "released: {gone}");
 
     // Link a SIP trunk: the form checks what the API checks before sending.

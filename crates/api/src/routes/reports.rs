@@ -11,7 +11,7 @@ use crate::routes::phone_numbers::{
 };
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, RawQuery, State};
-use axum::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::header::{ACCEPT, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -829,7 +829,6 @@ pub async fn export_phone_numbers(
         CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
     );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Ok(value) = HeaderValue::from_str(&format!(
         "attachment; filename=\"phone-numbers.{extension}\""
     )) {
