@@ -48,6 +48,18 @@ impl JsonBody {
             object,
         })
     }
+
+    /// Like [`JsonBody::parse`], but an empty body is an empty object: for routes whose
+    /// every field is optional.
+    pub fn parse_or_empty(self) -> Result<JsonObject, ApiError> {
+        if self.raw.trim_ascii().is_empty() {
+            return Ok(JsonObject {
+                raw: self.raw,
+                object: Map::new(),
+            });
+        }
+        self.parse()
+    }
 }
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {

@@ -21,6 +21,7 @@ mod request_log;
 pub mod router;
 pub mod routes;
 pub mod server;
+pub mod webhooks;
 
 pub use auth::KeyVerifier;
 pub use error::ApiError;

@@ -33,6 +33,7 @@ use utoipa::{OpenApi, ToSchema};
         (name = "Phone Numbers", description = "The workspace's numbers, the catalogue to buy from, and buying."),
         (name = "Agents", description = "The agents numbers route calls to."),
         (name = "API Keys", description = "Keys of the workspace and their scopes."),
+        (name = "Webhooks", description = "Signed, retried deliveries of the workspace's events to its endpoints (Standard Webhooks)."),
         (name = "Operations", description = "Health, readiness, metrics and this document; no key needed."),
     ),
 )]

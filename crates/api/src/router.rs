@@ -4,7 +4,10 @@ use crate::auth::{KeyVerifier, authenticate};
 use crate::error::ApiError;
 use crate::rate_limit::{DEFAULT_PER_MINUTE, RateLimits};
 use crate::request_log::log_request;
-use crate::routes::{agents, api_keys, catalogue, events, health, phone_numbers, reports};
+use crate::routes::{
+    agents, api_keys, catalogue, events, health, phone_numbers, reports, webhooks,
+};
+use crate::webhooks::{WebhookRuntime, WebhookSettings};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::{MatchedPath, OriginalUri};
@@ -31,6 +34,7 @@ pub struct ApiSettings {
     /// Redis to share rate limits through, across replicas; each replica counts on its own
     /// without it. Checked with [`crate::rate_limit::check_redis_url`] before.
     pub redis_url: Option<String>,
+    pub webhooks: WebhookSettings,
 }
 
 impl Default for ApiSettings {
@@ -40,6 +44,7 @@ impl Default for ApiSettings {
             rate_limit_per_minute: DEFAULT_PER_MINUTE,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             redis_url: None,
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -65,12 +70,13 @@ impl std::ops::Deref for AppState {
 pub struct Shared {
     pub store: Arc<dyn Store>,
     pub providers: Providers,
-    /// Seals SIP trunk passwords before they reach the database.
+    /// Seals SIP trunk passwords and webhook signing secrets before they reach the database.
     pub sealing_key: SealingKey,
     pub keys: KeyVerifier,
     pub rate_limits: RateLimits,
     pub request_timeout: Duration,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub webhooks: WebhookRuntime,
 }
 
 impl AppState {
@@ -92,6 +98,7 @@ impl AppState {
                 .unwrap_or_else(|| RateLimits::new(settings.rate_limit_per_minute)),
             request_timeout: settings.request_timeout,
             metrics: crate::metrics::prometheus(),
+            webhooks: WebhookRuntime::new(settings.webhooks.clone()),
         }))
     }
 }
@@ -150,6 +157,17 @@ fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(api_keys::list_api_keys, api_keys::create_api_key))
         .routes(routes!(api_keys::revoke_api_key))
         .routes(routes!(api_keys::current_key))
+        .routes(routes!(webhooks::list_endpoints, webhooks::create_endpoint))
+        .routes(routes!(
+            webhooks::get_endpoint,
+            webhooks::update_endpoint,
+            webhooks::delete_endpoint
+        ))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::test_endpoint))
+        .routes(routes!(webhooks::replay_events))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::retry_delivery))
         .routes(routes!(catalogue::list_pricing))
         .routes(routes!(catalogue::list_countries))
         .routes(routes!(catalogue::list_enabled_network_groups))

@@ -1,5 +1,5 @@
-//! The server loop: serve until SIGTERM or Ctrl-C, then stop accepting and let in-flight
-//! requests finish, for a bounded time.
+//! The server loop: serve (and deliver webhooks) until SIGTERM or Ctrl-C, then stop
+//! accepting and let in-flight requests and webhook attempts finish, for a bounded time.
 
 use crate::connection::{IdleTimeout, refuse_busy};
 use crate::router::{AppState, router};
@@ -60,6 +60,8 @@ pub async fn serve(
             crate::claims::sweep_stale_claims(&background).await;
         }
     });
+    let (stop_webhooks, webhooks_stopped) = tokio::sync::watch::channel(false);
+    let webhook_worker = tokio::spawn(crate::webhooks::run_worker(state.clone(), webhooks_stopped));
     let app = router(state);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -103,6 +105,9 @@ pub async fn serve(
     // request they are on and close.
     drop(listener);
     tracing::info!("shutdown signal received; finishing in-flight requests");
+    // The webhook worker stops taking deliveries now and finishes or hands back the ones
+    // in flight while the connections drain.
+    let _ = stop_webhooks.send(true);
     if tokio::time::timeout(options.drain_timeout, connections.shutdown())
         .await
         .is_err()
@@ -113,6 +118,9 @@ pub async fn serve(
         );
     }
     housekeeping.abort();
+    if let Err(error) = webhook_worker.await {
+        tracing::warn!(%error, "the webhook worker ended abnormally");
+    }
     Ok(())
 }
 

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_api::routes::api_keys::ApiKeyObject;
 use switchboard_api::routes::reports;
+use switchboard_api::webhooks::WebhookSettings;
 use switchboard_api::{ApiSettings, AppState, ServeOptions};
 use switchboard_domain::{ApiKeyId, Scopes, WorkspaceId};
 use switchboard_store::{NewWorkspace, Store, Workspace, WorkspaceUpdate, issue_api_key};
@@ -115,7 +116,18 @@ struct ServeArgs {
     /// process's open-file limit (ulimit -n).
     #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = switchboard_api::server::DEFAULT_MAX_CONNECTIONS as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_connections: u64,
-    /// Key that seals SIP trunk passwords, 64 hex characters. Without it, a key file beside
+    /// Local development only: webhook endpoints may be loopback addresses (127.0.0.1,
+    /// localhost), over plain http too. Private and link-local addresses stay refused.
+    #[arg(long, env = "SWITCHBOARD_WEBHOOKS_ALLOW_LOOPBACK")]
+    webhooks_allow_loopback: bool,
+    /// How long a webhook endpoint has to answer 2xx, in seconds (1 to 60).
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_TIMEOUT_SECS", default_value_t = switchboard_api::webhooks::DEFAULT_ATTEMPT_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=60))]
+    webhook_timeout_secs: u64,
+    /// The delays before each retry of a failed webhook delivery (each ± 20 %), comma
+    /// separated, in s, m or h; after the last the delivery is marked failed.
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_RETRY_SCHEDULE", default_value = switchboard_api::webhooks::DEFAULT_RETRY_SCHEDULE, value_parser = switchboard_api::webhooks::parse_schedule)]
+    webhook_retry_schedule: switchboard_api::webhooks::RetrySchedule,
+    /// Key that seals SIP trunk passwords and webhook signing secrets, 64 hex characters. Without it, a key file beside
     /// the SQLite database (<database>.key, mode 0600) is used, and created if missing.
     #[arg(long, env = "SWITCHBOARD_SECRET_KEY", hide_env_values = true)]
     secret_key: Option<String>,
@@ -466,6 +478,11 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
         rate_limit_per_minute: args.rate_limit_per_minute,
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         redis_url: args.redis_url.clone(),
+        webhooks: WebhookSettings {
+            allow_loopback: args.webhooks_allow_loopback,
+            attempt_timeout: Duration::from_secs(args.webhook_timeout_secs),
+            retry_schedule: args.webhook_retry_schedule,
+        },
     };
     let listener = tokio::net::TcpListener::bind(args.listen.as_str())
         .await

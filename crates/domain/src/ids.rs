@@ -66,6 +66,16 @@ prefixed_id!(
     WorkspaceId,
     "ws_"
 );
+prefixed_id!(
+    /// A webhook endpoint: `whe_5t2k8m1q9x3z`.
+    WebhookEndpointId,
+    "whe_"
+);
+prefixed_id!(
+    /// One event's (or ping's) delivery to one webhook endpoint: `whd_0c4f7a2b9e1d`.
+    WebhookDeliveryId,
+    "whd_"
+);
 
 /// An API key's public id: 14 lowercase letters, DialNexa's form.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

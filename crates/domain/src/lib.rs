@@ -12,7 +12,9 @@ mod scope;
 mod sealing;
 mod time_fmt;
 
-pub use ids::{AgentId, ApiKeyId, PhoneNumberId, WorkspaceId};
+pub use ids::{
+    AgentId, ApiKeyId, PhoneNumberId, WebhookDeliveryId, WebhookEndpointId, WorkspaceId,
+};
 pub use keys::{ApiKeySecret, ApiToken, RevealedToken, SecretDigest, TokenError};
 pub use money::{Money, MoneyError};
 pub use phone::{

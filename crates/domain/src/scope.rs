@@ -9,21 +9,23 @@ pub enum Scope {
     AgentsRead,
     AgentsWrite,
     ApiKeysManage,
+    WebhooksManage,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "unknown scope {0:?}; known scopes: phone_numbers:read, phone_numbers:write, agents:read, agents:write, api_keys:manage"
+    "unknown scope {0:?}; known scopes: phone_numbers:read, phone_numbers:write, agents:read, agents:write, api_keys:manage, webhooks:manage"
 )]
 pub struct ScopeError(pub String);
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::PhoneNumbersRead,
         Scope::PhoneNumbersWrite,
         Scope::AgentsRead,
         Scope::AgentsWrite,
         Scope::ApiKeysManage,
+        Scope::WebhooksManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -33,6 +35,7 @@ impl Scope {
             Scope::AgentsRead => "agents:read",
             Scope::AgentsWrite => "agents:write",
             Scope::ApiKeysManage => "api_keys:manage",
+            Scope::WebhooksManage => "webhooks:manage",
         }
     }
 

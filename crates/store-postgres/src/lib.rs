@@ -9,6 +9,7 @@
 
 mod migrations;
 mod queries;
+mod webhooks;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
 use std::time::Duration;

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0005_releases_and_key_id.sql"),
     ),
     (6, include_str!("../migrations/0006_events.sql")),
+    (7, include_str!("../migrations/0007_webhooks.sql")),
 ];
 
 /// Any constant works; it only has to be the same for every replica.

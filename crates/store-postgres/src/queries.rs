@@ -1,5 +1,6 @@
 //! The `Store` methods in PostgreSQL's SQL.
 
+use crate::webhooks::RANDOM_DELIVERY_ID;
 use crate::{PostgresStore, map_error};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -13,9 +14,9 @@ use switchboard_store::{
     Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, Event, EventCursor, EventFilter,
     FieldChange, HistoryAction, HistoryEntry, IDEMPOTENCY_ABANDONED_MS, IDEMPOTENCY_WINDOW_MS,
     IdempotencyClaim, NewApiKey, NewEvent, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter,
-    NumberGroup, NumberGroupTotals, NumberStream, PageRequest, PatchError, PhoneNumberPatch,
-    PoolUsage, Price, ReleaseClaim, STREAM_BUFFER, SipAuthMode, Store, StoreError, Workspace,
-    WorkspaceUpdate, scopes_within_sql, summary_sql,
+    NumberGroup, NumberGroupTotals, NumberStream, PageRequest, PatchError, PhoneNumberObject,
+    PhoneNumberPatch, PoolUsage, Price, ReleaseClaim, STREAM_BUFFER, SipAuthMode, Store,
+    StoreError, Workspace, WorkspaceUpdate, scopes_within_sql, summary_sql,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -28,18 +29,22 @@ const PHONE_NUMBER_COLUMNS: &str = "id, workspace_id, phone_number, country_code
     status, provider, sip_trunk_enabled, is_default, created_at, updated_at, revision";
 
 /// A value no code path of ours writes: the database was edited by hand or is damaged.
-fn corrupt(what: &str, value: &str) -> StoreError {
+pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Other(format!("unexpected {what} {value:?} in the database").into())
 }
 
-fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
+pub(crate) fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
     row: &'a Row,
     index: usize,
 ) -> Result<T, StoreError> {
     row.try_get(index).map_err(map_error)
 }
 
-fn parse_id<T>(value: String, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, StoreError> {
+pub(crate) fn parse_id<T>(
+    value: String,
+    parse: fn(&str) -> Option<T>,
+    what: &str,
+) -> Result<T, StoreError> {
     parse(&value).ok_or_else(|| corrupt(what, &value))
 }
 
@@ -224,19 +229,26 @@ async fn insert_checked(
         .ok_or_else(|| StoreError::NotFound(format!("phone number {id}")))
 }
 
-/// Writes one history entry, in the caller's transaction; nothing when nothing visible changed.
-/// Writes one event of the workspace's feed, in the caller's transaction; the row's `txid`
-/// is that transaction's (the column's default).
+/// Writes one event of the workspace's feed, in the caller's transaction (the row's `txid`
+/// is that transaction's, the column's default), and queues its delivery to each enabled
+/// webhook endpoint of the workspace whose filter takes it.
 async fn record_event(
     client: &impl GenericClient,
     workspace: &WorkspaceId,
     event: &NewEvent,
 ) -> Result<(), StoreError> {
     let statement = client
-        .prepare_cached(
-            "INSERT INTO events (workspace_id, type, subject_id, phone_number, agent_ids, actor, request_id, changes, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
+        .prepare_cached(&format!(
+            "WITH event AS (
+                 INSERT INTO events (workspace_id, type, subject_id, phone_number, agent_ids, actor, request_id, changes, created_at, data)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq
+             )
+             INSERT INTO webhook_deliveries (id, endpoint_id, message_id, event_seq, event_type, ordering_key, next_attempt_at, created_at, updated_at)
+             SELECT {RANDOM_DELIVERY_ID}, e.id, 'evt_' || event.seq, event.seq, $2, $3, $9, $9, $9
+             FROM event, webhook_endpoints e
+             WHERE e.workspace_id = $1 AND e.enabled
+               AND (e.event_types = '' OR position(' ' || $2 || ' ' in e.event_types) > 0)",
+        ))
         .await
         .map_err(map_error)?;
     client
@@ -252,6 +264,7 @@ async fn record_event(
                 &event.actor.request_id,
                 &event.changes,
                 &event.at.as_millis(),
+                &event.data,
             ],
         )
         .await
@@ -259,7 +272,6 @@ async fn record_event(
     Ok(())
 }
 
-/// The workspace's agent `id`, locked for the rest of the transaction.
 async fn lock_agent(
     tx: &tokio_postgres::Transaction<'_>,
     workspace: &WorkspaceId,
@@ -383,6 +395,7 @@ async fn lock_number(
     .transpose()
 }
 
+/// Writes one history entry, in the caller's transaction; nothing when nothing visible changed.
 async fn record_history(
     client: &impl GenericClient,
     workspace: &WorkspaceId,
@@ -747,7 +760,14 @@ impl Store for PostgresStore {
         record_event(
             &tx,
             workspace,
-            &NewEvent::of_agent(agent.id.as_str(), None, Some(&agent.name), actor, now),
+            &NewEvent::of_agent(
+                agent.id.as_str(),
+                None,
+                Some(&agent.name),
+                Vec::new(),
+                actor,
+                now,
+            ),
         )
         .await?;
         tx.commit().await.map_err(map_error)?;
@@ -829,7 +849,14 @@ impl Store for PostgresStore {
             record_event(
                 &tx,
                 workspace,
-                &NewEvent::of_agent(id.as_str(), Some(&before.name), Some(name), actor, now),
+                &NewEvent::of_agent(
+                    id.as_str(),
+                    Some(&before.name),
+                    Some(name),
+                    Vec::new(),
+                    actor,
+                    now,
+                ),
             )
             .await?;
         }
@@ -853,6 +880,7 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(map_error)?;
+        let mut detached = Vec::new();
         for row in routed {
             let number_id = parse_id(get(&row, 0)?, PhoneNumberId::parse, "phone number id")?;
             let before = read_number(&tx, workspace, &number_id).await?;
@@ -876,6 +904,7 @@ impl Store for PostgresStore {
                 actor,
             )
             .await?;
+            detached.extend(after.map(PhoneNumberObject::from));
         }
         let Some(agent) = lock_agent(&tx, workspace, id).await? else {
             return Ok(false);
@@ -893,6 +922,7 @@ impl Store for PostgresStore {
                 id.as_str(),
                 Some(&agent.name),
                 None,
+                detached,
                 actor,
                 Timestamp::now(),
             ),

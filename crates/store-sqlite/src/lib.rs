@@ -20,6 +20,7 @@
 
 mod migrations;
 mod queries;
+mod webhooks;
 
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;

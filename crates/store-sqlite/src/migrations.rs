@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0005_releases_and_key_id.sql"),
     ),
     (6, include_str!("../migrations/0006_events.sql")),
+    (7, include_str!("../migrations/0007_webhooks.sql")),
 ];
 
 fn current_version(conn: &Connection) -> Result<Option<i64>, StoreError> {
@@ -116,5 +117,43 @@ mod tests {
     #[test]
     fn last_migration_is_the_schema_version() {
         assert_eq!(MIGRATIONS.last().map(|(v, _)| *v), Some(SCHEMA_VERSION));
+    }
+
+    /// Keys that held every scope before webhooks existed still hold every scope after
+    /// version 7; narrower keys stay as they were.
+    #[test]
+    fn full_scope_keys_gain_webhooks_manage() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT",
+        )
+        .expect("table");
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v < 7) {
+            conn.execute_batch(sql).expect("migration");
+            conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, 0)",
+                [version],
+            )
+            .expect("version");
+        }
+        conn.execute_batch(
+            "INSERT INTO workspaces (id, name, created_at, updated_at) VALUES ('ws_aaaaaaaaaaaa', 'w', 0, 0);
+             INSERT INTO api_keys (id, workspace_id, name, secret_sha256, scopes, created_at) VALUES
+                 ('fullfullfullfu', 'ws_aaaaaaaaaaaa', 'full', zeroblob(32),
+                  'phone_numbers:read,phone_numbers:write,agents:read,agents:write,api_keys:manage', 0),
+                 ('readreadreadre', 'ws_aaaaaaaaaaaa', 'read', zeroblob(32), 'phone_numbers:read', 0);",
+        )
+        .expect("keys");
+        let report = migrate(&mut conn).expect("migrate");
+        assert_eq!((report.from_version, report.to_version), (6, SCHEMA_VERSION));
+        let scopes = |id: &str| -> String {
+            conn.query_row("SELECT scopes FROM api_keys WHERE id = ?1", [id], |row| row.get(0))
+                .expect("scopes")
+        };
+        assert_eq!(
+            scopes("fullfullfullfu"),
+            switchboard_domain::Scopes::all().to_list()
+        );
+        assert_eq!(scopes("readreadreadre"), "phone_numbers:read");
     }
 }

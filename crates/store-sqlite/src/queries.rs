@@ -13,9 +13,9 @@ use switchboard_store::{
     Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, Event, EventCursor, EventFilter,
     FieldChange, HistoryAction, HistoryEntry, IDEMPOTENCY_ABANDONED_MS, IDEMPOTENCY_WINDOW_MS,
     IdempotencyClaim, NewApiKey, NewEvent, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter,
-    NumberGroup, NumberGroupTotals, NumberStream, PageRequest, PatchError, PhoneNumberPatch,
-    PoolUsage, Price, ReleaseClaim, STREAM_BUFFER, SipAuthMode, Store, StoreError, Workspace,
-    WorkspaceUpdate, scopes_within_sql, summary_sql,
+    NumberGroup, NumberGroupTotals, NumberStream, PageRequest, PatchError, PhoneNumberObject,
+    PhoneNumberPatch, PoolUsage, Price, ReleaseClaim, STREAM_BUFFER, SipAuthMode, Store,
+    StoreError, Workspace, WorkspaceUpdate, scopes_within_sql, summary_sql,
 };
 
 const PHONE_NUMBER_COLUMNS: &str = "id, workspace_id, phone_number, country_code, type, \
@@ -24,11 +24,15 @@ const PHONE_NUMBER_COLUMNS: &str = "id, workspace_id, phone_number, country_code
 
 /// A value in the database that no code path of ours writes: the file was edited by hand or
 /// is corrupt. Reported, never papered over.
-fn corrupt(what: &str, value: &str) -> rusqlite::Error {
+pub(crate) fn corrupt(what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::InvalidColumnType(0, format!("{what} {value:?}"), rusqlite::types::Type::Text)
 }
 
-fn parse_id<T>(value: String, parse: fn(&str) -> Option<T>, what: &str) -> rusqlite::Result<T> {
+pub(crate) fn parse_id<T>(
+    value: String,
+    parse: fn(&str) -> Option<T>,
+    what: &str,
+) -> rusqlite::Result<T> {
     parse(&value).ok_or_else(|| corrupt(what, &value))
 }
 
@@ -304,7 +308,7 @@ impl Store for SqliteStore {
             record_event(
                 tx,
                 &agent.workspace_id,
-                &NewEvent::of_agent(agent.id.as_str(), None, Some(&agent.name), &actor, now),
+                &NewEvent::of_agent(agent.id.as_str(), None, Some(&agent.name), Vec::new(), &actor, now),
             )?;
             Ok(agent)
         })
@@ -572,7 +576,14 @@ impl Store for SqliteStore {
                 record_event(
                     tx,
                     &workspace,
-                    &NewEvent::of_agent(id.as_str(), Some(&before.name), Some(&name), &actor, now),
+                    &NewEvent::of_agent(
+                        id.as_str(),
+                        Some(&before.name),
+                        Some(&name),
+                        Vec::new(),
+                        &actor,
+                        now,
+                    ),
                 )?;
             }
             read_agent(tx, &workspace, &id)
@@ -600,6 +611,7 @@ impl Store for SqliteStore {
                 .map_err(map_error)?;
             // Explicit, not left to ON DELETE SET NULL, so each number's revision, updated_at
             // and history move too.
+            let mut detached = Vec::new();
             for number_id in routed {
                 let number_id = parse_id(number_id, PhoneNumberId::parse, "phone number id").map_err(map_error)?;
                 let before = read_number(tx, &workspace, &number_id)?;
@@ -614,6 +626,7 @@ impl Store for SqliteStore {
                 .map_err(map_error)?;
                 let after = read_number(tx, &workspace, &number_id)?;
                 record_history(tx, &workspace, before.as_ref(), after.as_ref(), HistoryAction::Updated, &actor)?;
+                detached.extend(after.map(PhoneNumberObject::from));
             }
             let Some(agent) = read_agent(tx, &workspace, &id)? else {
                 return Ok(false);
@@ -626,7 +639,7 @@ impl Store for SqliteStore {
             record_event(
                 tx,
                 &workspace,
-                &NewEvent::of_agent(id.as_str(), Some(&agent.name), None, &actor, Timestamp::now()),
+                &NewEvent::of_agent(id.as_str(), Some(&agent.name), None, detached, &actor, Timestamp::now()),
             )?;
             Ok(true)
         })
@@ -1519,31 +1532,44 @@ fn record_history(
     Ok(())
 }
 
-/// Writes one event of the workspace's feed, in the caller's transaction.
+/// Writes one event of the workspace's feed, in the caller's transaction, and queues its
+/// delivery to each enabled webhook endpoint of the workspace whose filter takes it.
 fn record_event(
     conn: &Connection,
     workspace: &WorkspaceId,
     event: &NewEvent,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO events (workspace_id, type, subject_id, phone_number, agent_ids, actor, request_id, changes, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    let seq: i64 = conn
+        .prepare_cached(
+            "INSERT INTO events (workspace_id, type, subject_id, phone_number, agent_ids, actor, request_id, changes, created_at, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING seq",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![
+                    workspace.as_str(),
+                    event.event_type,
+                    event.subject_id,
+                    event.phone_number,
+                    event.agent_ids,
+                    event.actor.name,
+                    event.actor.request_id,
+                    event.changes,
+                    event.at.as_millis(),
+                    event.data,
+                ],
+                |row| row.get(0),
+            )
+        })
+        .map_err(map_error)?;
+    crate::webhooks::queue_event_deliveries(
+        conn,
+        workspace,
+        seq,
+        &event.event_type,
+        &event.subject_id,
+        event.at,
     )
-    .and_then(|mut stmt| {
-        stmt.execute(params![
-            workspace.as_str(),
-            event.event_type,
-            event.subject_id,
-            event.phone_number,
-            event.agent_ids,
-            event.actor.name,
-            event.actor.request_id,
-            event.changes,
-            event.at.as_millis(),
-        ])
-    })
-    .map_err(map_error)?;
-    Ok(())
 }
 
 fn read_agent(

@@ -1,7 +1,7 @@
 //! The workspace's change feed: every change to its numbers, agents and API keys, written in
 //! the same transaction as the change.
 
-use crate::Actor;
+use crate::{Actor, PhoneNumberObject};
 use serde_json::{Value, json};
 use switchboard_domain::{PhoneNumber, Timestamp};
 
@@ -100,6 +100,9 @@ pub struct NewEvent {
     pub actor: Actor,
     pub changes: String,
     pub at: Timestamp,
+    /// The `data` of its webhook deliveries (JSON): the number, agent or key as it is after
+    /// the change (a released number: as it was), and the changes.
+    pub data: String,
 }
 
 fn agent_list<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
@@ -142,6 +145,12 @@ impl NewEvent {
         if out_before != out_after {
             agents.extend(out_before.iter().chain(out_after.iter()).cloned());
         }
+        let data = json!({
+            "phone_number": PhoneNumberObject::from(number.clone()),
+            "changes": serde_json::from_str::<Value>(changes).unwrap_or(Value::Null),
+            "actor": actor.name,
+            "request_id": actor.request_id,
+        });
         Some(Self {
             event_type: format!("phone_number.{}", action.as_str()),
             subject_id: number.id.to_string(),
@@ -150,14 +159,17 @@ impl NewEvent {
             actor: actor.clone(),
             changes: changes.to_owned(),
             at,
+            data: data.to_string(),
         })
     }
 
-    /// An agent created (`before` none), renamed, or deleted (`after` none).
+    /// An agent created (`before` none), renamed, or deleted (`after` none). A deletion
+    /// names the numbers it detached from the agent, as they are afterwards.
     pub fn of_agent(
         id: &str,
         before: Option<&str>,
         after: Option<&str>,
+        detached: Vec<PhoneNumberObject>,
         actor: &Actor,
         at: Timestamp,
     ) -> Self {
@@ -166,14 +178,25 @@ impl NewEvent {
             (_, None) => "agent.deleted",
             _ => "agent.renamed",
         };
+        let changes = json!({"name": {"before": before, "after": after}});
+        let mut data = json!({
+            "agent": {"id": id, "name": after.or(before)},
+            "changes": changes,
+            "actor": actor.name,
+            "request_id": actor.request_id,
+        });
+        if after.is_none() {
+            data["detached_phone_numbers"] = json!(detached);
+        }
         Self {
             event_type: event_type.into(),
             subject_id: id.to_owned(),
             phone_number: None,
             agent_ids: agent_list([id]),
             actor: actor.clone(),
-            changes: json!({"name": {"before": before, "after": after}}).to_string(),
+            changes: changes.to_string(),
             at,
+            data: data.to_string(),
         }
     }
 
@@ -185,6 +208,12 @@ impl NewEvent {
         actor: &Actor,
         at: Timestamp,
     ) -> Self {
+        let data = json!({
+            "api_key": {"id": id},
+            "changes": changes,
+            "actor": actor.name,
+            "request_id": actor.request_id,
+        });
         Self {
             event_type: event_type.to_owned(),
             subject_id: id.to_owned(),
@@ -193,6 +222,7 @@ impl NewEvent {
             actor: actor.clone(),
             changes: changes.to_string(),
             at,
+            data: data.to_string(),
         }
     }
 }

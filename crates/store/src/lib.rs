@@ -12,7 +12,7 @@ use switchboard_domain::{
 
 /// The schema version this build of Switchboard reads and writes. Every backend's migrations
 /// carry the same version stamps.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// What `migrate` did: the schema version before and after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -426,7 +426,7 @@ pub struct PoolUsage {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: WebhookStore + Send + Sync + std::fmt::Debug + 'static {
     /// Succeeds when the database answers a trivial query.
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -711,8 +711,16 @@ pub const RELEASE_ABANDONED_MS: i64 = 10 * 60 * 1000;
 
 mod events;
 mod history;
+mod objects;
+mod webhooks;
 pub use events::{EVENT_TYPES, Event, EventCursor, EventFilter, NewEvent};
 pub use history::{Actor, HistoryAction, HistoryEntry, changes};
+pub use objects::PhoneNumberObject;
+pub use webhooks::{
+    AttemptResult, DeliveryAttempt, DeliveryState, KEPT_ATTEMPTS, LeasedDelivery,
+    NewWebhookEndpoint, QueueStats, WebhookDelivery, WebhookEndpoint, WebhookEndpointUpdate,
+    WebhookStore, event_message_id, event_types_column, event_types_from_column, webhook_body,
+};
 
 /// How long an Idempotency-Key is remembered.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;

@@ -124,6 +124,8 @@ pub enum ScopeName {
     AgentsWrite,
     #[serde(rename = "api_keys:manage")]
     ApiKeysManage,
+    #[serde(rename = "webhooks:manage")]
+    WebhooksManage,
 }
 
 /// The `id` path parameter of a key.

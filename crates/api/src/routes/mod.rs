@@ -7,3 +7,4 @@ pub mod events;
 pub mod health;
 pub mod phone_numbers;
 pub mod reports;
+pub mod webhooks;

@@ -1,0 +1,693 @@
+//! `/v1/webhook-endpoints`: URLs the workspace's events are posted to, signed the Standard
+//! Webhooks way, and the record of every delivery. Every route needs `webhooks:manage`.
+
+use crate::auth::{Authenticated, Caller};
+use crate::error::{ApiError, ErrorResponse};
+use crate::extract::{Fields, JsonBody, page_from_query};
+use crate::json::{MessageBody, Page, json_response, message_response, page_response};
+use crate::router::AppState;
+use crate::routes::phone_numbers::PageQuery;
+use crate::webhooks::{check_endpoint_url, generate_secret};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use switchboard_domain::{Scope, Timestamp, WebhookDeliveryId, WebhookEndpointId};
+use switchboard_store::{
+    DeliveryAttempt, EVENT_TYPES, NewWebhookEndpoint, WebhookDelivery, WebhookEndpoint,
+    WebhookEndpointUpdate,
+};
+use utoipa::{IntoParams, ToSchema};
+
+const NOT_FOUND: &str = "Webhook endpoint not found";
+const DELIVERY_NOT_FOUND: &str = "Webhook delivery not found";
+const DESCRIPTION_MAX_CHARS: usize = 255;
+/// How long the secret before a rotation keeps signing.
+const ROTATION_OVERLAP_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// An endpoint the workspace's events are posted to.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = WebhookEndpoint)]
+pub struct EndpointObject {
+    #[schema(example = "whe_5t2k8m1q9x3z")]
+    id: String,
+    #[schema(example = "https://example.com/switchboard-events")]
+    url: String,
+    #[schema(required = true, example = "Call router sync")]
+    description: Option<String>,
+    /// The event types it receives; empty for every type.
+    #[schema(example = json!(["phone_number.updated", "phone_number.released"]))]
+    event_types: Vec<String>,
+    /// Disabled endpoints receive nothing; their deliveries wait.
+    enabled: bool,
+    /// `failing` (every attempt failed for 5 days, so the server disabled it) or `manual`.
+    #[schema(required = true, example = json!(null))]
+    disabled_reason: Option<String>,
+    #[schema(required = true, format = DateTime, example = json!(null))]
+    disabled_at: Option<String>,
+    /// Until when the secret before the last rotation still signs (a second signature).
+    #[schema(required = true, format = DateTime, example = json!(null))]
+    previous_secret_expires_at: Option<String>,
+    #[schema(format = DateTime, example = "2024-01-15T07:00:00.000Z")]
+    created_at: String,
+    #[schema(format = DateTime, example = "2024-01-15T07:00:00.000Z")]
+    updated_at: String,
+}
+
+impl From<WebhookEndpoint> for EndpointObject {
+    fn from(e: WebhookEndpoint) -> Self {
+        let now = Timestamp::now();
+        Self {
+            id: e.id.to_string(),
+            url: e.url,
+            description: e.description,
+            event_types: e.event_types,
+            enabled: e.enabled,
+            disabled_reason: e.disabled_reason,
+            disabled_at: e.disabled_at.map(|t| t.to_string()),
+            previous_secret_expires_at: e
+                .previous_secret_expires_at
+                .filter(|t| *t > now)
+                .map(|t| t.to_string()),
+            created_at: e.created_at.to_string(),
+            updated_at: e.updated_at.to_string(),
+        }
+    }
+}
+
+/// An endpoint with its signing secret: only in the answer of a create or a rotation.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = WebhookEndpointWithSecret)]
+pub struct EndpointWithSecret {
+    #[serde(flatten)]
+    endpoint: EndpointObject,
+    /// `whsec_` and base64: give it to your Standard Webhooks library. Shown only now.
+    #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwUo8ILPZIo2Y=")]
+    secret: String,
+}
+
+/// One POST to the endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = WebhookAttempt)]
+pub struct AttemptObject {
+    #[schema(format = DateTime, example = "2024-01-15T07:00:05.000Z")]
+    at: String,
+    /// The endpoint's HTTP status; `null` when it did not answer.
+    #[schema(required = true, example = 200)]
+    status_code: Option<u16>,
+    #[schema(example = 84)]
+    duration_ms: u64,
+    /// The first 512 bytes of its answer.
+    #[schema(required = true, example = "ok")]
+    response_excerpt: Option<String>,
+    /// Why the attempt failed; `null` for a 2xx.
+    #[schema(required = true, example = json!(null))]
+    error: Option<String>,
+}
+
+impl From<DeliveryAttempt> for AttemptObject {
+    fn from(a: DeliveryAttempt) -> Self {
+        Self {
+            at: Timestamp::from_millis(a.at).to_string(),
+            status_code: a.status_code,
+            duration_ms: a.duration_ms,
+            response_excerpt: a.response_excerpt,
+            error: a.error,
+        }
+    }
+}
+
+/// One event (or ping) on its way to the endpoint, with every attempt.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = WebhookDelivery)]
+pub struct DeliveryObject {
+    #[schema(example = "whd_0c4f7a2b9e1d")]
+    id: String,
+    #[schema(example = "whe_5t2k8m1q9x3z")]
+    endpoint_id: String,
+    /// The `webhook-id` header: the same on every attempt and replay of one event.
+    #[schema(example = "evt_42")]
+    webhook_id: String,
+    #[schema(example = "phone_number.updated")]
+    event_type: String,
+    /// `pending` (waiting for its next attempt), `delivered` or `failed` (no attempt left).
+    #[schema(example = "delivered")]
+    state: &'static str,
+    /// Attempts since it was last queued.
+    #[schema(example = 1)]
+    attempt_count: u32,
+    #[schema(required = true, format = DateTime, example = json!(null))]
+    next_attempt_at: Option<String>,
+    /// The newest 20, oldest first.
+    attempts: Vec<AttemptObject>,
+    #[schema(format = DateTime, example = "2024-01-15T07:00:00.000Z")]
+    created_at: String,
+}
+
+impl From<WebhookDelivery> for DeliveryObject {
+    fn from(d: WebhookDelivery) -> Self {
+        Self {
+            id: d.id.to_string(),
+            endpoint_id: d.endpoint_id.to_string(),
+            webhook_id: d.message_id,
+            event_type: d.event_type,
+            state: d.state.as_str(),
+            attempt_count: d.attempt_count,
+            next_attempt_at: d.next_attempt_at.map(|t| t.to_string()),
+            attempts: d.attempts.into_iter().map(AttemptObject::from).collect(),
+            created_at: d.created_at.to_string(),
+        }
+    }
+}
+
+/// The body of a create; of an update, every field is optional.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documents the body; handlers check it field by field"
+)]
+pub struct EndpointRequest {
+    /// `https`; `http` only to a loopback address on a server started with
+    /// `--webhooks-allow-loopback`. Private, loopback, link-local and metadata addresses are
+    /// refused, now and at every delivery.
+    #[schema(max_length = 2048, example = "https://example.com/switchboard-events")]
+    url: String,
+    /// Event types to receive (see `GET /v1/events` for the list); absent or empty for all.
+    #[schema(example = json!(["phone_number.updated"]))]
+    event_types: Option<Vec<String>>,
+    #[schema(max_length = 255, example = "Call router sync")]
+    description: Option<String>,
+    /// Update only: `false` stops deliveries; `true` resumes them (then `replay` sends what
+    /// was missed).
+    enabled: Option<bool>,
+}
+
+/// The body of a replay.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documents the body; the handler checks it field by field"
+)]
+pub struct ReplayRequest {
+    /// Replay events from this time on; absent for every event since the endpoint was
+    /// created (an earlier time reaches back into history). Events that already have a
+    /// delivery to this endpoint are never queued twice.
+    #[schema(format = DateTime, example = "2024-01-15T07:00:00.000Z")]
+    since: Option<String>,
+}
+
+/// What a replay queued.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplayResponse {
+    /// Deliveries queued, one per missed event, in feed order.
+    #[schema(example = 3)]
+    queued: u64,
+}
+
+/// The `id` path parameter of an endpoint.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(
+    dead_code,
+    reason = "documents the path; handlers turn every bad id into the same 404"
+)]
+pub struct EndpointPath {
+    /// Endpoint id: `whe_` and 12 lowercase letters or digits.
+    #[param(example = "whe_5t2k8m1q9x3z")]
+    id: String,
+}
+
+/// The path parameters of one delivery.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(
+    dead_code,
+    reason = "documents the path; the handler turns every bad id into the same 404"
+)]
+pub struct DeliveryPath {
+    /// Endpoint id.
+    #[param(example = "whe_5t2k8m1q9x3z")]
+    id: String,
+    /// Delivery id: `whd_` and 12 lowercase letters or digits.
+    #[param(example = "whd_0c4f7a2b9e1d")]
+    delivery_id: String,
+}
+
+fn endpoint_id(id: Result<Path<String>, PathRejection>) -> Result<WebhookEndpointId, ApiError> {
+    id.ok()
+        .and_then(|Path(id)| WebhookEndpointId::parse(&id))
+        .ok_or(ApiError::NotFound(NOT_FOUND))
+}
+
+/// The fields of a create (`creating`) or an update, checked; a URL is also checked against
+/// what its host resolves to.
+struct EndpointFields {
+    url: Option<String>,
+    event_types: Option<Vec<String>>,
+    description: Option<Option<String>>,
+    enabled: Option<bool>,
+}
+
+async fn endpoint_fields(
+    state: &AppState,
+    body: JsonBody,
+    creating: bool,
+) -> Result<EndpointFields, ApiError> {
+    let mut fields = Fields::new(body.parse()?.object);
+    let url = if creating {
+        fields.required_string("url", None)
+    } else {
+        fields.optional_string("url", None)
+    };
+    let event_types = fields.optional_string_list("event_types").map(|types| {
+        let mut unique: Vec<String> = Vec::new();
+        for t in types {
+            if !EVENT_TYPES.contains(&t.as_str()) {
+                fields.problem(format!(
+                    "event_types: unknown event type {t:?}; known types: {}",
+                    EVENT_TYPES.join(", ")
+                ));
+            } else if !unique.contains(&t) {
+                unique.push(t);
+            }
+        }
+        unique
+    });
+    let description = match fields.string_change("description", DESCRIPTION_MAX_CHARS) {
+        switchboard_store::FieldChange::Keep => None,
+        switchboard_store::FieldChange::Clear => Some(None),
+        switchboard_store::FieldChange::Set(d) => Some(Some(d)),
+    };
+    let enabled = if creating {
+        None
+    } else {
+        fields.optional_bool("enabled", None)
+    };
+    if let Some(url) = &url
+        && let Err(problem) = check_endpoint_url(url, state.webhooks.settings.allow_loopback).await
+    {
+        fields.problem(problem);
+    }
+    fields.finish()?;
+    Ok(EndpointFields {
+        url,
+        event_types,
+        description,
+        enabled,
+    })
+}
+
+fn caller_of(auth: Authenticated) -> Result<Caller, ApiError> {
+    auth.require(Scope::WebhooksManage)
+}
+
+/// Create a webhook endpoint.
+///
+/// Answers its signing secret, once. Needs `webhooks:manage`.
+#[utoipa::path(
+    post,
+    path = "/webhook-endpoints",
+    operation_id = "createWebhookEndpoint",
+    tag = "Webhooks",
+    request_body = EndpointRequest,
+    responses(
+        (status = 201, description = "Created; `secret` is shown only now.", body = EndpointWithSecret),
+        (status = 400, description = "A field is invalid, or the URL is not https or points at a private address.", body = ErrorResponse),
+    )
+)]
+pub async fn create_endpoint(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let caller = caller_of(auth)?;
+    let fields = endpoint_fields(&state, body, true).await?;
+    let secret = generate_secret();
+    let endpoint = state
+        .store
+        .create_webhook_endpoint(
+            &caller.workspace_id,
+            NewWebhookEndpoint {
+                url: fields.url.unwrap_or_default(),
+                description: fields.description.flatten(),
+                event_types: fields.event_types.unwrap_or_default(),
+                secret_sealed: state.sealing_key.seal(secret.as_bytes()),
+            },
+        )
+        .await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &EndpointWithSecret {
+            endpoint: endpoint.into(),
+            secret,
+        },
+    ))
+}
+
+/// List webhook endpoints, oldest first. Needs `webhooks:manage`.
+#[utoipa::path(
+    get,
+    path = "/webhook-endpoints",
+    operation_id = "listWebhookEndpoints",
+    tag = "Webhooks",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of endpoints.", body = Page<EndpointObject>),
+        (status = 400, description = "A paging value is invalid.", body = ErrorResponse),
+    )
+)]
+pub async fn list_endpoints(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let caller = caller_of(auth)?;
+    let mut problems = Vec::new();
+    let page = page_from_query(&query, &mut problems);
+    if !problems.is_empty() {
+        return Err(ApiError::BadRequest(problems));
+    }
+    let (endpoints, total) = state
+        .store
+        .list_webhook_endpoints(&caller.workspace_id, page)
+        .await?;
+    let items: Vec<EndpointObject> = endpoints.into_iter().map(EndpointObject::from).collect();
+    Ok(page_response(items, total, page))
+}
+
+/// Get a webhook endpoint. Needs `webhooks:manage`.
+#[utoipa::path(
+    get,
+    path = "/webhook-endpoints/{id}",
+    operation_id = "getWebhookEndpoint",
+    tag = "Webhooks",
+    params(EndpointPath),
+    responses(
+        (status = 200, description = "The endpoint.", body = EndpointObject),
+        (status = 404, description = "No such endpoint in this workspace.", body = ErrorResponse,
+            example = json!({"statusCode": 404, "message": "Webhook endpoint not found", "error": "Not Found"})),
+    )
+)]
+pub async fn get_endpoint(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let caller = caller_of(auth)?;
+    let id = endpoint_id(id)?;
+    let endpoint = state
+        .store
+        .get_webhook_endpoint(&caller.workspace_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &EndpointObject::from(endpoint),
+    ))
+}
+
+/// Update a webhook endpoint: its URL, event types, description, or whether it is enabled.
+/// Needs `webhooks:manage`.
+#[utoipa::path(
+    patch,
+    path = "/webhook-endpoints/{id}",
+    operation_id = "updateWebhookEndpoint",
+    tag = "Webhooks",
+    params(EndpointPath),
+    request_body = EndpointRequest,
+    responses(
+        (status = 200, description = "The updated endpoint.", body = EndpointObject),
+        (status = 400, description = "A field is invalid.", body = ErrorResponse),
+        (status = 404, description = "No such endpoint in this workspace.", body = ErrorResponse),
+    )
+)]
+pub async fn update_endpoint(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    id: Result<Path<String>, PathRejection>,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let caller = caller_of(auth)?;
+    let id = endpoint_id(id)?;
+    let fields = endpoint_fields(&state, body, false).await?;
+    let endpoint = state
+        .store
+        .update_webhook_endpoint(
+            &caller.workspace_id,
+            &id,
+            WebhookEndpointUpdate {
+                url: fields.url,
+                description: fields.description,
+                event_types: fields.event_types,
+                enabled: fields.enabled,
+            },
+        )
+        .await?
+        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    state.webhooks.wake.notify_one();
+    Ok(json_response(
+        StatusCode::OK,
+        &EndpointObject::from(endpoint),
+    ))
+}
+
+/// Delete a webhook endpoint and its deliveries. Needs `webhooks:manage`.
+#[utoipa::path(
+    delete,
+    path = "/webhook-endpoints/{id}",
+    operation_id = "deleteWebhookEndpoint",
+    tag = "Webhooks",
+    params(EndpointPath),
+    responses(
+        (status = 200, description = "Deleted.", body = MessageBody),
+        (status = 404, description = "No such endpoint in this workspace.", body = ErrorResponse),
+    )
+)]
+pub async fn delete_endpoint(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let caller = caller_of(auth)?;
+    let id = endpoint_id(id)?;
+    if !state
+        .store
+        .delete_webhook_endpoint(&caller.workspace_id, &id)
+        .await?
+    {
+        return Err(ApiError::NotFound(NOT_FOUND));
+    }
+    Ok(message_response("Webhook endpoint deleted successfully."))
+}
+
+/// Rotate an endpoint's signing secret.
+///
+/// Answers the new secret, once. The old one keeps signing for 24 hours: each delivery
+/// carries both signatures, so receivers can switch at their own pace. Needs
+/// `webhooks:manage`.
+#[utoipa::path(
+    post,
+    path = "/webhook-endpoints/{id}/rotate-secret",
+    operation_id = "rotateWebhookSecret",
+    tag = "Webhooks",
+    params(EndpointPath),
+    responses(
+        (status = 200, description = "The endpoint with its new secret, shown only now.", body = EndpointWithSecret),
+        (status = 404, description = "No such endpoint in this workspace.", body = ErrorResponse),
+    )
+)]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let caller = caller_of(auth)?;
+    let id = endpoint_id(id)?;
+    let secret = generate_secret();
+    let endpoint = state
+        .store
+        .rotate_webhook_secret(
+            &caller.workspace_id,
+            &id,
+            state.sealing_key.seal(secret.as_bytes()),
+            Timestamp::from_millis(Timestamp::now().as_millis() + ROTATION_OVERLAP_MS),
+        )
+        .await?
+        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &EndpointWithSecret {
+            endpoint: endpoint.into(),
+            secret,
+        },
+    ))
+}
+
+/// Send a signed `ping` to the endpoint now, and answer how it went.
+///
+/// The ping is recorded with the endpoint's deliveries; it is not retried. Disabled
+/// endpoints can be tested too. Needs `webhooks:manage`.
+#[utoipa::path(
+    post,
+    path = "/webhook-endpoints/{id}/test",
+    operation_id = "testWebhookEndpoint",
+    tag = "Webhooks",
+    params(EndpointPath),
+    responses(
+        (status = 200, description = "The ping's delivery, with its one attempt: `delivered` or `failed`.", body = DeliveryObject),
+        (status = 404, description = "No such endpoint in this workspace.", body = ErrorResponse),
+    )
+)]
+pub async fn test_endpoint(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let caller = caller_of(auth)?;
+    let id = endpoint_id(id)?;
+    let runtime = &state.webhooks;
+    let leased = state
+        .store
+        .create_webhook_ping(
+            &caller.workspace_id,
+            &id,
+            &runtime.owner,
+            runtime.lease_until(Timestamp::now()),
+        )
+        .await?
+        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    let (attempt, result) = crate::webhooks::attempt(&state, &leased).await;
+    crate::webhooks::record(&state, &leased, attempt.clone(), result).await?;
+    let mut delivery = leased.delivery;
+    delivery.state = result.next_state().0;
+    delivery.next_attempt_at = None;
+    delivery.attempt_count = 1;
+    delivery.attempts = vec![attempt];
+    Ok(json_response(
+        StatusCode::OK,
+        &DeliveryObject::from(delivery),
+    ))
+}
+
+/// Queue what the endpoint missed.
+///
+/// Every event since `since` that its filter takes and that has no delivery to it yet —
+/// what happened while it was disabled — in feed order. Needs `webhooks:manage`.
+#[utoipa::path(
+    post,
+    path = "/webhook-endpoints/{id}/replay",
+    operation_id = "replayWebhookEvents",
+    tag = "Webhooks",
+    params(EndpointPath),
+    request_body(content = ReplayRequest, description = "Optional."),
+    responses(
+        (status = 202, description = "Queued.", body = ReplayResponse),
+        (status = 400, description = "`since` is not a date-time.", body = ErrorResponse),
+        (status = 404, description = "No such endpoint in this workspace.", body = ErrorResponse),
+    )
+)]
+pub async fn replay_events(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    id: Result<Path<String>, PathRejection>,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let caller = caller_of(auth)?;
+    let id = endpoint_id(id)?;
+    let mut fields = Fields::new(body.parse_or_empty()?.object);
+    let since = fields.optional_string("since", None).and_then(|text| {
+        let parsed = Timestamp::parse_rfc3339(&text);
+        if parsed.is_none() {
+            fields.problem("since must be an RFC 3339 date-time (2024-01-15T07:00:00Z)");
+        }
+        parsed
+    });
+    fields.finish()?;
+    let queued = state
+        .store
+        .replay_webhook_events(&caller.workspace_id, &id, since)
+        .await?
+        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    state.webhooks.wake.notify_one();
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &ReplayResponse { queued },
+    ))
+}
+
+/// List an endpoint's deliveries, newest first, each with its attempts. Needs
+/// `webhooks:manage`.
+#[utoipa::path(
+    get,
+    path = "/webhook-endpoints/{id}/deliveries",
+    operation_id = "listWebhookDeliveries",
+    tag = "Webhooks",
+    params(EndpointPath, PageQuery),
+    responses(
+        (status = 200, description = "A page of deliveries.", body = Page<DeliveryObject>),
+        (status = 400, description = "A paging value is invalid.", body = ErrorResponse),
+        (status = 404, description = "No such endpoint in this workspace.", body = ErrorResponse),
+    )
+)]
+pub async fn list_deliveries(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    id: Result<Path<String>, PathRejection>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let caller = caller_of(auth)?;
+    let id = endpoint_id(id)?;
+    let mut problems = Vec::new();
+    let page = page_from_query(&query, &mut problems);
+    if !problems.is_empty() {
+        return Err(ApiError::BadRequest(problems));
+    }
+    let (deliveries, total) = state
+        .store
+        .list_webhook_deliveries(&caller.workspace_id, &id, page)
+        .await?
+        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    let items: Vec<DeliveryObject> = deliveries.into_iter().map(DeliveryObject::from).collect();
+    Ok(page_response(items, total, page))
+}
+
+/// Queue a delivery again, due now, with a fresh retry schedule; its attempts are kept.
+/// Needs `webhooks:manage`.
+#[utoipa::path(
+    post,
+    path = "/webhook-endpoints/{id}/deliveries/{delivery_id}/retry",
+    operation_id = "retryWebhookDelivery",
+    tag = "Webhooks",
+    params(DeliveryPath),
+    responses(
+        (status = 202, description = "Queued.", body = DeliveryObject),
+        (status = 404, description = "No such endpoint or delivery in this workspace.", body = ErrorResponse),
+    )
+)]
+pub async fn retry_delivery(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    ids: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let caller = caller_of(auth)?;
+    let Ok(Path((endpoint, delivery))) = ids else {
+        return Err(ApiError::NotFound(NOT_FOUND));
+    };
+    let endpoint = WebhookEndpointId::parse(&endpoint).ok_or(ApiError::NotFound(NOT_FOUND))?;
+    let delivery =
+        WebhookDeliveryId::parse(&delivery).ok_or(ApiError::NotFound(DELIVERY_NOT_FOUND))?;
+    let delivery = state
+        .store
+        .retry_webhook_delivery(&caller.workspace_id, &endpoint, &delivery)
+        .await?
+        .ok_or(ApiError::NotFound(DELIVERY_NOT_FOUND))?;
+    state.webhooks.wake.notify_one();
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &DeliveryObject::from(delivery),
+    ))
+}
