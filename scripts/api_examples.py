@@ -8,11 +8,13 @@ response it got between the `<!-- examples:start -->` / `<!-- examples:end -->` 
 Usage: cargo build && python3 scripts/api_examples.py [path/to/switchboard]
 """
 
+import http.server
 import json
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,7 +27,8 @@ BINARY = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "target" / "debug" /
 
 def start(db):
     process = subprocess.Popen(
-        [str(BINARY), "--database-url", f"sqlite://{db}", "serve", "--listen", "127.0.0.1:0", "--demo"],
+        [str(BINARY), "--database-url", f"sqlite://{db}", "serve", "--listen", "127.0.0.1:0", "--demo",
+         "--webhooks-allow-loopback"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     address = None
     while address is None:
@@ -42,6 +45,25 @@ def start(db):
         if match:
             key = match.group(1)
     return process, address, key
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    """A webhook receiver that accepts everything (the examples show the sender's side)."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+def start_receiver():
+    server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
 
 
 class Session:
@@ -153,6 +175,25 @@ def main():
             s.call("Revoke an API key", "DELETE", f"/v1/api-keys/{created['id']}")
             s.call("A revoked key", "GET", "/v1/organization-phone-numbers", key=created["api_key"],
                    key_var="REVOKED_KEY")
+            receiver = start_receiver()
+            endpoint = s.call("Create a webhook endpoint (a local receiver: the server runs with --webhooks-allow-loopback)",
+                              "POST", "/v1/webhook-endpoints",
+                              {"url": f"{receiver}/switchboard-events", "description": "Call router sync",
+                               "event_types": ["phone_number.updated", "phone_number.released"]})
+            s.call("An endpoint on a private address", "POST", "/v1/webhook-endpoints",
+                   {"url": "https://10.0.0.7/hooks"})
+            hooks = f"/v1/webhook-endpoints/{endpoint['id']}"
+            s.call("Send a test ping", "POST", f"{hooks}/test")
+            s.call("A change the endpoint hears about", "PATCH", f"/v1/organization-phone-numbers/{first}",
+                   {"nickname": "Main line"})
+            time.sleep(1.5)
+            s.call("Its deliveries, newest first", "GET", f"{hooks}/deliveries")
+            s.call("Rotate the signing secret", "POST", f"{hooks}/rotate-secret")
+            s.call("Disable it", "PATCH", hooks, {"enabled": False})
+            s.call("A change while it is disabled", "PATCH", f"/v1/organization-phone-numbers/{first}",
+                   {"nickname": "Main line (after hours)"})
+            s.call("Enable it again and replay what it missed", "PATCH", hooks, {"enabled": True})
+            s.call("… the replay", "POST", f"{hooks}/replay")
         finally:
             process.terminate()
             process.wait(timeout=30)

@@ -58,6 +58,7 @@ pub async fn serve(
             every_minute.tick().await;
             background.rate_limits.forget_idle();
             crate::claims::sweep_stale_claims(&background).await;
+            crate::webhooks::prune_old_deliveries(&background).await;
         }
     });
     let (stop_webhooks, webhooks_stopped) = tokio::sync::watch::channel(false);

@@ -29,6 +29,8 @@ pub const DEFAULT_RETRY_SCHEDULE: &str = "5s,5m,30m,2h,5h,10h,10h";
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 /// An endpoint whose every attempt has failed for this long is disabled.
 pub const DISABLE_AFTER: Duration = Duration::from_secs(5 * 24 * 60 * 60);
+/// Deliveries that ended (delivered or failed) are kept this long, then deleted.
+pub const DELIVERY_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// How long a lease outlives its attempt's timeout.
 pub const LEASE_MARGIN: Duration = Duration::from_secs(10);
 /// How often an idle worker looks for due deliveries.
@@ -422,6 +424,18 @@ pub async fn record(
             DISABLE_AFTER.as_millis() as i64,
         )
         .await
+}
+
+/// Deletes deliveries that ended more than [`DELIVERY_RETENTION`] ago; run by housekeeping.
+pub async fn prune_old_deliveries(state: &AppState) {
+    let before = Timestamp::from_millis(
+        Timestamp::now().as_millis() - DELIVERY_RETENTION.as_millis() as i64,
+    );
+    match state.store.prune_webhook_deliveries(before).await {
+        Ok(0) => {}
+        Ok(pruned) => tracing::info!(pruned, "deleted webhook deliveries older than 30 days"),
+        Err(error) => tracing::warn!(%error, "cannot prune old webhook deliveries"),
+    }
 }
 
 /// Runs the replica's delivery worker until `stop` turns true; then lets attempts in flight

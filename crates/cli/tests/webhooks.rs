@@ -1109,6 +1109,23 @@ async fn sigterm_finishes_the_delivery_in_flight() {
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(receiver.requests(), 1);
         receiver.assert_clean();
+        restarted.terminate();
+
+        // Deliveries that ended more than 30 days ago are deleted when a server starts (and
+        // every minute after).
+        let month = 31 * 24 * 60 * 60 * 1000_i64;
+        db.execute(&format!(
+            "UPDATE webhook_deliveries SET updated_at = updated_at - {month}"
+        ))
+        .await;
+        let pruning = serve_hooks(&db, 1);
+        let api = Api::new(&pruning, &token);
+        let path = format!("/webhook-endpoints/{endpoint}/deliveries");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while api.ok("GET", &path, None).await["total"] != json!(0) {
+            assert!(Instant::now() < deadline, "old deliveries were kept");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 

@@ -1464,7 +1464,8 @@ impl Store for PostgresStore {
             .client()
             .await?
             .query_opt(
-                "SELECT password_sealed FROM sip_trunks WHERE password_sealed IS NOT NULL LIMIT 1",
+                "SELECT password_sealed FROM sip_trunks WHERE password_sealed IS NOT NULL
+                 UNION ALL SELECT secret_sealed FROM webhook_endpoints LIMIT 1",
                 &[],
             )
             .await

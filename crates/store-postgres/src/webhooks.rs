@@ -569,4 +569,15 @@ impl WebhookStore for PostgresStore {
             oldest_pending_created_at: millis(get(&row, 1)?),
         })
     }
+
+    async fn prune_webhook_deliveries(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM webhook_deliveries WHERE state <> 'pending' AND updated_at < $1",
+                &[&before.as_millis()],
+            )
+            .await
+            .map_err(map_error)
+    }
 }

@@ -145,10 +145,15 @@ mod tests {
         )
         .expect("keys");
         let report = migrate(&mut conn).expect("migrate");
-        assert_eq!((report.from_version, report.to_version), (6, SCHEMA_VERSION));
+        assert_eq!(
+            (report.from_version, report.to_version),
+            (6, SCHEMA_VERSION)
+        );
         let scopes = |id: &str| -> String {
-            conn.query_row("SELECT scopes FROM api_keys WHERE id = ?1", [id], |row| row.get(0))
-                .expect("scopes")
+            conn.query_row("SELECT scopes FROM api_keys WHERE id = ?1", [id], |row| {
+                row.get(0)
+            })
+            .expect("scopes")
         };
         assert_eq!(
             scopes("fullfullfullfu"),

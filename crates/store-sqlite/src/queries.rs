@@ -1032,7 +1032,8 @@ impl Store for SqliteStore {
     async fn sample_sealed_secret(&self) -> Result<Option<Vec<u8>>, StoreError> {
         self.read(move |conn| {
             conn.query_row(
-                "SELECT password_sealed FROM sip_trunks WHERE password_sealed IS NOT NULL LIMIT 1",
+                "SELECT password_sealed FROM sip_trunks WHERE password_sealed IS NOT NULL
+                 UNION ALL SELECT secret_sealed FROM webhook_endpoints LIMIT 1",
                 [],
                 |row| row.get(0),
             )

@@ -571,4 +571,17 @@ impl WebhookStore for SqliteStore {
         })
         .await
     }
+
+    async fn prune_webhook_deliveries(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.write(move |tx| {
+            let pruned = tx
+                .execute(
+                    "DELETE FROM webhook_deliveries WHERE state <> 'pending' AND updated_at < ?1",
+                    [before.as_millis()],
+                )
+                .map_err(map_error)?;
+            Ok(pruned as u64)
+        })
+        .await
+    }
 }

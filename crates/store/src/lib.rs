@@ -601,8 +601,8 @@ pub trait Store: WebhookStore + Send + Sync + std::fmt::Debug + 'static {
     /// The id of the key recorded by [`Store::record_sealing_key_id`], if any.
     async fn sealing_key_id(&self) -> Result<Option<String>, StoreError>;
 
-    /// One stored secret sealed with the sealing key (a SIP trunk password), if there is
-    /// any: what a key can be tried on when the database recorded no key id.
+    /// One stored secret sealed with the sealing key (a SIP trunk password or a webhook signing
+    /// secret), if there is any: what a key can be tried on when the database recorded no key id.
     async fn sample_sealed_secret(&self) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Claims a number for a purchase in flight: a `pending` record, no history yet.

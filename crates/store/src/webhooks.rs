@@ -323,4 +323,7 @@ pub trait WebhookStore: Send + Sync {
     /// Hands back every lease `owner` holds, for another worker to take at once.
     async fn release_webhook_leases(&self, owner: &str) -> Result<u64, StoreError>;
     async fn webhook_queue_stats(&self) -> Result<QueueStats, StoreError>;
+    /// Deletes deliveries that were delivered or failed before `before` (pending ones stay
+    /// whatever their age); returns how many.
+    async fn prune_webhook_deliveries(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
