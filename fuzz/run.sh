@@ -40,8 +40,12 @@ WORKSPACE=$("$BIN" workspace create --name Fuzz --countries US,CA,GB,IN,AU,DE --
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["workspace_id"])')
 
 # A rate limit high enough never to bite, so the X-RateLimit-* headers are on every answer.
+# Webhook endpoints the fuzzer creates point at made-up public addresses that nothing here
+# answers: a 2 s attempt timeout keeps a test ping (which waits for its attempt) within the
+# fuzzer's own 10 s request timeout.
 # The server logs at info: its "listening on" line gives the address.
-RUST_LOG=warn,switchboard=info "$BIN" serve --listen 127.0.0.1:0 --rate-limit-per-minute 1000000 2>"$WORK/server.log" &
+RUST_LOG=warn,switchboard=info "$BIN" serve --listen 127.0.0.1:0 --rate-limit-per-minute 1000000 \
+    --webhook-timeout-secs 2 2>"$WORK/server.log" &
 SERVER_PID=$!
 for _ in $(seq 100); do
     ADDRESS=$(grep -o 'listening on http://[0-9.:]*' "$WORK/server.log" | head -1 | cut -d/ -f3 || true)

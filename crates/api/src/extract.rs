@@ -49,10 +49,11 @@ impl JsonBody {
         })
     }
 
-    /// Like [`JsonBody::parse`], but an empty body is an empty object: for routes whose
-    /// every field is optional.
+    /// Like [`JsonBody::parse`], but no body (nothing, or JSON `null`) is an empty object:
+    /// for routes whose body is optional.
     pub fn parse_or_empty(self) -> Result<JsonObject, ApiError> {
-        if self.raw.trim_ascii().is_empty() {
+        let raw = self.raw.trim_ascii();
+        if raw.is_empty() || raw == b"null" {
             return Ok(JsonObject {
                 raw: self.raw,
                 object: Map::new(),
@@ -136,6 +137,19 @@ impl Fields {
     pub fn optional_string(&mut self, name: &str, alias: Option<&str>) -> Option<String> {
         match self.take(name, alias) {
             None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(_) => {
+                self.problem(format!("{name} must be a string"));
+                None
+            }
+        }
+    }
+
+    /// An optional string field that may not be `null` (a partial update of a field that
+    /// cannot be cleared).
+    pub fn non_null_string(&mut self, name: &str) -> Option<String> {
+        match self.take(name, None) {
+            None => None,
             Some(Value::String(s)) => Some(s),
             Some(_) => {
                 self.problem(format!("{name} must be a string"));

@@ -253,6 +253,14 @@ pub async fn check_endpoint_url(url: &str, allow_loopback: bool) -> Result<(), S
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err("url must have a host".into());
     }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        // They would be stored and shown in clear; the signature is how a receiver knows
+        // the sender.
+        return Err(
+            "url must not contain a user name or password; receivers verify the signature instead"
+                .into(),
+        );
+    }
     let literal = literal_address(&parsed);
     let port = parsed.port_or_known_default().unwrap_or(443);
     let addresses: Vec<IpAddr> = match (literal, parsed.host_str()) {
@@ -612,6 +620,7 @@ mod tests {
             ("http://127.0.0.1:9000/", false),
             ("http://10.0.0.5/", true),
             ("https://[::1]/", false),
+            ("https://user:secret@93.184.216.34/hook", false),
             ("ftp://example.com/", false),
             ("not a url", false),
         ] {

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use switchboard_testkit::{ServerProcess, TestDatabase, backends};
+use switchboard_testkit::{Backend, ServerProcess, TestDatabase, backends};
 mod common;
 
 use common::{json_output, switchboard};
@@ -370,21 +370,31 @@ fn new_events(
         .collect()
 }
 
-/// Each subject's `webhook-id`s in the order `accepted` first received them.
-fn order_by_subject(
+/// Asserts that each subject's events were first received in feed order: `accepted` holds
+/// what arrived, `events` the feed's (`webhook-id`, type, subject).
+fn assert_in_order_per_subject(
     accepted: &[Received],
-    subject_of: &HashMap<String, String>,
-) -> HashMap<String, Vec<String>> {
+    events: &[(String, String, String)],
+    backend: Backend,
+) {
+    let subject_of: HashMap<&str, &str> = events
+        .iter()
+        .map(|(id, _, subject)| (id.as_str(), subject.as_str()))
+        .collect();
+    let mut in_feed: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (id, _, subject) in events {
+        in_feed.entry(subject).or_default().push(id);
+    }
     let mut seen = HashSet::new();
-    let mut order: HashMap<String, Vec<String>> = HashMap::new();
+    let mut arrived: HashMap<&str, Vec<&str>> = HashMap::new();
     for r in accepted {
-        if seen.insert(r.id.clone())
-            && let Some(subject) = subject_of.get(&r.id)
+        if seen.insert(r.id.as_str())
+            && let Some(subject) = subject_of.get(r.id.as_str())
         {
-            order.entry(subject.clone()).or_default().push(r.id.clone());
+            arrived.entry(subject).or_default().push(&r.id);
         }
     }
-    order
+    assert_eq!(arrived, in_feed, "{backend:?}: events out of order");
 }
 
 /// Asserts that every repeat of a `webhook-id` carried the same body, and no body came under
@@ -506,22 +516,7 @@ async fn a_scripted_scenario_arrives_signed_complete_and_in_order() {
 
         // In order per subject, with the feed's type and a full payload.
         let accepted = receiver.accepted("all");
-        let subject_of: HashMap<String, String> = events
-            .iter()
-            .map(|(id, _, s)| (id.clone(), s.clone()))
-            .collect();
-        let mut feed_order: HashMap<String, Vec<String>> = HashMap::new();
-        for (id, _, subject) in &events {
-            feed_order
-                .entry(subject.clone())
-                .or_default()
-                .push(id.clone());
-        }
-        assert_eq!(
-            order_by_subject(&accepted, &subject_of),
-            feed_order,
-            "{backend:?}"
-        );
+        assert_in_order_per_subject(&accepted, &events, backend);
         assert_repeats_are_identical(&accepted);
         let by_id: HashMap<&str, &Received> = accepted.iter().map(|r| (r.id.as_str(), r)).collect();
         for (index, (id, event_type, subject)) in events.iter().enumerate() {
@@ -880,22 +875,7 @@ async fn a_kill_9_mid_burst_loses_no_committed_event_and_invents_none() {
         );
         let accepted = receiver.accepted("crash");
         assert_repeats_are_identical(&accepted);
-        let subject_of: HashMap<String, String> = events
-            .iter()
-            .map(|(id, _, s)| (id.clone(), s.clone()))
-            .collect();
-        let mut feed_order: HashMap<String, Vec<String>> = HashMap::new();
-        for (id, _, subject) in &events {
-            feed_order
-                .entry(subject.clone())
-                .or_default()
-                .push(id.clone());
-        }
-        assert_eq!(
-            order_by_subject(&accepted, &subject_of),
-            feed_order,
-            "{backend:?}"
-        );
+        assert_in_order_per_subject(&accepted, &events, backend);
         receiver.assert_clean();
     }
 }
@@ -952,22 +932,7 @@ async fn two_replicas_share_one_outbox() {
             expected.len(),
             "{backend:?}: an event was delivered twice"
         );
-        let subject_of: HashMap<String, String> = events
-            .iter()
-            .map(|(id, _, s)| (id.clone(), s.clone()))
-            .collect();
-        let mut feed_order: HashMap<String, Vec<String>> = HashMap::new();
-        for (id, _, subject) in &events {
-            feed_order
-                .entry(subject.clone())
-                .or_default()
-                .push(id.clone());
-        }
-        assert_eq!(
-            order_by_subject(&accepted, &subject_of),
-            feed_order,
-            "{backend:?}"
-        );
+        assert_in_order_per_subject(&accepted, &events, backend);
     }
 }
 
@@ -1176,6 +1141,11 @@ async fn endpoints_are_managed_with_their_own_scope() {
             .await;
         assert_eq!(status, 400);
         assert_eq!(body["message"].as_array().map(Vec::len), Some(3), "{body}");
+        let (status, body) = api.call("PATCH", &path, Some(json!({"url": null}))).await;
+        assert_eq!(
+            (status, &body["message"]),
+            (400, &json!("url must be a string"))
+        );
 
         // A key without webhooks:manage is refused; another workspace sees nothing.
         let reader = api
