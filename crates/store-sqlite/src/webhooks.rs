@@ -517,7 +517,7 @@ impl WebhookStore for SqliteStore {
             .map_err(map_error)?;
             if result == AttemptResult::Delivered {
                 tx.execute(
-                    "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1",
+                    "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
                     [endpoint.as_str()],
                 )
                 .map_err(map_error)?;
