@@ -123,6 +123,8 @@ const routes = [
   [/^#\/link$/, linkPage],
   [/^#\/agents$/, agentsPage],
   [/^#\/keys$/, keysPage],
+  [/^#\/webhooks\/([a-z0-9_]+)$/, webhookPage],
+  [/^#\/webhooks$/, webhooksPage],
   [/^#\/reports$/, reportsPage],
 ];
 
@@ -166,6 +168,7 @@ function renderTop(path) {
       link("#/link", "Link SIP trunk", "phone_numbers:write"),
       link("#/agents", "Agents", "agents:read"),
       link("#/keys", "API keys", "api_keys:manage"),
+      link("#/webhooks", "Webhooks", "webhooks:manage"),
       link("#/reports", "Reports"),
     ),
     h("span", { class: "who" }, `${session.me.workspace.name} · key ${session.me.key.name}`),
@@ -610,15 +613,16 @@ async function agentsPage() {
 
 // ---------- API keys ----------
 
-const SCOPES = ["phone_numbers:read", "phone_numbers:write", "agents:read", "agents:write", "api_keys:manage"];
+const SCOPES = ["phone_numbers:read", "phone_numbers:write", "agents:read", "agents:write", "api_keys:manage", "webhooks:manage"];
 
-function secretBox(created) {
-  const secret = h("p", { class: "secret", id: "new-secret" }, created.api_key);
+/** A secret shown once, with a copy button. */
+function secretBox(message, secretText) {
+  const secret = h("p", { class: "secret", id: "new-secret" }, secretText);
   return h("div", { class: "notice good", role: "alert" },
-    h("p", {}, `Key "${created.name}" created. Copy it now: it is shown only once.`), secret,
+    h("p", {}, message), secret,
     h("button", { type: "button", class: "secondary", onclick: async () => {
-      try { await navigator.clipboard.writeText(created.api_key); toast("Copied."); }
-      catch { toast("Copy failed: select the key and copy it by hand."); }
+      try { await navigator.clipboard.writeText(secretText); toast("Copied."); }
+      catch { toast("Copy failed: select it and copy it by hand."); }
     } }, "Copy"));
 }
 
@@ -659,7 +663,7 @@ async function keysPage(created) {
   };
   show(
     h("h1", {}, "API keys"),
-    created ? secretBox(created) : null,
+    created ? secretBox(`Key "${created.name}" created. Copy it now: it is shown only once.`, created.api_key) : null,
     form,
     h("div", { class: "table-wrap" }, h("table", {},
       h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Scopes"), h("th", { class: "hide-narrow" }, "Last used"), h("th", { class: "hide-narrow" }, "Expires"), h("th", {}, ""))),
@@ -669,6 +673,134 @@ async function keysPage(created) {
         h("td", { class: "hide-narrow" }, when(key.last_used_at)),
         h("td", { class: "hide-narrow" }, key.expires_at ? when(key.expires_at) : "never"),
         h("td", {}, h("button", { type: "button", class: "danger", onclick: () => revoke(key) }, "Revoke"))))))),
+  );
+}
+
+// ---------- webhooks ----------
+
+const EVENT_TYPES = ["phone_number.purchased", "phone_number.linked", "phone_number.imported", "phone_number.updated",
+  "phone_number.released", "agent.created", "agent.renamed", "agent.deleted", "api_key.created", "api_key.revoked",
+  "api_key.expiry_set"];
+
+function endpointState(endpoint) {
+  if (endpoint.enabled) return h("span", { class: "badge ok" }, "enabled");
+  return h("span", { class: "badge warning", title: endpoint.disabled_at ? `since ${when(endpoint.disabled_at)}` : null },
+    endpoint.disabled_reason === "failing" ? "disabled: failing for 5 days" : "disabled");
+}
+
+/** What one attempt came to, in a few words. */
+function attemptSummary(attempt) {
+  if (!attempt) return "not attempted yet";
+  const outcome = attempt.error || `answered ${attempt.status_code}`;
+  return `${outcome} (${attempt.duration_ms} ms, ${when(attempt.at)})`;
+}
+
+/** Sends a signed ping and says how it went. */
+async function pingEndpoint(endpoint) {
+  const ping = (await api("POST", `/v1/webhook-endpoints/${endpoint.id}/test`)).data;
+  const attempt = ping.attempts[ping.attempts.length - 1];
+  return ping.state === "delivered" ? `Ping delivered: ${attemptSummary(attempt)}.` : `Ping failed: ${attemptSummary(attempt)}.`;
+}
+
+async function webhooksPage(shown) {
+  if (!can("webhooks:manage")) return show(h("h1", {}, "Webhooks"), h("p", { class: "notice" }, "This key cannot manage webhooks (it lacks webhooks:manage)."));
+  const endpoints = (await api("GET", "/v1/webhook-endpoints?limit=100")).data.items;
+  const status = h("div", { "aria-live": "polite" });
+  const url = h("input", { name: "url", type: "url", required: true, maxlength: 2048, placeholder: "https://example.com/switchboard-events" });
+  const description = h("input", { name: "description", maxlength: 255 });
+  const boxes = EVENT_TYPES.map((t) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "event_type", value: t }), t));
+  const form = h("form", { class: "card", onsubmit: async (event) => {
+    event.preventDefault();
+    const types = boxes.map((b) => b.querySelector("input")).filter((i) => i.checked).map((i) => i.value);
+    const body = { url: url.value.trim(), event_types: types };
+    if (description.value.trim()) body.description = description.value.trim();
+    try {
+      const made = (await api("POST", "/v1/webhook-endpoints", { body })).data;
+      await webhooksPage(secretBox(`Endpoint created. Its signing secret is shown only once: give it to your Standard Webhooks library.`, made.secret));
+    } catch (error) { status.replaceChildren(errorBox(error)); }
+  } },
+    h("h2", {}, "New endpoint"),
+    h("div", { class: "form-grid" }, h("label", {}, "URL (https)", url), h("label", {}, "Description", description)),
+    h("fieldset", {}, h("legend", {}, "Events (none ticked: every event)"), boxes),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Create endpoint")), status);
+  // Runs an action, shows what it says, and redraws the page.
+  const act = (work) => async () => {
+    try { toast(await work()); webhooksPage(); } catch (error) { status.replaceChildren(errorBox(error)); }
+  };
+  const toggle = async (e) => {
+    await api("PATCH", `/v1/webhook-endpoints/${e.id}`, { body: { enabled: !e.enabled } });
+    return e.enabled ? "Endpoint disabled." : "Endpoint enabled: replay what it missed from its page.";
+  };
+  const rotate = async (endpoint) => {
+    let rotated = null;
+    const done = await confirmDialog({ title: `Rotate the secret of ${endpoint.url}?`, confirmLabel: "Rotate secret",
+      body: [h("p", {}, "A new secret signs every delivery from now on; the old one keeps signing too for 24 hours, so the receiver can switch over.")],
+      onConfirm: async () => { rotated = (await api("POST", `/v1/webhook-endpoints/${endpoint.id}/rotate-secret`)).data; } });
+    if (done) webhooksPage(secretBox("New signing secret, shown only once:", rotated.secret));
+  };
+  const remove = async (endpoint) => {
+    const done = await confirmDialog({ title: `Delete ${endpoint.url}?`, danger: true, confirmLabel: "Delete endpoint",
+      body: [h("p", {}, "It receives nothing more, and its record of deliveries goes with it.")],
+      onConfirm: () => api("DELETE", `/v1/webhook-endpoints/${endpoint.id}`) });
+    if (done) { toast("Endpoint deleted."); webhooksPage(); }
+  };
+  show(
+    h("h1", {}, "Webhooks"),
+    h("p", { class: "muted" }, "Every change in the workspace is posted, signed, to these endpoints; failed deliveries are retried for about 32 hours."),
+    shown || null,
+    form,
+    endpoints.length ? h("div", { class: "table-wrap" }, h("table", {},
+      h("thead", {}, h("tr", {}, h("th", {}, "URL"), h("th", {}, "Events"), h("th", {}, "State"), h("th", {}, ""))),
+      h("tbody", {}, endpoints.map((e) => h("tr", {},
+        h("td", {}, h("a", { href: `#/webhooks/${e.id}` }, e.url), e.description ? h("span", { class: "national" }, e.description) : null),
+        h("td", {}, e.event_types.length ? e.event_types.join(", ") : "every event"),
+        h("td", {}, endpointState(e)),
+        h("td", {}, h("span", { class: "actions" },
+          h("button", { type: "button", class: "secondary", onclick: act(() => pingEndpoint(e)) }, "Send test"),
+          h("button", { type: "button", class: "secondary", onclick: act(() => toggle(e)) }, e.enabled ? "Disable" : "Enable"),
+          h("button", { type: "button", class: "secondary", onclick: () => rotate(e) }, "Rotate secret"),
+          h("button", { type: "button", class: "danger", onclick: () => remove(e) }, "Delete")))))))) 
+      : h("p", { class: "card muted" }, "No endpoints yet."),
+  );
+}
+
+async function webhookPage(id) {
+  if (!can("webhooks:manage")) return show(h("h1", {}, "Webhooks"), h("p", { class: "notice" }, "This key cannot manage webhooks (it lacks webhooks:manage)."));
+  const [endpoint, deliveries] = await Promise.all([
+    api("GET", `/v1/webhook-endpoints/${id}`).then((r) => r.data),
+    api("GET", `/v1/webhook-endpoints/${id}/deliveries?limit=50`).then((r) => r.data),
+  ]);
+  const status = h("div", { "aria-live": "polite" });
+  // Runs an action, shows what it says, and redraws the page.
+  const run = (work) => async () => {
+    try { toast(await work()); webhookPage(id); } catch (error) { status.replaceChildren(errorBox(error)); }
+  };
+  const replay = run(async () => {
+    const queued = (await api("POST", `/v1/webhook-endpoints/${id}/replay`)).data.queued;
+    return queued ? `Queued ${queued} missed event${queued === 1 ? "" : "s"}.` : "Nothing was missed.";
+  });
+  show(
+    h("p", {}, h("a", { href: "#/webhooks" }, "← Webhooks")),
+    h("h1", {}, endpoint.url),
+    h("p", {}, endpointState(endpoint), " ", endpoint.event_types.length ? endpoint.event_types.join(", ") : "every event"),
+    h("div", { class: "actions" },
+      h("button", { type: "button", class: "secondary", onclick: run(() => pingEndpoint(endpoint)) }, "Send test"),
+      h("button", { type: "button", class: "secondary", onclick: replay, title: "Queue every event since the endpoint was created that it has no delivery of (what it missed while disabled)" }, "Replay missed events"),
+      h("button", { type: "button", class: "secondary", onclick: () => webhookPage(id) }, "Refresh")),
+    status,
+    h("h2", {}, `Deliveries (${deliveries.total})`),
+    deliveries.items.length ? h("div", { class: "table-wrap" }, h("table", {},
+      h("thead", {}, h("tr", {}, h("th", {}, "Event"), h("th", {}, "State"), h("th", { class: "hide-narrow" }, "webhook-id"), h("th", {}, "Last attempt"), h("th", { class: "hide-narrow" }, "Next attempt"), h("th", {}, ""))),
+      h("tbody", {}, deliveries.items.map((d) => h("tr", {},
+        h("td", {}, d.event_type, h("span", { class: "national" }, when(d.created_at))),
+        h("td", {}, h("span", { class: `badge ${d.state === "delivered" ? "ok" : d.state === "failed" ? "error" : "warning"}` }, d.state),
+          d.attempt_count > 1 ? h("span", { class: "national" }, `${d.attempt_count} attempts`) : null),
+        h("td", { class: "hide-narrow" }, d.webhook_id),
+        h("td", {}, attemptSummary(d.attempts[d.attempts.length - 1])),
+        h("td", { class: "hide-narrow" }, d.next_attempt_at ? when(d.next_attempt_at) : "—"),
+        h("td", {}, d.state === "delivered" ? null : h("button", { type: "button", class: "secondary",
+          onclick: run(async () => { await api("POST", `/v1/webhook-endpoints/${id}/deliveries/${d.id}/retry`); return "Queued again."; }) }, "Retry now")))))))
+      : h("p", { class: "card muted" }, "Nothing delivered yet."),
   );
 }
 

@@ -78,6 +78,7 @@ fn setup() -> Setup {
         "127.0.0.1:0",
         "--rate-limit-per-minute",
         "0",
+        "--webhooks-allow-loopback",
     ]);
     Setup {
         server: ServerProcess::start(serve),
@@ -271,6 +272,34 @@ async fn api(setup: &Setup, method: reqwest::Method, path: &str, body: Option<Va
     }
     let response = request.send().await.expect("request");
     response.json().await.unwrap_or(Value::Null)
+}
+
+/// A webhook receiver on a free loopback port that answers every request 200; returns its
+/// URL. (The signatures are checked by crates/cli/tests/webhooks.rs; here only the console is
+/// under test.)
+fn start_receiver() -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind receiver");
+    let url = format!("http://{}/hooks", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let mut reader = BufReader::new(stream);
+            let mut length = 0;
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        }
+    });
+    url
 }
 
 /// The workspace's numbers whose digits contain `number`'s, as the API lists them.
@@ -490,6 +519,7 @@ async fn an_operator_does_every_task_in_the_console() {
         "agents:read",
         "agents:write",
         "api_keys:manage",
+        "webhooks:manage",
     ] {
         click(&client, &format!("input[value='{scope}']")).await;
     }
@@ -514,6 +544,61 @@ async fn an_operator_does_every_task_in_the_console() {
         names.contains(&"read only") && !names.contains(&"temporary"),
         "{names:?}"
     );
+
+    // Webhooks: an endpoint on a local receiver (its secret shown once), a test ping, and a
+    // change's delivery on the endpoint's page.
+    let receiver = start_receiver();
+    open(&client, &base, "/console/#/webhooks").await;
+    fill(&client, "input[name=url]", &receiver).await;
+    fill(&client, "input[name=description]", "Call router sync").await;
+    click(&client, "input[value='phone_number.updated']").await;
+    click(&client, "form.card button[type=submit]").await;
+    wait_text(&client, "#new-secret", "whsec_").await;
+    click_in_row(&client, &receiver, "button.secondary").await;
+    wait_text(&client, "#toast", "Ping delivered: answered 200").await;
+    let line = numbers_matching(&setup, "+12125550101").await;
+    let line_id = line["items"][0]["id"]
+        .as_str()
+        .expect("number id")
+        .to_owned();
+    api(
+        &setup,
+        reqwest::Method::PATCH,
+        &format!("/v1/organization-phone-numbers/{line_id}"),
+        Some(json!({"nickname": "Webhooked"})),
+    )
+    .await;
+    let endpoints = api(&setup, reqwest::Method::GET, "/v1/webhook-endpoints", None).await;
+    let endpoint = endpoints["items"][0]["id"]
+        .as_str()
+        .expect("endpoint")
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let deliveries = api(
+            &setup,
+            reqwest::Method::GET,
+            &format!("/v1/webhook-endpoints/{endpoint}/deliveries"),
+            None,
+        )
+        .await;
+        let states: Vec<&Value> = deliveries["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|d| &d["state"])
+            .collect();
+        if states.len() == 2 && states.iter().all(|s| **s == json!("delivered")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not delivered: {deliveries}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    click(&client, "td a").await;
+    wait_text(&client, "tbody tr", "phone_number.updated").await;
+    wait_text(&client, "tbody tr", "answered 200").await;
+    no_alert(&client).await;
+    screenshot(&client, "webhooks").await;
 
     // Reports: charts of cost by country and agent, compliance, recent changes.
     open(&client, &base, "/console/#/reports").await;
@@ -542,6 +627,7 @@ async fn an_operator_does_every_task_in_the_console() {
     sign_in(&client, &base, &read_only).await;
     wait_text(&client, "nav .unavailable", "Buy").await;
     wait_text(&client, "nav .unavailable", "API keys").await;
+    wait_text(&client, "nav .unavailable", "Webhooks").await;
     click(&client, "td a").await;
     wait_text(&client, ".notice", "cannot change numbers").await;
     assert!(
