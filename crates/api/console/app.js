@@ -746,7 +746,7 @@ async function webhooksPage(shown) {
   };
   show(
     h("h1", {}, "Webhooks"),
-    h("p", { class: "muted" }, "Every change in the workspace is posted, signed, to these endpoints; failed deliveries are retried for about 32 hours."),
+    h("p", { class: "muted" }, "Every change in the workspace is posted, signed, to these endpoints; failed deliveries are retried for about 28 hours."),
     shown || null,
     form,
     endpoints.length ? h("div", { class: "table-wrap" }, h("table", {},
