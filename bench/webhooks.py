@@ -30,16 +30,11 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import BASELINE_BIN, BIN, SECRET_KEY, reset_postgres, run, stop, wait_for  # noqa: E402
+from run import BASELINE_BIN, BIN, SECRET_KEY, reset_postgres, run, stop, switchboard, wait_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "bench" / "patch_number.lua"
 NUMBERS = 500
-
-
-def switchboard(url, *args):
-    env = dict(os.environ, SWITCHBOARD_DATABASE_URL=url, SWITCHBOARD_SECRET_KEY=SECRET_KEY)
-    return json.loads(run([str(BIN), *args], env=env).stdout)
 
 
 def seed(url, work):

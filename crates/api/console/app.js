@@ -695,6 +695,15 @@ function attemptSummary(attempt) {
   return `${outcome} (${attempt.duration_ms} ms, ${when(attempt.at)})`;
 }
 
+function webhooksUnavailable() {
+  show(h("h1", {}, "Webhooks"), h("p", { class: "notice" }, "This key cannot manage webhooks (it lacks webhooks:manage)."));
+}
+
+/** A button's action: runs `work`, shows what it says, and redraws; an error goes in `status`. */
+const buttonAction = (status, redraw) => (work) => async () => {
+  try { toast(await work()); redraw(); } catch (error) { status.replaceChildren(errorBox(error)); }
+};
+
 /** Sends a signed ping and says how it went. */
 async function pingEndpoint(endpoint) {
   const ping = (await api("POST", `/v1/webhook-endpoints/${endpoint.id}/test`)).data;
@@ -703,7 +712,7 @@ async function pingEndpoint(endpoint) {
 }
 
 async function webhooksPage(shown) {
-  if (!can("webhooks:manage")) return show(h("h1", {}, "Webhooks"), h("p", { class: "notice" }, "This key cannot manage webhooks (it lacks webhooks:manage)."));
+  if (!can("webhooks:manage")) return webhooksUnavailable();
   const endpoints = (await api("GET", "/v1/webhook-endpoints?limit=100")).data.items;
   const status = h("div", { "aria-live": "polite" });
   const url = h("input", { name: "url", type: "url", required: true, maxlength: 2048, placeholder: "https://example.com/switchboard-events" });
@@ -723,10 +732,7 @@ async function webhooksPage(shown) {
     h("div", { class: "form-grid" }, h("label", {}, "URL (https)", url), h("label", {}, "Description", description)),
     h("fieldset", {}, h("legend", {}, "Events (none ticked: every event)"), boxes),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Create endpoint")), status);
-  // Runs an action, shows what it says, and redraws the page.
-  const act = (work) => async () => {
-    try { toast(await work()); webhooksPage(); } catch (error) { status.replaceChildren(errorBox(error)); }
-  };
+  const act = buttonAction(status, () => webhooksPage());
   const toggle = async (e) => {
     await api("PATCH", `/v1/webhook-endpoints/${e.id}`, { body: { enabled: !e.enabled } });
     return e.enabled ? "Endpoint disabled." : "Endpoint enabled: replay what it missed from its page.";
@@ -765,16 +771,13 @@ async function webhooksPage(shown) {
 }
 
 async function webhookPage(id) {
-  if (!can("webhooks:manage")) return show(h("h1", {}, "Webhooks"), h("p", { class: "notice" }, "This key cannot manage webhooks (it lacks webhooks:manage)."));
+  if (!can("webhooks:manage")) return webhooksUnavailable();
   const [endpoint, deliveries] = await Promise.all([
     api("GET", `/v1/webhook-endpoints/${id}`).then((r) => r.data),
     api("GET", `/v1/webhook-endpoints/${id}/deliveries?limit=50`).then((r) => r.data),
   ]);
   const status = h("div", { "aria-live": "polite" });
-  // Runs an action, shows what it says, and redraws the page.
-  const run = (work) => async () => {
-    try { toast(await work()); webhookPage(id); } catch (error) { status.replaceChildren(errorBox(error)); }
-  };
+  const run = buttonAction(status, () => webhookPage(id));
   const replay = run(async () => {
     const queued = (await api("POST", `/v1/webhook-endpoints/${id}/replay`)).data.queued;
     return queued ? `Queued ${queued} missed event${queued === 1 ? "" : "s"}.` : "Nothing was missed.";

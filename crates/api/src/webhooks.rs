@@ -113,7 +113,10 @@ impl WebhookRuntime {
             .timeout(settings.attempt_timeout)
             .user_agent(concat!("Switchboard-Webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
-            .unwrap_or_default();
+            // Only a TLS set-up failure can stop this (rustls with built-in roots reads no
+            // system configuration). A default client instead would drop the address checks
+            // above, so the process stops rather than deliver without them.
+            .expect("the webhook HTTP client must build");
         let owner = format!("{}-{:08x}", std::process::id(), rand::rng().random::<u32>());
         Self {
             settings,

@@ -353,6 +353,21 @@ fn serve_hooks(db: &TestDatabase, timeout_secs: u64) -> ServerProcess {
     ServerProcess::start(command)
 }
 
+/// `switchboard serve` as shipped: no `--webhooks-allow-loopback`, a 1 s attempt timeout.
+fn serve_without_loopback(db: &TestDatabase) -> ServerProcess {
+    let mut command = switchboard(db);
+    command.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--rate-limit-per-minute",
+        "0",
+        "--webhook-timeout-secs",
+        "1",
+    ]);
+    ServerProcess::start(command)
+}
+
 /// Waits until `done` holds, for at most `limit`.
 async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
@@ -984,17 +999,7 @@ async fn private_addresses_are_refused_when_saved_and_when_delivered() {
         let port = base.rsplit(':').next().expect("port").to_owned();
 
         // Without the development flag.
-        let mut command = switchboard(&db);
-        command.args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--rate-limit-per-minute",
-            "0",
-            "--webhook-timeout-secs",
-            "1",
-        ]);
-        let strict = ServerProcess::start(command);
+        let strict = serve_without_loopback(&db);
         let api = Api::new(&strict, &token);
         for url in [
             "https://10.0.0.5/hook",
@@ -1040,17 +1045,7 @@ async fn private_addresses_are_refused_when_saved_and_when_delivered() {
 
         // A server without the flag does not deliver to it: the name resolves to loopback
         // at delivery time.
-        let mut command = switchboard(&db);
-        command.args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--rate-limit-per-minute",
-            "0",
-            "--webhook-timeout-secs",
-            "1",
-        ]);
-        let strict = ServerProcess::start(command);
+        let strict = serve_without_loopback(&db);
         let api = Api::new(&strict, &token);
         api.buy("+14155550104").await;
         let path = format!("/webhook-endpoints/{endpoint}/deliveries");

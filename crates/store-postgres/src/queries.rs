@@ -1,6 +1,6 @@
 //! The `Store` methods in PostgreSQL's SQL.
 
-use crate::webhooks::RANDOM_DELIVERY_ID;
+use crate::webhooks::random_delivery_id;
 use crate::{PostgresStore, map_error};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -229,6 +229,21 @@ async fn insert_checked(
         .ok_or_else(|| StoreError::NotFound(format!("phone number {id}")))
 }
 
+/// The event's insert and its deliveries' (see [`record_event`]).
+const RECORD_EVENT_SQL: &str = concat!(
+    "WITH event AS (
+         INSERT INTO events (workspace_id, type, subject_id, phone_number, agent_ids, actor, request_id, changes, created_at, data)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq
+     )
+     INSERT INTO webhook_deliveries (id, endpoint_id, message_id, event_seq, event_type, ordering_key, next_attempt_at, created_at, updated_at)
+     SELECT ",
+    random_delivery_id!(),
+    ", e.id, 'evt_' || event.seq, event.seq, $2, $3, $9, $9, $9
+     FROM event, webhook_endpoints e
+     WHERE e.workspace_id = $1 AND e.enabled
+       AND (e.event_types = '' OR position(' ' || $2 || ' ' in e.event_types) > 0)"
+);
+
 /// Writes one event of the workspace's feed, in the caller's transaction (the row's `txid`
 /// is that transaction's, the column's default), and queues its delivery to each enabled
 /// webhook endpoint of the workspace whose filter takes it.
@@ -238,17 +253,7 @@ async fn record_event(
     event: &NewEvent,
 ) -> Result<(), StoreError> {
     let statement = client
-        .prepare_cached(&format!(
-            "WITH event AS (
-                 INSERT INTO events (workspace_id, type, subject_id, phone_number, agent_ids, actor, request_id, changes, created_at, data)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq
-             )
-             INSERT INTO webhook_deliveries (id, endpoint_id, message_id, event_seq, event_type, ordering_key, next_attempt_at, created_at, updated_at)
-             SELECT {RANDOM_DELIVERY_ID}, e.id, 'evt_' || event.seq, event.seq, $2, $3, $9, $9, $9
-             FROM event, webhook_endpoints e
-             WHERE e.workspace_id = $1 AND e.enabled
-               AND (e.event_types = '' OR position(' ' || $2 || ' ' in e.event_types) > 0)",
-        ))
+        .prepare_cached(RECORD_EVENT_SQL)
         .await
         .map_err(map_error)?;
     client
@@ -272,6 +277,7 @@ async fn record_event(
     Ok(())
 }
 
+/// The workspace's agent `id`, locked for the rest of the transaction.
 async fn lock_agent(
     tx: &tokio_postgres::Transaction<'_>,
     workspace: &WorkspaceId,

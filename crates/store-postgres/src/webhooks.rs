@@ -22,9 +22,14 @@ const ENDPOINT_COLUMNS: &str = "id, workspace_id, url, description, event_types,
 const DELIVERY_COLUMNS: &str = "d.id, d.endpoint_id, d.message_id, d.event_type, d.state, \
     d.attempt_count, d.next_attempt_at, d.attempts, d.created_at";
 
-/// A new delivery id for each row an `INSERT … SELECT` writes.
-pub(crate) const RANDOM_DELIVERY_ID: &str =
-    "'whd_' || substr(md5(random()::text || clock_timestamp()::text), 1, 12)";
+/// A new delivery id for each row an `INSERT … SELECT` writes (SQL; a macro so that
+/// `concat!` can put it in constant statements).
+macro_rules! random_delivery_id {
+    () => {
+        "'whd_' || substr(md5(random()::text || clock_timestamp()::text), 1, 12)"
+    };
+}
+pub(crate) use random_delivery_id;
 
 fn millis(value: Option<i64>) -> Option<Timestamp> {
     value.map(Timestamp::from_millis)
@@ -427,9 +432,11 @@ impl WebhookStore for PostgresStore {
         }
         let queued = client
             .execute(
-                &format!(
+                concat!(
                     "INSERT INTO webhook_deliveries (id, endpoint_id, message_id, event_seq, event_type, ordering_key, next_attempt_at, created_at, updated_at)
-                     SELECT {RANDOM_DELIVERY_ID}, e.id, 'evt_' || ev.seq, ev.seq, ev.type, ev.subject_id, $3, $3, $3
+                     SELECT ",
+                    random_delivery_id!(),
+                    ", e.id, 'evt_' || ev.seq, ev.seq, ev.type, ev.subject_id, $3, $3, $3
                      FROM webhook_endpoints e JOIN events ev ON ev.workspace_id = e.workspace_id
                      WHERE e.id = $1 AND ev.created_at >= coalesce($2, e.created_at)
                        AND (e.event_types = '' OR position(' ' || ev.type || ' ' in e.event_types) > 0)

@@ -18,6 +18,14 @@ const ENDPOINT_COLUMNS: &str = "id, workspace_id, url, description, event_types,
     disabled_reason, disabled_at, failing_since, secret_sealed, previous_secret_sealed, \
     previous_secret_expires_at, created_at, updated_at";
 
+/// A new delivery id for each row an `INSERT … SELECT` writes (SQL; a macro so that
+/// `concat!` can put it in constant statements).
+macro_rules! random_delivery_id {
+    () => {
+        "'whd_' || lower(hex(randomblob(6)))"
+    };
+}
+
 const DELIVERY_COLUMNS: &str = "d.id, d.endpoint_id, d.message_id, d.event_type, d.state, \
     d.attempt_count, d.next_attempt_at, d.attempts, d.created_at";
 
@@ -31,13 +39,15 @@ pub(crate) fn queue_event_deliveries(
     subject_id: &str,
     at: Timestamp,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
+    conn.prepare_cached(concat!(
         "INSERT INTO webhook_deliveries (id, endpoint_id, message_id, event_seq, event_type, ordering_key, next_attempt_at, created_at, updated_at)
-         SELECT 'whd_' || lower(hex(randomblob(6))), id, 'evt_' || ?2, ?2, ?3, ?4, ?5, ?5, ?5
+         SELECT ",
+        random_delivery_id!(),
+        ", id, 'evt_' || ?2, ?2, ?3, ?4, ?5, ?5, ?5
          FROM webhook_endpoints
          WHERE workspace_id = ?1 AND enabled = 1
            AND (event_types = '' OR instr(event_types, ' ' || ?3 || ' ') > 0)",
-    )
+    ))
     .and_then(|mut stmt| {
         stmt.execute(params![
             workspace.as_str(),
@@ -427,13 +437,17 @@ impl WebhookStore for SqliteStore {
             }
             let queued = tx
                 .execute(
+                    concat!(
                     "INSERT INTO webhook_deliveries (id, endpoint_id, message_id, event_seq, event_type, ordering_key, next_attempt_at, created_at, updated_at)
-                     SELECT 'whd_' || lower(hex(randomblob(6))), e.id, 'evt_' || ev.seq, ev.seq, ev.type, ev.subject_id, ?3, ?3, ?3
+                     SELECT ",
+                    random_delivery_id!(),
+                    ", e.id, 'evt_' || ev.seq, ev.seq, ev.type, ev.subject_id, ?3, ?3, ?3
                      FROM webhook_endpoints e JOIN events ev ON ev.workspace_id = e.workspace_id
                      WHERE e.id = ?1 AND ev.created_at >= coalesce(?2, e.created_at)
                        AND (e.event_types = '' OR instr(e.event_types, ' ' || ev.type || ' ') > 0)
                        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries x WHERE x.endpoint_id = e.id AND x.event_seq = ev.seq)
-                     ORDER BY ev.seq",
+                     ORDER BY ev.seq"
+                    ),
                     params![endpoint.as_str(), since.map(Timestamp::as_millis), Timestamp::now().as_millis()],
                 )
                 .map_err(map_error)?;

@@ -717,9 +717,9 @@ pub use events::{EVENT_TYPES, Event, EventCursor, EventFilter, NewEvent};
 pub use history::{Actor, HistoryAction, HistoryEntry, changes};
 pub use objects::PhoneNumberObject;
 pub use webhooks::{
-    AttemptResult, DeliveryAttempt, DeliveryState, KEPT_ATTEMPTS, LeasedDelivery,
-    NewWebhookEndpoint, QueueStats, WebhookDelivery, WebhookEndpoint, WebhookEndpointUpdate,
-    WebhookStore, event_message_id, event_types_column, event_types_from_column, webhook_body,
+    AttemptResult, DeliveryAttempt, DeliveryState, LeasedDelivery, NewWebhookEndpoint, QueueStats,
+    WebhookDelivery, WebhookEndpoint, WebhookEndpointUpdate, WebhookStore, event_types_column,
+    event_types_from_column, webhook_body,
 };
 
 /// How long an Idempotency-Key is remembered.

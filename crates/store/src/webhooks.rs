@@ -220,12 +220,6 @@ pub fn webhook_body(event_type: &str, at: Timestamp, data: &str) -> String {
     )
 }
 
-/// The message id (`webhook-id`) of an event's deliveries: one per event, so a receiver
-/// can tell a repeat from a new event.
-pub fn event_message_id(event_seq: i64) -> String {
-    format!("evt_{event_seq}")
-}
-
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
     async fn create_webhook_endpoint(

@@ -1,7 +1,7 @@
 //! `/v1/webhook-endpoints`: URLs the workspace's events are posted to, signed the Standard
 //! Webhooks way, and the record of every delivery. Every route needs `webhooks:manage`.
 
-use crate::auth::{Authenticated, Caller};
+use crate::auth::Authenticated;
 use crate::error::{ApiError, ErrorResponse};
 use crate::extract::{Fields, JsonBody, page_from_query};
 use crate::json::{MessageBody, Page, json_response, message_response, page_response};
@@ -267,18 +267,11 @@ fn endpoint_id(id: Result<Path<String>, PathRejection>) -> Result<WebhookEndpoin
 
 /// The fields of a create (`creating`) or an update, checked; a URL is also checked against
 /// what its host resolves to.
-struct EndpointFields {
-    url: Option<String>,
-    event_types: Option<Vec<String>>,
-    description: Option<Option<String>>,
-    enabled: Option<bool>,
-}
-
 async fn endpoint_fields(
     state: &AppState,
     body: JsonBody,
     creating: bool,
-) -> Result<EndpointFields, ApiError> {
+) -> Result<WebhookEndpointUpdate, ApiError> {
     let mut fields = Fields::new(body.parse()?.object);
     let url = if creating {
         fields.required_string("url", None)
@@ -315,16 +308,12 @@ async fn endpoint_fields(
         fields.problem(problem);
     }
     fields.finish()?;
-    Ok(EndpointFields {
+    Ok(WebhookEndpointUpdate {
         url,
         event_types,
         description,
         enabled,
     })
-}
-
-fn caller_of(auth: Authenticated) -> Result<Caller, ApiError> {
-    auth.require(Scope::WebhooksManage)
 }
 
 /// Create a webhook endpoint.
@@ -346,7 +335,7 @@ pub async fn create_endpoint(
     auth: Authenticated,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let caller = caller_of(auth)?;
+    let caller = auth.require(Scope::WebhooksManage)?;
     let fields = endpoint_fields(&state, body, true).await?;
     let secret = generate_secret();
     let endpoint = state
@@ -387,7 +376,7 @@ pub async fn list_endpoints(
     auth: Authenticated,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let caller = caller_of(auth)?;
+    let caller = auth.require(Scope::WebhooksManage)?;
     let mut problems = Vec::new();
     let page = page_from_query(&query, &mut problems);
     if !problems.is_empty() {
@@ -419,7 +408,7 @@ pub async fn get_endpoint(
     auth: Authenticated,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let caller = caller_of(auth)?;
+    let caller = auth.require(Scope::WebhooksManage)?;
     let id = endpoint_id(id)?;
     let endpoint = state
         .store
@@ -453,21 +442,12 @@ pub async fn update_endpoint(
     id: Result<Path<String>, PathRejection>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let caller = caller_of(auth)?;
+    let caller = auth.require(Scope::WebhooksManage)?;
     let id = endpoint_id(id)?;
     let fields = endpoint_fields(&state, body, false).await?;
     let endpoint = state
         .store
-        .update_webhook_endpoint(
-            &caller.workspace_id,
-            &id,
-            WebhookEndpointUpdate {
-                url: fields.url,
-                description: fields.description,
-                event_types: fields.event_types,
-                enabled: fields.enabled,
-            },
-        )
+        .update_webhook_endpoint(&caller.workspace_id, &id, fields)
         .await?
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
     state.webhooks.wake.notify_one();
@@ -494,7 +474,7 @@ pub async fn delete_endpoint(
     auth: Authenticated,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let caller = caller_of(auth)?;
+    let caller = auth.require(Scope::WebhooksManage)?;
     let id = endpoint_id(id)?;
     if !state
         .store
@@ -527,7 +507,7 @@ pub async fn rotate_secret(
     auth: Authenticated,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let caller = caller_of(auth)?;
+    let caller = auth.require(Scope::WebhooksManage)?;
     let id = endpoint_id(id)?;
     let secret = generate_secret();
     let endpoint = state
@@ -569,7 +549,7 @@ pub async fn test_endpoint(
     auth: Authenticated,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let caller = caller_of(auth)?;
+    let caller = auth.require(Scope::WebhooksManage)?;
     let id = endpoint_id(id)?;
     let runtime = &state.webhooks;
     let leased = state
@@ -585,8 +565,7 @@ pub async fn test_endpoint(
     let (attempt, result) = crate::webhooks::attempt(&state, &leased).await;
     crate::webhooks::record(&state, &leased, attempt.clone(), result).await?;
     let mut delivery = leased.delivery;
-    delivery.state = result.next_state().0;
-    delivery.next_attempt_at = None;
+    (delivery.state, delivery.next_attempt_at) = result.next_state();
     delivery.attempt_count = 1;
     delivery.attempts = vec![attempt];
     Ok(json_response(
@@ -618,7 +597,7 @@ pub async fn replay_events(
     id: Result<Path<String>, PathRejection>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let caller = caller_of(auth)?;
+    let caller = auth.require(Scope::WebhooksManage)?;
     let id = endpoint_id(id)?;
     let mut fields = Fields::new(body.parse_or_empty()?.object);
     let since = fields.optional_string("since", None).and_then(|text| {
@@ -661,7 +640,7 @@ pub async fn list_deliveries(
     id: Result<Path<String>, PathRejection>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let caller = caller_of(auth)?;
+    let caller = auth.require(Scope::WebhooksManage)?;
     let id = endpoint_id(id)?;
     let mut problems = Vec::new();
     let page = page_from_query(&query, &mut problems);
@@ -695,7 +674,7 @@ pub async fn retry_delivery(
     auth: Authenticated,
     ids: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let caller = caller_of(auth)?;
+    let caller = auth.require(Scope::WebhooksManage)?;
     let Ok(Path((endpoint, delivery))) = ids else {
         return Err(ApiError::NotFound(NOT_FOUND));
     };
