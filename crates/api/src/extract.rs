@@ -107,16 +107,35 @@ impl Fields {
         self.problems.push(message.into());
     }
 
-    /// Takes a field by its name or its alias; `None` when absent.
+    /// Takes a field by its name or its alias; `None` when absent. A string (or a string in
+    /// an array) with a control character is a problem and counts as absent: every text the
+    /// API stores is one line a person wrote (a name, a nickname, a URL), and a NUL or an
+    /// escape sequence in it would break a database, a log line or a terminal.
     fn take(&mut self, name: &str, alias: Option<&str>) -> Option<Value> {
-        self.object
+        let value = self
+            .object
             .remove(name)
-            .or_else(|| alias.and_then(|a| self.object.remove(a)))
+            .or_else(|| alias.and_then(|a| self.object.remove(a)))?;
+        let has_control = |v: &Value| matches!(v, Value::String(s) if s.chars().any(char::is_control));
+        let controlled = match &value {
+            Value::Array(items) => items.iter().any(has_control),
+            other => has_control(other),
+        };
+        if controlled {
+            self.problem(format!(
+                "{name} must not contain control characters (line breaks, tabs, NUL, escapes)"
+            ));
+            return None;
+        }
+        Some(value)
     }
 
     /// A string field that must be present and non-empty.
     pub fn required_string(&mut self, name: &str, alias: Option<&str>) -> Option<String> {
+        let reported = self.problems.len();
         match self.take(name, alias) {
+            // Already reported by `take` (a control character).
+            None if self.problems.len() > reported => None,
             None | Some(Value::Null) => {
                 self.problem(format!("{name} should not be empty"));
                 None

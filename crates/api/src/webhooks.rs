@@ -15,7 +15,7 @@ use hmac::{Hmac, Mac};
 use rand::Rng;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use sha2::Sha256;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchboard_domain::{SealingKey, Timestamp};
@@ -189,16 +189,40 @@ pub fn forbidden_address(ip: IpAddr, allow_loopback: bool) -> Option<&'static st
             }
         }
         IpAddr::V6(v6) => {
+            let segments = v6.segments();
+            // An IPv4 address carried inside: 6to4 (2002:AABB:CCDD::/48) and the well-known
+            // NAT64 prefix (64:ff9b::/96) reach it, so it must be public itself.
+            let embedded = match segments {
+                [0x2002, high, low, ..] => Some(Ipv4Addr::from((u32::from(high) << 16) | u32::from(low))),
+                [0x64, 0xff9b, 0, 0, 0, 0, high, low] => {
+                    Some(Ipv4Addr::from((u32::from(high) << 16) | u32::from(low)))
+                }
+                _ => None,
+            };
+            if let Some(v4) = embedded {
+                return forbidden_address(IpAddr::V4(v4), false)
+                    .map(|_| "an IPv6 address that carries a non-public IPv4 address");
+            }
             if v6.is_unique_local() {
                 Some("a private address")
-            } else if v6.is_unicast_link_local() {
+            } else if v6.is_unicast_link_local() || segments[0] & 0xffc0 == 0xfec0 {
+                // fe80::/10, and the deprecated site-local fec0::/10.
                 Some("a link-local address")
             } else if v6.is_unspecified()
                 || v6.is_multicast()
-                || v6.segments()[0] == 0x2001 && v6.segments()[1] == 0xdb8
+                // ::/96 (IPv4-compatible, deprecated) and ::ffff:0:0/96 (IPv4-translated):
+                // both name an IPv4 host some stacks still reach.
+                || segments[..6] == [0, 0, 0, 0, 0, 0]
+                || segments[..6] == [0, 0, 0, 0, 0xffff, 0]
+                // 100::/64: discard-only.
+                || segments[..4] == [0x100, 0, 0, 0]
+                // 2001::/23: IETF protocol assignments, Teredo (2001::/32) among them;
+                // 2001:db8::/32: documentation.
+                || segments[0] == 0x2001 && (segments[1] < 0x200 || segments[1] == 0xdb8)
             {
                 Some("a reserved address")
-            } else if v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+            } else if segments[..2] == [0x64, 0xff9b] {
+                // 64:ff9b:1::/48, local-use NAT64: translates to whatever the network chose.
                 Some("a NAT64 address")
             } else {
                 None
@@ -246,11 +270,17 @@ fn literal_address(url: &reqwest::Url) -> Option<IpAddr> {
 
 /// Checks an endpoint URL before it is saved: `https` (or `http` to loopback when
 /// `allow_loopback`), a host, and no forbidden address among what the host resolves to now.
-/// A name that does not resolve yet is accepted; every delivery checks again.
-pub async fn check_endpoint_url(url: &str, allow_loopback: bool) -> Result<(), String> {
+/// A name that does not resolve yet is accepted; every delivery checks again. Answers the URL
+/// as it is stored and used: normalised by the URL parser.
+pub async fn check_endpoint_url(url: &str, allow_loopback: bool) -> Result<String, String> {
     const MAX_URL_LEN: usize = 2048;
     if url.len() > MAX_URL_LEN {
         return Err(format!("url must be at most {MAX_URL_LEN} characters"));
+    }
+    // The URL parser drops tabs and line breaks without a word; refuse them (and every other
+    // control character) instead, so what is stored is what was meant.
+    if url.chars().any(char::is_control) {
+        return Err("url must not contain control characters (line breaks, tabs, escapes)".into());
     }
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("url is not a valid URL: {e}"))?;
     if parsed.host_str().is_none_or(str::is_empty) {
@@ -284,6 +314,11 @@ pub async fn check_endpoint_url(url: &str, allow_loopback: bool) -> Result<(), S
         "http" if allow_loopback => {
             return Err("url must use https (http is allowed for loopback addresses only)".into());
         }
+        "http" if loopback_only => {
+            return Err("url must use https; for a receiver on this machine during development, \
+                 start the server with --webhooks-allow-loopback"
+                .into());
+        }
         _ => return Err("url must use https".into()),
     }
     if let Some(reason) = addresses
@@ -295,7 +330,21 @@ pub async fn check_endpoint_url(url: &str, allow_loopback: bool) -> Result<(), S
             parsed.host_str().unwrap_or_default()
         ));
     }
-    Ok(())
+    Ok(parsed.to_string())
+}
+
+/// An endpoint URL as the logs show it: without its query, where receivers put tokens.
+pub fn redacted_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.query().is_some() {
+                parsed.set_query(Some("redacted"));
+            }
+            parsed.set_fragment(None);
+            parsed.to_string()
+        }
+        Err(_) => "(invalid url)".into(),
+    }
 }
 
 /// Posts one leased delivery and says what it leads to; records nothing.
@@ -389,7 +438,7 @@ async fn post(
         .body(leased.body.clone())
         .send()
         .await
-        .map_err(|e| describe_error(&e, runtime.settings.attempt_timeout))?;
+        .map_err(|e| describe_error(&e.without_url(), runtime.settings.attempt_timeout))?;
     let status = response.status().as_u16();
     let mut excerpt = Vec::new();
     while excerpt.len() < RESPONSE_EXCERPT_BYTES {
@@ -403,6 +452,8 @@ async fn post(
     Ok((status, String::from_utf8_lossy(&excerpt).into_owned()))
 }
 
+/// Why a POST failed, without the URL (its query may hold the receiver's token; the
+/// delivery names its endpoint anyway).
 fn describe_error(error: &reqwest::Error, timeout: Duration) -> String {
     if error.is_timeout() {
         return format!("no answer within {} s", timeout.as_secs_f64());
@@ -487,7 +538,7 @@ pub async fn run_worker(state: AppState, mut stop: watch::Receiver<bool>) {
             in_flight.spawn(async move {
                 let (attempt, result) = attempt(&state, &delivery).await;
                 if let Some(error) = &attempt.error {
-                    tracing::info!(delivery = %delivery.delivery.id, url = %delivery.url, %error, "webhook attempt failed");
+                    tracing::info!(delivery = %delivery.delivery.id, url = %redacted_url(&delivery.url), error = %error.escape_debug(), "webhook attempt failed");
                 }
                 match record(&state, &delivery, attempt, result).await {
                     Ok(true) => {}
@@ -582,11 +633,27 @@ mod tests {
             "::ffff:10.0.0.1",
             "::ffff:127.0.0.1",
             "64:ff9b::a00:1",
+            "::7f00:1",
+            "::127.0.0.1",
+            "::ffff:0:7f00:1",
+            "64:ff9b:1::1",
+            "2002:7f00:1::",
+            "2002:a00:1::1",
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "fec0::1",
+            "100::1",
         ] {
             let ip: IpAddr = private.parse().expect("address");
             assert!(forbidden_address(ip, false).is_some(), "{private}");
         }
-        for public in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
+        for public in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "2002:5db8:d822::1",
+            "64:ff9b::5db8:d822",
+        ] {
             let ip: IpAddr = public.parse().expect("address");
             assert_eq!(forbidden_address(ip, false), None, "{public}");
         }
@@ -638,10 +705,45 @@ mod tests {
             ("https://127.0.0.1:9000/hook", true),
         ] {
             assert_eq!(
-                check_endpoint_url(url, allow_loopback).await,
-                Ok(()),
+                check_endpoint_url(url, allow_loopback).await.as_deref(),
+                Ok(url),
                 "{url}"
             );
         }
+        for forged in [
+            "https://93.184.216.34/hook\nINFO forged line",
+            "https://93.184.216.34/\u{1b}[31mred",
+            "https://93.184.216.34/a\tb",
+        ] {
+            assert!(
+                check_endpoint_url(forged, false)
+                    .await
+                    .is_err_and(|e| e.contains("control characters")),
+                "{forged:?}"
+            );
+        }
+        assert_eq!(
+            check_endpoint_url("https://93.184.216.34:443/a b?x=1", false).await,
+            Ok("https://93.184.216.34/a%20b?x=1".to_owned())
+        );
+        let plain = check_endpoint_url("http://127.0.0.1:9000/", false).await;
+        assert!(
+            plain
+                .as_ref()
+                .is_err_and(|e| e.contains("--webhooks-allow-loopback")),
+            "{plain:?}"
+        );
+    }
+
+    #[test]
+    fn logged_urls_leave_out_the_query() {
+        assert_eq!(
+            redacted_url("https://example.com/hook?token=s3cret#frag"),
+            "https://example.com/hook?redacted"
+        );
+        assert_eq!(
+            redacted_url("https://example.com/hook"),
+            "https://example.com/hook"
+        );
     }
 }

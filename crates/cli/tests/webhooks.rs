@@ -810,18 +810,21 @@ async fn an_endpoint_failing_for_five_days_is_disabled_and_replays_what_it_misse
         let deliveries = api.ok("GET", &format!("{path}/deliveries"), None).await;
         assert_eq!(deliveries["total"], json!(1), "{deliveries}");
 
+        // A disabled endpoint's backlog may not grow: replaying to it is refused.
+        let refused = api.call("POST", &format!("{path}/replay"), None).await;
+        assert_eq!(refused.0, 409, "{refused:?}");
         receiver.set_mode(ANSWER_OK);
         let enabled = api.ok("PATCH", &path, Some(json!({"enabled": true}))).await;
         assert_eq!(enabled["enabled"], json!(true));
         assert_eq!(enabled["disabled_reason"], json!(null));
         let replay = api.call("POST", &format!("{path}/replay"), None).await;
-        assert_eq!(replay, (202, json!({"queued": 2})));
+        assert_eq!(replay, (202, json!({"queued": 2, "complete": true})));
         // A second replay finds nothing new; an earlier `since` reaches back before the
         // endpoint existed (the workspace's first key).
         let again = api
             .call("POST", &format!("{path}/replay"), Some(json!({})))
             .await;
-        assert_eq!(again, (202, json!({"queued": 0})));
+        assert_eq!(again, (202, json!({"queued": 0, "complete": true})));
         let history = api
             .call(
                 "POST",
@@ -829,7 +832,7 @@ async fn an_endpoint_failing_for_five_days_is_disabled_and_replays_what_it_misse
                 Some(json!({"since": "2000-01-01T00:00:00Z"})),
             )
             .await;
-        assert_eq!(history, (202, json!({"queued": 1})));
+        assert_eq!(history, (202, json!({"queued": 1, "complete": true})));
         let bad = api
             .call(
                 "POST",
@@ -1215,5 +1218,97 @@ async fn endpoints_are_managed_with_their_own_scope() {
             .0,
             404
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_receives_only_what_its_key_may_read() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let server = serve_hooks(&db, 1);
+        let admin = Api::new(&server, &workspace(&db));
+        let key = |scopes: &[&str]| {
+            let (admin, server) = (&admin, &server);
+            let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+            async move {
+                let created = admin
+                    .ok("POST", "/api-keys", Some(json!({"name": "limited", "scopes": scopes})))
+                    .await;
+                Api::new(server, created["api_key"].as_str().expect("key"))
+            }
+        };
+        let hooks_only = key(&["webhooks:manage"]).await;
+        let numbers_and_hooks = key(&["webhooks:manage", "phone_numbers:read"]).await;
+        let url = "https://127.0.0.1:9/hook";
+
+        // Types the key may not read are refused by name, "every type" too.
+        for (api, types, named) in [
+            (&hooks_only, json!(["api_key.created"]), "api_keys:manage"),
+            (&hooks_only, json!(["phone_number.updated"]), "phone_numbers:read"),
+            (&hooks_only, json!([]), "phone_numbers:read"),
+            (&numbers_and_hooks, json!(["agent.created"]), "agents:read"),
+        ] {
+            let (status, body) = api
+                .call("POST", "/webhook-endpoints", Some(json!({"url": url, "event_types": types})))
+                .await;
+            assert_eq!(status, 403, "{types}: {body}");
+            assert!(
+                body["message"].as_str().is_some_and(|m| m.contains(named)),
+                "{body}"
+            );
+        }
+        // "Every type" for a key that reads numbers only is the number events, and no key
+        // event ever reaches the endpoint.
+        let limited = numbers_and_hooks
+            .ok("POST", "/webhook-endpoints", Some(json!({"url": url})))
+            .await;
+        let types: Vec<&str> = limited["event_types"]
+            .as_array()
+            .expect("types")
+            .iter()
+            .filter_map(|t| t.as_str())
+            .collect();
+        assert!(!types.is_empty() && types.iter().all(|t| t.starts_with("phone_number.")), "{types:?}");
+        admin
+            .ok("POST", "/api-keys", Some(json!({"name": "another"})))
+            .await;
+        admin.ok("POST", "/agents", Some(json!({"name": "Ana"}))).await;
+        let deliveries = admin
+            .ok("GET", &format!("/webhook-endpoints/{}/deliveries", limited["id"].as_str().expect("id")), None)
+            .await;
+        assert_eq!(deliveries["total"], json!(0), "{deliveries}");
+
+        // An endpoint that takes every type can be changed or replayed only by a key that
+        // may read every type.
+        let everything = admin
+            .ok("POST", "/webhook-endpoints", Some(json!({"url": url})))
+            .await;
+        assert_eq!(everything["event_types"], json!([]));
+        let path = format!("/webhook-endpoints/{}", everything["id"].as_str().expect("id"));
+        let (status, _) = numbers_and_hooks
+            .call("PATCH", &path, Some(json!({"description": "mine now"})))
+            .await;
+        assert_eq!(status, 403);
+        let (status, _) = numbers_and_hooks
+            .call("POST", &format!("{path}/replay"), Some(json!({"since": "1970-01-01T00:00:00Z"})))
+            .await;
+        assert_eq!(status, 403);
+        // It may narrow it to what it reads, and then answers for it.
+        let narrowed = numbers_and_hooks
+            .ok("PATCH", &path, Some(json!({"event_types": ["phone_number.updated"]})))
+            .await;
+        assert_eq!(narrowed["event_types"], json!(["phone_number.updated"]));
+
+        // At most 20 endpoints in a workspace.
+        for _ in 2..20 {
+            admin
+                .ok("POST", "/webhook-endpoints", Some(json!({"url": url})))
+                .await;
+        }
+        let (status, body) = admin
+            .call("POST", "/webhook-endpoints", Some(json!({"url": url})))
+            .await;
+        assert_eq!(status, 409, "{body}");
+        assert!(body["message"].as_str().is_some_and(|m| m.contains("20")), "{body}");
     }
 }

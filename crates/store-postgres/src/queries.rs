@@ -322,8 +322,8 @@ fn event_conditions(
     if let Some(until) = filter.until {
         add("created_at < ?", Box::new(until.as_millis()));
     }
-    if filter.without_api_keys {
-        conditions.push("substr(type, 1, 8) <> 'api_key.'".to_owned());
+    for kind in &filter.hidden_kinds {
+        add("NOT starts_with(type, ?)", Box::new((*kind).to_owned()));
     }
     (conditions.join(" AND "), args)
 }

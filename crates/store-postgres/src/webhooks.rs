@@ -425,6 +425,7 @@ impl WebhookStore for PostgresStore {
         workspace: &WorkspaceId,
         endpoint: &WebhookEndpointId,
         since: Option<Timestamp>,
+        limit: u32,
     ) -> Result<Option<u64>, StoreError> {
         let client = self.client().await?;
         if read_endpoint(&client, workspace, endpoint).await?.is_none() {
@@ -442,9 +443,10 @@ impl WebhookStore for PostgresStore {
                        AND (e.event_types = '' OR position(' ' || ev.type || ' ' in e.event_types) > 0)
                        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries x WHERE x.endpoint_id = e.id AND x.event_seq = ev.seq)
                      ORDER BY ev.seq
+                     LIMIT $4
                      ON CONFLICT DO NOTHING"
                 ),
-                &[&endpoint.as_str(), &since.map(Timestamp::as_millis), &Timestamp::now().as_millis()],
+                &[&endpoint.as_str(), &since.map(Timestamp::as_millis), &Timestamp::now().as_millis(), &i64::from(limit)],
             )
             .await
             .map_err(map_error)?;

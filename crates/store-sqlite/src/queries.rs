@@ -1611,8 +1611,10 @@ fn event_conditions(workspace: &WorkspaceId, filter: &EventFilter) -> (String, V
         conditions.push("created_at < ?");
         args.push(SqlValue::Integer(until.as_millis()));
     }
-    if filter.without_api_keys {
-        conditions.push("substr(type, 1, 8) <> 'api_key.'");
+    for kind in &filter.hidden_kinds {
+        conditions.push("substr(type, 1, length(?)) <> ?");
+        args.push(SqlValue::Text((*kind).to_owned()));
+        args.push(SqlValue::Text((*kind).to_owned()));
     }
     (conditions.join(" AND "), args)
 }

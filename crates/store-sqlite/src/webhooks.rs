@@ -429,6 +429,7 @@ impl WebhookStore for SqliteStore {
         workspace: &WorkspaceId,
         endpoint: &WebhookEndpointId,
         since: Option<Timestamp>,
+        limit: u32,
     ) -> Result<Option<u64>, StoreError> {
         let (workspace, endpoint) = (workspace.clone(), endpoint.clone());
         self.write(move |tx| {
@@ -446,9 +447,10 @@ impl WebhookStore for SqliteStore {
                      WHERE e.id = ?1 AND ev.created_at >= coalesce(?2, e.created_at)
                        AND (e.event_types = '' OR instr(e.event_types, ' ' || ev.type || ' ') > 0)
                        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries x WHERE x.endpoint_id = e.id AND x.event_seq = ev.seq)
-                     ORDER BY ev.seq"
+                     ORDER BY ev.seq
+                     LIMIT ?4"
                     ),
-                    params![endpoint.as_str(), since.map(Timestamp::as_millis), Timestamp::now().as_millis()],
+                    params![endpoint.as_str(), since.map(Timestamp::as_millis), Timestamp::now().as_millis(), i64::from(limit)],
                 )
                 .map_err(map_error)?;
             Ok(Some(queued as u64))

@@ -3,7 +3,7 @@
 
 use crate::{Actor, PhoneNumberObject};
 use serde_json::{Value, json};
-use switchboard_domain::{PhoneNumber, Timestamp};
+use switchboard_domain::{PhoneNumber, Scope, Scopes, Timestamp};
 
 /// Every kind of event, as the feed names them.
 pub const EVENT_TYPES: [&str; 11] = [
@@ -19,6 +19,41 @@ pub const EVENT_TYPES: [&str; 11] = [
     "api_key.revoked",
     "api_key.expiry_set",
 ];
+
+/// Who may read which events: the scope a key needs to see the events whose type starts
+/// with each prefix, in the feed and through a webhook endpoint alike. Key, endpoint and
+/// workspace events say who can do what in the workspace, so they are for the keys that
+/// manage those.
+pub const EVENT_KINDS: [(&str, Scope); 3] = [
+    ("phone_number.", Scope::PhoneNumbersRead),
+    ("agent.", Scope::AgentsRead),
+    ("api_key.", Scope::ApiKeysManage),
+];
+
+/// The scope a reader needs for events of `event_type`.
+pub fn event_scope(event_type: &str) -> Option<Scope> {
+    EVENT_KINDS
+        .iter()
+        .find(|(prefix, _)| event_type.starts_with(prefix))
+        .map(|(_, scope)| *scope)
+}
+
+/// The type prefixes of the events a key with `scopes` may not read.
+pub fn hidden_event_kinds(scopes: Scopes) -> Vec<&'static str> {
+    EVENT_KINDS
+        .iter()
+        .filter(|(_, scope)| !scopes.contains(*scope))
+        .map(|(prefix, _)| *prefix)
+        .collect()
+}
+
+/// The event types a key with `scopes` may read.
+pub fn readable_event_types(scopes: Scopes) -> Vec<&'static str> {
+    EVENT_TYPES
+        .into_iter()
+        .filter(|t| event_scope(t).is_some_and(|scope| scopes.contains(scope)))
+        .collect()
+}
 
 /// A position in the feed: the last event a reader has seen. Events are served in
 /// (`txid`, `seq`) order; `txid` is the writing transaction's id on PostgreSQL and 0 on
@@ -84,8 +119,9 @@ pub struct EventFilter {
     pub since: Option<Timestamp>,
     /// Before this time.
     pub until: Option<Timestamp>,
-    /// Leaves out `api_key.*` events (for a caller that may not manage keys).
-    pub without_api_keys: bool,
+    /// Leaves out the events whose type starts with any of these (what the caller may not
+    /// read: see [`hidden_event_kinds`]).
+    pub hidden_kinds: Vec<&'static str>,
 }
 
 /// An event to write, in the transaction of its change.

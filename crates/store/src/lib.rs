@@ -713,7 +713,10 @@ mod events;
 mod history;
 mod objects;
 mod webhooks;
-pub use events::{EVENT_TYPES, Event, EventCursor, EventFilter, NewEvent};
+pub use events::{
+    EVENT_KINDS, EVENT_TYPES, Event, EventCursor, EventFilter, NewEvent, event_scope,
+    hidden_event_kinds, readable_event_types,
+};
 pub use history::{Actor, HistoryAction, HistoryEntry, changes};
 pub use objects::PhoneNumberObject;
 pub use webhooks::{

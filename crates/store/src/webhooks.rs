@@ -284,13 +284,15 @@ pub trait WebhookStore: Send + Sync {
     ) -> Result<Option<LeasedDelivery>, StoreError>;
     /// Queues, in feed order, every event at or after `since` (by default, the endpoint's
     /// creation) that the endpoint's filter matches and that has no delivery to it yet: what
-    /// it missed while disabled, or, with an earlier `since`, history. Returns how many;
-    /// `None` when there is no such endpoint.
+    /// it missed while disabled, or, with an earlier `since`, history — the oldest `limit`
+    /// of them, so that calling again queues the next ones. Returns how many; `None` when
+    /// there is no such endpoint.
     async fn replay_webhook_events(
         &self,
         workspace: &WorkspaceId,
         endpoint: &WebhookEndpointId,
         since: Option<Timestamp>,
+        limit: u32,
     ) -> Result<Option<u64>, StoreError>;
     /// Takes up to `limit` due deliveries of enabled endpoints for `owner` until
     /// `leased_until`: each is taken by one worker at a time, and a delivery waits while an

@@ -12,8 +12,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 use std::collections::HashMap;
-use switchboard_domain::{Scope, Timestamp};
-use switchboard_store::{EVENT_TYPES, Event, EventCursor, EventFilter};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use switchboard_domain::{Scope, SealingKey, Timestamp, WorkspaceId};
+use switchboard_store::{EVENT_TYPES, Event, EventCursor, EventFilter, hidden_event_kinds};
 use utoipa::{IntoParams, ToSchema};
 
 /// The most events one read of the feed returns.
@@ -25,7 +27,7 @@ const DEFAULT_FEED_LIMIT: u32 = 100;
 #[schema(as = WorkspaceEvent)]
 pub struct EventObject {
     /// This event's place in the feed: pass it as `after` to read what came after it.
-    #[schema(example = "0-42")]
+    #[schema(example = "q2w9Zb1k0cS7tGx4VYp2mEo8hJd3Lr6uNf5aWy")]
     cursor: String,
     /// `phone_number.imported`, `.purchased`, `.linked`, `.updated`, `.released`;
     /// `agent.created`, `.renamed`, `.deleted`; `api_key.created`, `.revoked`, `.expiry_set`.
@@ -51,10 +53,39 @@ pub struct EventObject {
     changes: serde_json::Value,
 }
 
-impl From<Event> for EventObject {
-    fn from(event: Event) -> Self {
+/// Feed positions as clients see them: the position and the workspace, sealed with the
+/// server key and base64url-encoded. A cursor so reveals nothing (not how many events other
+/// workspaces wrote, not a PostgreSQL transaction id), cannot be forged, and is refused in
+/// another workspace. Every replica shares the key, so any of them reads any cursor.
+struct Cursors<'a> {
+    key: &'a SealingKey,
+    workspace: &'a WorkspaceId,
+}
+
+impl Cursors<'_> {
+    fn show(&self, cursor: EventCursor) -> String {
+        let plain = format!("{}|{cursor}", self.workspace);
+        URL_SAFE_NO_PAD.encode(self.key.seal_deterministic(plain.as_bytes()))
+    }
+
+    /// The position of a cursor this workspace was given, or of `start`.
+    fn read(&self, text: &str) -> Option<EventCursor> {
+        if text == "start" {
+            return Some(EventCursor::START);
+        }
+        let sealed = URL_SAFE_NO_PAD.decode(text).ok()?;
+        let plain = String::from_utf8(self.key.open(&sealed).ok()?).ok()?;
+        let (workspace, position) = plain.split_once('|')?;
+        (workspace == self.workspace.as_str())
+            .then(|| EventCursor::parse(position))
+            .flatten()
+    }
+}
+
+impl EventObject {
+    fn new(event: Event, cursors: &Cursors<'_>) -> Self {
         Self {
-            cursor: event.cursor.to_string(),
+            cursor: cursors.show(event.cursor),
             event_type: event.event_type,
             at: event.at.to_string(),
             subject_id: event.subject_id,
@@ -72,7 +103,7 @@ pub struct FeedPage {
     /// In feed order.
     items: Vec<EventObject>,
     /// Where to resume: the last item's cursor, or the `after` given when there was none.
-    #[schema(example = "0-42")]
+    #[schema(example = "q2w9Zb1k0cS7tGx4VYp2mEo8hJd3Lr6uNf5aWy")]
     next_cursor: String,
 }
 
@@ -143,7 +174,7 @@ fn event_filter(query: &HashMap<String, String>, problems: &mut Vec<String>) -> 
         event_type,
         since,
         until,
-        without_api_keys: false,
+        hidden_kinds: Vec::new(),
     }
 }
 
@@ -176,11 +207,20 @@ pub async fn list_events(
     let caller = auth.require(Scope::PhoneNumbersRead)?;
     let mut problems = Vec::new();
     let mut filter = event_filter(&query, &mut problems);
-    // Key events name keys and their scopes: only for a key that may manage keys.
-    filter.without_api_keys = !caller.scopes.contains(Scope::ApiKeysManage);
+    // Each kind of event only for a key that may read what it is about (`EVENT_KINDS`).
+    filter.hidden_kinds = hidden_event_kinds(caller.scopes);
+    let cursors = Cursors {
+        key: &state.sealing_key,
+        workspace: &caller.workspace_id,
+    };
+    // Nothing stored holds a control character (the API refuses them): such a filter
+    // matches nothing, and PostgreSQL could not even take a NUL as a parameter.
+    let matches_nothing = ["number_id", "agent_id"]
+        .iter()
+        .any(|name| query.get(*name).is_some_and(|v| v.chars().any(char::is_control)));
     match query.get("after") {
         Some(after) => {
-            let cursor = EventCursor::parse(after.trim()).or_else(|| {
+            let cursor = cursors.read(after.trim()).or_else(|| {
                 problems.push("after must be a cursor from this feed, or start".into());
                 None
             });
@@ -204,16 +244,23 @@ pub async fn list_events(
             if !problems.is_empty() {
                 return Err(ApiError::BadRequest(problems));
             }
-            let events = state
-                .store
-                .events_after(&caller.workspace_id, cursor, &filter, limit)
-                .await?;
+            let events = if matches_nothing {
+                Vec::new()
+            } else {
+                state
+                    .store
+                    .events_after(&caller.workspace_id, cursor, &filter, limit)
+                    .await?
+            };
             let next = events.last().map_or(cursor, |e| e.cursor);
             Ok(json_response(
                 StatusCode::OK,
                 &FeedPage {
-                    items: events.into_iter().map(EventObject::from).collect(),
-                    next_cursor: next.to_string(),
+                    items: events
+                        .into_iter()
+                        .map(|e| EventObject::new(e, &cursors))
+                        .collect(),
+                    next_cursor: cursors.show(next),
                 },
             ))
         }
@@ -222,11 +269,18 @@ pub async fn list_events(
             if !problems.is_empty() {
                 return Err(ApiError::BadRequest(problems));
             }
-            let (events, total) = state
-                .store
-                .list_events(&caller.workspace_id, &filter, page)
-                .await?;
-            let items: Vec<EventObject> = events.into_iter().map(EventObject::from).collect();
+            let (events, total) = if matches_nothing {
+                (Vec::new(), 0)
+            } else {
+                state
+                    .store
+                    .list_events(&caller.workspace_id, &filter, page)
+                    .await?
+            };
+            let items: Vec<EventObject> = events
+                .into_iter()
+                .map(|e| EventObject::new(e, &cursors))
+                .collect();
             Ok(page_response(items, total, page))
         }
     }

@@ -246,11 +246,17 @@ pub async fn list_phone_numbers(
 
 /// The list's filters (see [`NumberFilterQuery`]), for the list and the reports alike. Bad
 /// values are added to `problems`. `None` when the filters can match nothing: an agent id of
-/// the wrong shape routes no number, which is an empty answer, not an error.
+/// the wrong shape routes no number, and no number holds a control character, which is an
+/// empty answer, not an error.
 pub(crate) fn number_filter(
     query: &HashMap<String, String>,
     problems: &mut Vec<String>,
 ) -> Option<NumberFilter> {
+    // No stored value holds a control character (the API refuses them), so a filter with one
+    // matches nothing; PostgreSQL could not even take a NUL as a parameter.
+    if query.values().any(|v| v.chars().any(char::is_control)) {
+        return None;
+    }
     let text = |name: &str| query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
     // An empty `type` or `status` is a value that is none of the allowed ones.
     let number_type = query.get("type").and_then(|t| {
@@ -289,19 +295,19 @@ fn list_page(
 }
 
 /// An agent id field of a PATCH: `null` clears; a string must name an agent.
-fn agent_change(fields: &mut Fields, name: &'static str) -> Result<FieldChange<AgentId>, ApiError> {
-    Ok(match fields.string_change(name, 64) {
+/// A malformed id is a problem reported with the body's others.
+fn agent_change(fields: &mut Fields, name: &'static str) -> FieldChange<AgentId> {
+    match fields.string_change(name, 64) {
         FieldChange::Keep => FieldChange::Keep,
         FieldChange::Clear => FieldChange::Clear,
         FieldChange::Set(id) => match AgentId::parse(&id) {
             Some(agent) => FieldChange::Set(agent),
             None => {
-                return Err(ApiError::bad_request(format!(
-                    "{name} is not an agent of this workspace"
-                )));
+                fields.problem(format!("{name} is not an agent of this workspace"));
+                FieldChange::Keep
             }
         },
-    })
+    }
 }
 
 /// The fields a PATCH may change; each is optional, and `null` clears it.
@@ -361,9 +367,9 @@ pub async fn update_phone_number(
     let mut fields = Fields::new(body.parse()?.object);
     let nickname = fields.string_change("nickname", NICKNAME_MAX_CHARS);
     let label = fields.string_change("label", LABEL_MAX_CHARS);
-    let agent_id = agent_change(&mut fields, "agent_id")?;
-    let inbound = agent_change(&mut fields, "inbound_agent_id")?;
-    let outbound_agent_id = agent_change(&mut fields, "outbound_agent_id")?;
+    let agent_id = agent_change(&mut fields, "agent_id");
+    let inbound = agent_change(&mut fields, "inbound_agent_id");
+    let outbound_agent_id = agent_change(&mut fields, "outbound_agent_id");
     let is_default = fields.optional_bool("is_default", None);
     fields.finish()?;
     // After validation: a request that would be a 400 anyway is one, whatever its

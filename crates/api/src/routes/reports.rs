@@ -675,8 +675,8 @@ fn csv_cells(o: &PhoneNumberObject) -> impl Iterator<Item = String> {
         o.number_type.to_owned(),
         o.monthly_cost_usd.clone(),
         o.capabilities.join("|"),
-        text(&o.label),
-        text(&o.nickname),
+        spreadsheet_safe(text(&o.label)),
+        spreadsheet_safe(text(&o.nickname)),
         text(&o.agent_id),
         text(&o.inbound_agent_id),
         text(&o.outbound_agent_id),
@@ -690,9 +690,36 @@ fn csv_cells(o: &PhoneNumberObject) -> impl Iterator<Item = String> {
     .into_iter()
 }
 
-/// One CSV record (RFC 4180: quoted when it must be, `\r\n` at the end). A cell that a
-/// spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) is left as it is: the
-/// import reads numbers with their `+`, and the file is data, not a sheet to open blind.
+/// Whether a spreadsheet would run `text` as a formula (OWASP's CSV injection list: `=`,
+/// `+`, `-`, `@`, tab, carriage return first), also behind apostrophes that
+/// [`spreadsheet_safe`] would otherwise take for its own.
+fn reads_as_formula(text: &str) -> bool {
+    text.trim_start_matches('\'')
+        .starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
+
+/// A free-text cell (a label, a nickname: text a person typed) as a spreadsheet shows it
+/// without running it: prefixed with `'` when it would read as a formula, as OWASP advises.
+/// The other columns hold values the server formats itself (E.164 numbers, amounts, ids,
+/// times) and are written as they are: `+14155550100` is a number, not a formula.
+/// [`from_spreadsheet_safe`] reads the cell back.
+pub fn spreadsheet_safe(text: String) -> String {
+    if reads_as_formula(&text) {
+        format!("'{text}")
+    } else {
+        text
+    }
+}
+
+/// The text a [`spreadsheet_safe`] cell was made from.
+pub fn from_spreadsheet_safe(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if reads_as_formula(rest) => rest,
+        _ => cell,
+    }
+}
+
+/// One CSV record (RFC 4180: quoted when it must be, `\r\n` at the end).
 fn csv_line(cells: impl Iterator<Item = String>) -> Vec<u8> {
     let mut line = Vec::new();
     for (i, cell) in cells.enumerate() {
@@ -883,5 +910,22 @@ mod tests {
         let line =
             csv_line(["a".into(), "b,c".into(), "say \"hi\"".into(), "x\ny".into()].into_iter());
         assert_eq!(line, b"a,\"b,c\",\"say \"\"hi\"\"\",\"x\ny\"\r\n");
+    }
+
+    #[test]
+    fn formulas_are_defused_and_read_back() {
+        for (text, cell) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1", "'+1"),
+            ("-2", "'-2"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("'=x", "''=x"),
+            ("'quoted", "'quoted"),
+            ("plain", "plain"),
+            ("", ""),
+        ] {
+            assert_eq!(spreadsheet_safe(text.to_owned()), cell, "{text}");
+            assert_eq!(from_spreadsheet_safe(cell), text, "{cell}");
+        }
     }
 }

@@ -14,10 +14,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use switchboard_domain::{Scope, Timestamp, WebhookDeliveryId, WebhookEndpointId};
+use switchboard_domain::{Scope, Scopes, Timestamp, WebhookDeliveryId, WebhookEndpointId};
 use switchboard_store::{
-    DeliveryAttempt, EVENT_TYPES, NewWebhookEndpoint, WebhookDelivery, WebhookEndpoint,
-    WebhookEndpointUpdate,
+    DeliveryAttempt, EVENT_TYPES, NewWebhookEndpoint, PageRequest, WebhookDelivery,
+    WebhookEndpoint, WebhookEndpointUpdate, event_scope, readable_event_types,
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -225,9 +225,13 @@ pub struct ReplayRequest {
 /// What a replay queued.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReplayResponse {
-    /// Deliveries queued, one per missed event, in feed order.
+    /// Deliveries queued, one per missed event, in feed order: at most 10,000 per call.
     #[schema(example = 3)]
     queued: u64,
+    /// `false` when the bound was reached: call replay again (same `since`) to queue the next
+    /// events; nothing is queued twice.
+    #[schema(example = true)]
+    complete: bool,
 }
 
 /// The `id` path parameter of an endpoint.
@@ -263,6 +267,41 @@ fn endpoint_id(id: Result<Path<String>, PathRejection>) -> Result<WebhookEndpoin
     id.ok()
         .and_then(|Path(id)| WebhookEndpointId::parse(&id))
         .ok_or(ApiError::NotFound(NOT_FOUND))
+}
+
+/// Most endpoints one workspace may have.
+pub const MAX_ENDPOINTS_PER_WORKSPACE: u64 = 20;
+/// Most events one replay queues; calling it again queues the next ones.
+pub const MAX_REPLAY_EVENTS: u32 = 10_000;
+
+/// An endpoint receives only events the key that saved it may read (the change feed's rule,
+/// [`switchboard_store::EVENT_KINDS`]): 403 naming the first type it may not. `types` as
+/// stored: empty for every type.
+fn check_readable(types: &[String], scopes: Scopes) -> Result<(), ApiError> {
+    let unreadable = |t: &str| event_scope(t).filter(|scope| !scopes.contains(*scope));
+    let first = if types.is_empty() {
+        EVENT_TYPES.iter().find_map(|t| unreadable(t).map(|scope| (*t, scope)))
+    } else {
+        types.iter().find_map(|t| unreadable(t).map(|scope| (t.as_str(), scope)))
+    };
+    match first {
+        None => Ok(()),
+        Some((event_type, scope)) => Err(ApiError::ForbiddenBecause(format!(
+            "this key may not read {event_type} events (they need {scope}); an endpoint receives only what the key that saves it may read: choose event_types among {}",
+            readable_event_types(scopes).join(", ")
+        ))),
+    }
+}
+
+/// The event types to store for a request: an empty list (every type) stays empty for a key
+/// that may read every type, and becomes the types the key may read otherwise.
+fn stored_event_types(requested: Vec<String>, scopes: Scopes) -> Vec<String> {
+    let readable = readable_event_types(scopes);
+    if requested.is_empty() && readable.len() < EVENT_TYPES.len() {
+        readable.into_iter().map(str::to_owned).collect()
+    } else {
+        requested
+    }
 }
 
 /// The fields of a create (`creating`) or an update, checked; a URL is also checked against
@@ -302,11 +341,16 @@ async fn endpoint_fields(
     } else {
         fields.optional_bool("enabled", None)
     };
-    if let Some(url) = &url
-        && let Err(problem) = check_endpoint_url(url, state.webhooks.settings.allow_loopback).await
-    {
-        fields.problem(problem);
-    }
+    let url = match url {
+        Some(url) => match check_endpoint_url(&url, state.webhooks.settings.allow_loopback).await {
+            Ok(normalised) => Some(normalised),
+            Err(problem) => {
+                fields.problem(problem);
+                None
+            }
+        },
+        None => None,
+    };
     fields.finish()?;
     Ok(WebhookEndpointUpdate {
         url,
@@ -328,6 +372,8 @@ async fn endpoint_fields(
     responses(
         (status = 201, description = "Created; `secret` is shown only now.", body = EndpointWithSecret),
         (status = 400, description = "A field is invalid, or the URL is not https or points at a private address.", body = ErrorResponse),
+        (status = 403, description = "The key may not read some of the event types (each kind needs its read scope).", body = ErrorResponse),
+        (status = 409, description = "The workspace has 20 endpoints, the most it may have.", body = ErrorResponse),
     )
 )]
 pub async fn create_endpoint(
@@ -336,7 +382,18 @@ pub async fn create_endpoint(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let caller = auth.require(Scope::WebhooksManage)?;
-    let fields = endpoint_fields(&state, body, true).await?;
+    let mut fields = endpoint_fields(&state, body, true).await?;
+    let event_types = stored_event_types(fields.event_types.take().unwrap_or_default(), caller.scopes);
+    check_readable(&event_types, caller.scopes)?;
+    let (_, existing) = state
+        .store
+        .list_webhook_endpoints(&caller.workspace_id, PageRequest { page: 1, limit: 1 })
+        .await?;
+    if existing >= MAX_ENDPOINTS_PER_WORKSPACE {
+        return Err(ApiError::Conflict(format!(
+            "this workspace has {existing} webhook endpoints, the most it may have ({MAX_ENDPOINTS_PER_WORKSPACE}); delete one first, or let one endpoint take several event types"
+        )));
+    }
     let secret = generate_secret();
     let endpoint = state
         .store
@@ -345,7 +402,7 @@ pub async fn create_endpoint(
             NewWebhookEndpoint {
                 url: fields.url.unwrap_or_default(),
                 description: fields.description.flatten(),
-                event_types: fields.event_types.unwrap_or_default(),
+                event_types,
                 secret_sealed: state.sealing_key.seal(secret.as_bytes()),
             },
         )
@@ -433,6 +490,7 @@ pub async fn get_endpoint(
     responses(
         (status = 200, description = "The updated endpoint.", body = EndpointObject),
         (status = 400, description = "A field is invalid.", body = ErrorResponse),
+        (status = 403, description = "The key may not read some of the event types the endpoint would receive.", body = ErrorResponse),
         (status = 404, description = "No such endpoint in this workspace.", body = ErrorResponse),
     )
 )]
@@ -444,7 +502,21 @@ pub async fn update_endpoint(
 ) -> Result<Response, ApiError> {
     let caller = auth.require(Scope::WebhooksManage)?;
     let id = endpoint_id(id)?;
-    let fields = endpoint_fields(&state, body, false).await?;
+    let mut fields = endpoint_fields(&state, body, false).await?;
+    let current = state
+        .store
+        .get_webhook_endpoint(&caller.workspace_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    // Whoever changes an endpoint answers for what it receives from then on.
+    match fields.event_types.take() {
+        Some(requested) => {
+            let types = stored_event_types(requested, caller.scopes);
+            check_readable(&types, caller.scopes)?;
+            fields.event_types = Some(types);
+        }
+        None => check_readable(&current.event_types, caller.scopes)?,
+    }
     let endpoint = state
         .store
         .update_webhook_endpoint(&caller.workspace_id, &id, fields)
@@ -586,9 +658,11 @@ pub async fn test_endpoint(
     params(EndpointPath),
     request_body(content = Option<ReplayRequest>, description = "Optional."),
     responses(
-        (status = 202, description = "Queued.", body = ReplayResponse),
+        (status = 202, description = "Queued (at most 10,000; `complete` says whether more remain).", body = ReplayResponse),
         (status = 400, description = "`since` is not a date-time.", body = ErrorResponse),
+        (status = 403, description = "The key may not read some of the event types the endpoint receives.", body = ErrorResponse),
         (status = 404, description = "No such endpoint in this workspace.", body = ErrorResponse),
+        (status = 409, description = "The endpoint is disabled: enable it first.", body = ErrorResponse),
     )
 )]
 pub async fn replay_events(
@@ -608,15 +682,30 @@ pub async fn replay_events(
         parsed
     });
     fields.finish()?;
+    let endpoint = state
+        .store
+        .get_webhook_endpoint(&caller.workspace_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    check_readable(&endpoint.event_types, caller.scopes)?;
+    if !endpoint.enabled {
+        // A disabled endpoint takes nothing; its backlog may not grow while it is off.
+        return Err(ApiError::Conflict(
+            "the endpoint is disabled; enable it (PATCH enabled: true) before replaying".into(),
+        ));
+    }
     let queued = state
         .store
-        .replay_webhook_events(&caller.workspace_id, &id, since)
+        .replay_webhook_events(&caller.workspace_id, &id, since, MAX_REPLAY_EVENTS)
         .await?
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
     state.webhooks.wake.notify_one();
     Ok(json_response(
         StatusCode::ACCEPTED,
-        &ReplayResponse { queued },
+        &ReplayResponse {
+            queued,
+            complete: queued < u64::from(MAX_REPLAY_EVENTS),
+        },
     ))
 }
 
