@@ -1,6 +1,7 @@
 //! API key authentication as an extractor: a handler that takes [`Authenticated`] can only run
 //! for a live key, and must name the scope it needs to learn the workspace.
 
+use crate::auth_throttle::{ClientAddr, Throttled};
 use crate::error::ApiError;
 use crate::router::AppState;
 use axum::extract::{FromRequestParts, Request, State};
@@ -98,23 +99,45 @@ impl KeyVerifier {
         Ok(Some(record))
     }
 
-    /// The caller behind `Authorization: Bearer <key_id>:<secret>`, or 401.
+    /// Whether the key of `authorization` was verified by this replica a moment ago (its
+    /// record is cached and the secret matches): no lookup needed.
+    fn recently_verified(&self, authorization: Option<&str>) -> bool {
+        let Some(cache) = &self.cache else {
+            return false;
+        };
+        authorization
+            .and_then(bearer_token)
+            .and_then(|token| ApiToken::parse(token).ok())
+            .and_then(|token| {
+                cache
+                    .get(&token.key_id)
+                    .map(|record| record.secret_digest.matches(&token.secret_digest))
+            })
+            .unwrap_or(false)
+    }
+
+    /// The caller behind `Authorization: Bearer <key_id>:<secret>`, or why not.
     pub async fn verify(
         &self,
         store: &dyn Store,
         authorization: Option<&str>,
-    ) -> Result<Authenticated, ApiError> {
+    ) -> Result<Authenticated, Rejected> {
         let token = authorization
             .and_then(bearer_token)
             .and_then(|token| ApiToken::parse(token).ok())
-            .ok_or(ApiError::Unauthorized)?;
+            .ok_or(Rejected::NoKey { wrong_secret: None })?;
         let record = self
             .record(store, &token.key_id)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        if !record.secret_digest.matches(&token.secret_digest) || !record.is_live(Timestamp::now())
-        {
-            return Err(ApiError::Unauthorized);
+            .await
+            .map_err(Rejected::Failed)?
+            .ok_or(Rejected::NoKey { wrong_secret: None })?;
+        if !record.secret_digest.matches(&token.secret_digest) {
+            return Err(Rejected::NoKey {
+                wrong_secret: Some(record.id.clone()),
+            });
+        }
+        if !record.is_live(Timestamp::now()) {
+            return Err(Rejected::NoKey { wrong_secret: None });
         }
         Ok(Authenticated {
             key_id: record.id.clone(),
@@ -123,6 +146,16 @@ impl KeyVerifier {
             request_id: None,
         })
     }
+}
+
+/// Why a request is not authenticated.
+#[derive(Debug)]
+pub enum Rejected {
+    /// No usable key (401); `wrong_secret` names the key when its id was right and its
+    /// secret wrong.
+    NoKey { wrong_secret: Option<ApiKeyId> },
+    /// The lookup itself failed (e.g. the database is unavailable).
+    Failed(ApiError),
 }
 
 /// The token of a `Bearer` authorization header; the scheme name is case-insensitive.
@@ -197,9 +230,24 @@ pub async fn authenticate(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    let address = request
+        .extensions()
+        .get::<ClientAddr>()
+        .map(|ClientAddr(peer)| peer.ip());
+    if let Some(throttled) = state.failed_auth.blocked(address)
+        && !state.keys.recently_verified(header)
+    {
+        return throttled_response(throttled);
+    }
     let mut authenticated = match state.keys.verify(state.store.as_ref(), header).await {
         Ok(authenticated) => authenticated,
-        Err(error) => return error.into_response(),
+        Err(Rejected::Failed(error)) => return error.into_response(),
+        Err(Rejected::NoKey { wrong_secret }) => {
+            return match state.failed_auth.failed(address, wrong_secret.as_ref()) {
+                Some(throttled) => throttled_response(throttled),
+                None => ApiError::Unauthorized.into_response(),
+            };
+        }
     };
     authenticated.request_id = request
         .extensions()
@@ -224,6 +272,25 @@ pub async fn authenticate(
     if let Some(budget) = budget {
         budget.write_headers(response.headers_mut());
     }
+    response
+}
+
+/// The 429 of a client that failed to authenticate too often: the rate limit's envelope and
+/// headers, with the failed-authentication budget.
+fn throttled_response(throttled: Throttled) -> Response {
+    crate::metrics::rate_limited();
+    let mut response = ApiError::RateLimited {
+        retry_after_secs: throttled.retry_after_secs,
+    }
+    .into_response();
+    crate::rate_limit::Budget {
+        limit: throttled.limit,
+        remaining: 0,
+        reset_at: (std::time::SystemTime::now() + Duration::from_secs(throttled.retry_after_secs))
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    }
+    .write_headers(response.headers_mut());
     response
 }
 

@@ -181,6 +181,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
+            StoreError::Limit(message) => ApiError::Conflict(message),
             // Handlers map the conflicts and absences they expect themselves; one that
             // reaches here unmapped is a bug.
             other => ApiError::Internal(Box::new(other)),

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod auth_throttle;
 pub mod claims;
 mod connection;
 pub mod console;

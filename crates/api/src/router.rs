@@ -35,6 +35,9 @@ pub struct ApiSettings {
     /// without it. Checked with [`crate::rate_limit::check_redis_url`] before.
     pub redis_url: Option<String>,
     pub webhooks: WebhookSettings,
+    /// Failed authentications per minute per client address (a tenth per key id for wrong
+    /// secrets) before 429s; 0 turns this off.
+    pub failed_auth_per_minute: u32,
 }
 
 impl Default for ApiSettings {
@@ -45,6 +48,7 @@ impl Default for ApiSettings {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             redis_url: None,
             webhooks: WebhookSettings::default(),
+            failed_auth_per_minute: crate::auth_throttle::DEFAULT_FAILED_AUTH_PER_MINUTE,
         }
     }
 }
@@ -74,6 +78,7 @@ pub struct Shared {
     pub sealing_key: SealingKey,
     pub keys: KeyVerifier,
     pub rate_limits: RateLimits,
+    pub failed_auth: crate::auth_throttle::FailedAuthThrottle,
     pub request_timeout: Duration,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub webhooks: WebhookRuntime,
@@ -96,6 +101,9 @@ impl AppState {
                 .as_deref()
                 .and_then(|url| RateLimits::shared(settings.rate_limit_per_minute, url).ok())
                 .unwrap_or_else(|| RateLimits::new(settings.rate_limit_per_minute)),
+            failed_auth: crate::auth_throttle::FailedAuthThrottle::new(
+                settings.failed_auth_per_minute,
+            ),
             request_timeout: settings.request_timeout,
             metrics: crate::metrics::prometheus(),
             webhooks: WebhookRuntime::new(settings.webhooks.clone()),

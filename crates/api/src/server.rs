@@ -1,6 +1,7 @@
 //! The server loop: serve (and deliver webhooks) until SIGTERM or Ctrl-C, then stop
 //! accepting and let in-flight requests and webhook attempts finish, for a bounded time.
 
+use crate::auth_throttle::ClientAddr;
 use crate::connection::{IdleTimeout, refuse_busy};
 use crate::router::{AppState, router};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tower::ServiceExt;
 
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
@@ -72,10 +74,10 @@ pub async fn serve(
     let connections = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     accept_failed(error).await;
                     continue;
@@ -90,8 +92,13 @@ pub async fn serve(
             continue;
         };
         let io = TokioIo::new(IdleTimeout::new(stream, keep_alive));
+        // Each request learns its client's address (for throttling failed authentication).
+        let service = app.clone().map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ClientAddr(peer));
+            request
+        });
         let connection =
-            connections.watch(http.serve_connection(io, TowerToHyperService::new(app.clone())));
+            connections.watch(http.serve_connection(io, TowerToHyperService::new(service)));
         tokio::spawn(async move {
             let _open = crate::metrics::GaugeGuard::connection();
             // Errors here are the client's (a reset, a head too slow or too large): the

@@ -92,6 +92,14 @@ struct ServeArgs {
     /// Requests per minute allowed for each API key (0 disables rate limits).
     #[arg(long, env = "SWITCHBOARD_RATE_LIMIT_PER_MINUTE", default_value_t = switchboard_api::rate_limit::DEFAULT_PER_MINUTE)]
     rate_limit_per_minute: u32,
+    /// Failed authentications (unknown or wrong keys) allowed per minute from one client
+    /// address before it is answered 429, all at once at most; a tenth of it per key id for
+    /// wrong secrets (0 disables).
+    #[arg(long, env = "SWITCHBOARD_FAILED_AUTH_PER_MINUTE", default_value_t = switchboard_api::auth_throttle::DEFAULT_FAILED_AUTH_PER_MINUTE)]
+    failed_auth_per_minute: u32,
+    /// Not an option: the port is part of --listen HOST:PORT. Given, it says so.
+    #[arg(long, hide = true)]
+    port: Option<String>,
     /// Redis that every replica shares rate limits through (redis://HOST[:PORT][/DB]).
     /// Without it each replica counts on its own; when it cannot be reached, each replica
     /// counts on its own until it can.
@@ -153,6 +161,7 @@ struct ServeArgs {
 enum WorkspaceCommand {
     /// Create a workspace and a key with every scope; prints {"workspace_id","api_key"}.
     Create {
+        /// The workspace's name, as people will see it (e.g. your team or client).
         #[arg(long)]
         name: String,
         /// Countries enabled for purchases and SIP links, as ISO 3166-1 alpha-2 codes: US,IN.
@@ -164,6 +173,7 @@ enum WorkspaceCommand {
     },
     /// Change a workspace's enabled countries or KYC status; prints the workspace.
     Update {
+        /// The workspace's id (ws_…), as `workspace create` or `workspace list` print it.
         workspace: String,
         /// Countries enabled for purchases and SIP links (replaces the list): US,IN. An empty
         /// value clears it.
@@ -181,8 +191,10 @@ enum WorkspaceCommand {
 enum KeyCommand {
     /// Create an API key; prints {"id","api_key","scopes"}. The key is shown only this once.
     Create {
+        /// The workspace's id (ws_…) the key is for.
         #[arg(long)]
         workspace: String,
+        /// A name that says who or what uses the key (e.g. "call-router prod").
         #[arg(long, default_value = "default")]
         name: String,
         /// Comma-separated scopes; every scope when omitted.
@@ -191,24 +203,32 @@ enum KeyCommand {
     },
     /// List a workspace's live keys, never their secrets; prints {"keys":[…]}.
     List {
+        /// The workspace's id (ws_…).
         #[arg(long)]
         workspace: String,
     },
     /// Revoke a key (its id, or the whole key); prints {"revoked","workspace_id"}.
-    Revoke { key: String },
+    Revoke {
+        /// The key's id (k…), or the whole key (id:secret).
+        key: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 enum NumbersCommand {
     /// Import numbers from a CSV file, all or nothing; prints {"imported","ids"}.
     Import {
+        /// The workspace's id (ws_…) the numbers are imported into.
         #[arg(long)]
         workspace: String,
+        /// The CSV file: a header line naming the columns (phone_number required), then one
+        /// number per line; an export reads back as it is.
         file: PathBuf,
     },
     /// Count and monthly cost of a workspace's numbers, in total and grouped; prints the
     /// summary the API's /summary answers.
     Summary {
+        /// The workspace's id (ws_…).
         #[arg(long)]
         workspace: String,
         /// Comma-separated: country_code, type, provider, status, label, inbound_agent_id.
@@ -218,8 +238,10 @@ enum NumbersCommand {
     /// Write every number of a workspace to stdout, as CSV (which `numbers import` reads
     /// back) or NDJSON.
     Export {
+        /// The workspace's id (ws_…).
         #[arg(long)]
         workspace: String,
+        /// csv (spreadsheets; `numbers import` reads it back) or ndjson (one JSON object a line).
         #[arg(long, value_enum, default_value = "csv")]
         format: ExportFormatArg,
     },
@@ -440,6 +462,11 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 async fn serve(url: &str, args: ServeArgs) -> Result<()> {
+    if let Some(port) = &args.port {
+        bail!(
+            "serve has no --port: give the address and the port together, e.g. --listen 127.0.0.1:{port}"
+        );
+    }
     if args.keep_alive_timeout_secs > args.header_read_timeout_secs {
         bail!(
             "--keep-alive-timeout-secs ({}) must not exceed --header-read-timeout-secs ({}): an idle connection is one waiting for a request head",
@@ -478,15 +505,25 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
         rate_limit_per_minute: args.rate_limit_per_minute,
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         redis_url: args.redis_url.clone(),
+        failed_auth_per_minute: args.failed_auth_per_minute,
         webhooks: WebhookSettings {
             allow_loopback: args.webhooks_allow_loopback,
             attempt_timeout: Duration::from_secs(args.webhook_timeout_secs),
             retry_schedule: args.webhook_retry_schedule,
         },
     };
-    let listener = tokio::net::TcpListener::bind(args.listen.as_str())
-        .await
-        .with_context(|| format!("cannot listen on {} (expected HOST:PORT)", args.listen))?;
+    let listener = match tokio::net::TcpListener::bind(args.listen.as_str()).await {
+        Ok(listener) => listener,
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => bail!(
+            "cannot listen on {}: the address is already in use (another server is running there?); choose another with --listen HOST:PORT",
+            args.listen
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::InvalidInput => bail!(
+            "cannot listen on {}: {error} (expected HOST:PORT, e.g. 127.0.0.1:8080)",
+            args.listen
+        ),
+        Err(error) => bail!("cannot listen on {}: {error}", args.listen),
+    };
     let address = listener
         .local_addr()
         .context("cannot read the listening address")?;

@@ -16,7 +16,8 @@ use switchboard_store::{
     IdempotencyClaim, NewApiKey, NewEvent, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter,
     NumberGroup, NumberGroupTotals, NumberStream, PageRequest, PatchError, PhoneNumberObject,
     PhoneNumberPatch, PoolUsage, Price, ReleaseClaim, STREAM_BUFFER, SipAuthMode, Store,
-    StoreError, Workspace, WorkspaceUpdate, scopes_within_sql, summary_sql,
+    MAX_LIVE_KEYS_PER_WORKSPACE, StoreError, Workspace, WorkspaceUpdate, scopes_within_sql,
+    summary_sql, too_many_keys,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -575,7 +576,27 @@ impl Store for PostgresStore {
     async fn create_api_key(&self, key: NewApiKey) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_error)?;
-        require_workspace(&tx, &key.workspace_id).await?;
+        // The workspace's row, locked, so that two creations cannot both pass the count.
+        if tx
+            .query_opt("SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE", &[&key.workspace_id.as_str()])
+            .await
+            .map_err(map_error)?
+            .is_none()
+        {
+            return Err(StoreError::NotFound(format!("workspace {}", key.workspace_id)));
+        }
+        let live: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM api_keys WHERE workspace_id = $1 AND revoked_at IS NULL
+                   AND (expires_at IS NULL OR expires_at > $2)",
+                &[&key.workspace_id.as_str(), &Timestamp::now().as_millis()],
+            )
+            .await
+            .map_err(map_error)?
+            .get(0);
+        if live >= MAX_LIVE_KEYS_PER_WORKSPACE {
+            return Err(too_many_keys());
+        }
         tx.execute(
             "INSERT INTO api_keys (id, workspace_id, name, secret_sha256, scopes, created_at, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -15,7 +15,8 @@ use switchboard_store::{
     IdempotencyClaim, NewApiKey, NewEvent, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter,
     NumberGroup, NumberGroupTotals, NumberStream, PageRequest, PatchError, PhoneNumberObject,
     PhoneNumberPatch, PoolUsage, Price, ReleaseClaim, STREAM_BUFFER, SipAuthMode, Store,
-    StoreError, Workspace, WorkspaceUpdate, scopes_within_sql, summary_sql,
+    MAX_LIVE_KEYS_PER_WORKSPACE, StoreError, Workspace, WorkspaceUpdate, scopes_within_sql,
+    summary_sql, too_many_keys,
 };
 
 const PHONE_NUMBER_COLUMNS: &str = "id, workspace_id, phone_number, country_code, type, \
@@ -192,6 +193,17 @@ impl Store for SqliteStore {
     async fn create_api_key(&self, key: NewApiKey) -> Result<(), StoreError> {
         self.write(move |tx| {
             require_workspace(tx, &key.workspace_id)?;
+            let live: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM api_keys WHERE workspace_id = ?1 AND revoked_at IS NULL
+                       AND (expires_at IS NULL OR expires_at > ?2)",
+                    params![key.workspace_id.as_str(), Timestamp::now().as_millis()],
+                    |row| row.get(0),
+                )
+                .map_err(map_error)?;
+            if live >= MAX_LIVE_KEYS_PER_WORKSPACE {
+                return Err(too_many_keys());
+            }
             tx.execute(
                 "INSERT INTO api_keys (id, workspace_id, name, secret_sha256, scopes, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

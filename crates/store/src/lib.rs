@@ -32,6 +32,10 @@ pub enum StoreError {
     /// The database cannot be reached or has no free connection.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// A documented limit would be passed (e.g. live keys per workspace); the message says
+    /// which and what to do.
+    #[error("{0}")]
+    Limit(String),
     /// The database's schema is not the one this build expects.
     #[error("{0}")]
     Schema(String),
@@ -740,6 +744,17 @@ pub struct IssuedApiKey {
     pub scopes: Scopes,
     /// `<key_id>:<secret>`, to hand to the user once. Never logged.
     pub token: switchboard_domain::RevealedToken,
+}
+
+/// Most live (not revoked, not expired) API keys one workspace may hold: each key is a way in
+/// to watch, and a workspace that needs more is sharing keys it should not.
+pub const MAX_LIVE_KEYS_PER_WORKSPACE: i64 = 100;
+
+/// The refusal when a workspace already holds [`MAX_LIVE_KEYS_PER_WORKSPACE`] live keys.
+pub fn too_many_keys() -> StoreError {
+    StoreError::Limit(format!(
+        "this workspace holds {MAX_LIVE_KEYS_PER_WORKSPACE} live API keys, the most it may; revoke keys that are no longer used first"
+    ))
 }
 
 /// Creates a key for `workspace` with a fresh secret and stores only its digest.

