@@ -143,7 +143,11 @@ mod tests {
             let address = Some(IpAddr::from([198, 51, 100, i]));
             assert_eq!(throttle.failed(address, Some(&key)), None);
         }
-        assert!(throttle.failed(Some(IpAddr::from([198, 51, 100, 99])), Some(&key)).is_some());
+        assert!(
+            throttle
+                .failed(Some(IpAddr::from([198, 51, 100, 99])), Some(&key))
+                .is_some()
+        );
     }
 
     #[test]

@@ -1,46 +1,138 @@
-//! What a connection may cost the server: how long it may sit idle between requests, and
-//! the polite refusal a connection over the cap gets.
+//! What a connection may cost the server: how long it may sit idle between requests, how
+//! long a reader may stall a response, and the polite refusal a connection over the cap gets.
 //!
 //! How long a request head may take is hyper's `header_read_timeout`, set in
 //! [`crate::server`]; hyper starts that clock whenever it waits for a head, including on a
 //! kept-alive connection after a response. [`IdleTimeout`] adds a shorter bound for that
-//! idle wait alone.
+//! idle wait alone, and a bound on a client that stops reading a response.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// A socket that reads as closed once it has been idle — a response written and no byte of
-/// a next request since — for longer than `keep_alive`. hyper takes that end of input on an
-/// idle connection as the client leaving and closes it. While a request is being read or
-/// handled the socket is not idle, whatever the time: a slow handler is the request
-/// timeout's business.
+/// How long a client may accept no byte of a response before the connection is closed.
+pub const DEFAULT_WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The requests of one connection whose responses are not yet fully written: counted up when
+/// a request reaches the service, down when hyper drops its response body (written, or the
+/// connection gone). While it is above zero the connection is not idle.
+#[derive(Clone, Debug, Default)]
+pub struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    /// Counts a request until the returned guard is dropped.
+    pub fn start(&self) -> InFlightGuard {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        InFlightGuard(self.0.clone())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == 0
+    }
+}
+
+/// One request in flight; see [`InFlight`].
+#[derive(Debug)]
+pub struct InFlightGuard(Arc<AtomicUsize>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body that holds its request's [`InFlightGuard`] until hyper drops it.
+pub struct TrackedBody {
+    inner: axum::body::Body,
+    _guard: InFlightGuard,
+}
+
+impl TrackedBody {
+    pub fn new(inner: axum::body::Body, guard: InFlightGuard) -> Self {
+        Self {
+            inner,
+            _guard: guard,
+        }
+    }
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A socket that reads as closed once it has been idle — no response being written, and no
+/// byte of a next request since the last one — for longer than `keep_alive`; hyper takes that
+/// end of input on an idle connection as the client leaving and closes it. While a request is
+/// read or handled, or its response written however slowly, the connection is not idle: a
+/// slow handler is the request timeout's business, and a slow reader the write stall's. A
+/// write that makes no progress for `write_stall` fails the connection.
 #[derive(Debug)]
 pub struct IdleTimeout<T> {
     inner: T,
     keep_alive: Duration,
+    write_stall: Duration,
+    in_flight: InFlight,
     /// Set by a write (a response going out); cleared by a read that brings bytes.
-    idle: bool,
+    wrote: bool,
     deadline: Pin<Box<Sleep>>,
+    /// Running while a write waits for the client to take bytes.
+    stalled: Option<Pin<Box<Sleep>>>,
 }
 
 impl<T> IdleTimeout<T> {
-    pub fn new(inner: T, keep_alive: Duration) -> Self {
+    pub fn new(inner: T, keep_alive: Duration, write_stall: Duration, in_flight: InFlight) -> Self {
         Self {
             inner,
             keep_alive,
-            idle: false,
+            write_stall,
+            in_flight,
+            wrote: false,
             deadline: Box::pin(tokio::time::sleep(keep_alive)),
+            stalled: None,
         }
     }
 
     fn wrote(&mut self) {
-        self.idle = true;
+        self.wrote = true;
+        self.stalled = None;
         let deadline = Instant::now() + self.keep_alive;
         self.deadline.as_mut().reset(deadline);
+    }
+
+    /// A write could not go out: fails once the client has taken nothing for `write_stall`.
+    fn write_pending<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
+        let stall = self.write_stall;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client took no byte of the response in time",
+            )));
+        }
+        Poll::Pending
     }
 }
 
@@ -54,11 +146,15 @@ impl<T: AsyncRead + Unpin> AsyncRead for IdleTimeout<T> {
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 if buf.filled().len() > before {
-                    self.idle = false;
+                    self.wrote = false;
                 }
                 Poll::Ready(Ok(()))
             }
-            Poll::Pending if self.idle && self.deadline.as_mut().poll(cx).is_ready() => {
+            Poll::Pending
+                if self.wrote
+                    && self.in_flight.is_empty()
+                    && self.deadline.as_mut().poll(cx).is_ready() =>
+            {
                 // Nothing read: hyper sees the end of input on an idle connection.
                 Poll::Ready(Ok(()))
             }
@@ -73,11 +169,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.wrote();
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) if n > 0 => {
+                self.wrote();
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => self.write_pending(cx),
+            other => other,
         }
-        result
     }
 
     fn poll_write_vectored(
@@ -85,11 +184,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.wrote();
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(Ok(n)) if n > 0 => {
+                self.wrote();
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => self.write_pending(cx),
+            other => other,
         }
-        result
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -97,7 +199,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<T> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        match Pin::new(&mut self.inner).poll_flush(cx) {
+            Poll::Pending => self.write_pending(cx),
+            other => other,
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -116,7 +116,8 @@ impl Fields {
             .object
             .remove(name)
             .or_else(|| alias.and_then(|a| self.object.remove(a)))?;
-        let has_control = |v: &Value| matches!(v, Value::String(s) if s.chars().any(char::is_control));
+        let has_control =
+            |v: &Value| matches!(v, Value::String(s) if s.chars().any(char::is_control));
         let controlled = match &value {
             Value::Array(items) => items.iter().any(has_control),
             other => has_control(other),

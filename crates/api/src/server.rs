@@ -2,7 +2,8 @@
 //! accepting and let in-flight requests and webhook attempts finish, for a bounded time.
 
 use crate::auth_throttle::ClientAddr;
-use crate::connection::{IdleTimeout, refuse_busy};
+pub use crate::connection::DEFAULT_WRITE_STALL_TIMEOUT;
+use crate::connection::{IdleTimeout, InFlight, TrackedBody, refuse_busy};
 use crate::router::{AppState, router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -26,6 +27,9 @@ pub struct ServeOptions {
     pub keep_alive_timeout: Duration,
     /// Connections served at once; one more is answered 503 and closed.
     pub max_connections: usize,
+    /// How long a client may take no byte of a response before its connection is closed
+    /// (a slow reader of a long export is fine; one that stopped reading is not).
+    pub write_stall_timeout: Duration,
 }
 
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,6 +43,7 @@ impl Default for ServeOptions {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            write_stall_timeout: DEFAULT_WRITE_STALL_TIMEOUT,
         }
     }
 }
@@ -91,11 +96,29 @@ pub async fn serve(
             tokio::spawn(refuse_busy(stream));
             continue;
         };
-        let io = TokioIo::new(IdleTimeout::new(stream, keep_alive));
-        // Each request learns its client's address (for throttling failed authentication).
-        let service = app.clone().map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(ClientAddr(peer));
-            request
+        let in_flight = InFlight::default();
+        let io = TokioIo::new(IdleTimeout::new(
+            stream,
+            keep_alive,
+            options.write_stall_timeout,
+            in_flight.clone(),
+        ));
+        // Each request learns its client's address (for throttling failed authentication),
+        // and counts as in flight until its response is written: the keep-alive timer
+        // only runs between requests.
+        let service = tower::service_fn({
+            let app = app.clone();
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ClientAddr(peer));
+                let guard = in_flight.start();
+                let response = app.clone().oneshot(request);
+                async move {
+                    let response = response.await?;
+                    Ok::<_, std::convert::Infallible>(
+                        response.map(|body| axum::body::Body::new(TrackedBody::new(body, guard))),
+                    )
+                }
+            }
         });
         let connection =
             connections.watch(http.serve_connection(io, TowerToHyperService::new(service)));

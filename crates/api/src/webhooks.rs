@@ -193,7 +193,9 @@ pub fn forbidden_address(ip: IpAddr, allow_loopback: bool) -> Option<&'static st
             // An IPv4 address carried inside: 6to4 (2002:AABB:CCDD::/48) and the well-known
             // NAT64 prefix (64:ff9b::/96) reach it, so it must be public itself.
             let embedded = match segments {
-                [0x2002, high, low, ..] => Some(Ipv4Addr::from((u32::from(high) << 16) | u32::from(low))),
+                [0x2002, high, low, ..] => {
+                    Some(Ipv4Addr::from((u32::from(high) << 16) | u32::from(low)))
+                }
                 [0x64, 0xff9b, 0, 0, 0, 0, high, low] => {
                     Some(Ipv4Addr::from((u32::from(high) << 16) | u32::from(low)))
                 }
@@ -315,9 +317,11 @@ pub async fn check_endpoint_url(url: &str, allow_loopback: bool) -> Result<Strin
             return Err("url must use https (http is allowed for loopback addresses only)".into());
         }
         "http" if loopback_only => {
-            return Err("url must use https; for a receiver on this machine during development, \
+            return Err(
+                "url must use https; for a receiver on this machine during development, \
                  start the server with --webhooks-allow-loopback"
-                .into());
+                    .into(),
+            );
         }
         _ => return Err("url must use https".into()),
     }

@@ -530,9 +530,18 @@ async fn cursors_are_opaque_sealed_and_bound_to_their_workspace() {
             (&a.token, format!("{}x", &a_cursor[..a_cursor.len() - 1])),
         ] {
             let reply = app
-                .call("GET", &format!("/v1/events?after={cursor}"), Some(token), None)
+                .call(
+                    "GET",
+                    &format!("/v1/events?after={cursor}"),
+                    Some(token),
+                    None,
+                )
                 .await;
-            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{backend:?} {cursor}");
+            assert_eq!(
+                reply.status,
+                StatusCode::BAD_REQUEST,
+                "{backend:?} {cursor}"
+            );
         }
     }
 }

@@ -66,7 +66,11 @@ impl CheckedRows {
 
     fn push_error(&mut self, error: LineError) {
         if self.errors.is_empty() {
-            self.numbers_only = self.rows.drain(..).map(|(line, row)| (line, row.number)).collect();
+            self.numbers_only = self
+                .rows
+                .drain(..)
+                .map(|(line, row)| (line, row.number))
+                .collect();
             self.rows.shrink_to_fit();
         }
         if self.errors.len() < MAX_REPORTED_ERRORS {
@@ -81,7 +85,11 @@ impl CheckedRows {
         self.rows
             .iter()
             .map(|(line, row)| (*line, &row.number))
-            .chain(self.numbers_only.iter().map(|(line, number)| (*line, number)))
+            .chain(
+                self.numbers_only
+                    .iter()
+                    .map(|(line, number)| (*line, number)),
+            )
     }
 }
 
@@ -363,7 +371,10 @@ pub async fn import_csv(
     bar.finish_and_clear();
 
     // Numbers someone already holds are bad lines too, reported with the others in one pass.
-    let numbers: Vec<E164> = checked.numbers().map(|(_, number)| number.clone()).collect();
+    let numbers: Vec<E164> = checked
+        .numbers()
+        .map(|(_, number)| number.clone())
+        .collect();
     let taken = store.registered_numbers(&numbers).await?;
     drop(numbers);
     let registered: Vec<LineError> = checked
@@ -519,14 +530,22 @@ mod tests {
 
     #[test]
     fn control_characters_are_named_with_their_line() {
-        let errors = parse("phone_number,nickname,label\n+912234567890,a\u{0}b,ok\n+14155552671,ok,\u{1b}[31m\n")
-            .expect_err("control characters");
+        let errors = parse(
+            "phone_number,nickname,label\n+912234567890,a\u{0}b,ok\n+14155552671,ok,\u{1b}[31m\n",
+        )
+        .expect_err("control characters");
         let found: Vec<(u64, &str)> = errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
         assert_eq!(
             found,
             [
-                (2, "nickname must not contain control characters (line breaks, tabs, NUL, escapes)"),
-                (3, "label must not contain control characters (line breaks, tabs, NUL, escapes)"),
+                (
+                    2,
+                    "nickname must not contain control characters (line breaks, tabs, NUL, escapes)"
+                ),
+                (
+                    3,
+                    "label must not contain control characters (line breaks, tabs, NUL, escapes)"
+                ),
             ]
         );
     }
@@ -540,11 +559,16 @@ mod tests {
 
     #[test]
     fn an_unclosed_quote_is_named_as_such() {
-        let errors = parse("phone_number,nickname\n+912234567890,ok\n+14155552671,\"open\n+14155552672,x\n")
-            .expect_err("unclosed quote");
+        let errors =
+            parse("phone_number,nickname\n+912234567890,ok\n+14155552671,\"open\n+14155552672,x\n")
+                .expect_err("unclosed quote");
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].line, 3);
-        assert!(errors[0].reason.contains("never closed"), "{}", errors[0].reason);
+        assert!(
+            errors[0].reason.contains("never closed"),
+            "{}",
+            errors[0].reason
+        );
     }
 
     #[test]

@@ -53,7 +53,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve the HTTP API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Bring the database schema up to date.
     Migrate,
     /// Print the OpenAPI 3.1 document of the HTTP API (the one served at /v1/openapi.json).
@@ -120,6 +120,10 @@ struct ServeArgs {
     /// 300, and at most --header-read-timeout-secs).
     #[arg(long, env = "SWITCHBOARD_KEEP_ALIVE_TIMEOUT_SECS", default_value_t = switchboard_api::server::DEFAULT_KEEP_ALIVE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=300))]
     keep_alive_timeout_secs: u64,
+    /// How long a client may take no byte of a response before its connection is closed, in
+    /// seconds (1 to 3600). A slow reader of a long export is fine; one that stopped is not.
+    #[arg(long, env = "SWITCHBOARD_WRITE_STALL_TIMEOUT_SECS", default_value_t = switchboard_api::server::DEFAULT_WRITE_STALL_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
+    write_stall_timeout_secs: u64,
     /// Connections served at once; one more is answered 503 and closed. Keep it below the
     /// process's open-file limit (ulimit -n).
     #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = switchboard_api::server::DEFAULT_MAX_CONNECTIONS as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -297,7 +301,7 @@ fn init_tracing(serving: bool) -> tracing_appender::non_blocking::WorkerGuard {
 async fn run(cli: Cli) -> Result<()> {
     let url = cli.database_url;
     match cli.command {
-        Command::Serve(args) => serve(&url, args).await,
+        Command::Serve(args) => serve(&url, *args).await,
         Command::Openapi => output::write_stdout(switchboard_api::openapi::document_json()),
         Command::Migrate => {
             let report = database::migrate(&url).await?;
@@ -543,6 +547,7 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
         header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
         keep_alive_timeout: Duration::from_secs(args.keep_alive_timeout_secs),
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        write_stall_timeout: Duration::from_secs(args.write_stall_timeout_secs),
     };
     switchboard_api::serve(listener, state, options, shutdown)
         .await

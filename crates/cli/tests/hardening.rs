@@ -8,11 +8,18 @@ use common::{json_output, switchboard};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::net::IpAddr;
+use std::time::Duration;
 use switchboard_testkit::{ServerProcess, TestDatabase, backends};
 
 fn serve_with(db: &TestDatabase, extra: &[&str]) -> ServerProcess {
     let mut command = switchboard(db);
-    command.args(["serve", "--listen", "127.0.0.1:0", "--rate-limit-per-minute", "0"]);
+    command.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--rate-limit-per-minute",
+        "0",
+    ]);
     command.args(extra);
     ServerProcess::start(command)
 }
@@ -20,7 +27,14 @@ fn serve_with(db: &TestDatabase, extra: &[&str]) -> ServerProcess {
 /// A new workspace's id and full-scope key.
 fn workspace(db: &TestDatabase) -> (String, String) {
     let mut command = switchboard(db);
-    command.args(["workspace", "create", "--name", "Probe", "--countries", "US"]);
+    command.args([
+        "workspace",
+        "create",
+        "--name",
+        "Probe",
+        "--countries",
+        "US",
+    ]);
     let created = json_output(command);
     let field = |name: &str| created[name].as_str().expect(name).to_owned();
     (field("workspace_id"), field("api_key"))
@@ -89,7 +103,12 @@ async fn failed_authentication_is_throttled_per_address_and_per_key() {
         statuses.push(me(&client, &server, &wrong).await.status().as_u16());
     }
     assert_eq!(statuses, [401, 401, 401, 429, 429]);
-    assert_eq!(me(&client_from("127.0.0.20"), &server, &token).await.status(), 200);
+    assert_eq!(
+        me(&client_from("127.0.0.20"), &server, &token)
+            .await
+            .status(),
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,7 +135,9 @@ async fn a_workspace_holds_at_most_100_live_keys() {
         assert_eq!(refused.status(), 409, "{backend:?}");
         let body: Value = refused.json().await.expect("JSON");
         assert!(
-            body["message"].as_str().is_some_and(|m| m.contains("100 live API keys")),
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("100 live API keys")),
             "{body}"
         );
         // The command line is held to the same rule.
@@ -141,6 +162,107 @@ async fn a_workspace_holds_at_most_100_live_keys() {
             .await
             .expect("request");
         assert_eq!(revoked.status(), 200);
-        assert_eq!(create("room again".into()).await.expect("request").status(), 201);
+        assert_eq!(
+            create("room again".into()).await.expect("request").status(),
+            201
+        );
     }
+}
+
+/// A client reading a long export slowly — here, pausing three times the keep-alive timeout
+/// with its receive buffer full — gets all of it: the idle timer runs only between requests.
+#[test]
+fn a_slow_reader_of_a_long_export_gets_all_of_it() {
+    use std::io::{Read, Write};
+    let db = common::block_on(TestDatabase::create(backends()[0]));
+    let (workspace, token) = workspace(&db);
+    // 10,000 numbers with the longest nicknames and labels: about 6 MB of CSV, more than the
+    // server's send buffer (Linux caps it at 4 MiB) and the small receive buffer below hold.
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("numbers.csv");
+    let mut csv = String::from("phone_number,nickname,label\n");
+    for i in 0..10_000u64 {
+        csv.push_str(&format!(
+            "+1415{:07},{},{}\n",
+            2_000_000 + i,
+            "n".repeat(255),
+            "l".repeat(255)
+        ));
+    }
+    std::fs::write(&file, csv).expect("write csv");
+    let mut import = switchboard(&db);
+    import
+        .args(["numbers", "import", "--workspace", &workspace])
+        .arg(&file);
+    assert_eq!(json_output(import)["imported"], json!(10_000));
+
+    // Asks for the export, reads its first bytes, pauses for `pause`, then reads the rest.
+    let export_pausing = |server: &ServerProcess, pause: Duration| -> Vec<u8> {
+        let address: std::net::SocketAddr = server
+            .base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("address");
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        socket
+            .set_recv_buffer_size(16 * 1024)
+            .expect("small buffer");
+        socket.connect(&address.into()).expect("connect");
+        let mut stream: std::net::TcpStream = socket.into();
+        write!(
+            stream,
+            "GET /v1/organization-phone-numbers/export HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("request");
+        let mut received = vec![0u8; 64 * 1024];
+        let mut answer = Vec::new();
+        let first = stream.read(&mut received).expect("first bytes");
+        answer.extend_from_slice(&received[..first]);
+        // The reader pauses; the server's buffers fill and its writes wait.
+        std::thread::sleep(pause);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        // A connection the server gave up on may end in a reset: what arrived is the answer.
+        let _ = stream.read_to_end(&mut answer);
+        answer
+    };
+
+    let server = serve_with(
+        &db,
+        &[
+            "--keep-alive-timeout-secs",
+            "1",
+            "--header-read-timeout-secs",
+            "1",
+        ],
+    );
+    let answer = export_pausing(&server, Duration::from_secs(3));
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.starts_with("HTTP/1.1 200"),
+        "{}",
+        &text[..200.min(text.len())]
+    );
+    // Chunked: count the numbers' lines rather than parse the framing.
+    let rows = text.matches(&"n".repeat(255)).count();
+    assert_eq!(
+        rows,
+        10_000,
+        "the export was cut off after {} bytes",
+        answer.len()
+    );
+    assert!(text.ends_with("0\r\n\r\n"), "the body did not end");
+
+    // A reader that takes nothing for longer than the write-stall timeout is let go.
+    let strict = serve_with(&db, &["--write-stall-timeout-secs", "1"]);
+    let answer = export_pausing(&strict, Duration::from_secs(4));
+    let rows = String::from_utf8_lossy(&answer)
+        .matches(&"n".repeat(255))
+        .count();
+    assert!(
+        rows < 10_000,
+        "a stalled reader was waited for: {rows} rows"
+    );
 }

@@ -1232,7 +1232,11 @@ async fn an_endpoint_receives_only_what_its_key_may_read() {
             let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
             async move {
                 let created = admin
-                    .ok("POST", "/api-keys", Some(json!({"name": "limited", "scopes": scopes})))
+                    .ok(
+                        "POST",
+                        "/api-keys",
+                        Some(json!({"name": "limited", "scopes": scopes})),
+                    )
                     .await;
                 Api::new(server, created["api_key"].as_str().expect("key"))
             }
@@ -1244,12 +1248,20 @@ async fn an_endpoint_receives_only_what_its_key_may_read() {
         // Types the key may not read are refused by name, "every type" too.
         for (api, types, named) in [
             (&hooks_only, json!(["api_key.created"]), "api_keys:manage"),
-            (&hooks_only, json!(["phone_number.updated"]), "phone_numbers:read"),
+            (
+                &hooks_only,
+                json!(["phone_number.updated"]),
+                "phone_numbers:read",
+            ),
             (&hooks_only, json!([]), "phone_numbers:read"),
             (&numbers_and_hooks, json!(["agent.created"]), "agents:read"),
         ] {
             let (status, body) = api
-                .call("POST", "/webhook-endpoints", Some(json!({"url": url, "event_types": types})))
+                .call(
+                    "POST",
+                    "/webhook-endpoints",
+                    Some(json!({"url": url, "event_types": types})),
+                )
                 .await;
             assert_eq!(status, 403, "{types}: {body}");
             assert!(
@@ -1268,13 +1280,25 @@ async fn an_endpoint_receives_only_what_its_key_may_read() {
             .iter()
             .filter_map(|t| t.as_str())
             .collect();
-        assert!(!types.is_empty() && types.iter().all(|t| t.starts_with("phone_number.")), "{types:?}");
+        assert!(
+            !types.is_empty() && types.iter().all(|t| t.starts_with("phone_number.")),
+            "{types:?}"
+        );
         admin
             .ok("POST", "/api-keys", Some(json!({"name": "another"})))
             .await;
-        admin.ok("POST", "/agents", Some(json!({"name": "Ana"}))).await;
+        admin
+            .ok("POST", "/agents", Some(json!({"name": "Ana"})))
+            .await;
         let deliveries = admin
-            .ok("GET", &format!("/webhook-endpoints/{}/deliveries", limited["id"].as_str().expect("id")), None)
+            .ok(
+                "GET",
+                &format!(
+                    "/webhook-endpoints/{}/deliveries",
+                    limited["id"].as_str().expect("id")
+                ),
+                None,
+            )
             .await;
         assert_eq!(deliveries["total"], json!(0), "{deliveries}");
 
@@ -1284,18 +1308,29 @@ async fn an_endpoint_receives_only_what_its_key_may_read() {
             .ok("POST", "/webhook-endpoints", Some(json!({"url": url})))
             .await;
         assert_eq!(everything["event_types"], json!([]));
-        let path = format!("/webhook-endpoints/{}", everything["id"].as_str().expect("id"));
+        let path = format!(
+            "/webhook-endpoints/{}",
+            everything["id"].as_str().expect("id")
+        );
         let (status, _) = numbers_and_hooks
             .call("PATCH", &path, Some(json!({"description": "mine now"})))
             .await;
         assert_eq!(status, 403);
         let (status, _) = numbers_and_hooks
-            .call("POST", &format!("{path}/replay"), Some(json!({"since": "1970-01-01T00:00:00Z"})))
+            .call(
+                "POST",
+                &format!("{path}/replay"),
+                Some(json!({"since": "1970-01-01T00:00:00Z"})),
+            )
             .await;
         assert_eq!(status, 403);
         // It may narrow it to what it reads, and then answers for it.
         let narrowed = numbers_and_hooks
-            .ok("PATCH", &path, Some(json!({"event_types": ["phone_number.updated"]})))
+            .ok(
+                "PATCH",
+                &path,
+                Some(json!({"event_types": ["phone_number.updated"]})),
+            )
             .await;
         assert_eq!(narrowed["event_types"], json!(["phone_number.updated"]));
 
@@ -1309,6 +1344,9 @@ async fn an_endpoint_receives_only_what_its_key_may_read() {
             .call("POST", "/webhook-endpoints", Some(json!({"url": url})))
             .await;
         assert_eq!(status, 409, "{body}");
-        assert!(body["message"].as_str().is_some_and(|m| m.contains("20")), "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.contains("20")),
+            "{body}"
+        );
     }
 }

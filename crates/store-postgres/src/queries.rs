@@ -13,10 +13,10 @@ use switchboard_domain::{
 use switchboard_store::{
     Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, Event, EventCursor, EventFilter,
     FieldChange, HistoryAction, HistoryEntry, IDEMPOTENCY_ABANDONED_MS, IDEMPOTENCY_WINDOW_MS,
-    IdempotencyClaim, NewApiKey, NewEvent, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter,
-    NumberGroup, NumberGroupTotals, NumberStream, PageRequest, PatchError, PhoneNumberObject,
-    PhoneNumberPatch, PoolUsage, Price, ReleaseClaim, STREAM_BUFFER, SipAuthMode, Store,
-    MAX_LIVE_KEYS_PER_WORKSPACE, StoreError, Workspace, WorkspaceUpdate, scopes_within_sql,
+    IdempotencyClaim, MAX_LIVE_KEYS_PER_WORKSPACE, NewApiKey, NewEvent, NewPhoneNumber,
+    NewSipTrunk, NewWorkspace, NumberFilter, NumberGroup, NumberGroupTotals, NumberStream,
+    PageRequest, PatchError, PhoneNumberObject, PhoneNumberPatch, PoolUsage, Price, ReleaseClaim,
+    STREAM_BUFFER, SipAuthMode, Store, StoreError, Workspace, WorkspaceUpdate, scopes_within_sql,
     summary_sql, too_many_keys,
 };
 use tokio_postgres::Row;
@@ -578,12 +578,18 @@ impl Store for PostgresStore {
         let tx = client.transaction().await.map_err(map_error)?;
         // The workspace's row, locked, so that two creations cannot both pass the count.
         if tx
-            .query_opt("SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE", &[&key.workspace_id.as_str()])
+            .query_opt(
+                "SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE",
+                &[&key.workspace_id.as_str()],
+            )
             .await
             .map_err(map_error)?
             .is_none()
         {
-            return Err(StoreError::NotFound(format!("workspace {}", key.workspace_id)));
+            return Err(StoreError::NotFound(format!(
+                "workspace {}",
+                key.workspace_id
+            )));
         }
         let live: i64 = tx
             .query_one(

@@ -12,10 +12,10 @@ use switchboard_domain::{
 use switchboard_store::{
     Actor, Agent, ApiKeyRecord, ApiKeySummary, CountryRule, Event, EventCursor, EventFilter,
     FieldChange, HistoryAction, HistoryEntry, IDEMPOTENCY_ABANDONED_MS, IDEMPOTENCY_WINDOW_MS,
-    IdempotencyClaim, NewApiKey, NewEvent, NewPhoneNumber, NewSipTrunk, NewWorkspace, NumberFilter,
-    NumberGroup, NumberGroupTotals, NumberStream, PageRequest, PatchError, PhoneNumberObject,
-    PhoneNumberPatch, PoolUsage, Price, ReleaseClaim, STREAM_BUFFER, SipAuthMode, Store,
-    MAX_LIVE_KEYS_PER_WORKSPACE, StoreError, Workspace, WorkspaceUpdate, scopes_within_sql,
+    IdempotencyClaim, MAX_LIVE_KEYS_PER_WORKSPACE, NewApiKey, NewEvent, NewPhoneNumber,
+    NewSipTrunk, NewWorkspace, NumberFilter, NumberGroup, NumberGroupTotals, NumberStream,
+    PageRequest, PatchError, PhoneNumberObject, PhoneNumberPatch, PoolUsage, Price, ReleaseClaim,
+    STREAM_BUFFER, SipAuthMode, Store, StoreError, Workspace, WorkspaceUpdate, scopes_within_sql,
     summary_sql, too_many_keys,
 };
 

@@ -10,10 +10,10 @@ use crate::router::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Serialize;
-use std::collections::HashMap;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use std::collections::HashMap;
 use switchboard_domain::{Scope, SealingKey, Timestamp, WorkspaceId};
 use switchboard_store::{EVENT_TYPES, Event, EventCursor, EventFilter, hidden_event_kinds};
 use utoipa::{IntoParams, ToSchema};
@@ -215,9 +215,11 @@ pub async fn list_events(
     };
     // Nothing stored holds a control character (the API refuses them): such a filter
     // matches nothing, and PostgreSQL could not even take a NUL as a parameter.
-    let matches_nothing = ["number_id", "agent_id"]
-        .iter()
-        .any(|name| query.get(*name).is_some_and(|v| v.chars().any(char::is_control)));
+    let matches_nothing = ["number_id", "agent_id"].iter().any(|name| {
+        query
+            .get(*name)
+            .is_some_and(|v| v.chars().any(char::is_control))
+    });
     match query.get("after") {
         Some(after) => {
             let cursor = cursors.read(after.trim()).or_else(|| {

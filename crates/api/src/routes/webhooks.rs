@@ -280,9 +280,13 @@ pub const MAX_REPLAY_EVENTS: u32 = 10_000;
 fn check_readable(types: &[String], scopes: Scopes) -> Result<(), ApiError> {
     let unreadable = |t: &str| event_scope(t).filter(|scope| !scopes.contains(*scope));
     let first = if types.is_empty() {
-        EVENT_TYPES.iter().find_map(|t| unreadable(t).map(|scope| (*t, scope)))
+        EVENT_TYPES
+            .iter()
+            .find_map(|t| unreadable(t).map(|scope| (*t, scope)))
     } else {
-        types.iter().find_map(|t| unreadable(t).map(|scope| (t.as_str(), scope)))
+        types
+            .iter()
+            .find_map(|t| unreadable(t).map(|scope| (t.as_str(), scope)))
     };
     match first {
         None => Ok(()),
@@ -383,7 +387,8 @@ pub async fn create_endpoint(
 ) -> Result<Response, ApiError> {
     let caller = auth.require(Scope::WebhooksManage)?;
     let mut fields = endpoint_fields(&state, body, true).await?;
-    let event_types = stored_event_types(fields.event_types.take().unwrap_or_default(), caller.scopes);
+    let event_types =
+        stored_event_types(fields.event_types.take().unwrap_or_default(), caller.scopes);
     check_readable(&event_types, caller.scopes)?;
     let (_, existing) = state
         .store
