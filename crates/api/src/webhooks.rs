@@ -18,8 +18,8 @@ use sha2::Sha256;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchboard_domain::{SealingKey, Timestamp};
-use switchboard_store::{AttemptResult, DeliveryAttempt, LeasedDelivery, StoreError};
+use switchboard_domain::{SealingKey, Timestamp, WorkspaceId};
+use switchboard_store::{AttemptResult, DeliveryAttempt, InFlight, LeasedDelivery, StoreError};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
@@ -151,6 +151,14 @@ pub fn sign(secret: &str, message_id: &str, timestamp: i64, body: &str) -> Optio
     mac.update(format!("{message_id}.{timestamp}.").as_bytes());
     mac.update(body.as_bytes());
     Some(format!("v1,{}", BASE64.encode(mac.finalize().into_bytes())))
+}
+
+/// The `webhook-id` receivers see for a delivery's stored message id (`evt_<seq>` for an
+/// event): the same for every attempt and replay of one event to the workspace, and the same
+/// as the event's `id` in the change feed, without the sequence number, which would count
+/// other workspaces' events.
+pub fn public_message_id(key: &SealingKey, workspace: &WorkspaceId, message_id: &str) -> String {
+    key.public_id("evt_", workspace.as_str(), message_id)
 }
 
 /// Why an address may not receive webhooks, if it may not: anything that is not a public
@@ -420,7 +428,11 @@ async fn post(
         return Err(format!("refused: the url's address is {reason}"));
     }
     let timestamp = Timestamp::now().as_millis() / 1000;
-    let message_id = &leased.delivery.message_id;
+    let message_id = &public_message_id(
+        sealing_key,
+        &leased.workspace_id,
+        &leased.delivery.message_id,
+    );
     let mut signatures = Vec::new();
     for sealed in std::iter::once(&leased.secret_sealed).chain(&leased.previous_secret_sealed) {
         let secret = sealing_key
@@ -509,6 +521,8 @@ pub async fn prune_old_deliveries(state: &AppState) {
 pub async fn run_worker(state: AppState, mut stop: watch::Receiver<bool>) {
     let runtime = &state.webhooks;
     let mut in_flight = JoinSet::new();
+    // What is in flight by workspace and endpoint: each lease keeps them to their share.
+    let mut busy = InFlight::default();
     let mut last_stats: Option<Instant> = None;
     while !*stop.borrow() {
         if last_stats.is_none_or(|at| at.elapsed() >= STATS_INTERVAL) {
@@ -517,6 +531,9 @@ pub async fn run_worker(state: AppState, mut stop: watch::Receiver<bool>) {
                 Ok(stats) => crate::metrics::webhook_queue(stats),
                 Err(error) => tracing::warn!(%error, "cannot measure the webhook queue"),
             }
+        }
+        while let Some(finished) = in_flight.try_join_next() {
+            settle(&mut busy, finished);
         }
         let free = MAX_IN_FLIGHT - in_flight.len();
         let mut leased = Vec::new();
@@ -529,6 +546,7 @@ pub async fn run_worker(state: AppState, mut stop: watch::Receiver<bool>) {
                     now,
                     runtime.lease_until(now),
                     free as u32,
+                    &busy,
                 )
                 .await
             {
@@ -538,6 +556,7 @@ pub async fn run_worker(state: AppState, mut stop: watch::Receiver<bool>) {
         }
         let took_some = !leased.is_empty();
         for delivery in leased {
+            busy.add(&delivery);
             let state = state.clone();
             in_flight.spawn(async move {
                 let (attempt, result) = attempt(&state, &delivery).await;
@@ -549,13 +568,18 @@ pub async fn run_worker(state: AppState, mut stop: watch::Receiver<bool>) {
                     Ok(false) => tracing::warn!(delivery = %delivery.delivery.id, "webhook lease lost before the attempt was recorded; another worker repeats it"),
                     Err(error) => tracing::warn!(delivery = %delivery.delivery.id, %error, "cannot record a webhook attempt; its lease expires and it is repeated"),
                 }
+                delivery
             });
         }
         if took_some && in_flight.len() < MAX_IN_FLIGHT {
             // More may be due right away (this poll was capped, or a later event of a
             // subject becomes due when an earlier one is delivered).
             tokio::select! {
-                _ = in_flight.join_next(), if !in_flight.is_empty() => {}
+                finished = in_flight.join_next(), if !in_flight.is_empty() => {
+                    if let Some(finished) = finished {
+                        settle(&mut busy, finished);
+                    }
+                }
                 () = tokio::time::sleep(Duration::from_millis(20)) => {}
             }
             continue;
@@ -563,7 +587,11 @@ pub async fn run_worker(state: AppState, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = stop.changed() => {}
             () = runtime.wake.notified() => {}
-            _ = in_flight.join_next(), if !in_flight.is_empty() => {}
+            finished = in_flight.join_next(), if !in_flight.is_empty() => {
+                if let Some(finished) = finished {
+                    settle(&mut busy, finished);
+                }
+            }
             () = tokio::time::sleep(POLL_INTERVAL) => {}
         }
     }
@@ -586,6 +614,19 @@ pub async fn run_worker(state: AppState, mut stop: watch::Receiver<bool>) {
         Ok(released) => tracing::info!(released, "handed back webhook deliveries in flight"),
         Err(error) => {
             tracing::warn!(%error, "cannot hand back webhook leases; they expire on their own")
+        }
+    }
+}
+
+/// Takes a finished attempt off what is in flight.
+fn settle(busy: &mut InFlight, finished: Result<LeasedDelivery, tokio::task::JoinError>) {
+    match finished {
+        Ok(delivery) => busy.remove(&delivery),
+        // A panicked attempt cannot say what it was: forget the counts rather than keep a
+        // share taken for ever (the lease expires and the delivery is repeated).
+        Err(error) => {
+            tracing::error!(%error, "a webhook attempt ended abnormally");
+            *busy = InFlight::default();
         }
     }
 }

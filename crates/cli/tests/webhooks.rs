@@ -301,10 +301,8 @@ impl Api {
             .expect("items")
             .iter()
             .map(|e| {
-                let cursor = e["cursor"].as_str().expect("cursor");
-                let seq = cursor.split('-').nth(1).expect("seq");
                 (
-                    format!("evt_{seq}"),
+                    e["id"].as_str().expect("id").to_owned(),
                     e["type"].as_str().expect("type").to_owned(),
                     e["subject_id"].as_str().expect("subject").to_owned(),
                 )
@@ -1348,5 +1346,72 @@ async fn an_endpoint_receives_only_what_its_key_may_read() {
             body["message"].as_str().is_some_and(|m| m.contains("20")),
             "{body}"
         );
+    }
+}
+
+/// A host that accepts connections and never answers: every attempt to it takes the whole
+/// attempt timeout.
+async fn tarpit() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{address}")
+}
+
+/// One workspace whose endpoints all hang cannot hold up another workspace's deliveries: it
+/// gets a share of the worker, not the whole of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tarpit_workspace_does_not_delay_another_workspaces_webhooks() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let server = serve_hooks(&db, 15);
+        let slow = Api::new(&server, &workspace(&db));
+        let hang = tarpit().await;
+        for n in 0..20 {
+            slow.ok(
+                "POST",
+                "/webhook-endpoints",
+                Some(json!({"url": format!("{hang}/hook{n}")})),
+            )
+            .await;
+        }
+        // 60 deliveries that each hang for 15 s: without a fair share they would take every
+        // slot of the worker (16) for 15 s and more.
+        for n in 0..3 {
+            slow.ok(
+                "POST",
+                "/agents",
+                Some(json!({"name": format!("slow {n}")})),
+            )
+            .await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+
+        let receiver = Receiver::default();
+        let base = receiver.start().await;
+        let fast = Api::new(&server, &workspace(&db));
+        fast.endpoint(&receiver, &base, "fast", &[]).await;
+        let started = Instant::now();
+        fast.ok("POST", "/agents", Some(json!({"name": "fast"})))
+            .await;
+        wait_for(
+            "the other workspace's delivery",
+            Duration::from_secs(5),
+            || !receiver.accepted("fast").is_empty(),
+        )
+        .await;
+        let waited = started.elapsed();
+        assert!(
+            waited < Duration::from_secs(5),
+            "{backend:?}: delivered after {waited:?}"
+        );
+        receiver.assert_clean();
     }
 }

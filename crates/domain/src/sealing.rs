@@ -81,6 +81,21 @@ impl SealingKey {
         [nonce, &sealed].concat()
     }
 
+    /// A public name for an internal id (`prefix` and 24 hex characters of a keyed hash of
+    /// `scope` and `internal`): stable, unguessable, and saying nothing of the id behind it
+    /// (e.g. an event's sequence number, which counts every workspace's events).
+    pub fn public_id(&self, prefix: &str, scope: &str, internal: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(b"switchboard public id v1\0")
+            .chain_update(self.0.as_slice())
+            .chain_update(scope.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(internal.as_bytes())
+            .finalize();
+        format!("{prefix}{}", hex::encode(&digest[..12]))
+    }
+
     pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, SealingError> {
         if sealed.len() < NONCE_LEN {
             return Err(SealingError::CannotOpen);

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use switchboard_domain::{Timestamp, WebhookDeliveryId, WebhookEndpointId, WorkspaceId};
 use switchboard_store::{
-    AttemptResult, DeliveryAttempt, DeliveryState, LeasedDelivery, NewWebhookEndpoint, PageRequest,
+    AttemptResult, DeliveryAttempt, DeliveryState, InFlight, LeasedDelivery,
+    MAX_IN_FLIGHT_PER_ENDPOINT, MAX_IN_FLIGHT_PER_WORKSPACE, NewWebhookEndpoint, PageRequest,
     QueueStats, StoreError, WebhookDelivery, WebhookEndpoint, WebhookEndpointUpdate, WebhookStore,
     event_types_column, event_types_from_column, webhook_body,
 };
@@ -132,7 +133,8 @@ async fn read_leased(
                 "SELECT {DELIVERY_COLUMNS}, e.url, e.secret_sealed,
                         CASE WHEN e.previous_secret_expires_at > $2 THEN e.previous_secret_sealed END,
                         coalesce(ev.created_at, d.created_at),
-                        coalesce(d.ping_data, ev.data, json_build_object('changes', ev.changes::json)::text)
+                        coalesce(d.ping_data, ev.data, json_build_object('changes', ev.changes::json)::text),
+                        e.workspace_id
                  FROM webhook_deliveries d
                  JOIN webhook_endpoints e ON e.id = d.endpoint_id
                  LEFT JOIN events ev ON ev.seq = d.event_seq
@@ -154,6 +156,9 @@ async fn read_leased(
                     &data,
                 ),
                 delivery,
+                workspace_id: WorkspaceId::parse(&get::<String>(row, 14)?).ok_or_else(|| {
+                    StoreError::Other("a webhook endpoint's workspace id is damaged".into())
+                })?,
                 url: get(row, 9)?,
                 secret_sealed: get(row, 10)?,
                 previous_secret_sealed: get(row, 11)?,
@@ -459,25 +464,48 @@ impl WebhookStore for PostgresStore {
         now: Timestamp,
         leased_until: Timestamp,
         limit: u32,
+        in_flight: &InFlight,
     ) -> Result<Vec<LeasedDelivery>, StoreError> {
         let client = self.client().await?;
+        let (busy_workspaces, busy_endpoints) =
+            (in_flight.workspaces_json(), in_flight.endpoints_json());
+        // Two replicas may pick the same candidates; the UPDATE re-checks each row's lease
+        // under its row lock (READ COMMITTED), so only one of them takes it.
         let ids: Vec<String> = client
             .query(
                 "UPDATE webhook_deliveries SET leased_by = $1, leased_until = $2
-                 WHERE id IN (
-                     SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-                     WHERE d.state = 'pending' AND d.next_attempt_at <= $3
-                       AND (d.leased_until IS NULL OR d.leased_until < $3)
-                       AND e.enabled
-                       AND NOT EXISTS (
-                           SELECT 1 FROM webhook_deliveries p
-                           WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key
-                             AND p.state = 'pending' AND p.event_seq < d.event_seq)
-                     ORDER BY d.next_attempt_at, d.event_seq
-                     LIMIT $4
-                     FOR UPDATE OF d SKIP LOCKED)
+                 WHERE state = 'pending' AND (leased_until IS NULL OR leased_until < $3)
+                   AND id IN (
+                     SELECT id FROM (
+                         SELECT d.id, d.next_attempt_at, d.event_seq, e.workspace_id, d.endpoint_id,
+                                row_number() OVER (PARTITION BY e.workspace_id
+                                    ORDER BY e.failing_since IS NOT NULL, d.next_attempt_at, d.event_seq) AS workspace_turn,
+                                row_number() OVER (PARTITION BY d.endpoint_id
+                                    ORDER BY d.next_attempt_at, d.event_seq) AS endpoint_turn
+                         FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+                         WHERE d.state = 'pending' AND d.next_attempt_at <= $3
+                           AND (d.leased_until IS NULL OR d.leased_until < $3)
+                           AND e.enabled
+                           AND NOT EXISTS (
+                               SELECT 1 FROM webhook_deliveries p
+                               WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key
+                                 AND p.state = 'pending' AND p.event_seq < d.event_seq)
+                     ) due
+                     WHERE due.workspace_turn + coalesce(($5::text::jsonb ->> due.workspace_id)::bigint, 0) <= $7
+                       AND due.endpoint_turn + coalesce(($6::text::jsonb ->> due.endpoint_id)::bigint, 0) <= $8
+                     ORDER BY due.workspace_turn, due.next_attempt_at, due.event_seq
+                     LIMIT $4)
                  RETURNING id",
-                &[&owner, &leased_until.as_millis(), &now.as_millis(), &i64::from(limit)],
+                &[
+                    &owner,
+                    &leased_until.as_millis(),
+                    &now.as_millis(),
+                    &i64::from(limit),
+                    &busy_workspaces,
+                    &busy_endpoints,
+                    &i64::from(MAX_IN_FLIGHT_PER_WORKSPACE),
+                    &i64::from(MAX_IN_FLIGHT_PER_ENDPOINT),
+                ],
             )
             .await
             .map_err(map_error)?

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use switchboard_domain::{Timestamp, WebhookDeliveryId, WebhookEndpointId, WorkspaceId};
 use switchboard_store::{
-    AttemptResult, DeliveryAttempt, DeliveryState, LeasedDelivery, NewWebhookEndpoint, PageRequest,
+    AttemptResult, DeliveryAttempt, DeliveryState, InFlight, LeasedDelivery,
+    MAX_IN_FLIGHT_PER_ENDPOINT, MAX_IN_FLIGHT_PER_WORKSPACE, NewWebhookEndpoint, PageRequest,
     QueueStats, StoreError, WebhookDelivery, WebhookEndpoint, WebhookEndpointUpdate, WebhookStore,
     event_types_column, event_types_from_column, webhook_body,
 };
@@ -17,6 +18,32 @@ use switchboard_store::{
 const ENDPOINT_COLUMNS: &str = "id, workspace_id, url, description, event_types, enabled, \
     disabled_reason, disabled_at, failing_since, secret_sealed, previous_secret_sealed, \
     previous_secret_expires_at, created_at, updated_at";
+
+/// The due deliveries of enabled endpoints (SQL, a macro for `concat!`; `$now` is the
+/// placeholder of the time), each with its turn within its workspace (failing endpoints'
+/// last) and within its endpoint. A delivery waits while an earlier event of the same subject
+/// is pending to the same endpoint.
+macro_rules! due_deliveries_sql {
+    ($now:literal) => {
+        concat!(
+            "SELECT d.id, d.next_attempt_at, d.event_seq, e.workspace_id, d.endpoint_id,
+                    row_number() OVER (PARTITION BY e.workspace_id
+                        ORDER BY e.failing_since IS NOT NULL, d.next_attempt_at, d.event_seq) AS workspace_turn,
+                    row_number() OVER (PARTITION BY d.endpoint_id
+                        ORDER BY d.next_attempt_at, d.event_seq) AS endpoint_turn
+             FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+             WHERE d.state = 'pending' AND d.next_attempt_at <= ",
+            $now,
+            " AND (d.leased_until IS NULL OR d.leased_until < ",
+            $now,
+            ") AND e.enabled
+               AND NOT EXISTS (
+                   SELECT 1 FROM webhook_deliveries p
+                   WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key
+                     AND p.state = 'pending' AND p.event_seq < d.event_seq)"
+        )
+    };
+}
 
 /// A new delivery id for each row an `INSERT … SELECT` writes (SQL; a macro so that
 /// `concat!` can put it in constant statements).
@@ -139,7 +166,8 @@ fn read_leased(
             "SELECT {DELIVERY_COLUMNS}, e.url, e.secret_sealed,
                     CASE WHEN e.previous_secret_expires_at > ?2 THEN e.previous_secret_sealed END,
                     coalesce(ev.created_at, d.created_at),
-                    coalesce(d.ping_data, ev.data, json_object('changes', json(ev.changes)))
+                    coalesce(d.ping_data, ev.data, json_object('changes', json(ev.changes))),
+                    e.workspace_id
              FROM webhook_deliveries d
              JOIN webhook_endpoints e ON e.id = d.endpoint_id
              LEFT JOIN events ev ON ev.seq = d.event_seq
@@ -156,6 +184,7 @@ fn read_leased(
                     &data,
                 ),
                 delivery,
+                workspace_id: parse_id(row.get(14)?, WorkspaceId::parse, "workspace id")?,
                 url: row.get(9)?,
                 secret_sealed: row.get(10)?,
                 previous_secret_sealed: row.get(11)?,
@@ -464,28 +493,37 @@ impl WebhookStore for SqliteStore {
         now: Timestamp,
         leased_until: Timestamp,
         limit: u32,
+        in_flight: &InFlight,
     ) -> Result<Vec<LeasedDelivery>, StoreError> {
         let owner = owner.to_owned();
+        let (busy_workspaces, busy_endpoints) =
+            (in_flight.workspaces_json(), in_flight.endpoints_json());
         self.write(move |tx| {
             let ids = tx
-                .prepare_cached(
+                .prepare_cached(concat!(
                     "UPDATE webhook_deliveries SET leased_by = ?1, leased_until = ?2
                      WHERE id IN (
-                         SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-                         WHERE d.state = 'pending' AND d.next_attempt_at <= ?3
-                           AND (d.leased_until IS NULL OR d.leased_until < ?3)
-                           AND e.enabled = 1
-                           AND NOT EXISTS (
-                               SELECT 1 FROM webhook_deliveries p
-                               WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key
-                                 AND p.state = 'pending' AND p.event_seq < d.event_seq)
-                         ORDER BY d.next_attempt_at, d.event_seq
+                         SELECT id FROM (",
+                    due_deliveries_sql!("?3"),
+                    ") due
+                         WHERE due.workspace_turn + coalesce(json_extract(?5, '$.' || due.workspace_id), 0) <= ?7
+                           AND due.endpoint_turn + coalesce(json_extract(?6, '$.' || due.endpoint_id), 0) <= ?8
+                         ORDER BY due.workspace_turn, due.next_attempt_at, due.event_seq
                          LIMIT ?4)
                      RETURNING id",
-                )
+                ))
                 .and_then(|mut stmt| {
                     stmt.query_map(
-                        params![owner, leased_until.as_millis(), now.as_millis(), i64::from(limit)],
+                        params![
+                            owner,
+                            leased_until.as_millis(),
+                            now.as_millis(),
+                            i64::from(limit),
+                            busy_workspaces,
+                            busy_endpoints,
+                            MAX_IN_FLIGHT_PER_WORKSPACE,
+                            MAX_IN_FLIGHT_PER_ENDPOINT
+                        ],
                         |row| row.get::<_, String>(0),
                     )?
                     .collect::<rusqlite::Result<Vec<_>>>()

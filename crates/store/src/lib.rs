@@ -724,7 +724,8 @@ pub use events::{
 pub use history::{Actor, HistoryAction, HistoryEntry, changes};
 pub use objects::PhoneNumberObject;
 pub use webhooks::{
-    AttemptResult, DeliveryAttempt, DeliveryState, LeasedDelivery, NewWebhookEndpoint, QueueStats,
+    AttemptResult, DeliveryAttempt, DeliveryState, InFlight, LeasedDelivery,
+    MAX_IN_FLIGHT_PER_ENDPOINT, MAX_IN_FLIGHT_PER_WORKSPACE, NewWebhookEndpoint, QueueStats,
     WebhookDelivery, WebhookEndpoint, WebhookEndpointUpdate, WebhookStore, event_types_column,
     event_types_from_column, webhook_body,
 };

@@ -9,6 +9,7 @@
 use crate::{PageRequest, StoreError};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use switchboard_domain::{Timestamp, WebhookDeliveryId, WebhookEndpointId, WorkspaceId};
 
 /// A URL the workspace's events are posted to.
@@ -168,10 +169,65 @@ pub struct WebhookDelivery {
     pub created_at: Timestamp,
 }
 
+/// Most deliveries of one workspace a worker has in flight at once: a workspace whose
+/// endpoints hang can hold no more of a replica than this, and the rest serves the others.
+pub const MAX_IN_FLIGHT_PER_WORKSPACE: u32 = 4;
+/// Most deliveries to one endpoint a worker has in flight at once.
+pub const MAX_IN_FLIGHT_PER_ENDPOINT: u32 = 2;
+
+/// What one worker has in flight, by workspace and by endpoint: a lease takes only what
+/// keeps each under its share ([`MAX_IN_FLIGHT_PER_WORKSPACE`], [`MAX_IN_FLIGHT_PER_ENDPOINT`]).
+#[derive(Clone, Debug, Default)]
+pub struct InFlight {
+    pub by_workspace: HashMap<String, u32>,
+    pub by_endpoint: HashMap<String, u32>,
+}
+
+impl InFlight {
+    pub fn add(&mut self, leased: &LeasedDelivery) {
+        *self
+            .by_workspace
+            .entry(leased.workspace_id.to_string())
+            .or_default() += 1;
+        *self
+            .by_endpoint
+            .entry(leased.delivery.endpoint_id.to_string())
+            .or_default() += 1;
+    }
+
+    pub fn remove(&mut self, leased: &LeasedDelivery) {
+        for (map, key) in [
+            (&mut self.by_workspace, leased.workspace_id.to_string()),
+            (
+                &mut self.by_endpoint,
+                leased.delivery.endpoint_id.to_string(),
+            ),
+        ] {
+            if let Some(count) = map.get_mut(&key) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    map.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// `{"id": count, …}` of workspaces, for the lease's SQL.
+    pub fn workspaces_json(&self) -> String {
+        serde_json::to_string(&self.by_workspace).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// `{"id": count, …}` of endpoints, for the lease's SQL.
+    pub fn endpoints_json(&self) -> String {
+        serde_json::to_string(&self.by_endpoint).unwrap_or_else(|_| "{}".into())
+    }
+}
+
 /// A delivery taken by one worker until `leased_until`, with what it needs to send it.
 #[derive(Clone, Debug)]
 pub struct LeasedDelivery {
     pub delivery: WebhookDelivery,
+    pub workspace_id: WorkspaceId,
     pub url: String,
     pub secret_sealed: Vec<u8>,
     /// The secret before the last rotation, while it still signs.
@@ -297,13 +353,16 @@ pub trait WebhookStore: Send + Sync {
     /// Takes up to `limit` due deliveries of enabled endpoints for `owner` until
     /// `leased_until`: each is taken by one worker at a time, and a delivery waits while an
     /// earlier event about the same subject (a number, agent or key) is still pending to
-    /// the same endpoint, so each endpoint sees one subject's events in order.
+    /// the same endpoint, so each endpoint sees one subject's events in order. Fair: with
+    /// what the worker has `in_flight`, no workspace or endpoint goes over its share, the
+    /// workspaces take turns, and within one, endpoints that are failing come last.
     async fn lease_webhook_deliveries(
         &self,
         owner: &str,
         now: Timestamp,
         leased_until: Timestamp,
         limit: u32,
+        in_flight: &InFlight,
     ) -> Result<Vec<LeasedDelivery>, StoreError>;
     /// Records an attempt by the lease's `owner` and what follows from it; also the
     /// endpoint's failure streak, which disables it once it has lasted `disable_after_ms`.

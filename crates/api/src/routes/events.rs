@@ -7,6 +7,7 @@ use crate::error::{ApiError, ErrorResponse};
 use crate::extract::page_from_query;
 use crate::json::{Page, json_response, page_response};
 use crate::router::AppState;
+use crate::webhooks::public_message_id;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -26,6 +27,9 @@ const DEFAULT_FEED_LIMIT: u32 = 100;
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = WorkspaceEvent)]
 pub struct EventObject {
+    /// The event's id: the `webhook-id` its webhook deliveries carry.
+    #[schema(example = "evt_3f9c2a7d1e4b8a6c0d5e7f21")]
+    id: String,
     /// This event's place in the feed: pass it as `after` to read what came after it.
     #[schema(example = "q2w9Zb1k0cS7tGx4VYp2mEo8hJd3Lr6uNf5aWy")]
     cursor: String,
@@ -85,6 +89,11 @@ impl Cursors<'_> {
 impl EventObject {
     fn new(event: Event, cursors: &Cursors<'_>) -> Self {
         Self {
+            id: public_message_id(
+                cursors.key,
+                cursors.workspace,
+                &format!("evt_{}", event.cursor.seq),
+            ),
             cursor: cursors.show(event.cursor),
             event_type: event.event_type,
             at: event.at.to_string(),

@@ -7,14 +7,16 @@ use crate::extract::{Fields, JsonBody, page_from_query};
 use crate::json::{MessageBody, Page, json_response, message_response, page_response};
 use crate::router::AppState;
 use crate::routes::phone_numbers::PageQuery;
-use crate::webhooks::{check_endpoint_url, generate_secret};
+use crate::webhooks::{check_endpoint_url, generate_secret, public_message_id};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use switchboard_domain::{Scope, Scopes, Timestamp, WebhookDeliveryId, WebhookEndpointId};
+use switchboard_domain::{
+    Scope, Scopes, SealingKey, Timestamp, WebhookDeliveryId, WebhookEndpointId, WorkspaceId,
+};
 use switchboard_store::{
     DeliveryAttempt, EVENT_TYPES, NewWebhookEndpoint, PageRequest, WebhookDelivery,
     WebhookEndpoint, WebhookEndpointUpdate, event_scope, readable_event_types,
@@ -146,12 +148,12 @@ pub struct DeliveryObject {
     created_at: String,
 }
 
-impl From<WebhookDelivery> for DeliveryObject {
-    fn from(d: WebhookDelivery) -> Self {
+impl DeliveryObject {
+    fn new(d: WebhookDelivery, key: &SealingKey, workspace: &WorkspaceId) -> Self {
         Self {
             id: d.id.to_string(),
             endpoint_id: d.endpoint_id.to_string(),
-            webhook_id: d.message_id,
+            webhook_id: public_message_id(key, workspace, &d.message_id),
             event_type: d.event_type,
             state: d.state.as_str(),
             attempt_count: d.attempt_count,
@@ -647,7 +649,7 @@ pub async fn test_endpoint(
     delivery.attempts = vec![attempt];
     Ok(json_response(
         StatusCode::OK,
-        &DeliveryObject::from(delivery),
+        &DeliveryObject::new(delivery, &state.sealing_key, &caller.workspace_id),
     ))
 }
 
@@ -746,7 +748,10 @@ pub async fn list_deliveries(
         .list_webhook_deliveries(&caller.workspace_id, &id, page)
         .await?
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
-    let items: Vec<DeliveryObject> = deliveries.into_iter().map(DeliveryObject::from).collect();
+    let items: Vec<DeliveryObject> = deliveries
+        .into_iter()
+        .map(|d| DeliveryObject::new(d, &state.sealing_key, &caller.workspace_id))
+        .collect();
     Ok(page_response(items, total, page))
 }
 
@@ -783,6 +788,6 @@ pub async fn retry_delivery(
     state.webhooks.wake.notify_one();
     Ok(json_response(
         StatusCode::ACCEPTED,
-        &DeliveryObject::from(delivery),
+        &DeliveryObject::new(delivery, &state.sealing_key, &caller.workspace_id),
     ))
 }
