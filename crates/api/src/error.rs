@@ -123,8 +123,9 @@ impl ApiError {
                 crate::limits::MAX_URI_BYTES
             )),
             ApiError::HeadersTooLarge => Message::One(format!(
-                "request headers are larger than {} bytes",
-                crate::limits::MAX_HEADER_BYTES
+                "request headers are larger than {} bytes or more than {} in number",
+                crate::limits::MAX_HEADER_BYTES,
+                crate::limits::MAX_HEADERS
             )),
             ApiError::RateLimited { .. } => {
                 Message::One("Too many requests. Please slow down and retry after a moment.".into())

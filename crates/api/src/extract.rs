@@ -9,8 +9,7 @@ use axum::http::header::CONTENT_TYPE;
 use serde_json::{Map, Value};
 use switchboard_store::{FieldChange, PageRequest};
 
-/// Largest accepted request body (SPEC §3). Bigger is a 413.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub use crate::limits::MAX_BODY_BYTES;
 
 /// A request body as received, not yet judged: handlers check the key's scope first and
 /// only then call [`JsonBody::parse`], so a key without the route's scope is told 403

@@ -7,7 +7,7 @@
 
 use crate::error::ErrorResponse;
 use crate::extract::MAX_BODY_BYTES;
-use crate::limits::{MAX_HEADER_BYTES, MAX_URI_BYTES};
+use crate::limits::{MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES};
 use serde_json::{Value, json};
 use std::sync::LazyLock;
 use utoipa::openapi::content::ContentBuilder;
@@ -205,7 +205,7 @@ fn add_shared_responses(operation: &mut Operation) {
         "431",
         error_response(
             "The headers are larger than 16 KiB in all.",
-            json!({"statusCode": 431, "message": format!("request headers are larger than {MAX_HEADER_BYTES} bytes"), "error": "Request Header Fields Too Large"}),
+            json!({"statusCode": 431, "message": format!("request headers are larger than {MAX_HEADER_BYTES} bytes or more than {MAX_HEADERS} in number"), "error": "Request Header Fields Too Large"}),
         ),
     ));
     if takes_input {

@@ -73,7 +73,10 @@ pub async fn serve(
     let app = router(state);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout);
+        .header_read_timeout(options.header_read_timeout)
+        // Our own limit (100) answers in the API's envelope; hyper's bodiless 431 is only
+        // for heads far past it.
+        .max_headers(crate::limits::HYPER_MAX_HEADERS);
     let keep_alive = options.keep_alive_timeout.min(options.header_read_timeout);
     let slots = Arc::new(Semaphore::new(options.max_connections));
     let connections = GracefulShutdown::new();

@@ -266,3 +266,44 @@ fn a_slow_reader_of_a_long_export_gets_all_of_it() {
         "a stalled reader was waited for: {rows} rows"
     );
 }
+
+/// Sends `head` on a new connection and reads what comes back within two seconds.
+fn raw_exchange(server: &ServerProcess, head: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(server.base.trim_start_matches("http://")).expect("connect");
+    stream.write_all(head.as_bytes()).expect("send");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let mut answer = vec![0u8; 16 * 1024];
+    let n = stream.read(&mut answer).unwrap_or(0);
+    String::from_utf8_lossy(&answer[..n]).into_owned()
+}
+
+/// The transport's refusals carry the API's envelope, and come before the body is asked for.
+#[test]
+fn oversized_requests_are_refused_up_front_with_the_envelope() {
+    let db = common::block_on(TestDatabase::create(backends()[0]));
+    let (_, token) = workspace(&db);
+    let server = serve_with(&db, &[]);
+
+    // A body declared over the limit, waiting for 100 Continue: 413 at once, never 100.
+    let answer = raw_exchange(
+        &server,
+        &format!(
+            "POST /v1/agents HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\nExpect: 100-continue\r\n\r\n"
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains(r#""statusCode":413"#), "{answer}");
+
+    // More than 100 headers: 431 with the envelope, not a bare status line.
+    let many: String = (0..150).map(|n| format!("X-Filler-{n}: {n}\r\n")).collect();
+    let answer = raw_exchange(
+        &server,
+        &format!("GET /v1/me HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n{many}\r\n"),
+    );
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    assert!(answer.contains("more than 100 in number"), "{answer}");
+}
