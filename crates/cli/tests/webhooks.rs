@@ -1415,3 +1415,61 @@ async fn a_tarpit_workspace_does_not_delay_another_workspaces_webhooks() {
         receiver.assert_clean();
     }
 }
+
+/// While the server drains a webhook backlog on SQLite, another process (the command line, a
+/// second replica) still gets the write lock in good time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_command_line_writes_while_a_backlog_drains() {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    let (workspace_id, token) = workspace_and_key(&db);
+    let server = serve_hooks(&db, 5);
+    let api = Api::new(&server, &token);
+    let receiver = Receiver::default();
+    let base = receiver.start().await;
+    api.endpoint(&receiver, &base, "backlog", &[]).await;
+    // 4,000 numbers imported by another process: 4,000 deliveries queued at once.
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("numbers.csv");
+    let mut csv = String::from("phone_number\n");
+    for i in 0..4_000u64 {
+        csv.push_str(&format!("+1415{:07}\n", 3_000_000 + i));
+    }
+    std::fs::write(&file, csv).expect("csv");
+    let mut import = switchboard(&db);
+    import
+        .args(["numbers", "import", "--workspace", &workspace_id])
+        .arg(&file);
+    assert_eq!(json_output(import)["imported"], json!(4_000));
+
+    // Writes from the command line while the worker drains: every one goes through.
+    let mut slowest = Duration::ZERO;
+    for n in 0..8 {
+        let mut create = switchboard(&db);
+        create.args([
+            "workspace",
+            "create",
+            "--name",
+            &format!("during drain {n}"),
+        ]);
+        let started = Instant::now();
+        let output = tokio::task::spawn_blocking(move || create.output())
+            .await
+            .expect("join")
+            .expect("run");
+        slowest = slowest.max(started.elapsed());
+        assert!(
+            output.status.success(),
+            "write {n} failed while the backlog drained: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let drained = receiver.ids("backlog").len();
+    eprintln!(
+        "slowest command-line write during the drain: {slowest:?}; {drained} delivered so far"
+    );
+    wait_for("the backlog", Duration::from_secs(60), || {
+        receiver.ids("backlog").len() >= 4_000
+    })
+    .await;
+    receiver.assert_clean();
+}

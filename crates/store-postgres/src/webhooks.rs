@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use switchboard_domain::{Timestamp, WebhookDeliveryId, WebhookEndpointId, WorkspaceId};
 use switchboard_store::{
-    AttemptResult, DeliveryAttempt, DeliveryState, InFlight, LeasedDelivery,
-    MAX_IN_FLIGHT_PER_ENDPOINT, MAX_IN_FLIGHT_PER_WORKSPACE, NewWebhookEndpoint, PageRequest,
-    QueueStats, StoreError, WebhookDelivery, WebhookEndpoint, WebhookEndpointUpdate, WebhookStore,
-    event_types_column, event_types_from_column, webhook_body,
+    AttemptResult, DeliveryAttempt, DeliveryState, InFlight, LEASE_CANDIDATES_PER_SLOT,
+    LeasedDelivery, NewWebhookEndpoint, PageRequest, QueueStats, StoreError, WebhookDelivery,
+    WebhookEndpoint, WebhookEndpointUpdate, WebhookStore, event_types_column,
+    event_types_from_column, webhook_body,
 };
 use tokio_postgres::Row;
 
@@ -466,52 +466,48 @@ impl WebhookStore for PostgresStore {
         limit: u32,
         in_flight: &InFlight,
     ) -> Result<Vec<LeasedDelivery>, StoreError> {
-        let client = self.client().await?;
-        let (busy_workspaces, busy_endpoints) =
-            (in_flight.workspaces_json(), in_flight.endpoints_json());
-        // Two replicas may pick the same candidates; the UPDATE re-checks each row's lease
-        // under its row lock (READ COMMITTED), so only one of them takes it.
-        let ids: Vec<String> = client
+        let mut client = self.client().await?;
+        let (full_workspaces, full_endpoints) = in_flight.full_json();
+        let tx = client.transaction().await.map_err(map_error)?;
+        // Locked until the commit; other replicas skip them and take the next ones.
+        let candidates: Vec<(String, String, String)> = tx
             .query(
-                "UPDATE webhook_deliveries SET leased_by = $1, leased_until = $2
-                 WHERE state = 'pending' AND (leased_until IS NULL OR leased_until < $3)
-                   AND id IN (
-                     SELECT id FROM (
-                         SELECT d.id, d.next_attempt_at, d.event_seq, e.workspace_id, d.endpoint_id,
-                                row_number() OVER (PARTITION BY e.workspace_id
-                                    ORDER BY e.failing_since IS NOT NULL, d.next_attempt_at, d.event_seq) AS workspace_turn,
-                                row_number() OVER (PARTITION BY d.endpoint_id
-                                    ORDER BY d.next_attempt_at, d.event_seq) AS endpoint_turn
-                         FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-                         WHERE d.state = 'pending' AND d.next_attempt_at <= $3
-                           AND (d.leased_until IS NULL OR d.leased_until < $3)
-                           AND e.enabled
-                           AND NOT EXISTS (
-                               SELECT 1 FROM webhook_deliveries p
-                               WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key
-                                 AND p.state = 'pending' AND p.event_seq < d.event_seq)
-                     ) due
-                     WHERE due.workspace_turn + coalesce(($5::text::jsonb ->> due.workspace_id)::bigint, 0) <= $7
-                       AND due.endpoint_turn + coalesce(($6::text::jsonb ->> due.endpoint_id)::bigint, 0) <= $8
-                     ORDER BY due.workspace_turn, due.next_attempt_at, due.event_seq
-                     LIMIT $4)
-                 RETURNING id",
+                "SELECT d.id, e.workspace_id, d.endpoint_id
+                 FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+                 WHERE d.state = 'pending' AND d.next_attempt_at <= $1
+                   AND (d.leased_until IS NULL OR d.leased_until < $1)
+                   AND e.enabled
+                   AND NOT (e.workspace_id = ANY (SELECT jsonb_array_elements_text($2::text::jsonb)))
+                   AND NOT (d.endpoint_id = ANY (SELECT jsonb_array_elements_text($3::text::jsonb)))
+                   AND NOT EXISTS (
+                       SELECT 1 FROM webhook_deliveries p
+                       WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key
+                         AND p.state = 'pending' AND p.event_seq < d.event_seq)
+                 ORDER BY d.next_attempt_at, d.event_seq
+                 LIMIT $4
+                 FOR UPDATE OF d SKIP LOCKED",
                 &[
-                    &owner,
-                    &leased_until.as_millis(),
                     &now.as_millis(),
-                    &i64::from(limit),
-                    &busy_workspaces,
-                    &busy_endpoints,
-                    &i64::from(MAX_IN_FLIGHT_PER_WORKSPACE),
-                    &i64::from(MAX_IN_FLIGHT_PER_ENDPOINT),
+                    &full_workspaces,
+                    &full_endpoints,
+                    &i64::from(limit * LEASE_CANDIDATES_PER_SLOT),
                 ],
             )
             .await
             .map_err(map_error)?
             .iter()
-            .map(|row| get(row, 0))
-            .collect::<Result<_, _>>()?;
+            .map(|row| Ok((get(row, 0)?, get(row, 1)?, get(row, 2)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let ids = in_flight.pick(candidates, limit as usize);
+        if !ids.is_empty() {
+            tx.execute(
+                "UPDATE webhook_deliveries SET leased_by = $1, leased_until = $2 WHERE id = ANY($3)",
+                &[&owner, &leased_until.as_millis(), &ids],
+            )
+            .await
+            .map_err(map_error)?;
+        }
+        tx.commit().await.map_err(map_error)?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }

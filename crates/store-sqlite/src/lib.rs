@@ -58,8 +58,25 @@ pub fn path_from_url(url: &str) -> Option<PathBuf> {
     (!rest.is_empty()).then(|| PathBuf::from(rest))
 }
 
+/// How long a connection sleeps between tries for a lock another process holds.
+const BUSY_STEP: Duration = Duration::from_millis(1);
+
+/// SQLite's own busy timeout sleeps longer and longer between tries (up to 100 ms at a time),
+/// so a process that waits for the write lock keeps missing the short gaps a busy writer in
+/// another process leaves between its transactions (the server draining a webhook backlog,
+/// while the command line wants to write). Trying every millisecond takes the first gap, for
+/// up to [`BUSY_TIMEOUT`].
+fn wait_for_lock(tries: i32) -> bool {
+    let waited = BUSY_STEP * u32::try_from(tries).unwrap_or(u32::MAX);
+    if waited >= BUSY_TIMEOUT {
+        return false;
+    }
+    std::thread::sleep(BUSY_STEP);
+    true
+}
+
 fn apply_connection_settings(conn: &mut Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.busy_handler(Some(wait_for_lock))?;
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
 }
 

@@ -9,41 +9,15 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use switchboard_domain::{Timestamp, WebhookDeliveryId, WebhookEndpointId, WorkspaceId};
 use switchboard_store::{
-    AttemptResult, DeliveryAttempt, DeliveryState, InFlight, LeasedDelivery,
-    MAX_IN_FLIGHT_PER_ENDPOINT, MAX_IN_FLIGHT_PER_WORKSPACE, NewWebhookEndpoint, PageRequest,
-    QueueStats, StoreError, WebhookDelivery, WebhookEndpoint, WebhookEndpointUpdate, WebhookStore,
+    AttemptResult, DeliveryAttempt, DeliveryState, FinishedAttempt, InFlight,
+    LEASE_CANDIDATES_PER_SLOT, LeasedDelivery, NewWebhookEndpoint, PageRequest, QueueStats,
+    StoreError, WebhookDelivery, WebhookEndpoint, WebhookEndpointUpdate, WebhookStore,
     event_types_column, event_types_from_column, webhook_body,
 };
 
 const ENDPOINT_COLUMNS: &str = "id, workspace_id, url, description, event_types, enabled, \
     disabled_reason, disabled_at, failing_since, secret_sealed, previous_secret_sealed, \
     previous_secret_expires_at, created_at, updated_at";
-
-/// The due deliveries of enabled endpoints (SQL, a macro for `concat!`; `$now` is the
-/// placeholder of the time), each with its turn within its workspace (failing endpoints'
-/// last) and within its endpoint. A delivery waits while an earlier event of the same subject
-/// is pending to the same endpoint.
-macro_rules! due_deliveries_sql {
-    ($now:literal) => {
-        concat!(
-            "SELECT d.id, d.next_attempt_at, d.event_seq, e.workspace_id, d.endpoint_id,
-                    row_number() OVER (PARTITION BY e.workspace_id
-                        ORDER BY e.failing_since IS NOT NULL, d.next_attempt_at, d.event_seq) AS workspace_turn,
-                    row_number() OVER (PARTITION BY d.endpoint_id
-                        ORDER BY d.next_attempt_at, d.event_seq) AS endpoint_turn
-             FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-             WHERE d.state = 'pending' AND d.next_attempt_at <= ",
-            $now,
-            " AND (d.leased_until IS NULL OR d.leased_until < ",
-            $now,
-            ") AND e.enabled
-               AND NOT EXISTS (
-                   SELECT 1 FROM webhook_deliveries p
-                   WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key
-                     AND p.state = 'pending' AND p.event_seq < d.event_seq)"
-        )
-    };
-}
 
 /// A new delivery id for each row an `INSERT … SELECT` writes (SQL; a macro so that
 /// `concat!` can put it in constant statements).
@@ -496,41 +470,45 @@ impl WebhookStore for SqliteStore {
         in_flight: &InFlight,
     ) -> Result<Vec<LeasedDelivery>, StoreError> {
         let owner = owner.to_owned();
-        let (busy_workspaces, busy_endpoints) =
-            (in_flight.workspaces_json(), in_flight.endpoints_json());
+        let (full_workspaces, full_endpoints) = in_flight.full_json();
+        let in_flight = in_flight.clone();
         self.write(move |tx| {
-            let ids = tx
-                .prepare_cached(concat!(
-                    "UPDATE webhook_deliveries SET leased_by = ?1, leased_until = ?2
-                     WHERE id IN (
-                         SELECT id FROM (",
-                    due_deliveries_sql!("?3"),
-                    ") due
-                         WHERE due.workspace_turn + coalesce(json_extract(?5, '$.' || due.workspace_id), 0) <= ?7
-                           AND due.endpoint_turn + coalesce(json_extract(?6, '$.' || due.endpoint_id), 0) <= ?8
-                         ORDER BY due.workspace_turn, due.next_attempt_at, due.event_seq
-                         LIMIT ?4)
-                     RETURNING id",
-                ))
+            let candidates = tx
+                .prepare_cached(
+                    "SELECT d.id, e.workspace_id, d.endpoint_id
+                     FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+                     WHERE d.state = 'pending' AND d.next_attempt_at <= ?1
+                       AND (d.leased_until IS NULL OR d.leased_until < ?1)
+                       AND e.enabled = 1
+                       AND e.workspace_id NOT IN (SELECT value FROM json_each(?2))
+                       AND d.endpoint_id NOT IN (SELECT value FROM json_each(?3))
+                       AND NOT EXISTS (
+                           SELECT 1 FROM webhook_deliveries p
+                           WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key
+                             AND p.state = 'pending' AND p.event_seq < d.event_seq)
+                     ORDER BY d.next_attempt_at, d.event_seq
+                     LIMIT ?4",
+                )
                 .and_then(|mut stmt| {
                     stmt.query_map(
                         params![
-                            owner,
-                            leased_until.as_millis(),
                             now.as_millis(),
-                            i64::from(limit),
-                            busy_workspaces,
-                            busy_endpoints,
-                            MAX_IN_FLIGHT_PER_WORKSPACE,
-                            MAX_IN_FLIGHT_PER_ENDPOINT
+                            full_workspaces,
+                            full_endpoints,
+                            i64::from(limit * LEASE_CANDIDATES_PER_SLOT)
                         ],
-                        |row| row.get::<_, String>(0),
+                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
                     )?
-                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .collect::<rusqlite::Result<Vec<(String, String, String)>>>()
                 })
                 .map_err(map_error)?;
-            let mut leased = Vec::with_capacity(ids.len());
-            for id in ids {
+            let mut leased = Vec::new();
+            for id in in_flight.pick(candidates, limit as usize) {
+                tx.execute(
+                    "UPDATE webhook_deliveries SET leased_by = ?1, leased_until = ?2 WHERE id = ?3",
+                    params![owner, leased_until.as_millis(), id],
+                )
+                .map_err(map_error)?;
                 leased.extend(read_leased(tx, &id, now)?);
             }
             Ok(leased)
@@ -547,48 +525,31 @@ impl WebhookStore for SqliteStore {
         disable_after_ms: i64,
     ) -> Result<bool, StoreError> {
         let (id, owner) = (id.clone(), owner.to_owned());
+        self.write(move |tx| finish_attempt(tx, &id, &owner, attempt, result, disable_after_ms))
+            .await
+    }
+
+    async fn finish_webhook_attempts(
+        &self,
+        owner: &str,
+        finished: Vec<FinishedAttempt>,
+        disable_after_ms: i64,
+    ) -> Result<Vec<bool>, StoreError> {
+        let owner = owner.to_owned();
         self.write(move |tx| {
-            let Some((endpoint, attempts)) = tx
-                .query_row(
-                    "SELECT endpoint_id, attempts FROM webhook_deliveries WHERE id = ?1 AND leased_by = ?2",
-                    [id.as_str(), owner.as_str()],
-                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
-                )
-                .optional()
-                .map_err(map_error)?
-            else {
-                return Ok(false);
-            };
-            let now = attempt.at;
-            let attempts = attempt.appended_to(&attempts)?;
-            let (state, next) = result.next_state();
-            tx.execute(
-                "UPDATE webhook_deliveries SET state = ?1, next_attempt_at = ?2, attempts = ?3,
-                     attempt_count = attempt_count + 1, leased_by = NULL, leased_until = NULL, updated_at = ?4
-                 WHERE id = ?5",
-                params![state.as_str(), next.map(Timestamp::as_millis), attempts, now, id.as_str()],
-            )
-            .map_err(map_error)?;
-            if result == AttemptResult::Delivered {
-                tx.execute(
-                    "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
-                    [endpoint.as_str()],
-                )
-                .map_err(map_error)?;
-            } else {
-                tx.execute(
-                    "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, ?1) WHERE id = ?2",
-                    params![now, endpoint.as_str()],
-                )
-                .map_err(map_error)?;
-                tx.execute(
-                    "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = 'failing', disabled_at = ?1, updated_at = ?1
-                     WHERE id = ?2 AND enabled = 1 AND failing_since <= ?3",
-                    params![now, endpoint.as_str(), now - disable_after_ms],
-                )
-                .map_err(map_error)?;
-            }
-            Ok(true)
+            finished
+                .into_iter()
+                .map(|one| {
+                    finish_attempt(
+                        tx,
+                        &one.id,
+                        &owner,
+                        one.attempt,
+                        one.result,
+                        disable_after_ms,
+                    )
+                })
+                .collect()
         })
         .await
     }
@@ -638,4 +599,57 @@ impl WebhookStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Records one attempt by the lease's `owner`, in the caller's transaction; false when the
+/// lease was lost to another worker.
+fn finish_attempt(
+    tx: &Connection,
+    id: &WebhookDeliveryId,
+    owner: &str,
+    attempt: DeliveryAttempt,
+    result: AttemptResult,
+    disable_after_ms: i64,
+) -> Result<bool, StoreError> {
+    let Some((endpoint, attempts)) = tx
+        .query_row(
+            "SELECT endpoint_id, attempts FROM webhook_deliveries WHERE id = ?1 AND leased_by = ?2",
+            [id.as_str(), owner],
+            |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+        )
+        .optional()
+        .map_err(map_error)?
+    else {
+        return Ok(false);
+    };
+    let now = attempt.at;
+    let attempts = attempt.appended_to(&attempts)?;
+    let (state, next) = result.next_state();
+    tx.execute(
+            "UPDATE webhook_deliveries SET state = ?1, next_attempt_at = ?2, attempts = ?3,
+                 attempt_count = attempt_count + 1, leased_by = NULL, leased_until = NULL, updated_at = ?4
+             WHERE id = ?5",
+            params![state.as_str(), next.map(Timestamp::as_millis), attempts, now, id.as_str()],
+        )
+        .map_err(map_error)?;
+    if result == AttemptResult::Delivered {
+        tx.execute(
+                "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
+                [endpoint.as_str()],
+            )
+            .map_err(map_error)?;
+    } else {
+        tx.execute(
+                "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, ?1) WHERE id = ?2",
+                params![now, endpoint.as_str()],
+            )
+            .map_err(map_error)?;
+        tx.execute(
+                "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = 'failing', disabled_at = ?1, updated_at = ?1
+                 WHERE id = ?2 AND enabled = 1 AND failing_since <= ?3",
+                params![now, endpoint.as_str(), now - disable_after_ms],
+            )
+            .map_err(map_error)?;
+    }
+    Ok(true)
 }

@@ -724,10 +724,10 @@ pub use events::{
 pub use history::{Actor, HistoryAction, HistoryEntry, changes};
 pub use objects::PhoneNumberObject;
 pub use webhooks::{
-    AttemptResult, DeliveryAttempt, DeliveryState, InFlight, LeasedDelivery,
-    MAX_IN_FLIGHT_PER_ENDPOINT, MAX_IN_FLIGHT_PER_WORKSPACE, NewWebhookEndpoint, QueueStats,
-    WebhookDelivery, WebhookEndpoint, WebhookEndpointUpdate, WebhookStore, event_types_column,
-    event_types_from_column, webhook_body,
+    AttemptResult, DeliveryAttempt, DeliveryState, FinishedAttempt, InFlight,
+    LEASE_CANDIDATES_PER_SLOT, LeasedDelivery, MAX_IN_FLIGHT_PER_ENDPOINT,
+    MAX_IN_FLIGHT_PER_WORKSPACE, NewWebhookEndpoint, QueueStats, WebhookDelivery, WebhookEndpoint,
+    WebhookEndpointUpdate, WebhookStore, event_types_column, event_types_from_column, webhook_body,
 };
 
 /// How long an Idempotency-Key is remembered.

@@ -171,9 +171,9 @@ pub struct WebhookDelivery {
 
 /// Most deliveries of one workspace a worker has in flight at once: a workspace whose
 /// endpoints hang can hold no more of a replica than this, and the rest serves the others.
-pub const MAX_IN_FLIGHT_PER_WORKSPACE: u32 = 4;
+pub const MAX_IN_FLIGHT_PER_WORKSPACE: u32 = 8;
 /// Most deliveries to one endpoint a worker has in flight at once.
-pub const MAX_IN_FLIGHT_PER_ENDPOINT: u32 = 2;
+pub const MAX_IN_FLIGHT_PER_ENDPOINT: u32 = 4;
 
 /// What one worker has in flight, by workspace and by endpoint: a lease takes only what
 /// keeps each under its share ([`MAX_IN_FLIGHT_PER_WORKSPACE`], [`MAX_IN_FLIGHT_PER_ENDPOINT`]).
@@ -212,16 +212,50 @@ impl InFlight {
         }
     }
 
-    /// `{"id": count, …}` of workspaces, for the lease's SQL.
-    pub fn workspaces_json(&self) -> String {
-        serde_json::to_string(&self.by_workspace).unwrap_or_else(|_| "{}".into())
+    /// The workspaces and endpoints at their share, as JSON arrays of ids: a lease leaves
+    /// their deliveries out, so that it reaches the others' however long their backlog.
+    pub fn full_json(&self) -> (String, String) {
+        let full = |map: &HashMap<String, u32>, cap: u32| {
+            let ids: Vec<&String> = map
+                .iter()
+                .filter(|(_, n)| **n >= cap)
+                .map(|(id, _)| id)
+                .collect();
+            serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())
+        };
+        (
+            full(&self.by_workspace, MAX_IN_FLIGHT_PER_WORKSPACE),
+            full(&self.by_endpoint, MAX_IN_FLIGHT_PER_ENDPOINT),
+        )
     }
 
-    /// `{"id": count, …}` of endpoints, for the lease's SQL.
-    pub fn endpoints_json(&self) -> String {
-        serde_json::to_string(&self.by_endpoint).unwrap_or_else(|_| "{}".into())
+    /// Picks from `candidates` (id, workspace, endpoint; oldest due first) the ones that keep
+    /// every workspace and endpoint within its share, at most `limit`.
+    pub fn pick(&self, candidates: Vec<(String, String, String)>, limit: usize) -> Vec<String> {
+        let mut by_workspace = self.by_workspace.clone();
+        let mut by_endpoint = self.by_endpoint.clone();
+        let mut picked = Vec::new();
+        for (id, workspace, endpoint) in candidates {
+            if picked.len() >= limit {
+                break;
+            }
+            let in_workspace = by_workspace.entry(workspace).or_default();
+            let at_endpoint = by_endpoint.entry(endpoint).or_default();
+            if *in_workspace < MAX_IN_FLIGHT_PER_WORKSPACE
+                && *at_endpoint < MAX_IN_FLIGHT_PER_ENDPOINT
+            {
+                *in_workspace += 1;
+                *at_endpoint += 1;
+                picked.push(id);
+            }
+        }
+        picked
     }
 }
+
+/// How many due deliveries a lease looks at for each one it may take: enough to find others
+/// past one workspace or endpoint that fills its share.
+pub const LEASE_CANDIDATES_PER_SLOT: u32 = 4;
 
 /// A delivery taken by one worker until `leased_until`, with what it needs to send it.
 #[derive(Clone, Debug)]
@@ -234,6 +268,14 @@ pub struct LeasedDelivery {
     pub previous_secret_sealed: Option<Vec<u8>>,
     /// The request body, the same bytes on every attempt.
     pub body: String,
+}
+
+/// An attempt made under a lease, to be recorded.
+#[derive(Clone, Debug)]
+pub struct FinishedAttempt {
+    pub id: WebhookDeliveryId,
+    pub attempt: DeliveryAttempt,
+    pub result: AttemptResult,
 }
 
 /// What an attempt leads to.
@@ -354,8 +396,9 @@ pub trait WebhookStore: Send + Sync {
     /// `leased_until`: each is taken by one worker at a time, and a delivery waits while an
     /// earlier event about the same subject (a number, agent or key) is still pending to
     /// the same endpoint, so each endpoint sees one subject's events in order. Fair: with
-    /// what the worker has `in_flight`, no workspace or endpoint goes over its share, the
-    /// workspaces take turns, and within one, endpoints that are failing come last.
+    /// what the worker has `in_flight`, no workspace or endpoint goes over its share, and
+    /// those at their share are passed over, so the others' deliveries are reached however
+    /// long a backlog the first ones have.
     async fn lease_webhook_deliveries(
         &self,
         owner: &str,
@@ -375,6 +418,31 @@ pub trait WebhookStore: Send + Sync {
         result: AttemptResult,
         disable_after_ms: i64,
     ) -> Result<bool, StoreError>;
+    /// [`WebhookStore::finish_webhook_attempt`] for several attempts at once: one write
+    /// where the backend can (SQLite: one transaction, one sync, and the write lock taken
+    /// once, so that other processes get their turn). Answers, for each, whether it was
+    /// recorded.
+    async fn finish_webhook_attempts(
+        &self,
+        owner: &str,
+        finished: Vec<FinishedAttempt>,
+        disable_after_ms: i64,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut recorded = Vec::with_capacity(finished.len());
+        for one in finished {
+            recorded.push(
+                self.finish_webhook_attempt(
+                    &one.id,
+                    owner,
+                    one.attempt,
+                    one.result,
+                    disable_after_ms,
+                )
+                .await?,
+            );
+        }
+        Ok(recorded)
+    }
     /// Hands back every lease `owner` holds, for another worker to take at once.
     async fn release_webhook_leases(&self, owner: &str) -> Result<u64, StoreError>;
     async fn webhook_queue_stats(&self) -> Result<QueueStats, StoreError>;
