@@ -563,3 +563,101 @@ async fn a_filter_with_a_control_character_matches_nothing() {
         }
     }
 }
+
+/// Webhook endpoints and the workspace's settings are in the audit trail too, with who
+/// changed them; only keys that manage them see those events.
+#[tokio::test]
+async fn endpoint_and_workspace_changes_are_events() {
+    for backend in common::backends() {
+        let app = TestApp::new(backend).await;
+        let ws = app.workspace("A").await;
+        let created = app
+            .call(
+                "POST",
+                "/v1/webhook-endpoints",
+                Some(&ws.token),
+                Some(json!({"url": "https://93.184.216.34/hook?token=x", "description": "sync"})),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.json());
+        let path = format!(
+            "/v1/webhook-endpoints/{}",
+            created.json()["id"].as_str().expect("id")
+        );
+        for (method, suffix, body) in [
+            ("PATCH", "", Some(json!({"description": "sync v2"}))),
+            ("PATCH", "", Some(json!({"enabled": false}))),
+            ("PATCH", "", Some(json!({"enabled": true}))),
+            ("POST", "/rotate-secret", None),
+            ("DELETE", "", None),
+        ] {
+            let reply = app
+                .call(method, &format!("{path}{suffix}"), Some(&ws.token), body)
+                .await;
+            assert!(reply.status.is_success(), "{method} {suffix}: {:?}", reply.json());
+        }
+        app.enable(&ws.id, &["US", "GB"], true).await;
+
+        let listed = app
+            .call("GET", "/v1/events?limit=100", Some(&ws.token), None)
+            .await
+            .json();
+        let items = listed["items"].as_array().expect("items");
+        let mine: Vec<(&str, &str)> = items
+            .iter()
+            .filter(|e| {
+                let t = e["type"].as_str().unwrap_or("");
+                t.starts_with("webhook_endpoint.") || t.starts_with("workspace.")
+            })
+            .map(|e| (e["type"].as_str().unwrap_or(""), e["actor"].as_str().unwrap_or("")))
+            .collect();
+        let key_id = ws.token.split(':').next().expect("key id");
+        assert_eq!(
+            mine,
+            [
+                ("workspace.updated", "cli"),
+                ("webhook_endpoint.deleted", key_id),
+                ("webhook_endpoint.secret_rotated", key_id),
+                ("webhook_endpoint.enabled", key_id),
+                ("webhook_endpoint.disabled", key_id),
+                ("webhook_endpoint.updated", key_id),
+                ("webhook_endpoint.created", key_id),
+            ],
+            "{backend:?}"
+        );
+        let workspace_event = &items[0];
+        assert_eq!(
+            workspace_event["changes"],
+            json!({"enabled_countries": {"before": ["IN", "US"], "after": ["GB", "US"]}, "kyc_verified": {"before": false, "after": true}}),
+            "{backend:?}"
+        );
+        let renamed = items
+            .iter()
+            .find(|e| e["type"] == "webhook_endpoint.updated")
+            .expect("updated");
+        assert_eq!(
+            renamed["changes"],
+            json!({"description": {"before": "sync", "after": "sync v2"}})
+        );
+
+        // A key that reads numbers and agents, but manages neither keys nor webhooks.
+        let reader = app
+            .key(
+                &ws.id,
+                switchboard_domain::Scopes::parse_list("phone_numbers:read,agents:read")
+                    .expect("scopes"),
+            )
+            .await;
+        let seen = app
+            .call("GET", "/v1/events?limit=100", Some(&reader), None)
+            .await
+            .json();
+        assert!(
+            seen["items"].as_array().expect("items").iter().all(|e| {
+                let t = e["type"].as_str().unwrap_or("");
+                !t.starts_with("webhook_endpoint.") && !t.starts_with("workspace.")
+            }),
+            "{backend:?}: {seen}"
+        );
+    }
+}

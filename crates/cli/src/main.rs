@@ -20,7 +20,7 @@ use switchboard_api::routes::reports;
 use switchboard_api::webhooks::WebhookSettings;
 use switchboard_api::{ApiSettings, AppState, ServeOptions};
 use switchboard_domain::{ApiKeyId, Scopes, WorkspaceId};
-use switchboard_store::{NewWorkspace, Store, Workspace, WorkspaceUpdate, issue_api_key};
+use switchboard_store::{Actor, NewWorkspace, Store, Workspace, WorkspaceUpdate, issue_api_key};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: the service allocates small, short-lived
@@ -401,7 +401,7 @@ async fn run(cli: Cli) -> Result<()> {
                 kyc_verified,
             };
             let updated = store
-                .update_workspace(&id, update)
+                .update_workspace(&id, update, &Actor::cli())
                 .await?
                 .with_context(|| format!("workspace {id} does not exist"))?;
             output::print_json(&workspace_json(&updated))

@@ -248,7 +248,7 @@ const RECORD_EVENT_SQL: &str = concat!(
 /// Writes one event of the workspace's feed, in the caller's transaction (the row's `txid`
 /// is that transaction's, the column's default), and queues its delivery to each enabled
 /// webhook endpoint of the workspace whose filter takes it.
-async fn record_event(
+pub(crate) async fn record_event(
     client: &impl GenericClient,
     workspace: &WorkspaceId,
     event: &NewEvent,
@@ -537,9 +537,23 @@ impl Store for PostgresStore {
         &self,
         id: &WorkspaceId,
         update: WorkspaceUpdate,
+        actor: &Actor,
     ) -> Result<Option<Workspace>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_error)?;
+        let Some(before) = tx
+            .query_opt(
+                &format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id = $1 FOR UPDATE"),
+                &[&id.as_str()],
+            )
+            .await
+            .map_err(map_error)?
+            .as_ref()
+            .map(workspace_from_row)
+            .transpose()?
+        else {
+            return Ok(None);
+        };
         let now = Timestamp::now().as_millis();
         if let Some(mut countries) = update.enabled_countries {
             countries.sort();
@@ -569,6 +583,12 @@ impl Store for PostgresStore {
             .as_ref()
             .map(workspace_from_row)
             .transpose()?;
+        if let Some(after) = &workspace
+            && let Some(event) =
+                NewEvent::of_workspace(&before, after, actor, Timestamp::from_millis(now))
+        {
+            record_event(&tx, id, &event).await?;
+        }
         tx.commit().await.map_err(map_error)?;
         Ok(workspace)
     }

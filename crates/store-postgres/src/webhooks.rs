@@ -3,15 +3,15 @@
 //! Replicas take due deliveries with `FOR UPDATE SKIP LOCKED` and mark them leased in the
 //! same statement, so no delivery is taken by two at once and none waits on another's lock.
 
-use crate::queries::{corrupt, get, parse_id};
+use crate::queries::{corrupt, get, parse_id, record_event};
 use crate::{PostgresStore, map_error};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use switchboard_domain::{Timestamp, WebhookDeliveryId, WebhookEndpointId, WorkspaceId};
 use switchboard_store::{
-    AttemptResult, DeliveryAttempt, DeliveryState, InFlight, LEASE_CANDIDATES_PER_SLOT,
-    LeasedDelivery, NewWebhookEndpoint, PageRequest, QueueStats, StoreError, WebhookDelivery,
-    WebhookEndpoint, WebhookEndpointUpdate, WebhookStore, event_types_column,
+    Actor, AttemptResult, DeliveryAttempt, DeliveryState, InFlight, LEASE_CANDIDATES_PER_SLOT,
+    LeasedDelivery, NewEvent, NewWebhookEndpoint, PageRequest, QueueStats, StoreError,
+    WebhookDelivery, WebhookEndpoint, WebhookEndpointUpdate, WebhookStore, event_types_column,
     event_types_from_column, webhook_body,
 };
 use tokio_postgres::Row;
@@ -173,29 +173,35 @@ impl WebhookStore for PostgresStore {
         &self,
         workspace: &WorkspaceId,
         new: NewWebhookEndpoint,
+        actor: &Actor,
     ) -> Result<WebhookEndpoint, StoreError> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_error)?;
         let id = WebhookEndpointId::generate();
-        let now = Timestamp::now().as_millis();
-        client
-            .execute(
-                "INSERT INTO webhook_endpoints (id, workspace_id, url, description, event_types, secret_sealed, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-                &[
-                    &id.as_str(),
-                    &workspace.as_str(),
-                    &new.url,
-                    &new.description,
-                    &event_types_column(&new.event_types),
-                    &new.secret_sealed,
-                    &now,
-                ],
-            )
-            .await
-            .map_err(map_error)?;
-        read_endpoint(&client, workspace, &id)
+        let now = Timestamp::now();
+        tx.execute(
+            "INSERT INTO webhook_endpoints (id, workspace_id, url, description, event_types, secret_sealed, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            &[
+                &id.as_str(),
+                &workspace.as_str(),
+                &new.url,
+                &new.description,
+                &event_types_column(&new.event_types),
+                &new.secret_sealed,
+                &now.as_millis(),
+            ],
+        )
+        .await
+        .map_err(map_error)?;
+        let endpoint = read_endpoint(&tx, workspace, &id)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("webhook endpoint {id}")))
+            .ok_or_else(|| StoreError::NotFound(format!("webhook endpoint {id}")))?;
+        if let Some(event) = NewEvent::of_webhook_endpoint(None, Some(&endpoint), actor, now) {
+            record_event(&tx, workspace, &event).await?;
+        }
+        tx.commit().await.map_err(map_error)?;
+        Ok(endpoint)
     }
 
     async fn list_webhook_endpoints(
@@ -247,10 +253,11 @@ impl WebhookStore for PostgresStore {
         workspace: &WorkspaceId,
         id: &WebhookEndpointId,
         update: WebhookEndpointUpdate,
+        actor: &Actor,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_error)?;
-        let Some(mut endpoint) = tx
+        let Some(before) = tx
             .query_opt(
                 &format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1 AND workspace_id = $2 FOR UPDATE"),
                 &[&id.as_str(), &workspace.as_str()],
@@ -264,6 +271,7 @@ impl WebhookStore for PostgresStore {
             return Ok(None);
         };
         let now = Timestamp::now();
+        let mut endpoint = before.clone();
         update.apply_to(&mut endpoint, now);
         tx.execute(
             "UPDATE webhook_endpoints SET url = $1, description = $2, event_types = $3, enabled = $4,
@@ -284,6 +292,11 @@ impl WebhookStore for PostgresStore {
         .await
         .map_err(map_error)?;
         let updated = read_endpoint(&tx, workspace, id).await?;
+        if let Some(event) =
+            NewEvent::of_webhook_endpoint(Some(&before), updated.as_ref(), actor, now)
+        {
+            record_event(&tx, workspace, &event).await?;
+        }
         tx.commit().await.map_err(map_error)?;
         Ok(updated)
     }
@@ -292,15 +305,27 @@ impl WebhookStore for PostgresStore {
         &self,
         workspace: &WorkspaceId,
         id: &WebhookEndpointId,
+        actor: &Actor,
     ) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        let deleted = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_error)?;
+        let Some(before) = read_endpoint(&tx, workspace, id).await? else {
+            return Ok(false);
+        };
+        let deleted = tx
             .execute(
                 "DELETE FROM webhook_endpoints WHERE id = $1 AND workspace_id = $2",
                 &[&id.as_str(), &workspace.as_str()],
             )
             .await
             .map_err(map_error)?;
+        if deleted > 0
+            && let Some(event) =
+                NewEvent::of_webhook_endpoint(Some(&before), None, actor, Timestamp::now())
+        {
+            record_event(&tx, workspace, &event).await?;
+        }
+        tx.commit().await.map_err(map_error)?;
         Ok(deleted > 0)
     }
 
@@ -310,24 +335,36 @@ impl WebhookStore for PostgresStore {
         id: &WebhookEndpointId,
         secret_sealed: Vec<u8>,
         previous_expires_at: Timestamp,
+        actor: &Actor,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "UPDATE webhook_endpoints SET previous_secret_sealed = secret_sealed,
-                     previous_secret_expires_at = $1, secret_sealed = $2, updated_at = $3
-                 WHERE id = $4 AND workspace_id = $5",
-                &[
-                    &previous_expires_at.as_millis(),
-                    &secret_sealed,
-                    &Timestamp::now().as_millis(),
-                    &id.as_str(),
-                    &workspace.as_str(),
-                ],
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_error)?;
+        let now = Timestamp::now();
+        tx.execute(
+            "UPDATE webhook_endpoints SET previous_secret_sealed = secret_sealed,
+                 previous_secret_expires_at = $1, secret_sealed = $2, updated_at = $3
+             WHERE id = $4 AND workspace_id = $5",
+            &[
+                &previous_expires_at.as_millis(),
+                &secret_sealed,
+                &now.as_millis(),
+                &id.as_str(),
+                &workspace.as_str(),
+            ],
+        )
+        .await
+        .map_err(map_error)?;
+        let rotated = read_endpoint(&tx, workspace, id).await?;
+        if let Some(endpoint) = &rotated {
+            record_event(
+                &tx,
+                workspace,
+                &NewEvent::of_secret_rotation(endpoint, actor, now),
             )
-            .await
-            .map_err(map_error)?;
-        read_endpoint(&client, workspace, id).await
+            .await?;
+        }
+        tx.commit().await.map_err(map_error)?;
+        Ok(rotated)
     }
 
     async fn list_webhook_deliveries(
@@ -561,6 +598,18 @@ impl WebhookStore for PostgresStore {
             .await
             .map_err(map_error)?;
         } else {
+            let before = tx
+                .query_opt(
+                    &format!(
+                        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1 FOR UPDATE"
+                    ),
+                    &[&endpoint],
+                )
+                .await
+                .map_err(map_error)?
+                .as_ref()
+                .map(endpoint_from_row)
+                .transpose()?;
             tx.execute(
                 "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, $1),
                      enabled = enabled AND coalesce(failing_since, $1) > $3,
@@ -571,6 +620,20 @@ impl WebhookStore for PostgresStore {
             )
             .await
             .map_err(map_error)?;
+            // Disabled by this attempt: the change is an event like any other.
+            if let Some(before) = before.filter(|b| b.enabled) {
+                let after = read_endpoint(&tx, &before.workspace_id, &before.id).await?;
+                if after.as_ref().is_some_and(|a| !a.enabled)
+                    && let Some(event) = NewEvent::of_webhook_endpoint(
+                        Some(&before),
+                        after.as_ref(),
+                        &Actor::server(),
+                        Timestamp::from_millis(now),
+                    )
+                {
+                    record_event(&tx, &before.workspace_id, &event).await?;
+                }
+            }
         }
         tx.commit().await.map_err(map_error)?;
         Ok(true)

@@ -403,9 +403,22 @@ impl Store for SqliteStore {
         &self,
         id: &WorkspaceId,
         update: WorkspaceUpdate,
+        actor: &Actor,
     ) -> Result<Option<Workspace>, StoreError> {
-        let id = id.clone();
+        let (id, actor) = (id.clone(), actor.clone());
         self.write(move |tx| {
+            let read = |tx: &rusqlite::Transaction<'_>| {
+                tx.query_row(
+                    "SELECT id, name, enabled_countries, kyc_verified, created_at FROM workspaces WHERE id = ?1",
+                    [id.as_str()],
+                    workspace_from_row,
+                )
+                .optional()
+                .map_err(map_error)
+            };
+            let Some(before) = read(tx)? else {
+                return Ok(None);
+            };
             let now = Timestamp::now().as_millis();
             if let Some(mut countries) = update.enabled_countries {
                 countries.sort();
@@ -423,13 +436,14 @@ impl Store for SqliteStore {
                 )
                 .map_err(map_error)?;
             }
-            tx.query_row(
-                "SELECT id, name, enabled_countries, kyc_verified, created_at FROM workspaces WHERE id = ?1",
-                [id.as_str()],
-                workspace_from_row,
-            )
-            .optional()
-            .map_err(map_error)
+            let after = read(tx)?;
+            if let Some(after) = &after
+                && let Some(event) =
+                    NewEvent::of_workspace(&before, after, &actor, Timestamp::from_millis(now))
+            {
+                record_event(tx, &id, &event)?;
+            }
+            Ok(after)
         })
         .await
     }
@@ -1547,7 +1561,7 @@ fn record_history(
 
 /// Writes one event of the workspace's feed, in the caller's transaction, and queues its
 /// delivery to each enabled webhook endpoint of the workspace whose filter takes it.
-fn record_event(
+pub(crate) fn record_event(
     conn: &Connection,
     workspace: &WorkspaceId,
     event: &NewEvent,

@@ -3,15 +3,15 @@
 //! Leases are taken in an immediate write transaction, which SQLite runs one at a time across
 //! every process on the file, so two replicas never take the same delivery.
 
-use crate::queries::{corrupt, parse_id};
+use crate::queries::{corrupt, parse_id, record_event};
 use crate::{SqliteStore, map_error};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use switchboard_domain::{Timestamp, WebhookDeliveryId, WebhookEndpointId, WorkspaceId};
 use switchboard_store::{
-    AttemptResult, DeliveryAttempt, DeliveryState, FinishedAttempt, InFlight,
-    LEASE_CANDIDATES_PER_SLOT, LeasedDelivery, NewWebhookEndpoint, PageRequest, QueueStats,
-    StoreError, WebhookDelivery, WebhookEndpoint, WebhookEndpointUpdate, WebhookStore,
+    Actor, AttemptResult, DeliveryAttempt, DeliveryState, FinishedAttempt, InFlight,
+    LEASE_CANDIDATES_PER_SLOT, LeasedDelivery, NewEvent, NewWebhookEndpoint, PageRequest,
+    QueueStats, StoreError, WebhookDelivery, WebhookEndpoint, WebhookEndpointUpdate, WebhookStore,
     event_types_column, event_types_from_column, webhook_body,
 };
 
@@ -116,6 +116,17 @@ fn read_endpoint(
     .map_err(map_error)
 }
 
+/// An endpoint by id alone (the worker knows no workspace).
+fn read_endpoint_by_id(conn: &Connection, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
+    conn.query_row(
+        &format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ?1"),
+        [id],
+        endpoint_from_row,
+    )
+    .optional()
+    .map_err(map_error)
+}
+
 fn read_delivery(
     conn: &Connection,
     id: &WebhookDeliveryId,
@@ -175,11 +186,12 @@ impl WebhookStore for SqliteStore {
         &self,
         workspace: &WorkspaceId,
         new: NewWebhookEndpoint,
+        actor: &Actor,
     ) -> Result<WebhookEndpoint, StoreError> {
-        let workspace = workspace.clone();
+        let (workspace, actor) = (workspace.clone(), actor.clone());
         self.write(move |tx| {
             let id = WebhookEndpointId::generate();
-            let now = Timestamp::now().as_millis();
+            let now = Timestamp::now();
             tx.execute(
                 "INSERT INTO webhook_endpoints (id, workspace_id, url, description, event_types, secret_sealed, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
@@ -190,12 +202,16 @@ impl WebhookStore for SqliteStore {
                     new.description,
                     event_types_column(&new.event_types),
                     new.secret_sealed,
-                    now
+                    now.as_millis()
                 ],
             )
             .map_err(map_error)?;
-            read_endpoint(tx, &workspace, &id)?
-                .ok_or_else(|| StoreError::NotFound(format!("webhook endpoint {id}")))
+            let endpoint = read_endpoint(tx, &workspace, &id)?
+                .ok_or_else(|| StoreError::NotFound(format!("webhook endpoint {id}")))?;
+            if let Some(event) = NewEvent::of_webhook_endpoint(None, Some(&endpoint), &actor, now) {
+                record_event(tx, &workspace, &event)?;
+            }
+            Ok(endpoint)
         })
         .await
     }
@@ -252,13 +268,15 @@ impl WebhookStore for SqliteStore {
         workspace: &WorkspaceId,
         id: &WebhookEndpointId,
         update: WebhookEndpointUpdate,
+        actor: &Actor,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
-        let (workspace, id) = (workspace.clone(), id.clone());
+        let (workspace, id, actor) = (workspace.clone(), id.clone(), actor.clone());
         self.write(move |tx| {
-            let Some(mut endpoint) = read_endpoint(tx, &workspace, &id)? else {
+            let Some(before) = read_endpoint(tx, &workspace, &id)? else {
                 return Ok(None);
             };
             let now = Timestamp::now();
+            let mut endpoint = before.clone();
             update.apply_to(&mut endpoint, now);
             tx.execute(
                 "UPDATE webhook_endpoints SET url = ?1, description = ?2, event_types = ?3, enabled = ?4,
@@ -277,7 +295,11 @@ impl WebhookStore for SqliteStore {
                 ],
             )
             .map_err(map_error)?;
-            read_endpoint(tx, &workspace, &id)
+            let after = read_endpoint(tx, &workspace, &id)?;
+            if let Some(event) = NewEvent::of_webhook_endpoint(Some(&before), after.as_ref(), &actor, now) {
+                record_event(tx, &workspace, &event)?;
+            }
+            Ok(after)
         })
         .await
     }
@@ -286,16 +308,24 @@ impl WebhookStore for SqliteStore {
         &self,
         workspace: &WorkspaceId,
         id: &WebhookEndpointId,
+        actor: &Actor,
     ) -> Result<bool, StoreError> {
-        let (workspace, id) = (workspace.clone(), id.clone());
+        let (workspace, id, actor) = (workspace.clone(), id.clone(), actor.clone());
         self.write(move |tx| {
-            let deleted = tx
-                .execute(
-                    "DELETE FROM webhook_endpoints WHERE id = ?1 AND workspace_id = ?2",
-                    [id.as_str(), workspace.as_str()],
-                )
-                .map_err(map_error)?;
-            Ok(deleted > 0)
+            let Some(before) = read_endpoint(tx, &workspace, &id)? else {
+                return Ok(false);
+            };
+            tx.execute(
+                "DELETE FROM webhook_endpoints WHERE id = ?1 AND workspace_id = ?2",
+                [id.as_str(), workspace.as_str()],
+            )
+            .map_err(map_error)?;
+            if let Some(event) =
+                NewEvent::of_webhook_endpoint(Some(&before), None, &actor, Timestamp::now())
+            {
+                record_event(tx, &workspace, &event)?;
+            }
+            Ok(true)
         })
         .await
     }
@@ -306,9 +336,11 @@ impl WebhookStore for SqliteStore {
         id: &WebhookEndpointId,
         secret_sealed: Vec<u8>,
         previous_expires_at: Timestamp,
+        actor: &Actor,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
-        let (workspace, id) = (workspace.clone(), id.clone());
+        let (workspace, id, actor) = (workspace.clone(), id.clone(), actor.clone());
         self.write(move |tx| {
+            let now = Timestamp::now();
             tx.execute(
                 "UPDATE webhook_endpoints SET previous_secret_sealed = secret_sealed,
                      previous_secret_expires_at = ?1, secret_sealed = ?2, updated_at = ?3
@@ -316,13 +348,21 @@ impl WebhookStore for SqliteStore {
                 params![
                     previous_expires_at.as_millis(),
                     secret_sealed,
-                    Timestamp::now().as_millis(),
+                    now.as_millis(),
                     id.as_str(),
                     workspace.as_str()
                 ],
             )
             .map_err(map_error)?;
-            read_endpoint(tx, &workspace, &id)
+            let rotated = read_endpoint(tx, &workspace, &id)?;
+            if let Some(endpoint) = &rotated {
+                record_event(
+                    tx,
+                    &workspace,
+                    &NewEvent::of_secret_rotation(endpoint, &actor, now),
+                )?;
+            }
+            Ok(rotated)
         })
         .await
     }
@@ -644,12 +684,27 @@ fn finish_attempt(
                 params![now, endpoint.as_str()],
             )
             .map_err(map_error)?;
-        tx.execute(
+        let before = read_endpoint_by_id(tx, &endpoint)?;
+        let disabled = tx
+            .execute(
                 "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = 'failing', disabled_at = ?1, updated_at = ?1
                  WHERE id = ?2 AND enabled = 1 AND failing_since <= ?3",
                 params![now, endpoint.as_str(), now - disable_after_ms],
             )
             .map_err(map_error)?;
+        if disabled > 0
+            && let Some(before) = before
+        {
+            let after = read_endpoint(tx, &before.workspace_id, &before.id)?;
+            if let Some(event) = NewEvent::of_webhook_endpoint(
+                Some(&before),
+                after.as_ref(),
+                &Actor::server(),
+                Timestamp::from_millis(now),
+            ) {
+                record_event(tx, &before.workspace_id, &event)?;
+            }
+        }
     }
     Ok(true)
 }

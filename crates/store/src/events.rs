@@ -1,12 +1,12 @@
 //! The workspace's change feed: every change to its numbers, agents and API keys, written in
 //! the same transaction as the change.
 
-use crate::{Actor, PhoneNumberObject};
+use crate::{Actor, PhoneNumberObject, WebhookEndpoint, Workspace};
 use serde_json::{Value, json};
 use switchboard_domain::{PhoneNumber, Scope, Scopes, Timestamp};
 
 /// Every kind of event, as the feed names them.
-pub const EVENT_TYPES: [&str; 11] = [
+pub const EVENT_TYPES: [&str; 18] = [
     "phone_number.imported",
     "phone_number.purchased",
     "phone_number.linked",
@@ -18,16 +18,25 @@ pub const EVENT_TYPES: [&str; 11] = [
     "api_key.created",
     "api_key.revoked",
     "api_key.expiry_set",
+    "webhook_endpoint.created",
+    "webhook_endpoint.updated",
+    "webhook_endpoint.disabled",
+    "webhook_endpoint.enabled",
+    "webhook_endpoint.secret_rotated",
+    "webhook_endpoint.deleted",
+    "workspace.updated",
 ];
 
 /// Who may read which events: the scope a key needs to see the events whose type starts
 /// with each prefix, in the feed and through a webhook endpoint alike. Key, endpoint and
 /// workspace events say who can do what in the workspace, so they are for the keys that
 /// manage those.
-pub const EVENT_KINDS: [(&str, Scope); 3] = [
+pub const EVENT_KINDS: [(&str, Scope); 5] = [
     ("phone_number.", Scope::PhoneNumbersRead),
     ("agent.", Scope::AgentsRead),
     ("api_key.", Scope::ApiKeysManage),
+    ("webhook_endpoint.", Scope::WebhooksManage),
+    ("workspace.", Scope::ApiKeysManage),
 ];
 
 /// The scope a reader needs for events of `event_type`.
@@ -141,6 +150,20 @@ pub struct NewEvent {
     pub data: String,
 }
 
+/// `{"field": {"before": …, "after": …}}` for each field of two JSON objects that differs.
+fn field_changes(before: &Value, after: &Value) -> Value {
+    let mut diff = serde_json::Map::new();
+    if let (Some(before), Some(after)) = (before.as_object(), after.as_object()) {
+        for (name, old) in before {
+            let new = after.get(name).unwrap_or(&Value::Null);
+            if old != new {
+                diff.insert(name.clone(), json!({"before": old, "after": new}));
+            }
+        }
+    }
+    Value::Object(diff)
+}
+
 fn agent_list<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
     let mut list = String::from(" ");
     for id in ids {
@@ -244,8 +267,111 @@ impl NewEvent {
         actor: &Actor,
         at: Timestamp,
     ) -> Self {
+        Self::of_subject(
+            event_type,
+            ("api_key", json!({"id": id})),
+            id,
+            changes,
+            actor,
+            at,
+        )
+    }
+
+    /// A webhook endpoint created (`before` none), changed, disabled or enabled, or deleted
+    /// (`after` none); `None` when a change changed nothing. Never its secret.
+    pub fn of_webhook_endpoint(
+        before: Option<&WebhookEndpoint>,
+        after: Option<&WebhookEndpoint>,
+        actor: &Actor,
+        at: Timestamp,
+    ) -> Option<Self> {
+        let endpoint = after.or(before)?;
+        let fields = |e: Option<&WebhookEndpoint>| {
+            e.map(|e| {
+                json!({
+                    "url": e.url,
+                    "description": e.description,
+                    "event_types": e.event_types,
+                    "enabled": e.enabled,
+                    "disabled_reason": e.disabled_reason,
+                })
+            })
+            .unwrap_or_else(|| json!({"url": null, "description": null, "event_types": null, "enabled": null, "disabled_reason": null}))
+        };
+        let changes = field_changes(&fields(before), &fields(after));
+        let event_type = match (before, after) {
+            (None, _) => "webhook_endpoint.created",
+            (_, None) => "webhook_endpoint.deleted",
+            (Some(b), Some(a)) if b.enabled && !a.enabled => "webhook_endpoint.disabled",
+            (Some(b), Some(a)) if !b.enabled && a.enabled => "webhook_endpoint.enabled",
+            _ if changes.as_object().is_none_or(serde_json::Map::is_empty) => return None,
+            _ => "webhook_endpoint.updated",
+        };
+        let object = json!({"id": endpoint.id.as_str(), "url": endpoint.url, "event_types": endpoint.event_types, "enabled": endpoint.enabled});
+        Some(Self::of_subject(
+            event_type,
+            ("webhook_endpoint", object),
+            endpoint.id.as_str(),
+            changes,
+            actor,
+            at,
+        ))
+    }
+
+    /// An endpoint's signing secret replaced (`webhook_endpoint.secret_rotated`); the old
+    /// one signs until `previous_expires_at`.
+    pub fn of_secret_rotation(endpoint: &WebhookEndpoint, actor: &Actor, at: Timestamp) -> Self {
+        let changes = json!({"previous_secret_expires_at": {
+            "before": null,
+            "after": endpoint.previous_secret_expires_at.map(|t| t.to_string()),
+        }});
+        let object = json!({"id": endpoint.id.as_str(), "url": endpoint.url});
+        Self::of_subject(
+            "webhook_endpoint.secret_rotated",
+            ("webhook_endpoint", object),
+            endpoint.id.as_str(),
+            changes,
+            actor,
+            at,
+        )
+    }
+
+    /// A workspace's enabled countries or KYC state changed (`workspace.updated`); `None`
+    /// when nothing did.
+    pub fn of_workspace(
+        before: &Workspace,
+        after: &Workspace,
+        actor: &Actor,
+        at: Timestamp,
+    ) -> Option<Self> {
+        let fields = |w: &Workspace| json!({"enabled_countries": w.enabled_countries, "kyc_verified": w.kyc_verified});
+        let changes = field_changes(&fields(before), &fields(after));
+        if changes.as_object().is_none_or(serde_json::Map::is_empty) {
+            return None;
+        }
+        let object = json!({"id": after.id.as_str(), "name": after.name});
+        Some(Self::of_subject(
+            "workspace.updated",
+            ("workspace", object),
+            after.id.as_str(),
+            changes,
+            actor,
+            at,
+        ))
+    }
+
+    /// An event about one record that is not a number or an agent: `data` holds the record
+    /// under `kind`, the changes and who made them.
+    fn of_subject(
+        event_type: &str,
+        (kind, object): (&str, Value),
+        id: &str,
+        changes: Value,
+        actor: &Actor,
+        at: Timestamp,
+    ) -> Self {
         let data = json!({
-            "api_key": {"id": id},
+            kind: object,
             "changes": changes,
             "actor": actor.name,
             "request_id": actor.request_id,

@@ -7,7 +7,7 @@ use switchboard_domain::{PhoneNumber, Timestamp};
 /// Who makes a change: an API key (with the request's id) or the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Actor {
-    /// The API key id, or `cli`.
+    /// The API key id, `cli`, or `switchboard` (the server itself).
     pub name: String,
     pub request_id: Option<String>,
 }
@@ -16,6 +16,14 @@ impl Actor {
     pub fn cli() -> Self {
         Self {
             name: "cli".into(),
+            request_id: None,
+        }
+    }
+
+    /// The server itself, e.g. disabling an endpoint that has failed for days.
+    pub fn server() -> Self {
+        Self {
+            name: "switchboard".into(),
             request_id: None,
         }
     }

@@ -444,10 +444,12 @@ pub trait Store: WebhookStore + Send + Sync + std::fmt::Debug + 'static {
     async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError>;
 
     /// `None` when the workspace does not exist.
+    /// Records `workspace.updated` (when anything changed) in the same transaction.
     async fn update_workspace(
         &self,
         id: &WorkspaceId,
         update: WorkspaceUpdate,
+        actor: &Actor,
     ) -> Result<Option<Workspace>, StoreError>;
 
     /// Fails with `NotFound` when the workspace does not exist.

@@ -6,7 +6,7 @@
 //! under a lease ([`WebhookStore::lease_webhook_deliveries`]); a worker that dies leaves its
 //! lease to expire and another takes the delivery over.
 
-use crate::{PageRequest, StoreError};
+use crate::{Actor, PageRequest, StoreError};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -320,10 +320,13 @@ pub fn webhook_body(event_type: &str, at: Timestamp, data: &str) -> String {
 
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
+    /// Records `webhook_endpoint.created` in the same transaction, as every change below
+    /// records its event.
     async fn create_webhook_endpoint(
         &self,
         workspace: &WorkspaceId,
         new: NewWebhookEndpoint,
+        actor: &Actor,
     ) -> Result<WebhookEndpoint, StoreError>;
     /// Oldest first, and how many there are.
     async fn list_webhook_endpoints(
@@ -342,12 +345,14 @@ pub trait WebhookStore: Send + Sync {
         workspace: &WorkspaceId,
         id: &WebhookEndpointId,
         update: WebhookEndpointUpdate,
+        actor: &Actor,
     ) -> Result<Option<WebhookEndpoint>, StoreError>;
     /// Deletes it and its deliveries.
     async fn delete_webhook_endpoint(
         &self,
         workspace: &WorkspaceId,
         id: &WebhookEndpointId,
+        actor: &Actor,
     ) -> Result<bool, StoreError>;
     /// A new secret; the current one becomes the previous one until `previous_expires_at`.
     async fn rotate_webhook_secret(
@@ -356,6 +361,7 @@ pub trait WebhookStore: Send + Sync {
         id: &WebhookEndpointId,
         secret_sealed: Vec<u8>,
         previous_expires_at: Timestamp,
+        actor: &Actor,
     ) -> Result<Option<WebhookEndpoint>, StoreError>;
     /// Newest first, and how many there are; `None` when there is no such endpoint.
     async fn list_webhook_deliveries(

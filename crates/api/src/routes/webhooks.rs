@@ -412,6 +412,7 @@ pub async fn create_endpoint(
                 event_types,
                 secret_sealed: state.sealing_key.seal(secret.as_bytes()),
             },
+            &caller.actor(),
         )
         .await?;
     Ok(json_response(
@@ -526,7 +527,7 @@ pub async fn update_endpoint(
     }
     let endpoint = state
         .store
-        .update_webhook_endpoint(&caller.workspace_id, &id, fields)
+        .update_webhook_endpoint(&caller.workspace_id, &id, fields, &caller.actor())
         .await?
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
     state.webhooks.wake.notify_one();
@@ -557,7 +558,7 @@ pub async fn delete_endpoint(
     let id = endpoint_id(id)?;
     if !state
         .store
-        .delete_webhook_endpoint(&caller.workspace_id, &id)
+        .delete_webhook_endpoint(&caller.workspace_id, &id, &caller.actor())
         .await?
     {
         return Err(ApiError::NotFound(NOT_FOUND));
@@ -596,6 +597,7 @@ pub async fn rotate_secret(
             &id,
             state.sealing_key.seal(secret.as_bytes()),
             Timestamp::from_millis(Timestamp::now().as_millis() + ROTATION_OVERLAP_MS),
+            &caller.actor(),
         )
         .await?
         .ok_or(ApiError::NotFound(NOT_FOUND))?;

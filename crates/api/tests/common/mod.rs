@@ -129,6 +129,7 @@ impl TestApp {
                     enabled_countries: Some(countries.iter().map(|c| (*c).to_owned()).collect()),
                     kyc_verified: Some(kyc_verified),
                 },
+                &switchboard_store::Actor::cli(),
             )
             .await
             .expect("update workspace");
