@@ -30,8 +30,22 @@ function h(tag, props = {}, ...children) {
   return el;
 }
 
+/** A number type as people read it; the pricing table spells toll-free DialNexa's way (`tollfree`). */
+function typeLabel(type) {
+  return { local: "Local", tollfree: "Toll-free", toll_free: "Toll-free", mobile: "Mobile" }[type] || type;
+}
+
+/** Who made a change: the key's name with its id, or the command line, or the server. */
+function actorLabel(entry) {
+  if (entry.actor_name) return `${entry.actor_name} (key ${entry.actor})`;
+  if (entry.actor === "cli") return "the command line";
+  if (entry.actor === "switchboard") return "Switchboard itself";
+  return `key ${entry.actor}`;
+}
+
 function show(...nodes) {
-  main.replaceChildren(...nodes);
+  // replaceChildren would print a left-out part (null) as the text "null".
+  main.replaceChildren(...nodes.flat().filter((node) => node !== null && node !== undefined && node !== false));
 }
 
 function toast(message) {
@@ -320,10 +334,11 @@ async function numbersPage() {
 }
 
 async function numberPage(id, notice) {
-  const [{ data: number, etag }, agents, history] = await Promise.all([
+  const [{ data: number, etag }, agents, history, pricing] = await Promise.all([
     api("GET", `/v1/organization-phone-numbers/${id}`),
     agentsList(),
     api("GET", `/v1/organization-phone-numbers/${id}/history?limit=50`),
+    api("GET", "/v1/phone-number-pricing").then((r) => r.data),
   ]);
   const writable = can("phone_numbers:write");
   const agentName = (agentId) => (agents.find((a) => a.id === agentId) || {}).name || agentId || "—";
@@ -378,20 +393,34 @@ async function numberPage(id, notice) {
     ),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Save changes")),
   );
+  // Switchboard releases a number at its provider only when it manages that provider (one it
+  // sells through); any other number is only removed here, as the API's answer says.
+  const managed = number.provider === "sip_trunk" || pricing.some((p) => p.telephony_provider_id === number.provider);
+  const releaseEffect = number.provider === "sip_trunk"
+    ? "Releasing it unlinks it from Switchboard; the number stays yours at your SIP provider."
+    : managed
+      ? `Releasing it gives it back to ${number.provider} and stops its monthly cost; anyone may buy it after that.`
+      : `Switchboard does not manage ${number.provider}: releasing only removes the number here. Release it at ${number.provider} too, or it keeps costing money there.`;
+  let releaseAnswer = null;
   const release = h("button", { type: "button", class: "danger", disabled: number.is_default ? true : null, onclick: async () => {
     const released = await confirmDialog({
       title: `Release ${number.phone_number}?`,
-      body: [h("p", {}, `${number.phone_number} (${number.nickname || "no nickname"}) costs ${money(number.monthly_cost_usd)} a month. Releasing it gives it back to ${number.provider}; anyone may buy it after that. Its history is kept.`)],
+      body: [h("p", {}, `${number.phone_number} (${number.nickname || "no nickname"}) costs ${money(number.monthly_cost_usd)} a month. ${releaseEffect} Its history is kept.`)],
       confirmLabel: `Release ${number.phone_number}`,
       danger: true,
-      onConfirm: () => api("DELETE", `/v1/organization-phone-numbers/${id}`, { headers: { "If-Match": etag } }),
+      onConfirm: async () => {
+        releaseAnswer = (await api("DELETE", `/v1/organization-phone-numbers/${id}`, { headers: { "If-Match": etag } })).data;
+      },
     });
-    if (released) { toast(`${number.phone_number} released.`); go("#/numbers"); }
+    if (released) { toast((releaseAnswer && releaseAnswer.message) || `${number.phone_number} released.`); go("#/numbers"); }
   } }, "Release number");
   const timeline = h("ol", { class: "timeline" }, history.data.items.map((entry) => h("li", {},
-    h("strong", {}, entry.action), " ", h("span", { class: "muted" }, `${when(entry.at)} by ${entry.actor}`),
-    ...Object.entries(entry.changes || {}).map(([field, change]) =>
-      h("div", { class: "change" }, `${field}: ${JSON.stringify(change.before)} → ${JSON.stringify(change.after)}`)))));
+    h("strong", {}, entry.action), " ", h("span", { class: "muted" }, `${when(entry.at)} by ${actorLabel(entry)}`),
+    ...Object.entries(entry.changes || {}).map(([field, change]) => {
+      // Agents by name, not by bare id.
+      const shown = (value) => (field.endsWith("agent_id") && value ? agentName(value) : JSON.stringify(value));
+      return h("div", { class: "change" }, `${field}: ${shown(change.before)} → ${shown(change.after)}`);
+    }))));
   show(
     h("p", {}, h("a", { href: "#/numbers" }, "← Numbers")),
     h("h1", {}, number.phone_number, number.nickname ? ` · ${number.nickname}` : ""),
@@ -403,7 +432,7 @@ async function numberPage(id, notice) {
         writable ? h("section", { class: "card" }, h("h2", {}, "Release"),
           number.is_default
             ? h("p", { class: "muted" }, "This is the workspace's default number, so it cannot be released. Make another number the default first.")
-            : h("p", { class: "muted" }, "Stops the number and its monthly cost."),
+            : h("p", { class: managed ? "muted" : "notice" }, releaseEffect),
           h("div", { class: "actions" }, release)) : null)),
     h("section", { class: "card" }, h("h2", {}, "History"), history.data.items.length ? timeline : h("p", { class: "muted" }, "No changes yet.")),
   );
@@ -442,7 +471,7 @@ async function buyPage() {
       h("option", { value: c.country_iso, selected: c.country_iso === country ? true : null },
         `${c.country_name} (${c.country_iso})${enabled.includes(c.country_iso) ? "" : " — not enabled"}${c.requires_kyc ? " — KYC" : ""}`)))),
     h("label", {}, "Type", h("select", { name: "type" }, offered.map((p) =>
-      h("option", { value: p.type, selected: p.type === type ? true : null }, `${p.type} — ${money(p.monthly_cost_usd)}/month`)))),
+      h("option", { value: p.type, selected: p.type === type ? true : null }, `${typeLabel(p.type)} — ${money(p.monthly_cost_usd)}/month`)))),
     h("div", { class: "actions" }, h("button", { type: "submit", disabled: offered.length ? null : true }, "Search")),
   );
   let results = null;
@@ -680,7 +709,8 @@ async function keysPage(created) {
 
 const EVENT_TYPES = ["phone_number.purchased", "phone_number.linked", "phone_number.imported", "phone_number.updated",
   "phone_number.released", "agent.created", "agent.renamed", "agent.deleted", "api_key.created", "api_key.revoked",
-  "api_key.expiry_set"];
+  "api_key.expiry_set", "webhook_endpoint.created", "webhook_endpoint.updated", "webhook_endpoint.disabled",
+  "webhook_endpoint.enabled", "webhook_endpoint.secret_rotated", "webhook_endpoint.deleted", "workspace.updated"];
 
 function endpointState(endpoint) {
   if (endpoint.enabled) return h("span", { class: "badge ok" }, "enabled");
@@ -859,7 +889,7 @@ async function reportsPage() {
     h("section", { class: "card" }, h("h2", {}, "Recent changes"),
       events.data.items.length ? h("ol", { class: "timeline" }, events.data.items.map((e) => h("li", {},
         h("strong", {}, e.type), " ", e.phone_number ? h("span", {}, e.phone_number, " ") : null,
-        h("span", { class: "muted" }, `${when(e.at)} by ${e.actor}`))))
+        h("span", { class: "muted" }, `${when(e.at)} by ${actorLabel(e)}`))))
         : h("p", { class: "muted" }, "No changes yet.")),
   );
 }

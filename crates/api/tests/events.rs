@@ -594,7 +594,11 @@ async fn endpoint_and_workspace_changes_are_events() {
             let reply = app
                 .call(method, &format!("{path}{suffix}"), Some(&ws.token), body)
                 .await;
-            assert!(reply.status.is_success(), "{method} {suffix}: {:?}", reply.json());
+            assert!(
+                reply.status.is_success(),
+                "{method} {suffix}: {:?}",
+                reply.json()
+            );
         }
         app.enable(&ws.id, &["US", "GB"], true).await;
 
@@ -609,7 +613,12 @@ async fn endpoint_and_workspace_changes_are_events() {
                 let t = e["type"].as_str().unwrap_or("");
                 t.starts_with("webhook_endpoint.") || t.starts_with("workspace.")
             })
-            .map(|e| (e["type"].as_str().unwrap_or(""), e["actor"].as_str().unwrap_or("")))
+            .map(|e| {
+                (
+                    e["type"].as_str().unwrap_or(""),
+                    e["actor"].as_str().unwrap_or(""),
+                )
+            })
             .collect();
         let key_id = ws.token.split(':').next().expect("key id");
         assert_eq!(

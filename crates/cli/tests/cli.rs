@@ -640,12 +640,22 @@ fn serve_listens_on_a_host_name() {
     command.args(["serve", "--listen", "localhost:0"]);
     let server = Server::start(command);
     assert_eq!(server.get("/healthz", "").0, 200);
+    // An address in use is named as such, not blamed on its format.
+    let taken = server.base.trim_start_matches("http://").to_owned();
+    let error = sandbox.failure(&["serve", "--listen", &taken]);
+    assert!(
+        error.contains("already in use") && !error.contains("expected HOST:PORT"),
+        "{error}"
+    );
     assert!(server.terminate().success());
     let error = sandbox.failure(&["serve", "--listen", "no-port-here"]);
     assert!(
-        error.contains("cannot listen on no-port-here (expected HOST:PORT)"),
+        error.contains("cannot listen on no-port-here") && error.contains("expected HOST:PORT"),
         "{error}"
     );
+    // There is no --port: the error says what to give instead.
+    let error = sandbox.failure(&["serve", "--port", "3000"]);
+    assert!(error.contains("--listen 127.0.0.1:3000"), "{error}");
 }
 
 #[test]

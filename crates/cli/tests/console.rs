@@ -150,15 +150,42 @@ async fn browser() -> Option<(Driver, Client)> {
     Some((driver, client))
 }
 
-fn screenshots_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/console")
+/// Where to write screenshots: only when `SWITCHBOARD_SCREENSHOTS` names a directory (e.g.
+/// `docs/console` to refresh the README's pictures), so that running the suite never
+/// rewrites tracked files.
+fn screenshots_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("SWITCHBOARD_SCREENSHOTS").filter(|d| !d.is_empty())?;
+    Some(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(dir),
+    )
 }
 
+/// The page as a user first sees it: without a notice left over from the step before.
 async fn screenshot(client: &Client, name: &str) {
+    let Some(dir) = screenshots_dir() else {
+        return;
+    };
+    client
+        .execute(
+            "const t = document.getElementById('toast'); if (t) { t.textContent = ''; }",
+            vec![],
+        )
+        .await
+        .expect("hide the toast");
     let png = client.screenshot().await.expect("screenshot");
-    let dir = screenshots_dir();
-    std::fs::create_dir_all(&dir).expect("docs/console");
+    std::fs::create_dir_all(&dir).expect("screenshots directory");
     std::fs::write(dir.join(format!("{name}.png")), png).expect("save screenshot");
+}
+
+/// The page has no line that reads just "null" (a part left out printed as text).
+async fn assert_no_stray_null(client: &Client) {
+    let text = find(client, "main").await.text().await.expect("text");
+    assert!(
+        !text.lines().any(|line| line.trim() == "null"),
+        "the page shows a stray null:\n{text}"
+    );
 }
 
 /// Waits (10 s at most) for an element matching `css` whose text contains `needle`.
@@ -387,8 +414,12 @@ async fn an_operator_does_every_task_in_the_console() {
     wait_text(&client, ".notice", "Saved.").await;
     wait_text(&client, "dd", "Support bot").await;
     wait_text(&client, ".timeline", "inbound_agent_id").await;
+    // The history names the agent, not its id.
+    wait_text(&client, ".timeline", "→ Support bot").await;
+    // Its provider (twilio) is not one Switchboard manages: the page says what a release
+    // does and does not do, before anyone clicks.
+    wait_text(&client, ".notice", "does not manage twilio").await;
     no_alert(&client).await;
-    screenshot(&client, "number").await;
 
     // A second session changes the number meanwhile: the console's edit is refused (412),
     // the operator is told and sees the new state.
@@ -453,6 +484,7 @@ async fn an_operator_does_every_task_in_the_console() {
         .await
         .expect("double click");
     wait_text(&client, "h1", &offered).await;
+    screenshot(&client, "number").await;
     let bought = numbers_matching(&setup, &offered).await;
     assert_eq!(bought["total"], json!(1), "{offered} bought once: {bought}");
     let events = api(
@@ -468,6 +500,7 @@ async fn an_operator_does_every_task_in_the_console() {
     click(&client, "button.danger").await;
     wait_text(&client, "dialog[open]", &offered).await;
     wait_text(&client, "dialog[open]", "a month").await;
+    wait_text(&client, "dialog[open]", "gives it back to sandbox").await;
     click(&client, "dialog[open] .actions button.danger").await;
     wait_text(&client, "h1", "Numbers").await;
     let gone = numbers_matching(&setup, &offered).await;
@@ -529,6 +562,7 @@ async fn an_operator_does_every_task_in_the_console() {
         .text()
         .await
         .expect("secret");
+    assert_no_stray_null(&client).await;
     screenshot(&client, "keys").await;
     click_in_row(&client, "temporary", "button.danger").await;
     click(&client, "dialog[open] .actions button.danger").await;
@@ -598,6 +632,7 @@ async fn an_operator_does_every_task_in_the_console() {
     wait_text(&client, "tbody tr", "phone_number.updated").await;
     wait_text(&client, "tbody tr", "answered 200").await;
     no_alert(&client).await;
+    assert_no_stray_null(&client).await;
     screenshot(&client, "webhooks").await;
 
     // Reports: charts of cost by country and agent, compliance, recent changes.

@@ -46,9 +46,13 @@ pub struct EventObject {
     /// The number, for number events.
     #[schema(required = true, example = "+14155550100")]
     phone_number: Option<String>,
-    /// The API key id that made the change, or `cli`.
+    /// The API key id that made the change, `cli`, or `switchboard` (the server itself).
     #[schema(example = "k7d2m9x4q1z3b8")]
     actor: String,
+    /// The name of the key that made the change, while the key is live; `null` for the
+    /// command line, the server, or a revoked key.
+    #[schema(required = true, example = "call-router prod")]
+    actor_name: Option<String>,
     /// The `X-Request-Id` of the request that made it.
     #[schema(required = true)]
     request_id: Option<String>,
@@ -87,8 +91,9 @@ impl Cursors<'_> {
 }
 
 impl EventObject {
-    fn new(event: Event, cursors: &Cursors<'_>) -> Self {
+    fn new(event: Event, cursors: &Cursors<'_>, names: &HashMap<String, String>) -> Self {
         Self {
+            actor_name: names.get(&event.actor).cloned(),
             id: public_message_id(
                 cursors.key,
                 cursors.workspace,
@@ -222,6 +227,7 @@ pub async fn list_events(
         key: &state.sealing_key,
         workspace: &caller.workspace_id,
     };
+    let names = crate::routes::phone_numbers::key_names(&state, &caller.workspace_id).await?;
     // Nothing stored holds a control character (the API refuses them): such a filter
     // matches nothing, and PostgreSQL could not even take a NUL as a parameter.
     let matches_nothing = ["number_id", "agent_id"].iter().any(|name| {
@@ -269,7 +275,7 @@ pub async fn list_events(
                 &FeedPage {
                     items: events
                         .into_iter()
-                        .map(|e| EventObject::new(e, &cursors))
+                        .map(|e| EventObject::new(e, &cursors, &names))
                         .collect(),
                     next_cursor: cursors.show(next),
                 },
@@ -290,7 +296,7 @@ pub async fn list_events(
             };
             let items: Vec<EventObject> = events
                 .into_iter()
-                .map(|e| EventObject::new(e, &cursors))
+                .map(|e| EventObject::new(e, &cursors, &names))
                 .collect();
             Ok(page_response(items, total, page))
         }

@@ -992,15 +992,33 @@ pub struct HistoryEntryObject {
     action: &'static str,
     #[schema(format = DateTime, example = "2024-01-15T07:00:00.000Z")]
     at: String,
-    /// The API key id that made the change, or `cli`.
+    /// The API key id that made the change, `cli`, or `switchboard` (the server itself).
     #[schema(example = "k7d2m9x4q1z3b8")]
     actor: String,
+    /// The name of the key that made the change (ext), while the key is live; `null` for
+    /// the command line, the server, or a revoked key.
+    #[schema(required = true, example = "call-router prod")]
+    actor_name: Option<String>,
     /// The `X-Request-Id` of the request that made it.
     #[schema(required = true)]
     request_id: Option<String>,
     /// Each changed field, before and after.
     #[schema(value_type = Object, example = json!({"label": {"before": null, "after": "support"}}))]
     changes: serde_json::Value,
+}
+
+/// The names of the workspace's live keys by id, to name the actors of history and events.
+pub(crate) async fn key_names(
+    state: &AppState,
+    workspace: &switchboard_domain::WorkspaceId,
+) -> Result<HashMap<String, String>, ApiError> {
+    Ok(state
+        .store
+        .list_api_keys(workspace)
+        .await?
+        .into_iter()
+        .map(|key| (key.id.to_string(), key.name))
+        .collect())
 }
 
 /// Paging of any list.
@@ -1056,11 +1074,13 @@ pub async fn phone_number_history(
     if total == 0 {
         return Err(ApiError::NotFound(NOT_FOUND));
     }
+    let names = key_names(&state, &caller.workspace_id).await?;
     let items: Vec<HistoryEntryObject> = entries
         .into_iter()
         .map(|entry| HistoryEntryObject {
             action: entry.action.as_str(),
             at: entry.at.to_string(),
+            actor_name: names.get(&entry.actor).cloned(),
             actor: entry.actor,
             request_id: entry.request_id,
             changes: entry.changes,
