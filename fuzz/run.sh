@@ -5,6 +5,7 @@
 #
 #   bash fuzz/run.sh                      # the budget CI runs (a few minutes)
 #   FUZZ_MAX_EXAMPLES=500 FUZZ_SEED=7 bash fuzz/run.sh   # longer, or another seed
+#   FUZZ_DATABASE_URL=postgres://postgres@127.0.0.1:5432/fuzz bash fuzz/run.sh   # on PostgreSQL
 #
 # It builds the debug binary if needed, serves it on a fresh SQLite file in a temporary
 # directory, and installs Schemathesis into fuzz/.venv the first time.
@@ -34,7 +35,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export SWITCHBOARD_DATABASE_URL="sqlite://$WORK/fuzz.db"
+# SQLite by default; FUZZ_DATABASE_URL=postgres://… fuzzes on that (empty) PostgreSQL
+# database instead, where a NUL or another control character in a text field must be as
+# harmless as on SQLite.
+if [[ -n ${FUZZ_DATABASE_URL:-} ]]; then
+    export SWITCHBOARD_DATABASE_URL=$FUZZ_DATABASE_URL
+    SWITCHBOARD_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+    export SWITCHBOARD_SECRET_KEY
+    "$BIN" migrate >/dev/null
+else
+    export SWITCHBOARD_DATABASE_URL="sqlite://$WORK/fuzz.db"
+fi
 export RUST_LOG=warn
 WORKSPACE=$("$BIN" workspace create --name Fuzz --countries US,CA,GB,IN,AU,DE --kyc-verified \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["workspace_id"])')
@@ -44,8 +55,10 @@ WORKSPACE=$("$BIN" workspace create --name Fuzz --countries US,CA,GB,IN,AU,DE --
 # answers: a 2 s attempt timeout keeps a test ping (which waits for its attempt) within the
 # fuzzer's own 10 s request timeout.
 # The server logs at info: its "listening on" line gives the address.
+# The fuzzer sends many requests without a key on purpose: failed authentication is not
+# throttled here (its own tests cover that).
 RUST_LOG=warn,switchboard=info "$BIN" serve --listen 127.0.0.1:0 --rate-limit-per-minute 1000000 \
-    --webhook-timeout-secs 2 2>"$WORK/server.log" &
+    --failed-auth-per-minute 0 --webhook-timeout-secs 2 2>"$WORK/server.log" &
 SERVER_PID=$!
 for _ in $(seq 100); do
     ADDRESS=$(grep -o 'listening on http://[0-9.:]*' "$WORK/server.log" | head -1 | cut -d/ -f3 || true)

@@ -260,10 +260,16 @@ pub fn page_from_query(
     )
 }
 
-/// The rule of [`is_blank`] as a JSON Schema pattern: a string matches it exactly when it is
-/// not blank. utoipa takes only literals, so the name fields of the request schemas write it
-/// out; `tests/openapi.rs` holds them to this constant.
-pub const NON_BLANK_PATTERN: &str = r"[^\s\x00-\x1f\x7f-\x9f]";
+/// The rule of [`is_blank`] and of the control characters every text field refuses, as a JSON
+/// Schema pattern: a string matches it exactly when it is one line that is not blank. utoipa
+/// takes only literals, so the name fields of the request schemas write it out;
+/// `tests/openapi.rs` holds them to this constant.
+pub const NON_BLANK_PATTERN: &str =
+    r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+
+/// The control characters every text field refuses, as a JSON Schema pattern (the other text
+/// fields of the request schemas write it out; `tests/openapi.rs` holds them to it).
+pub const ONE_LINE_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
 
 /// Nothing but spaces and control characters.
 pub fn is_blank(s: &str) -> bool {

@@ -36,16 +36,32 @@ async fn agents_crud_and_delete_detaches_numbers() {
         keys.sort_unstable();
         assert_eq!(keys, ["created_at", "id", "name", "updated_at"]);
 
-        // Blank means nothing but spaces and control characters (the OpenAPI pattern says
-        // the same), so a name of a vertical tab and a next-line character is empty too.
-        for blank in ["", "   ", "\u{b}\u{85}", "\u{1c}\u{7f}"] {
+        // Blank means nothing but spaces, and a name is one line: control characters (a
+        // vertical tab, a next-line character, NUL, an escape) are refused as such (the
+        // OpenAPI pattern says the same).
+        for (bad_name, message) in [
+            ("", "name should not be empty"),
+            ("   ", "name should not be empty"),
+            (
+                "\u{b}\u{85}",
+                "name must not contain control characters (line breaks, tabs, NUL, escapes)",
+            ),
+            (
+                "Front\u{0}desk",
+                "name must not contain control characters (line breaks, tabs, NUL, escapes)",
+            ),
+            (
+                "\u{1b}[31mred",
+                "name must not contain control characters (line breaks, tabs, NUL, escapes)",
+            ),
+        ] {
             let bad = app
-                .call("POST", "/v1/agents", token, Some(json!({"name": blank})))
+                .call("POST", "/v1/agents", token, Some(json!({"name": bad_name})))
                 .await;
             assert_eq!(
                 (bad.status, bad.json()["message"].clone()),
-                (StatusCode::BAD_REQUEST, json!("name should not be empty")),
-                "{blank:?}"
+                (StatusCode::BAD_REQUEST, json!(message)),
+                "{bad_name:?}"
             );
         }
 

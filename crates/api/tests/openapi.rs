@@ -156,6 +156,20 @@ fn blank_names_are_refused_by_the_document_as_by_the_server() {
             "{schema}.name"
         );
     }
+    for (schema, field) in [
+        ("UpdatePhoneNumberRequest", "nickname"),
+        ("UpdatePhoneNumberRequest", "label"),
+        ("EndpointRequest", "url"),
+        ("EndpointRequest", "description"),
+        ("EndpointUpdateRequest", "url"),
+        ("EndpointUpdateRequest", "description"),
+    ] {
+        assert_eq!(
+            doc["components"]["schemas"][schema]["properties"][field]["pattern"],
+            serde_json::json!(switchboard_api::extract::ONE_LINE_PATTERN),
+            "{schema}.{field}"
+        );
+    }
 }
 
 // ---- DialNexa compatibility ----

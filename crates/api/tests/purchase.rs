@@ -982,11 +982,23 @@ async fn blank_sip_credentials_are_refused() {
     for backend in common::backends() {
         let app = TestApp::new(backend).await;
         let ws = app.workspace("Acme").await;
-        for (user, password) in [
-            ("   ", "p"),
-            ("u", " \t "),
-            ("\u{1}\u{2}", "p"),
-            ("u", "\u{7f}"),
+        let required = "sipTrunkUserName and sipTrunkPassword are required when authMode=userpass";
+        let control = |field: &str| {
+            format!("{field} must not contain control characters (line breaks, tabs, NUL, escapes)")
+        };
+        for (user, password, expected) in [
+            ("   ", "p", json!(required)),
+            ("u", " \t ", json!([control("sipTrunkPassword"), required])),
+            (
+                "\u{1}\u{2}",
+                "p",
+                json!([control("sipTrunkUserName"), required]),
+            ),
+            (
+                "u",
+                "\u{7f}",
+                json!([control("sipTrunkPassword"), required]),
+            ),
         ] {
             let body = json!({"phoneNumber": "+14155552671", "terminationUri": "zt.plivo.com", "sipTrunkUserName": user, "sipTrunkPassword": password});
             let reply = app.call("POST", SIP, Some(&ws.token), Some(body)).await;
@@ -995,10 +1007,7 @@ async fn blank_sip_credentials_are_refused() {
                 StatusCode::BAD_REQUEST,
                 "{user:?} / {password:?}"
             );
-            assert_eq!(
-                reply.json()["message"],
-                json!("sipTrunkUserName and sipTrunkPassword are required when authMode=userpass")
-            );
+            assert_eq!(reply.json()["message"], expected, "{user:?} / {password:?}");
         }
         let listed = app
             .call(

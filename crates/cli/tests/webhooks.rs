@@ -274,7 +274,9 @@ impl Api {
             .to_owned()
     }
 
-    /// A new endpoint for `receiver`'s `path`; the receiver trusts its secret.
+    /// A new endpoint for `receiver`'s `path`; the receiver trusts its secret. No `types`
+    /// means the events of [`Api::feed`]: every type but the endpoints' and the
+    /// workspace's own (those are tested with the change feed).
     async fn endpoint(
         &self,
         receiver: &Receiver,
@@ -282,6 +284,14 @@ impl Api {
         path: &str,
         types: &[&str],
     ) -> String {
+        let types: Vec<&str> = if types.is_empty() {
+            switchboard_store::EVENT_TYPES
+                .into_iter()
+                .filter(|t| is_data_event(t))
+                .collect()
+        } else {
+            types.to_vec()
+        };
         let answer = self
             .ok(
                 "POST",
@@ -293,13 +303,15 @@ impl Api {
         answer["id"].as_str().expect("id").to_owned()
     }
 
-    /// The feed's events, in feed order, as (`webhook-id`, type, subject).
+    /// The feed's events about numbers, agents and keys, in feed order, as (`webhook-id`,
+    /// type, subject).
     async fn feed(&self) -> Vec<(String, String, String)> {
         let answer = self.ok("GET", "/events?after=start&limit=1000", None).await;
         answer["items"]
             .as_array()
             .expect("items")
             .iter()
+            .filter(|e| e["type"].as_str().is_some_and(is_data_event))
             .map(|e| {
                 (
                     e["id"].as_str().expect("id").to_owned(),
@@ -309,6 +321,11 @@ impl Api {
             })
             .collect()
     }
+}
+
+/// An event about a number, an agent or a key (not about an endpoint or the workspace).
+fn is_data_event(event_type: &str) -> bool {
+    !event_type.starts_with("webhook_endpoint.") && !event_type.starts_with("workspace.")
 }
 
 /// A workspace with a full-scope key (US enabled): its id and the key.
@@ -1251,7 +1268,6 @@ async fn an_endpoint_receives_only_what_its_key_may_read() {
                 json!(["phone_number.updated"]),
                 "phone_numbers:read",
             ),
-            (&hooks_only, json!([]), "phone_numbers:read"),
             (&numbers_and_hooks, json!(["agent.created"]), "agents:read"),
         ] {
             let (status, body) = api
@@ -1267,8 +1283,20 @@ async fn an_endpoint_receives_only_what_its_key_may_read() {
                 "{body}"
             );
         }
-        // "Every type" for a key that reads numbers only is the number events, and no key
-        // event ever reaches the endpoint.
+        // "Every type" is what the key may read: for a key that only manages webhooks, the
+        // endpoint events.
+        let own = hooks_only
+            .ok("POST", "/webhook-endpoints", Some(json!({"url": url})))
+            .await;
+        assert!(
+            own["event_types"].as_array().is_some_and(|t| !t.is_empty()
+                && t.iter().all(|t| t
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("webhook_endpoint.")))),
+            "{own}"
+        );
+        // For a key that also reads numbers, the number events too, and no key event ever
+        // reaches the endpoint.
         let limited = numbers_and_hooks
             .ok("POST", "/webhook-endpoints", Some(json!({"url": url})))
             .await;
@@ -1279,7 +1307,10 @@ async fn an_endpoint_receives_only_what_its_key_may_read() {
             .filter_map(|t| t.as_str())
             .collect();
         assert!(
-            !types.is_empty() && types.iter().all(|t| t.starts_with("phone_number.")),
+            types.iter().any(|t| t.starts_with("phone_number."))
+                && types
+                    .iter()
+                    .all(|t| t.starts_with("phone_number.") || t.starts_with("webhook_endpoint.")),
             "{types:?}"
         );
         admin
@@ -1332,8 +1363,8 @@ async fn an_endpoint_receives_only_what_its_key_may_read() {
             .await;
         assert_eq!(narrowed["event_types"], json!(["phone_number.updated"]));
 
-        // At most 20 endpoints in a workspace.
-        for _ in 2..20 {
+        // At most 20 endpoints in a workspace (three exist).
+        for _ in 3..20 {
             admin
                 .ok("POST", "/webhook-endpoints", Some(json!({"url": url})))
                 .await;

@@ -241,13 +241,14 @@ const RECORD_EVENT_SQL: &str = concat!(
     random_delivery_id!(),
     ", e.id, 'evt_' || event.seq, event.seq, $2, $3, $9, $9, $9
      FROM event, webhook_endpoints e
-     WHERE e.workspace_id = $1 AND e.enabled
+     WHERE e.workspace_id = $1 AND e.enabled AND e.id <> $3
        AND (e.event_types = '' OR position(' ' || $2 || ' ' in e.event_types) > 0)"
 );
 
 /// Writes one event of the workspace's feed, in the caller's transaction (the row's `txid`
 /// is that transaction's, the column's default), and queues its delivery to each enabled
-/// webhook endpoint of the workspace whose filter takes it.
+/// webhook endpoint of the workspace whose filter takes it (but not to the endpoint the event
+/// is about).
 pub(crate) async fn record_event(
     client: &impl GenericClient,
     workspace: &WorkspaceId,

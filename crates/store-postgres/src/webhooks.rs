@@ -482,6 +482,7 @@ impl WebhookStore for PostgresStore {
                     ", e.id, 'evt_' || ev.seq, ev.seq, ev.type, ev.subject_id, $3, $3, $3
                      FROM webhook_endpoints e JOIN events ev ON ev.workspace_id = e.workspace_id
                      WHERE e.id = $1 AND ev.created_at >= coalesce($2, e.created_at)
+                       AND ev.subject_id <> e.id
                        AND (e.event_types = '' OR position(' ' || ev.type || ' ' in e.event_types) > 0)
                        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries x WHERE x.endpoint_id = e.id AND x.event_seq = ev.seq)
                      ORDER BY ev.seq

@@ -31,7 +31,7 @@ const DELIVERY_COLUMNS: &str = "d.id, d.endpoint_id, d.message_id, d.event_type,
     d.attempt_count, d.next_attempt_at, d.attempts, d.created_at";
 
 /// Queues an event's delivery to every enabled endpoint of the workspace that takes it, in
-/// the event's transaction.
+/// the event's transaction; an endpoint is not sent the events about itself.
 pub(crate) fn queue_event_deliveries(
     conn: &Connection,
     workspace: &WorkspaceId,
@@ -46,7 +46,7 @@ pub(crate) fn queue_event_deliveries(
         random_delivery_id!(),
         ", id, 'evt_' || ?2, ?2, ?3, ?4, ?5, ?5, ?5
          FROM webhook_endpoints
-         WHERE workspace_id = ?1 AND enabled = 1
+         WHERE workspace_id = ?1 AND enabled = 1 AND id <> ?4
            AND (event_types = '' OR instr(event_types, ' ' || ?3 || ' ') > 0)",
     ))
     .and_then(|mut stmt| {
@@ -488,6 +488,7 @@ impl WebhookStore for SqliteStore {
                     ", e.id, 'evt_' || ev.seq, ev.seq, ev.type, ev.subject_id, ?3, ?3, ?3
                      FROM webhook_endpoints e JOIN events ev ON ev.workspace_id = e.workspace_id
                      WHERE e.id = ?1 AND ev.created_at >= coalesce(?2, e.created_at)
+                       AND ev.subject_id <> e.id
                        AND (e.event_types = '' OR instr(e.event_types, ' ' || ev.type || ' ') > 0)
                        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries x WHERE x.endpoint_id = e.id AND x.event_seq = ev.seq)
                      ORDER BY ev.seq

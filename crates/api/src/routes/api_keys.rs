@@ -94,11 +94,11 @@ impl std::fmt::Debug for CreatedApiKey {
     reason = "documents the body; the handler checks it field by field"
 )]
 pub struct CreateApiKeyRequest {
-    /// Not blank (nothing but spaces and control characters).
+    /// Not blank, and one line: no control characters.
     #[schema(
         min_length = 1,
         max_length = 255,
-        pattern = r"[^\s\x00-\x1f\x7f-\x9f]",
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
         example = "deploy bot"
     )]
     name: String,

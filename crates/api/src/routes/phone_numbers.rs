@@ -318,9 +318,13 @@ fn agent_change(fields: &mut Fields, name: &'static str) -> FieldChange<AgentId>
     reason = "documents the body; the handler checks it field by field to tell a missing field from a null one"
 )]
 pub struct UpdatePhoneNumberRequest {
-    #[schema(max_length = 255, example = "US Sales Line")]
+    #[schema(
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$",
+        example = "US Sales Line"
+    )]
     nickname: Option<String>,
-    #[schema(max_length = 255)]
+    #[schema(max_length = 255, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     label: Option<String>,
     /// Older name of `inbound_agent_id`; when both are given they must agree.
     agent_id: Option<String>,

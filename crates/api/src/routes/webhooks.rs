@@ -175,12 +175,20 @@ pub struct EndpointRequest {
     /// `https`; `http` only to a loopback address on a server started with
     /// `--webhooks-allow-loopback`. Private, loopback, link-local and metadata addresses are
     /// refused, now and at every delivery.
-    #[schema(max_length = 2048, example = "https://example.com/switchboard-events")]
+    #[schema(
+        max_length = 2048,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$",
+        example = "https://example.com/switchboard-events"
+    )]
     url: String,
     /// Event types to receive (see `GET /v1/events` for the list); absent or empty for all.
     #[schema(example = json!(["phone_number.updated"]))]
     event_types: Option<Vec<String>>,
-    #[schema(max_length = 255, example = "Call router sync")]
+    #[schema(
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$",
+        example = "Call router sync"
+    )]
     description: Option<String>,
 }
 
@@ -196,6 +204,7 @@ pub struct EndpointUpdateRequest {
     #[schema(
         nullable = false,
         max_length = 2048,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$",
         example = "https://example.com/switchboard-events"
     )]
     url: Option<String>,
@@ -203,7 +212,11 @@ pub struct EndpointUpdateRequest {
     #[schema(example = json!(["phone_number.updated"]))]
     event_types: Option<Vec<String>>,
     /// `null` removes it.
-    #[schema(max_length = 255, example = "Call router sync")]
+    #[schema(
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$",
+        example = "Call router sync"
+    )]
     description: Option<String>,
     /// `false` stops deliveries; `true` resumes them (then `replay` sends what was missed).
     enabled: Option<bool>,
