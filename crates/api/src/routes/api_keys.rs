@@ -155,6 +155,7 @@ fn scope_names(scopes: Scopes) -> Vec<&'static str> {
     responses(
         (status = 201, description = "Created; `api_key` is shown this once.", body = CreatedApiKey),
         (status = 400, description = "`name` or `scopes` is invalid.", body = ErrorResponse),
+        (status = 409, description = "The workspace holds 100 live keys, the most it may: revoke one first.", body = ErrorResponse),
     )
 )]
 pub async fn create_api_key(
