@@ -1433,3 +1433,22 @@ fn export_then_import_round_trips_and_summary_adds_up() {
         assert_eq!(kept(ndjson(&elsewhere, &target)), kept(original));
     }
 }
+
+/// A PostgreSQL that does not answer is named with its address and why, never its password.
+#[test]
+fn an_unreachable_postgresql_is_named_with_its_address_and_cause() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port();
+    let sandbox = Sandbox::new();
+    let url = format!("postgres://switchboard:s3cret@127.0.0.1:{closed}/none");
+    let error = sandbox.failure(&["--database-url", &url, "workspace", "list"]);
+    assert!(
+        error.contains(&format!("cannot reach PostgreSQL at 127.0.0.1:{closed}"))
+            && error.contains("refused"),
+        "{error}"
+    );
+    assert!(!error.contains("s3cret"), "{error}");
+}

@@ -26,6 +26,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    /// `host:port` of the server, for errors that must say where the database is.
+    server: String,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -40,6 +42,34 @@ impl std::fmt::Debug for PostgresStore {
 
 /// Connection settings from a `postgres://` URL, with our timeouts. The password is never
 /// logged: `tokio_postgres::Config`'s `Debug` redacts it.
+/// `host:port` (or the socket directory) of a configuration, never its credentials.
+fn where_is(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}")
+}
+
+/// An error and its causes, one after the other: the pool's own message ("error occurred
+/// while creating a new object") says nothing of why (refused, timed out, bad password).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 fn config(url: &str) -> Result<tokio_postgres::Config, StoreError> {
     let mut config: tokio_postgres::Config = url
         .parse()
@@ -83,8 +113,10 @@ impl PostgresStore {
     }
 
     fn pool_only(url: &str) -> Result<Self, StoreError> {
+        let config = config(url)?;
+        let server = where_is(&config);
         let manager = Manager::from_config(
-            config(url)?,
+            config,
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -100,14 +132,17 @@ impl PostgresStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Unavailable(format!("PostgreSQL pool: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self { pool, server })
     }
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("no PostgreSQL connection: {e}")))
+        self.pool.get().await.map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot reach PostgreSQL at {}: {}",
+                self.server,
+                with_causes(&e)
+            ))
+        })
     }
 
     /// Connections in use and the pool's limit, for operators.
