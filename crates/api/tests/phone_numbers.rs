@@ -259,6 +259,15 @@ async fn patch_is_partial_clears_with_null_and_checks_agents() {
                 json!({"is_default": "yes"}),
                 json!("is_default must be a boolean value"),
             ),
+            // Every bad field at once, a malformed agent id among them.
+            (
+                json!({"outbound_agent_id": "nope", "nickname": "n".repeat(256), "label": "a\u{0}b"}),
+                json!([
+                    "nickname must be shorter than or equal to 255 characters",
+                    "label must not contain control characters (line breaks, tabs, NUL, escapes)",
+                    "outbound_agent_id is not an agent of this workspace",
+                ]),
+            ),
             (
                 json!({"agent_id": support.as_str(), "inbound_agent_id": sales.as_str()}),
                 json!("agent_id and inbound_agent_id must be the same when both are given"),

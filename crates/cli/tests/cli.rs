@@ -1452,3 +1452,50 @@ fn an_unreachable_postgresql_is_named_with_its_address_and_cause() {
     );
     assert!(!error.contains("s3cret"), "{error}");
 }
+
+/// Every argument of every command says what it is in `--help`.
+#[test]
+fn every_argument_has_help() {
+    let sandbox = Sandbox::new();
+    for (command, arguments) in [
+        (vec!["workspace", "create"], vec!["--name <NAME>"]),
+        (vec!["workspace", "update"], vec!["<WORKSPACE>"]),
+        (
+            vec!["key", "create"],
+            vec!["--workspace <WORKSPACE>", "--name <NAME>"],
+        ),
+        (vec!["key", "list"], vec!["--workspace <WORKSPACE>"]),
+        (vec!["key", "revoke"], vec!["<KEY>"]),
+        (
+            vec!["numbers", "import"],
+            vec!["--workspace <WORKSPACE>", "<FILE>"],
+        ),
+        (
+            vec!["numbers", "export"],
+            vec!["--workspace <WORKSPACE>", "--format <FORMAT>"],
+        ),
+    ] {
+        let mut args = command.clone();
+        args.push("--help");
+        let output = sandbox.run(&args);
+        let help = String::from_utf8_lossy(&output.stdout).into_owned();
+        for argument in arguments {
+            let line = help
+                .lines()
+                .find(|l| l.trim_start().starts_with(argument))
+                .unwrap_or_else(|| panic!("{command:?}: no {argument} in\n{help}"));
+            let rest = line.trim_start()[argument.len()..].trim();
+            // The help is on the same line or on the next one (clap wraps long ones).
+            let next = help
+                .lines()
+                .skip_while(|l| *l != line)
+                .nth(1)
+                .unwrap_or("")
+                .trim();
+            assert!(
+                !rest.is_empty() || (!next.is_empty() && !next.starts_with('-')),
+                "{command:?}: {argument} has no help:\n{help}"
+            );
+        }
+    }
+}
