@@ -273,7 +273,9 @@ pub fn parse_csv(input: &[u8], progress: &ProgressBar) -> Result<CheckedRows> {
         .from_reader(input);
     let header = Header::parse(reader.headers().context("cannot read the header line")?)?;
     let mut checked = CheckedRows::default();
-    let mut first_line_of: HashMap<E164, u64> = HashMap::new();
+    // Keyed by the number's digits (an E.164 number has at most 15): a fraction of the
+    // memory of the numbers themselves, which a million-line file feels.
+    let mut first_line_of: HashMap<u64, u64> = HashMap::new();
     for (index, result) in reader.records().enumerate() {
         progress.inc(1);
         let line_at = |position: Option<&csv::Position>| {
@@ -315,7 +317,8 @@ pub fn parse_csv(input: &[u8], progress: &ProgressBar) -> Result<CheckedRows> {
         }
         match parse_row(&header, &record) {
             Ok(row) => {
-                if let Some(first) = first_line_of.get(&row.number) {
+                let digits = digits_of(&row.number);
+                if let Some(first) = first_line_of.get(&digits) {
                     checked.push_error(LineError {
                         line,
                         reason: format!(
@@ -324,7 +327,7 @@ pub fn parse_csv(input: &[u8], progress: &ProgressBar) -> Result<CheckedRows> {
                         ),
                     });
                 } else {
-                    first_line_of.insert(row.number.clone(), line);
+                    first_line_of.insert(digits, line);
                     checked.push_row(line, row);
                 }
             }
@@ -336,6 +339,18 @@ pub fn parse_csv(input: &[u8], progress: &ProgressBar) -> Result<CheckedRows> {
     }
     Ok(checked)
 }
+
+/// The digits of an E.164 number as one integer (at most 15 digits, so it fits).
+fn digits_of(number: &E164) -> u64 {
+    number
+        .as_str()
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .fold(0, |n, d| n * 10 + u64::from(d - b'0'))
+}
+
+/// How many numbers one "already registered" query asks about.
+const REGISTERED_CHECK_CHUNK: usize = 10_000;
 
 const UNCLOSED_QUOTE: &str =
     "has a quote (\") that is never closed: the rest of the file was read as one field";
@@ -370,21 +385,24 @@ pub async fn import_csv(
     drop(bytes);
     bar.finish_and_clear();
 
-    // Numbers someone already holds are bad lines too, reported with the others in one pass.
-    let numbers: Vec<E164> = checked
-        .numbers()
-        .map(|(_, number)| number.clone())
-        .collect();
-    let taken = store.registered_numbers(&numbers).await?;
-    drop(numbers);
-    let registered: Vec<LineError> = checked
-        .numbers()
-        .filter(|(_, number)| taken.contains(*number))
-        .map(|(line, number)| LineError {
-            line,
-            reason: format!("phone_number {number} is already registered"),
-        })
-        .collect();
+    // Numbers someone already holds are bad lines too, reported with the others in one pass;
+    // asked about a chunk at a time, so that no second copy of a large file's numbers is made.
+    let mut registered: Vec<LineError> = Vec::new();
+    let all: Vec<(u64, &E164)> = checked.numbers().collect();
+    for chunk in all.chunks(REGISTERED_CHECK_CHUNK) {
+        let numbers: Vec<E164> = chunk.iter().map(|(_, number)| (*number).clone()).collect();
+        let taken = store.registered_numbers(&numbers).await?;
+        registered.extend(
+            chunk
+                .iter()
+                .filter(|(_, number)| taken.contains(*number))
+                .map(|(line, number)| LineError {
+                    line: *line,
+                    reason: format!("phone_number {number} is already registered"),
+                }),
+        );
+    }
+    drop(all);
     for error in registered {
         checked.push_error(error);
     }
