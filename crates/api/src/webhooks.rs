@@ -39,7 +39,7 @@ pub const LEASE_MARGIN: Duration = Duration::from_secs(10);
 /// How often an idle worker looks for due deliveries.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// Attempts one replica makes at once.
-const MAX_IN_FLIGHT: usize = 16;
+const MAX_IN_FLIGHT: usize = 32;
 /// How much of an endpoint's answer is kept with the attempt.
 const RESPONSE_EXCERPT_BYTES: usize = 512;
 /// How often the queue's depth and age are measured for the metrics.

@@ -1414,7 +1414,7 @@ async fn a_tarpit_workspace_does_not_delay_another_workspaces_webhooks() {
             .await;
         }
         // 60 deliveries that each hang for 15 s: without a fair share they would take every
-        // slot of the worker (16) for 15 s and more.
+        // slot of the worker (32) for 15 s and more.
         for n in 0..3 {
             slow.ok(
                 "POST",

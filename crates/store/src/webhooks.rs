@@ -171,9 +171,9 @@ pub struct WebhookDelivery {
 
 /// Most deliveries of one workspace a worker has in flight at once: a workspace whose
 /// endpoints hang can hold no more of a replica than this, and the rest serves the others.
-pub const MAX_IN_FLIGHT_PER_WORKSPACE: u32 = 8;
+pub const MAX_IN_FLIGHT_PER_WORKSPACE: u32 = 16;
 /// Most deliveries to one endpoint a worker has in flight at once.
-pub const MAX_IN_FLIGHT_PER_ENDPOINT: u32 = 4;
+pub const MAX_IN_FLIGHT_PER_ENDPOINT: u32 = 8;
 
 /// What one worker has in flight, by workspace and by endpoint: a lease takes only what
 /// keeps each under its share ([`MAX_IN_FLIGHT_PER_WORKSPACE`], [`MAX_IN_FLIGHT_PER_ENDPOINT`]).
