@@ -4,41 +4,12 @@
 
 mod common;
 
-use common::{json_output, switchboard};
+use common::{json_output, serve_with, switchboard, workspace_and_key as workspace};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::net::IpAddr;
 use std::time::Duration;
 use switchboard_testkit::{ServerProcess, TestDatabase, backends};
-
-fn serve_with(db: &TestDatabase, extra: &[&str]) -> ServerProcess {
-    let mut command = switchboard(db);
-    command.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--rate-limit-per-minute",
-        "0",
-    ]);
-    command.args(extra);
-    ServerProcess::start(command)
-}
-
-/// A new workspace's id and full-scope key.
-fn workspace(db: &TestDatabase) -> (String, String) {
-    let mut command = switchboard(db);
-    command.args([
-        "workspace",
-        "create",
-        "--name",
-        "Probe",
-        "--countries",
-        "US",
-    ]);
-    let created = json_output(command);
-    let field = |name: &str| created[name].as_str().expect(name).to_owned();
-    (field("workspace_id"), field("api_key"))
-}
 
 /// A client whose requests come from `from` (any address of 127.0.0.0/8 is this machine).
 fn client_from(from: &str) -> reqwest::Client {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use switchboard_testkit::{Backend, ServerProcess, TestDatabase, backends};
 mod common;
 
-use common::{json_output, switchboard};
+use common::{json_output, switchboard, workspace_and_key};
 
 /// How the receiver answers.
 const ANSWER_OK: u8 = 0;
@@ -326,22 +326,6 @@ impl Api {
 /// An event about a number, an agent or a key (not about an endpoint or the workspace).
 fn is_data_event(event_type: &str) -> bool {
     !event_type.starts_with("webhook_endpoint.") && !event_type.starts_with("workspace.")
-}
-
-/// A workspace with a full-scope key (US enabled): its id and the key.
-fn workspace_and_key(db: &TestDatabase) -> (String, String) {
-    let mut command = switchboard(db);
-    command.args([
-        "workspace",
-        "create",
-        "--name",
-        "Hooks",
-        "--countries",
-        "US",
-    ]);
-    let created = json_output(command);
-    let field = |name: &str| created[name].as_str().expect(name).to_owned();
-    (field("workspace_id"), field("api_key"))
 }
 
 /// A workspace's full-scope key.

@@ -22,6 +22,11 @@ pub fn switchboard(db: &TestDatabase) -> Command {
 /// `switchboard serve` on a free port, rate limits off (these tests fire far more than
 /// 600 requests a minute from one key).
 pub fn serve(db: &TestDatabase) -> ServerProcess {
+    serve_with(db, &[])
+}
+
+/// [`serve`] with more flags.
+pub fn serve_with(db: &TestDatabase, extra: &[&str]) -> ServerProcess {
     let mut command = switchboard(db);
     command.args([
         "serve",
@@ -30,7 +35,17 @@ pub fn serve(db: &TestDatabase) -> ServerProcess {
         "--rate-limit-per-minute",
         "0",
     ]);
+    command.args(extra);
     ServerProcess::start(command)
+}
+
+/// A new workspace (US enabled) and its full-scope key: its id and the key.
+pub fn workspace_and_key(db: &TestDatabase) -> (String, String) {
+    let mut command = switchboard(db);
+    command.args(["workspace", "create", "--name", "Test", "--countries", "US"]);
+    let created = json_output(command);
+    let field = |name: &str| created[name].as_str().expect(name).to_owned();
+    (field("workspace_id"), field("api_key"))
 }
 
 /// Runs `command`, which must succeed and print one JSON value.
