@@ -75,7 +75,7 @@ struct ReceiverState {
     accepted: HashMap<String, Vec<Received>>,
     /// Requests whose signature no secret of their path verified.
     bad_signatures: Vec<String>,
-    /// `webhook-id`s being handled right now.
+    /// `/path webhook-id`s being handled right now.
     in_flight: HashMap<String, usize>,
     requests: usize,
 }
@@ -160,7 +160,9 @@ async fn receive(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let in_flight = InFlight::enter(&receiver, &id);
+    // One event goes to each endpoint that takes it, at the same time if it may: only the
+    // same event at the same endpoint twice at once is an overlap.
+    let in_flight = InFlight::enter(&receiver, &format!("/{path} {id}"));
     let status = match receiver.mode.load(Ordering::SeqCst) {
         ANSWER_500 => StatusCode::INTERNAL_SERVER_ERROR,
         ANSWER_HANG => {
