@@ -6,10 +6,10 @@
 //! provider (a release of a number never bought is refused, which is fine) and drops the
 //! claims. Any replica may sweep; doing it twice is harmless.
 
-use crate::router::AppState;
 use std::time::Duration;
 use switchboard_domain::{E164, Timestamp};
 use switchboard_providers::ProviderError;
+use switchboard_server::AppState;
 
 /// Far beyond any purchase in flight (provider calls time out within seconds).
 pub const STALE_CLAIM_AGE: Duration = Duration::from_secs(10 * 60);

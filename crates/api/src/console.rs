@@ -3,11 +3,11 @@
 //! (see `console/app.js`); these routes only serve the files, with headers that keep a page
 //! holding an API key from being framed, sniffed, cached or made to run injected script.
 
-use crate::router::AppState;
 use axum::Router;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use switchboard_server::AppState;
 
 const INDEX_HTML: &str = include_str!("../console/index.html");
 const APP_JS: &str = include_str!("../console/app.js");

@@ -2,14 +2,14 @@
 //! name the field (`nickname must be shorter than or equal to 255 characters`), all problems
 //! of a request reported at once.
 
-use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use serde_json::{Map, Value};
+use switchboard_server::ApiError;
 use switchboard_store::{FieldChange, PageRequest};
 
-pub use crate::limits::MAX_BODY_BYTES;
+pub use switchboard_server::limits::MAX_BODY_BYTES;
 
 /// A request body as received, not yet judged: handlers check the key's scope first and
 /// only then call [`JsonBody::parse`], so a key without the route's scope is told 403

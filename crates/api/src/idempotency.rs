@@ -4,12 +4,12 @@
 //! across replicas.
 
 use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::router::AppState;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
+use switchboard_server::ApiError;
+use switchboard_server::AppState;
 use switchboard_store::IdempotencyClaim;
 
 const MAX_KEY_LEN: usize = 255;
@@ -99,7 +99,7 @@ fn replay(status: u16, body: Vec<u8>) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(crate::json::JSON_CONTENT_TYPE),
+        HeaderValue::from_static(switchboard_server::json::JSON_CONTENT_TYPE),
     );
     headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     response

@@ -1,30 +1,23 @@
-//! Switchboard's HTTP API.
+//! Switchboard's HTTP API: the routes, by resource, and the application they make.
 //!
-//! Data flows one way: [`router`] → extractors ([`auth`]) → handlers ([`routes`]) → the
-//! [`Store`](switchboard_store::Store). Every failure leaves through [`ApiError`], which owns
-//! the mapping to status codes and DialNexa's error envelope.
+//! A request reads in one direction: [`router`] (layers from `switchboard_server`: request
+//! id, log line, head limits) → [`auth`] (key, scope, rate budget) → a handler in [`routes`]
+//! (input through [`extract`]) → the [`Store`](switchboard_store::Store). Every failure leaves
+//! through [`ApiError`], which owns the mapping to status codes and DialNexa's error envelope.
+//! What the routes stand on (state, errors, limits, the accept loop) is `switchboard_server`;
+//! the webhook worker is `switchboard_webhooks`.
 #![forbid(unsafe_code)]
 
 pub mod auth;
-pub mod auth_throttle;
+mod background;
 pub mod claims;
-mod connection;
 pub mod console;
-pub mod error;
 pub mod extract;
 mod idempotency;
-mod json;
-pub mod limits;
-pub mod metrics;
 pub mod openapi;
-pub mod rate_limit;
-mod request_log;
 pub mod router;
 pub mod routes;
-pub mod server;
-pub mod webhooks;
 
-pub use auth::KeyVerifier;
-pub use error::ApiError;
-pub use router::{ApiSettings, AppState, default_providers, router};
-pub use server::{ServeOptions, serve};
+pub use background::serve;
+pub use router::router;
+pub use switchboard_server::{ApiError, ApiSettings, AppState, ServeOptions, default_providers};

@@ -1,15 +1,15 @@
 //! The OpenAPI 3.1 document of the API, generated from the handlers' own `#[utoipa::path]`
-//! annotations and the types they serialize, collected by the same router that serves them
-//! ([`crate::router::documented_routes`]), so a route cannot exist undocumented.
+//! annotations and the types they serialize, collected from the same route lists the router
+//! serves ([`crate::routes`]), so a route cannot exist undocumented.
 //!
 //! What every authenticated route shares (the bearer scheme, 401/403/429/500/503, and for
 //! routes that take input 400/413) is added here once rather than on each handler.
 
-use crate::error::ErrorResponse;
-use crate::extract::MAX_BODY_BYTES;
-use crate::limits::{MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES};
 use serde_json::{Value, json};
 use std::sync::LazyLock;
+use switchboard_server::AppState;
+use switchboard_server::ErrorResponse;
+use switchboard_server::limits::{MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES};
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
@@ -19,6 +19,7 @@ use utoipa::openapi::{
     Type,
 };
 use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -43,8 +44,10 @@ struct Skeleton;
 /// own split: the routes behind its authentication layer, and the public ones.
 pub fn document() -> &'static Document {
     static DOCUMENT: LazyLock<Document> = LazyLock::new(|| {
-        let mut secured = crate::router::secured_routes().into_openapi();
-        let mut public = crate::router::public_routes().into_openapi();
+        let mut secured = crate::routes::secured_routes().into_openapi();
+        let mut public = crate::routes::public_routes()
+            .merge(routes())
+            .into_openapi();
         for operation in operations(&mut secured) {
             operation.security = Some(vec![SecurityRequirement::new(
                 "bearer",
@@ -254,6 +257,11 @@ fn integer_header(description: &str) -> utoipa::openapi::header::Header {
         .build()
 }
 
+/// The route that serves the document; public, like health.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(utoipa_axum::routes!(serve_document))
+}
+
 /// The OpenAPI 3.1 document of this API.
 #[utoipa::path(
     get,
@@ -267,7 +275,7 @@ pub async fn serve_document() -> axum::response::Response {
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            crate::json::JSON_CONTENT_TYPE,
+            switchboard_server::json::JSON_CONTENT_TYPE,
         )],
         document_json(),
     )

@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_api::routes::api_keys::ApiKeyObject;
 use switchboard_api::routes::reports;
-use switchboard_api::webhooks::WebhookSettings;
 use switchboard_api::{ApiSettings, AppState, ServeOptions};
 use switchboard_domain::{ApiKeyId, Scopes, WorkspaceId};
 use switchboard_store::{Actor, NewWorkspace, Store, Workspace, WorkspaceUpdate, issue_api_key};
+use switchboard_webhooks::WebhookSettings;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: the service allocates small, short-lived
@@ -90,12 +90,12 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_KEY_CACHE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=1000))]
     key_cache_ms: u64,
     /// Requests per minute allowed for each API key (0 disables rate limits).
-    #[arg(long, env = "SWITCHBOARD_RATE_LIMIT_PER_MINUTE", default_value_t = switchboard_api::rate_limit::DEFAULT_PER_MINUTE)]
+    #[arg(long, env = "SWITCHBOARD_RATE_LIMIT_PER_MINUTE", default_value_t = switchboard_server::rate_limit::DEFAULT_PER_MINUTE)]
     rate_limit_per_minute: u32,
     /// Failed authentications (unknown or wrong keys) allowed per minute from one client
     /// address before it is answered 429, all at once at most; a tenth of it per key id for
     /// wrong secrets (0 disables).
-    #[arg(long, env = "SWITCHBOARD_FAILED_AUTH_PER_MINUTE", default_value_t = switchboard_api::auth_throttle::DEFAULT_FAILED_AUTH_PER_MINUTE)]
+    #[arg(long, env = "SWITCHBOARD_FAILED_AUTH_PER_MINUTE", default_value_t = switchboard_server::auth_throttle::DEFAULT_FAILED_AUTH_PER_MINUTE)]
     failed_auth_per_minute: u32,
     /// Not an option: the port is part of --listen HOST:PORT. Given, it says so.
     #[arg(long, hide = true)]
@@ -114,31 +114,31 @@ struct ServeArgs {
     drain_timeout_secs: u64,
     /// How long a request head may take to arrive in full, in seconds (1 to 300): counted
     /// from the connect, or on a kept-alive connection from the previous response.
-    #[arg(long, env = "SWITCHBOARD_HEADER_READ_TIMEOUT_SECS", default_value_t = switchboard_api::server::DEFAULT_HEADER_READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=300))]
+    #[arg(long, env = "SWITCHBOARD_HEADER_READ_TIMEOUT_SECS", default_value_t = switchboard_server::serve::DEFAULT_HEADER_READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=300))]
     header_read_timeout_secs: u64,
     /// How long a kept-alive connection may stay idle after a response, in seconds (1 to
     /// 300, and at most --header-read-timeout-secs).
-    #[arg(long, env = "SWITCHBOARD_KEEP_ALIVE_TIMEOUT_SECS", default_value_t = switchboard_api::server::DEFAULT_KEEP_ALIVE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=300))]
+    #[arg(long, env = "SWITCHBOARD_KEEP_ALIVE_TIMEOUT_SECS", default_value_t = switchboard_server::serve::DEFAULT_KEEP_ALIVE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=300))]
     keep_alive_timeout_secs: u64,
     /// How long a client may take no byte of a response before its connection is closed, in
     /// seconds (1 to 3600). A slow reader of a long export is fine; one that stopped is not.
-    #[arg(long, env = "SWITCHBOARD_WRITE_STALL_TIMEOUT_SECS", default_value_t = switchboard_api::server::DEFAULT_WRITE_STALL_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "SWITCHBOARD_WRITE_STALL_TIMEOUT_SECS", default_value_t = switchboard_server::serve::DEFAULT_WRITE_STALL_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
     write_stall_timeout_secs: u64,
     /// Connections served at once; one more is answered 503 and closed. Keep it below the
     /// process's open-file limit (ulimit -n).
-    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = switchboard_api::server::DEFAULT_MAX_CONNECTIONS as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = switchboard_server::serve::DEFAULT_MAX_CONNECTIONS as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_connections: u64,
     /// Local development only: webhook endpoints may be loopback addresses (127.0.0.1,
     /// localhost), over plain http too. Private and link-local addresses stay refused.
     #[arg(long, env = "SWITCHBOARD_WEBHOOKS_ALLOW_LOOPBACK")]
     webhooks_allow_loopback: bool,
     /// How long a webhook endpoint has to answer 2xx, in seconds (1 to 60).
-    #[arg(long, env = "SWITCHBOARD_WEBHOOK_TIMEOUT_SECS", default_value_t = switchboard_api::webhooks::DEFAULT_ATTEMPT_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=60))]
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_TIMEOUT_SECS", default_value_t = switchboard_webhooks::DEFAULT_ATTEMPT_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=60))]
     webhook_timeout_secs: u64,
     /// The delays before each retry of a failed webhook delivery (each ± 20 %), comma
     /// separated, in s, m or h; after the last the delivery is marked failed.
-    #[arg(long, env = "SWITCHBOARD_WEBHOOK_RETRY_SCHEDULE", default_value = switchboard_api::webhooks::DEFAULT_RETRY_SCHEDULE, value_parser = switchboard_api::webhooks::parse_schedule)]
-    webhook_retry_schedule: switchboard_api::webhooks::RetrySchedule,
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_RETRY_SCHEDULE", default_value = switchboard_webhooks::DEFAULT_RETRY_SCHEDULE, value_parser = switchboard_webhooks::parse_schedule)]
+    webhook_retry_schedule: switchboard_webhooks::RetrySchedule,
     /// Key that seals SIP trunk passwords and webhook signing secrets, 64 hex characters. Without it, a key file beside
     /// the SQLite database (<database>.key, mode 0600) is used, and created if missing.
     #[arg(long, env = "SWITCHBOARD_SECRET_KEY", hide_env_values = true)]
@@ -501,7 +501,7 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
     )
     .await?;
     if let Some(url) = &args.redis_url {
-        switchboard_api::rate_limit::check_redis_url(url)
+        switchboard_server::rate_limit::check_redis_url(url)
             .map_err(|e| anyhow::anyhow!("--redis-url {}: {e}", database::redacted(url)))?;
     }
     let settings = ApiSettings {
@@ -535,8 +535,7 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
         demo::seed_and_announce(store.as_ref(), address).await?;
     }
     let state = AppState::new(store, providers, sealing_key, &settings);
-    let shutdown =
-        switchboard_api::server::shutdown_signal().context("cannot listen for SIGTERM")?;
+    let shutdown = switchboard_server::shutdown_signal().context("cannot listen for SIGTERM")?;
     let rate_limits = match &args.redis_url {
         Some(url) => format!("shared through {}", database::redacted(url)),
         None => "per replica".to_owned(),

@@ -1,11 +1,7 @@
 //! `/v1/agents`: the agents numbers route calls to.
 
 use crate::auth::Authenticated;
-use crate::error::ApiError;
-use crate::error::ErrorResponse;
 use crate::extract::{Fields, JsonBody, page_from_query};
-use crate::json::{MessageBody, Page, json_response, message_response, page_response};
-use crate::router::AppState;
 use crate::routes::phone_numbers::PageQuery;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
@@ -14,6 +10,10 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use switchboard_domain::{AgentId, Scope};
+use switchboard_server::ApiError;
+use switchboard_server::AppState;
+use switchboard_server::ErrorResponse;
+use switchboard_server::json::{MessageBody, Page, json_response, message_response, page_response};
 use switchboard_store::Agent;
 use utoipa::{IntoParams, ToSchema};
 

@@ -1,17 +1,17 @@
 //! `/v1/api-keys`: create (the raw key shown once), list (never a secret), revoke.
 
 use crate::auth::Authenticated;
-use crate::error::ApiError;
-use crate::error::ErrorResponse;
 use crate::extract::{Fields, JsonBody};
-use crate::json::{MessageBody, json_response, message_response};
-use crate::router::AppState;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use switchboard_domain::{ApiKeyId, ApiKeySecret, Scope, Scopes, Timestamp};
+use switchboard_server::ApiError;
+use switchboard_server::AppState;
+use switchboard_server::ErrorResponse;
+use switchboard_server::json::{MessageBody, json_response, message_response};
 use switchboard_store::{ApiKeySummary, NewApiKey};
 use utoipa::{IntoParams, ToSchema};
 

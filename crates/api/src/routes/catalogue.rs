@@ -1,14 +1,14 @@
 //! Pricing, country rules and the workspace's enabled countries.
 
 use crate::auth::Authenticated;
-use crate::error::ApiError;
-use crate::json::json_response;
-use crate::router::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 use switchboard_domain::Scope;
+use switchboard_server::ApiError;
+use switchboard_server::AppState;
+use switchboard_server::json::json_response;
 use utoipa::ToSchema;
 
 /// A provider's monthly price for numbers of one type in one country.

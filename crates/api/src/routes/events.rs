@@ -3,11 +3,7 @@
 //! keeps a copy in sync.
 
 use crate::auth::Authenticated;
-use crate::error::{ApiError, ErrorResponse};
 use crate::extract::page_from_query;
-use crate::json::{Page, json_response, page_response};
-use crate::router::AppState;
-use crate::webhooks::public_message_id;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -16,7 +12,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use std::collections::HashMap;
 use switchboard_domain::{Scope, SealingKey, Timestamp, WorkspaceId};
+use switchboard_server::AppState;
+use switchboard_server::json::{Page, json_response, page_response};
+use switchboard_server::{ApiError, ErrorResponse};
 use switchboard_store::{EVENT_TYPES, Event, EventCursor, EventFilter, hidden_event_kinds};
+use switchboard_webhooks::public_message_id;
 use utoipa::{IntoParams, ToSchema};
 
 /// The most events one read of the feed returns.

@@ -1,11 +1,12 @@
-//! Liveness and readiness, for load balancers and orchestrators. No key needed.
+//! Liveness, readiness and metrics, for load balancers, orchestrators and Prometheus. No key
+//! needed.
 
-use crate::json::json_response;
-use crate::router::AppState;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use switchboard_server::AppState;
+use switchboard_server::json::json_response;
 use utoipa::ToSchema;
 
 /// The state of the process and, for readiness, of its database.
@@ -71,4 +72,29 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             )
         }
     }
+}
+
+/// Prometheus metrics.
+///
+/// Request counts and latency by route and status, requests in flight, database pool use,
+/// rate-limited requests, provider call latency and errors. No key: scrape it from inside
+/// your network.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "Operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4.", content_type = "text/plain", body = String))
+)]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    if let Some(usage) = state.store.pool_usage() {
+        metrics::gauge!("db_pool_connections_in_use").set(usage.in_use as f64);
+        metrics::gauge!("db_pool_connections_max").set(usage.max as f64);
+    }
+    let mut response = (StatusCode::OK, state.metrics.render()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
 }

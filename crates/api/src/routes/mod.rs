@@ -1,4 +1,6 @@
-//! Handlers, one module per resource.
+//! Handlers, one module per resource, and the lists the router serves and the OpenAPI
+//! document describes: both are built from [`v1_routes`] and [`public_routes`], so a route
+//! cannot exist undocumented.
 
 pub mod agents;
 pub mod api_keys;
@@ -8,3 +10,65 @@ pub mod health;
 pub mod phone_numbers;
 pub mod reports;
 pub mod webhooks;
+
+use switchboard_server::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Every route of the API under `/v1`, each with the OpenAPI operation its handler declares.
+/// The router and the OpenAPI document are both built from this one list.
+pub fn v1_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(phone_numbers::list_phone_numbers))
+        .routes(routes!(phone_numbers::search_available))
+        .routes(routes!(phone_numbers::purchase))
+        .routes(routes!(phone_numbers::link_sip_trunk))
+        .routes(routes!(
+            phone_numbers::get_phone_number,
+            phone_numbers::update_phone_number,
+            phone_numbers::release_phone_number
+        ))
+        .routes(routes!(phone_numbers::phone_number_history))
+        .routes(routes!(reports::summarize_phone_numbers))
+        .routes(routes!(reports::lookup_phone_number))
+        .routes(routes!(reports::review_compliance))
+        .routes(routes!(reports::export_phone_numbers))
+        .routes(routes!(events::list_events))
+        .routes(routes!(agents::list_agents, agents::create_agent))
+        .routes(routes!(
+            agents::get_agent,
+            agents::rename_agent,
+            agents::delete_agent
+        ))
+        .routes(routes!(api_keys::list_api_keys, api_keys::create_api_key))
+        .routes(routes!(api_keys::revoke_api_key))
+        .routes(routes!(api_keys::current_key))
+        .routes(routes!(webhooks::list_endpoints, webhooks::create_endpoint))
+        .routes(routes!(
+            webhooks::get_endpoint,
+            webhooks::update_endpoint,
+            webhooks::delete_endpoint
+        ))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::test_endpoint))
+        .routes(routes!(webhooks::replay_events))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::retry_delivery))
+        .routes(routes!(catalogue::list_pricing))
+        .routes(routes!(catalogue::list_countries))
+        .routes(routes!(catalogue::list_enabled_network_groups))
+}
+
+/// Routes anyone may call: health, readiness and metrics (the OpenAPI document adds its own).
+pub fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+}
+
+/// The routes behind the key check, at their full paths, without layers: what the OpenAPI
+/// document marks as needing a key.
+pub fn secured_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().nest("/v1", v1_routes())
+}

@@ -1,12 +1,8 @@
 //! `/v1/organization-phone-numbers`: the phone-number resource.
 
 use crate::auth::{Authenticated, Caller};
-use crate::error::ApiError;
-use crate::error::ErrorResponse;
 use crate::extract::{Fields, JsonBody, JsonObject, is_blank, page_from_query};
 use crate::idempotency::with_idempotency;
-use crate::json::{MessageBody, Page, json_response, message_response, page_response};
-use crate::router::AppState;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{ETAG, IF_MATCH, IF_NONE_MATCH};
@@ -19,6 +15,10 @@ use switchboard_domain::{
     PhoneNumberId, Scope, Timestamp,
 };
 use switchboard_providers::{Offer, Provider, ProviderError};
+use switchboard_server::ApiError;
+use switchboard_server::AppState;
+use switchboard_server::ErrorResponse;
+use switchboard_server::json::{MessageBody, Page, json_response, message_response, page_response};
 use switchboard_store::{
     FieldChange, NewPhoneNumber, NewSipTrunk, NumberFilter, PatchError, PhoneNumberPatch,
     RELEASE_ABANDONED_MS, ReleaseClaim, SipAuthMode, StoreError,

@@ -3,9 +3,6 @@
 //! summary and export through the functions here.
 
 use crate::auth::Authenticated;
-use crate::error::{ApiError, ErrorResponse};
-use crate::json::json_response;
-use crate::router::AppState;
 use crate::routes::phone_numbers::{
     NOT_FOUND, NumberFilterQuery, PhoneNumberObject, number_filter, number_response,
 };
@@ -17,6 +14,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use switchboard_domain::{E164, Money, NumberStatus, PhoneNumber, Scope, Timestamp};
+use switchboard_server::AppState;
+use switchboard_server::json::json_response;
+use switchboard_server::{ApiError, ErrorResponse};
 use switchboard_store::{NumberGroup, NumberGroupTotals, NumberStream};
 use utoipa::{IntoParams, ToSchema};
 

@@ -2,12 +2,8 @@
 //! Webhooks way, and the record of every delivery. Every route needs `webhooks:manage`.
 
 use crate::auth::Authenticated;
-use crate::error::{ApiError, ErrorResponse};
 use crate::extract::{Fields, JsonBody, page_from_query};
-use crate::json::{MessageBody, Page, json_response, message_response, page_response};
-use crate::router::AppState;
 use crate::routes::phone_numbers::PageQuery;
-use crate::webhooks::{check_endpoint_url, generate_secret, public_message_id};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -17,10 +13,14 @@ use std::collections::HashMap;
 use switchboard_domain::{
     Scope, Scopes, SealingKey, Timestamp, WebhookDeliveryId, WebhookEndpointId, WorkspaceId,
 };
+use switchboard_server::AppState;
+use switchboard_server::json::{MessageBody, Page, json_response, message_response, page_response};
+use switchboard_server::{ApiError, ErrorResponse};
 use switchboard_store::{
     DeliveryAttempt, EVENT_TYPES, NewWebhookEndpoint, PageRequest, WebhookDelivery,
     WebhookEndpoint, WebhookEndpointUpdate, event_scope, readable_event_types,
 };
+use switchboard_webhooks::{check_endpoint_url, generate_secret, public_message_id};
 use utoipa::{IntoParams, ToSchema};
 
 const NOT_FOUND: &str = "Webhook endpoint not found";
@@ -656,8 +656,11 @@ pub async fn test_endpoint(
         )
         .await?
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
-    let (attempt, result) = crate::webhooks::attempt(&state, &leased).await;
-    crate::webhooks::record(&state, &leased, attempt.clone(), result).await?;
+    let (attempt, result) = state.webhooks.attempt(&leased).await;
+    state
+        .webhooks
+        .record(&leased, attempt.clone(), result)
+        .await?;
     let mut delivery = leased.delivery;
     (delivery.state, delivery.next_attempt_at) = result.next_state();
     delivery.attempt_count = 1;

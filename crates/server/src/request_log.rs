@@ -6,6 +6,8 @@
 //! benchmark's throughput. What a handler's error needs to say reaches this line instead, as
 //! a [`FailureCause`] the error puts on the response.
 
+use crate::error::{ApiError, FailureCause};
+use crate::limits::{MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES};
 use axum::extract::Request;
 use axum::http::Response;
 use axum::middleware::Next;
@@ -13,11 +15,7 @@ use axum::response::IntoResponse;
 use std::time::Instant;
 use tower_http::request_id::RequestId;
 
-/// Why a request failed on our side (5xx), for the log line only; never sent to the client.
-#[derive(Clone, Debug)]
-pub struct FailureCause(pub String);
-
-/// Logs and counts the request, and refuses (414, 431) a head over [`crate::limits`]' sizes.
+/// Logs and counts the request, and refuses (413, 414, 431) a head over [`crate::limits`]' sizes.
 pub async fn log_request(request: Request, next: Next) -> impl IntoResponse {
     let started = Instant::now();
     let method = request.method().clone();
@@ -29,7 +27,7 @@ pub async fn log_request(request: Request, next: Next) -> impl IntoResponse {
         .unwrap_or("-")
         .to_owned();
     let in_flight = crate::metrics::GaugeGuard::request();
-    let response: Response<_> = match crate::limits::head_problem(&request) {
+    let response: Response<_> = match head_problem(&request) {
         Some(problem) => problem.into_response(),
         None => next.run(request).await,
     };
@@ -74,3 +72,30 @@ pub fn drop_unfit_request_id(mut request: Request) -> Request {
 }
 
 const X_REQUEST_ID: &str = "x-request-id";
+
+/// Why a request's head is refused, if it is: a URI or headers over the limits above.
+fn head_problem(request: &Request) -> Option<ApiError> {
+    let uri_bytes = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if uri_bytes > MAX_URI_BYTES {
+        return Some(ApiError::UriTooLong);
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES || request.headers().len() > MAX_HEADERS {
+        return Some(ApiError::HeadersTooLarge);
+    }
+    let declared_body = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    declared_body
+        .is_some_and(|length| length > MAX_BODY_BYTES as u64)
+        .then_some(ApiError::PayloadTooLarge)
+}

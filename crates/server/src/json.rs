@@ -5,9 +5,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-pub(crate) const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
-pub(crate) fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
+pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => (
             status,
@@ -40,7 +40,7 @@ pub struct Page<T> {
     pub limit: u32,
 }
 
-pub(crate) fn page_response<T: Serialize>(
+pub fn page_response<T: Serialize>(
     items: Vec<T>,
     total: u64,
     page: switchboard_store::PageRequest,
@@ -63,7 +63,7 @@ pub struct MessageBody {
     pub message: String,
 }
 
-pub(crate) fn message_response(message: impl Into<String>) -> Response {
+pub fn message_response(message: impl Into<String>) -> Response {
     json_response(
         StatusCode::OK,
         &MessageBody {

@@ -1,10 +1,10 @@
-//! The server loop: serve (and deliver webhooks) until SIGTERM or Ctrl-C, then stop
-//! accepting and let in-flight requests and webhook attempts finish, for a bounded time.
+//! The accept loop: serve an application until a shutdown signal, then stop accepting and
+//! let in-flight requests finish, for a bounded time. What runs beside it (the webhook
+//! worker, housekeeping) is the caller's.
 
 use crate::auth_throttle::ClientAddr;
-pub use crate::connection::DEFAULT_WRITE_STALL_TIMEOUT;
 use crate::connection::{IdleTimeout, InFlight, TrackedBody, refuse_busy};
-use crate::router::{AppState, router};
+use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -35,6 +35,8 @@ pub struct ServeOptions {
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// How long a client may accept no byte of a response before the connection is closed.
+pub const DEFAULT_WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Default for ServeOptions {
     fn default() -> Self {
@@ -48,29 +50,15 @@ impl Default for ServeOptions {
     }
 }
 
-/// Serves on `listener` until `shutdown` completes (see [`shutdown_signal`]), then stops
+/// Serves `app` on `listener` until `shutdown` completes (see [`shutdown_signal`]), then stops
 /// accepting and drains. Returns once every connection has closed or the drain timeout has
 /// passed.
 pub async fn serve(
     listener: TcpListener,
-    state: AppState,
+    app: Router,
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let background = state.clone();
-    let housekeeping = tokio::spawn(async move {
-        // The first tick is immediate: claims left by a crash are swept at start.
-        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            every_minute.tick().await;
-            background.rate_limits.forget_idle();
-            crate::claims::sweep_stale_claims(&background).await;
-            crate::webhooks::prune_old_deliveries(&background).await;
-        }
-    });
-    let (stop_webhooks, webhooks_stopped) = tokio::sync::watch::channel(false);
-    let webhook_worker = tokio::spawn(crate::webhooks::run_worker(state.clone(), webhooks_stopped));
-    let app = router(state);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
@@ -139,9 +127,6 @@ pub async fn serve(
     // request they are on and close.
     drop(listener);
     tracing::info!("shutdown signal received; finishing in-flight requests");
-    // The webhook worker stops taking deliveries now and finishes or hands back the ones
-    // in flight while the connections drain.
-    let _ = stop_webhooks.send(true);
     if tokio::time::timeout(options.drain_timeout, connections.shutdown())
         .await
         .is_err()
@@ -150,10 +135,6 @@ pub async fn serve(
             timeout_s = options.drain_timeout.as_secs(),
             "drain timed out; exiting with requests still open"
         );
-    }
-    housekeeping.abort();
-    if let Err(error) = webhook_worker.await {
-        tracing::warn!(%error, "the webhook worker ended abnormally");
     }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! What a connection may cost the server: how long it may sit idle between requests, how
 //! long a reader may stall a response, and the polite refusal a connection over the cap gets.
 //!
-//! How long a request head may take is hyper's `header_read_timeout`, set in
-//! [`crate::server`]; hyper starts that clock whenever it waits for a head, including on a
+//! How long a request head may take is hyper's `header_read_timeout`, set by the accept
+//! loop; hyper starts that clock whenever it waits for a head, including on a
 //! kept-alive connection after a response. [`IdleTimeout`] adds a shorter bound for that
 //! idle wait alone, and a bound on a client that stops reading a response.
 
@@ -14,9 +14,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{Instant, Sleep};
-
-/// How long a client may accept no byte of a response before the connection is closed.
-pub const DEFAULT_WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The requests of one connection whose responses are not yet fully written: counted up when
 /// a request reaches the service, down when hyper drops its response body (written, or the

@@ -2,12 +2,16 @@
 //! and DialNexa's envelope: `{"statusCode":404,"message":"Phone number not found","error":"Not Found"}`.
 
 use crate::json::json_response;
-use crate::request_log::FailureCause;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use switchboard_store::StoreError;
 use utoipa::ToSchema;
+
+/// Why a request failed on our side (5xx), for the request's log line only; never sent to
+/// the client.
+#[derive(Clone, Debug)]
+pub struct FailureCause(pub String);
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -116,7 +120,7 @@ impl ApiError {
             }
             ApiError::PayloadTooLarge => Message::One(format!(
                 "request body is larger than {} bytes",
-                crate::extract::MAX_BODY_BYTES
+                crate::limits::MAX_BODY_BYTES
             )),
             ApiError::UriTooLong => Message::One(format!(
                 "request URI is longer than {} bytes",

@@ -1,14 +1,13 @@
-//! Prometheus metrics at `GET /metrics`, recorded with the `metrics` crate and rendered by
+//! Prometheus metrics (rendered at `GET /metrics` by the API's operations routes), recorded with the `metrics` crate and rendered by
 //! `metrics-exporter-prometheus`: requests by route template, method and status, their
 //! latency, requests in flight, database pool usage, rate-limited requests, and provider
 //! call latency and errors.
 
-use crate::router::AppState;
 use async_trait::async_trait;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, OnceLock, PoisonError, RwLock};
@@ -179,31 +178,6 @@ pub fn rate_limited() {
     metrics::counter!("rate_limited_requests_total").increment(1);
 }
 
-/// Prometheus metrics.
-///
-/// Request counts and latency by route and status, requests in flight, database pool use,
-/// rate-limited requests, provider call latency and errors. No key: scrape it from inside
-/// your network.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    operation_id = "metrics",
-    tag = "Operations",
-    responses((status = 200, description = "Prometheus text format 0.0.4.", content_type = "text/plain", body = String))
-)]
-pub async fn render(State(state): State<AppState>) -> Response {
-    if let Some(usage) = state.store.pool_usage() {
-        metrics::gauge!("db_pool_connections_in_use").set(usage.in_use as f64);
-        metrics::gauge!("db_pool_connections_max").set(usage.max as f64);
-    }
-    let mut response = (StatusCode::OK, state.metrics.render()).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    response
-}
-
 /// A provider whose calls are timed and counted.
 #[derive(Debug)]
 pub struct Instrumented(pub Arc<dyn Provider>);
@@ -264,19 +238,4 @@ impl Provider for Instrumented {
         self.record("release", started, &result);
         result
     }
-}
-
-/// A webhook attempt's outcome: `delivered`, `retrying` or `failed`.
-pub fn webhook_attempt(outcome: &'static str) {
-    metrics::counter!("webhook_deliveries_total", "outcome" => outcome).increment(1);
-}
-
-/// The webhook queue as the store last counted it (every replica reports the same queue).
-pub fn webhook_queue(stats: switchboard_store::QueueStats) {
-    metrics::gauge!("webhook_queue_depth").set(stats.pending as f64);
-    let age = stats.oldest_pending_created_at.map_or(0.0, |created| {
-        (switchboard_domain::Timestamp::now().as_millis() - created.as_millis()).max(0) as f64
-            / 1000.0
-    });
-    metrics::gauge!("webhook_oldest_pending_age_seconds").set(age);
 }

@@ -1,0 +1,46 @@
+//! The service as a whole: the HTTP server with what runs beside it on every replica — the
+//! webhook delivery worker, and once a minute the housekeeping (idle rate-limit entries,
+//! purchases a crash interrupted, old webhook deliveries). On the shutdown signal the server
+//! stops accepting while the worker finishes or hands back the attempts in flight.
+
+use std::time::Duration;
+use switchboard_server::{AppState, ServeOptions};
+use tokio::net::TcpListener;
+
+/// Serves the API on `listener` with its background work until `shutdown` completes
+/// (see [`switchboard_server::shutdown_signal`]), then drains both.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let background = state.clone();
+    let housekeeping = tokio::spawn(async move {
+        // The first tick is immediate: claims left by a crash are swept at start.
+        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every_minute.tick().await;
+            background.rate_limits.forget_idle();
+            crate::claims::sweep_stale_claims(&background).await;
+            background.webhooks.prune_old_deliveries().await;
+        }
+    });
+    let (stop_webhooks, webhooks_stopped) = tokio::sync::watch::channel(false);
+    let webhook_worker = tokio::spawn(switchboard_webhooks::run_worker(
+        state.webhooks.clone(),
+        webhooks_stopped,
+    ));
+    // The webhook worker stops taking deliveries when the signal comes, and finishes or hands
+    // back the ones in flight while the connections drain.
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_webhooks.send(true);
+    };
+    let served = switchboard_server::serve(listener, crate::router(state), options, shutdown).await;
+    housekeeping.abort();
+    if let Err(error) = webhook_worker.await {
+        tracing::warn!(%error, "the webhook worker ended abnormally");
+    }
+    served
+}

@@ -1,0 +1,131 @@
+//! What every handler can reach: the store, the providers, the key cache, the limits, the
+//! webhook runtime and the metrics handle, in one [`AppState`] built once at start. The API's
+//! routes import it; nothing here knows a route.
+
+use crate::auth_throttle::FailedAuthThrottle;
+use crate::keys::KeyVerifier;
+use crate::rate_limit::{DEFAULT_PER_MINUTE, RateLimits};
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_domain::SealingKey;
+use switchboard_providers::{PlivoConfig, PlivoProvider, Providers, SandboxPrice, SandboxProvider};
+use switchboard_store::Store;
+use switchboard_webhooks::{WebhookSettings, Webhooks};
+
+/// The API's tunables; the command line fills them from flags and environment variables.
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    /// How long a verified key record is kept in memory (capped at one second).
+    pub key_cache_ttl: Duration,
+    /// Requests per minute per API key; 0 turns rate limits off.
+    pub rate_limit_per_minute: u32,
+    /// How long one request may take before it is stopped with a 503.
+    pub request_timeout: Duration,
+    /// Redis to share rate limits through, across replicas; each replica counts on its own
+    /// without it. Checked with [`crate::rate_limit::check_redis_url`] before.
+    pub redis_url: Option<String>,
+    pub webhooks: WebhookSettings,
+    /// Failed authentications per minute per client address (a tenth per key id for wrong
+    /// secrets) before 429s; 0 turns this off.
+    pub failed_auth_per_minute: u32,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            key_cache_ttl: crate::keys::MAX_KEY_CACHE_TTL,
+            rate_limit_per_minute: DEFAULT_PER_MINUTE,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            redis_url: None,
+            webhooks: WebhookSettings::default(),
+            failed_auth_per_minute: crate::auth_throttle::DEFAULT_FAILED_AUTH_PER_MINUTE,
+        }
+    }
+}
+
+/// Longer than any provider call (10 s by default) plus the database's statement timeout.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every handler can reach. Cloned for every request (axum's `State`), so it is one
+/// `Arc`: cloning the parts themselves (the provider map above all) allocated per request.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
+    pub store: Arc<dyn Store>,
+    pub providers: Providers,
+    /// Seals SIP trunk passwords and webhook signing secrets before they reach the database.
+    pub sealing_key: SealingKey,
+    pub keys: KeyVerifier,
+    pub rate_limits: RateLimits,
+    pub failed_auth: FailedAuthThrottle,
+    pub request_timeout: Duration,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub webhooks: Webhooks,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        providers: Providers,
+        sealing_key: SealingKey,
+        settings: &ApiSettings,
+    ) -> Self {
+        let webhooks = Webhooks::new(
+            store.clone(),
+            sealing_key.clone(),
+            settings.webhooks.clone(),
+        );
+        Self(Arc::new(Shared {
+            store,
+            providers: providers.wrap(|p| Arc::new(crate::metrics::Instrumented(p))),
+            sealing_key,
+            keys: KeyVerifier::new(settings.key_cache_ttl),
+            rate_limits: settings
+                .redis_url
+                .as_deref()
+                .and_then(|url| RateLimits::shared(settings.rate_limit_per_minute, url).ok())
+                .unwrap_or_else(|| RateLimits::new(settings.rate_limit_per_minute)),
+            failed_auth: FailedAuthThrottle::new(settings.failed_auth_per_minute),
+            request_timeout: settings.request_timeout,
+            metrics: crate::metrics::prometheus(),
+            webhooks,
+        }))
+    }
+}
+
+/// The sandbox, priced from the store's pricing table, and Plivo when it is configured.
+/// The sandbox comes first, so it is the default for searches unless Plivo is configured.
+pub async fn default_providers(
+    store: &dyn Store,
+    plivo: Option<PlivoConfig>,
+) -> Result<Providers, Box<dyn std::error::Error + Send + Sync>> {
+    let prices = store.pricing().await?;
+    let sandbox = SandboxProvider::new(
+        prices
+            .into_iter()
+            .filter(|p| p.provider == SandboxProvider::ID)
+            .map(|p| SandboxPrice {
+                country_iso: p.country_iso,
+                number_type: p.number_type,
+                monthly: p.monthly,
+                setup: p.setup,
+            }),
+    );
+    Ok(match plivo {
+        Some(config) => Providers::default()
+            .with(Arc::new(PlivoProvider::new(config)?))
+            .with(Arc::new(sandbox)),
+        None => Providers::default().with(Arc::new(sandbox)),
+    })
+}
