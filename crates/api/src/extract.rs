@@ -8,6 +8,7 @@ use axum::http::header::CONTENT_TYPE;
 use serde_json::{Map, Value};
 use switchboard_server::ApiError;
 use switchboard_store::{FieldChange, PageRequest};
+use utoipa::IntoParams;
 
 pub use switchboard_server::limits::MAX_BODY_BYTES;
 
@@ -246,6 +247,22 @@ impl Fields {
             Err(ApiError::BadRequest(self.problems))
         }
     }
+}
+
+/// Paging of any list.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(
+    dead_code,
+    reason = "documents the query; the handler reads it field by field"
+)]
+pub struct PageQuery {
+    /// 1-based page number, at most 1,000,000 ([`MAX_PAGE`]).
+    #[param(minimum = 1, maximum = 1_000_000, example = 1)]
+    page: Option<u32>,
+    /// Page size, at most 100 ([`MAX_LIMIT`]).
+    #[param(minimum = 1, maximum = 100, example = 20)]
+    limit: Option<u32>,
 }
 
 /// `page` and `limit` of a list's query string; a bad value is a problem added to `problems`.

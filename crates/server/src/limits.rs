@@ -1,7 +1,6 @@
-//! Limits on the request head, answered in the error envelope (the request log checks
-//! every head): a URI over 8 KiB is a 414,
-//! headers over 16 KiB in all or more than 100 of them a 431, a declared body over 64 KiB a
-//! 413 — at once, before anything reads the body, so a client that sent `Expect:
+//! Limits on the request head, answered in the error envelope (the request log checks every
+//! head): a URI over 8 KiB is a 414, headers over 16 KiB in all or more than 100 of them a
+//! 431, a declared body over 64 KiB a 413 — at once, before anything reads the body, so a client that sent `Expect:
 //! 100-continue` is told 413 instead of being invited to send it.
 //!
 //! hyper refuses heads over its own read buffer (about 400 KiB) or with more headers than

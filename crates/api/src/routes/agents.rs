@@ -1,8 +1,8 @@
 //! `/v1/agents`: the agents numbers route calls to.
 
 use crate::auth::Authenticated;
+use crate::extract::PageQuery;
 use crate::extract::{Fields, JsonBody, page_from_query};
-use crate::routes::phone_numbers::PageQuery;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;

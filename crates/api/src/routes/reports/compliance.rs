@@ -1,0 +1,311 @@
+//! Compliance review: what needs attention on each number, with the fix in each sentence.
+
+use super::*;
+
+/// What a finding is about. Codes are stable: scripts may match on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingCode {
+    /// The number's country is not among the workspace's enabled countries.
+    CountryNotEnabled,
+    /// The number's country needs KYC and the workspace is not verified.
+    KycRequired,
+    /// Active, costing money, and routed to no inbound agent.
+    Unrouted,
+    /// Routed to an agent, but without the `voice` capability.
+    VoiceMissing,
+    /// Pending for longer than the purchase sweep allows.
+    StuckPending,
+    /// Imported from a provider Switchboard cannot release.
+    UnmanagedProvider,
+}
+
+impl FindingCode {
+    pub const ALL: [FindingCode; 6] = [
+        FindingCode::CountryNotEnabled,
+        FindingCode::KycRequired,
+        FindingCode::Unrouted,
+        FindingCode::VoiceMissing,
+        FindingCode::StuckPending,
+        FindingCode::UnmanagedProvider,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingCode::CountryNotEnabled => "country_not_enabled",
+            FindingCode::KycRequired => "kyc_required",
+            FindingCode::Unrouted => "unrouted",
+            FindingCode::VoiceMissing => "voice_missing",
+            FindingCode::StuckPending => "stuck_pending",
+            FindingCode::UnmanagedProvider => "unmanaged_provider",
+        }
+    }
+
+    fn severity(self) -> Severity {
+        match self {
+            FindingCode::CountryNotEnabled | FindingCode::KycRequired => Severity::Error,
+            FindingCode::VoiceMissing => Severity::Error,
+            FindingCode::Unrouted | FindingCode::StuckPending => Severity::Warning,
+            FindingCode::UnmanagedProvider => Severity::Info,
+        }
+    }
+}
+
+/// `error`: the number breaks a rule of the workspace or cannot work as routed; `warning`:
+/// money spent for nothing, or something stuck; `info`: worth knowing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+/// One finding about one number.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Finding {
+    pub code: FindingCode,
+    pub severity: Severity,
+    #[schema(example = "phn_4k2m9x7q1z3b")]
+    pub phone_number_id: String,
+    #[schema(example = "+912234567890")]
+    pub phone_number: String,
+    #[schema(
+        example = "+912234567890 is in IN, which needs a KYC-verified workspace; this one is not verified."
+    )]
+    pub message: String,
+}
+
+/// Every finding, and how many of each code. Streamed in this order as the numbers are read,
+/// so the counts come last. (For the document: the handler writes it piece by piece.)
+#[derive(Debug, ToSchema)]
+#[allow(dead_code, reason = "documents the streamed answer")]
+pub struct ComplianceReview {
+    /// Findings in the numbers' order (oldest number first), then by code.
+    findings: Vec<Finding>,
+    /// Findings per code, every asked code present (0 when none).
+    #[schema(value_type = Object, example = json!({"country_not_enabled": 0, "kyc_required": 1, "stuck_pending": 0, "unmanaged_provider": 1, "unrouted": 2, "voice_missing": 0}))]
+    counts: BTreeMap<&'static str, u64>,
+    /// How many numbers were reviewed.
+    numbers_reviewed: u64,
+}
+
+/// What the rules are judged against: the workspace as it is now.
+#[derive(Debug)]
+pub struct ReviewContext {
+    pub enabled_countries: Vec<String>,
+    pub kyc_verified: bool,
+    /// Countries whose rules ask for KYC.
+    pub kyc_countries: Vec<String>,
+    /// Providers whose numbers Switchboard releases itself (`sip_trunk` among them).
+    pub managed_providers: Vec<String>,
+    /// A `pending` number created before this is stuck.
+    pub stuck_before: Timestamp,
+}
+
+/// The findings about one number, in code order.
+pub fn review(number: &PhoneNumber, context: &ReviewContext) -> Vec<Finding> {
+    let n = &number.phone_number;
+    let country = &number.country_code;
+    let mut found = Vec::new();
+    if !context.enabled_countries.contains(country) {
+        found.push((
+            FindingCode::CountryNotEnabled,
+            format!("{n} is in {country}, which is not enabled for this workspace; enable the country or release the number."),
+        ));
+    }
+    if !context.kyc_verified && context.kyc_countries.contains(country) {
+        found.push((
+            FindingCode::KycRequired,
+            format!("{n} is in {country}, which needs a KYC-verified workspace; this one is not verified."),
+        ));
+    }
+    let routed = number.inbound_agent_id.is_some() || number.outbound_agent_id.is_some();
+    if number.status == NumberStatus::Active
+        && number.monthly_cost.cents() > 0
+        && number.inbound_agent_id.is_none()
+    {
+        found.push((
+            FindingCode::Unrouted,
+            format!(
+                "{n} costs {} USD a month and no agent answers it; route it to an agent or release it.",
+                number.monthly_cost
+            ),
+        ));
+    }
+    if routed && !number.capabilities.voice {
+        found.push((
+            FindingCode::VoiceMissing,
+            format!("{n} is routed to an agent but cannot carry voice calls."),
+        ));
+    }
+    if number.status == NumberStatus::Pending && number.created_at < context.stuck_before {
+        found.push((
+            FindingCode::StuckPending,
+            format!("{n} has been pending since {}; the purchase sweep should have settled it — check the server's logs.", number.created_at),
+        ));
+    }
+    if !context.managed_providers.contains(&number.provider) {
+        found.push((
+            FindingCode::UnmanagedProvider,
+            format!("{n} comes from {}, which Switchboard does not manage: releasing it here does not stop that provider's bill.", number.provider),
+        ));
+    }
+    found
+        .into_iter()
+        .map(|(code, message)| Finding {
+            code,
+            severity: code.severity(),
+            phone_number_id: number.id.to_string(),
+            phone_number: n.clone(),
+            message,
+        })
+        .collect()
+}
+
+/// Which findings to report.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code, reason = "documents the query; the handler reads it itself")]
+pub struct ComplianceQuery {
+    /// Comma-separated codes to report; every code when absent.
+    #[param(example = "kyc_required,unrouted")]
+    code: Option<String>,
+}
+
+/// Review compliance (ext).
+///
+/// Checks every number of the workspace against its rules and routing: country not enabled,
+/// KYC required, unrouted but paid for, routed without voice, stuck pending, from a provider
+/// Switchboard cannot release. Needs `phone_numbers:read`.
+#[utoipa::path(
+    get,
+    path = "/organization-phone-numbers/compliance",
+    operation_id = "reviewCompliance",
+    tag = "Reports",
+    params(ComplianceQuery),
+    responses(
+        (status = 200, description = "The findings, streamed as the numbers are read.", body = ComplianceReview),
+        (status = 400, description = "An unknown code.", body = ErrorResponse),
+    )
+)]
+pub async fn review_compliance(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let caller = auth.require(Scope::PhoneNumbersRead)?;
+    let wanted: Vec<FindingCode> = match query.get("code") {
+        None => FindingCode::ALL.to_vec(),
+        Some(list) => list
+            .split(',')
+            .map(|name| {
+                FindingCode::ALL
+                    .into_iter()
+                    .find(|c| c.as_str() == name.trim())
+                    .ok_or_else(|| {
+                        let names: Vec<&str> =
+                            FindingCode::ALL.iter().map(|c| c.as_str()).collect();
+                        ApiError::bad_request(format!(
+                            "code must be a comma-separated list of: {}",
+                            names.join(", ")
+                        ))
+                    })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let workspace = state
+        .store
+        .get_workspace(&caller.workspace_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal("the caller's workspace is gone".into()))?;
+    let kyc_countries = state
+        .store
+        .countries()
+        .await?
+        .into_iter()
+        .filter(|c| c.requires_kyc)
+        .map(|c| c.country_iso)
+        .collect();
+    let mut managed_providers: Vec<String> = state
+        .providers
+        .ids()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    managed_providers.push("sip_trunk".into());
+    let stuck_age = i64::try_from(crate::claims::STALE_CLAIM_AGE.as_millis()).unwrap_or(i64::MAX);
+    let context = ReviewContext {
+        enabled_countries: workspace.enabled_countries,
+        kyc_verified: workspace.kyc_verified,
+        kyc_countries,
+        managed_providers,
+        stuck_before: Timestamp::from_millis(Timestamp::now().as_millis() - stuck_age),
+    };
+    let numbers = state
+        .store
+        .stream_phone_numbers(&caller.workspace_id, &Default::default());
+    let mut response = (StatusCode::OK, review_body(numbers, context, wanted)).into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    Ok(response)
+}
+
+/// The review's JSON, written as the numbers are read: memory stays flat however many
+/// numbers and findings there are. A database error mid-way cuts the body off (the JSON is
+/// then incomplete, never a short review that parses).
+fn review_body(numbers: NumberStream, context: ReviewContext, wanted: Vec<FindingCode>) -> Body {
+    struct Review {
+        numbers: NumberStream,
+        context: ReviewContext,
+        counts: BTreeMap<&'static str, u64>,
+        reviewed: u64,
+        first: bool,
+    }
+    let state = Review {
+        numbers,
+        context,
+        counts: wanted.iter().map(|c| (c.as_str(), 0)).collect(),
+        reviewed: 0,
+        first: true,
+    };
+    let findings = futures_util::stream::unfold(Some(state), |state| async move {
+        let mut state = state?;
+        let mut chunk = Vec::new();
+        for _ in 0..LINES_PER_CHUNK {
+            let number = match state.numbers.recv().await {
+                Some(Ok(number)) => number,
+                Some(Err(error)) => {
+                    tracing::error!(%error, "compliance review stopped by a database error");
+                    return Some((Err(std::io::Error::other(error)), None));
+                }
+                None => {
+                    // The end: close the list, then the counts and the total.
+                    chunk.extend_from_slice(b"],\"counts\":");
+                    chunk.extend(serde_json::to_vec(&state.counts).unwrap_or_default());
+                    chunk.extend_from_slice(
+                        format!(",\"numbers_reviewed\":{}}}", state.reviewed).as_bytes(),
+                    );
+                    return Some((Ok(Bytes::from(chunk)), None));
+                }
+            };
+            state.reviewed += 1;
+            for finding in review(&number, &state.context) {
+                if let Some(count) = state.counts.get_mut(finding.code.as_str()) {
+                    *count += 1;
+                    if !std::mem::take(&mut state.first) {
+                        chunk.push(b',');
+                    }
+                    chunk.extend(serde_json::to_vec(&finding).unwrap_or_default());
+                }
+            }
+        }
+        Some((Ok(Bytes::from(chunk)), Some(state)))
+    });
+    let head = futures_util::stream::once(async { Ok(Bytes::from_static(b"{\"findings\":[")) });
+    Body::from_stream(futures_util::StreamExt::chain(head, findings))
+}
+
+// ---- Export ----
