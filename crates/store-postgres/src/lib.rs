@@ -8,7 +8,9 @@
 #![forbid(unsafe_code)]
 
 mod migrations;
+mod outbox;
 mod queries;
+mod rows;
 mod webhooks;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};

@@ -1,6 +1,7 @@
 //! The `Store` methods in PostgreSQL's SQL.
 
-use crate::webhooks::random_delivery_id;
+use crate::outbox::record_event;
+use crate::rows::{corrupt, get, parse_id};
 use crate::{PostgresStore, map_error};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -28,26 +29,6 @@ const IMPORT_CHUNK: usize = 1000;
 const PHONE_NUMBER_COLUMNS: &str = "id, workspace_id, phone_number, country_code, type, \
     monthly_cost_cents, voice, sms, label, nickname, inbound_agent_id, outbound_agent_id, \
     status, provider, sip_trunk_enabled, is_default, created_at, updated_at, revision";
-
-/// A value no code path of ours writes: the database was edited by hand or is damaged.
-pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Other(format!("unexpected {what} {value:?} in the database").into())
-}
-
-pub(crate) fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
-    row: &'a Row,
-    index: usize,
-) -> Result<T, StoreError> {
-    row.try_get(index).map_err(map_error)
-}
-
-pub(crate) fn parse_id<T>(
-    value: String,
-    parse: fn(&str) -> Option<T>,
-    what: &str,
-) -> Result<T, StoreError> {
-    parse(&value).ok_or_else(|| corrupt(what, &value))
-}
 
 fn optional_agent(value: Option<String>) -> Result<Option<AgentId>, StoreError> {
     value
@@ -228,55 +209,6 @@ async fn insert_checked(
     read_number(client, workspace, &id)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("phone number {id}")))
-}
-
-/// The event's insert and its deliveries' (see [`record_event`]).
-const RECORD_EVENT_SQL: &str = concat!(
-    "WITH event AS (
-         INSERT INTO events (workspace_id, type, subject_id, phone_number, agent_ids, actor, request_id, changes, created_at, data)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq
-     )
-     INSERT INTO webhook_deliveries (id, endpoint_id, message_id, event_seq, event_type, ordering_key, next_attempt_at, created_at, updated_at)
-     SELECT ",
-    random_delivery_id!(),
-    ", e.id, 'evt_' || event.seq, event.seq, $2, $3, $9, $9, $9
-     FROM event, webhook_endpoints e
-     WHERE e.workspace_id = $1 AND e.enabled AND e.id <> $3
-       AND (e.event_types = '' OR position(' ' || $2 || ' ' in e.event_types) > 0)"
-);
-
-/// Writes one event of the workspace's feed, in the caller's transaction (the row's `txid`
-/// is that transaction's, the column's default), and queues its delivery to each enabled
-/// webhook endpoint of the workspace whose filter takes it (but not to the endpoint the event
-/// is about).
-pub(crate) async fn record_event(
-    client: &impl GenericClient,
-    workspace: &WorkspaceId,
-    event: &NewEvent,
-) -> Result<(), StoreError> {
-    let statement = client
-        .prepare_cached(RECORD_EVENT_SQL)
-        .await
-        .map_err(map_error)?;
-    client
-        .execute(
-            &statement,
-            &[
-                &workspace.as_str(),
-                &event.event_type,
-                &event.subject_id,
-                &event.phone_number,
-                &event.agent_ids,
-                &event.actor.name,
-                &event.actor.request_id,
-                &event.changes,
-                &event.at.as_millis(),
-                &event.data,
-            ],
-        )
-        .await
-        .map_err(map_error)?;
-    Ok(())
 }
 
 /// The workspace's agent `id`, locked for the rest of the transaction.

@@ -3,7 +3,8 @@
 //! Replicas take due deliveries with `FOR UPDATE SKIP LOCKED` and mark them leased in the
 //! same statement, so no delivery is taken by two at once and none waits on another's lock.
 
-use crate::queries::{corrupt, get, parse_id, record_event};
+use crate::outbox::{random_delivery_id, record_event};
+use crate::rows::{corrupt, get, parse_id};
 use crate::{PostgresStore, map_error};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -22,15 +23,6 @@ const ENDPOINT_COLUMNS: &str = "id, workspace_id, url, description, event_types,
 
 const DELIVERY_COLUMNS: &str = "d.id, d.endpoint_id, d.message_id, d.event_type, d.state, \
     d.attempt_count, d.next_attempt_at, d.attempts, d.created_at";
-
-/// A new delivery id for each row an `INSERT … SELECT` writes (SQL; a macro so that
-/// `concat!` can put it in constant statements).
-macro_rules! random_delivery_id {
-    () => {
-        "'whd_' || substr(md5(random()::text || clock_timestamp()::text), 1, 12)"
-    };
-}
-pub(crate) use random_delivery_id;
 
 fn millis(value: Option<i64>) -> Option<Timestamp> {
     value.map(Timestamp::from_millis)

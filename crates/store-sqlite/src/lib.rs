@@ -19,7 +19,10 @@
 #![forbid(unsafe_code)]
 
 mod migrations;
+#[macro_use]
+mod outbox;
 mod queries;
+mod rows;
 mod webhooks;
 
 use r2d2::Pool;

@@ -1,5 +1,7 @@
 //! The `Store` methods: SQL for each use case.
 
+use crate::outbox::record_event;
+use crate::rows::{corrupt, parse_id};
 use crate::{SqliteStore, map_error};
 use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
@@ -22,20 +24,6 @@ use switchboard_store::{
 const PHONE_NUMBER_COLUMNS: &str = "id, workspace_id, phone_number, country_code, type, \
     monthly_cost_cents, voice, sms, label, nickname, inbound_agent_id, outbound_agent_id, \
     status, provider, sip_trunk_enabled, is_default, created_at, updated_at, revision";
-
-/// A value in the database that no code path of ours writes: the file was edited by hand or
-/// is corrupt. Reported, never papered over.
-pub(crate) fn corrupt(what: &str, value: &str) -> rusqlite::Error {
-    rusqlite::Error::InvalidColumnType(0, format!("{what} {value:?}"), rusqlite::types::Type::Text)
-}
-
-pub(crate) fn parse_id<T>(
-    value: String,
-    parse: fn(&str) -> Option<T>,
-    what: &str,
-) -> rusqlite::Result<T> {
-    parse(&value).ok_or_else(|| corrupt(what, &value))
-}
 
 fn phone_number_from_row(row: &Row<'_>) -> rusqlite::Result<PhoneNumber> {
     let type_text: String = row.get(4)?;
@@ -1557,46 +1545,6 @@ fn record_history(
         record_event(conn, workspace, &event)?;
     }
     Ok(())
-}
-
-/// Writes one event of the workspace's feed, in the caller's transaction, and queues its
-/// delivery to each enabled webhook endpoint of the workspace whose filter takes it.
-pub(crate) fn record_event(
-    conn: &Connection,
-    workspace: &WorkspaceId,
-    event: &NewEvent,
-) -> Result<(), StoreError> {
-    let seq: i64 = conn
-        .prepare_cached(
-            "INSERT INTO events (workspace_id, type, subject_id, phone_number, agent_ids, actor, request_id, changes, created_at, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING seq",
-        )
-        .and_then(|mut stmt| {
-            stmt.query_row(
-                params![
-                    workspace.as_str(),
-                    event.event_type,
-                    event.subject_id,
-                    event.phone_number,
-                    event.agent_ids,
-                    event.actor.name,
-                    event.actor.request_id,
-                    event.changes,
-                    event.at.as_millis(),
-                    event.data,
-                ],
-                |row| row.get(0),
-            )
-        })
-        .map_err(map_error)?;
-    crate::webhooks::queue_event_deliveries(
-        conn,
-        workspace,
-        seq,
-        &event.event_type,
-        &event.subject_id,
-        event.at,
-    )
 }
 
 fn read_agent(

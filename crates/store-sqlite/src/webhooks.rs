@@ -3,7 +3,8 @@
 //! Leases are taken in an immediate write transaction, which SQLite runs one at a time across
 //! every process on the file, so two replicas never take the same delivery.
 
-use crate::queries::{corrupt, parse_id, record_event};
+use crate::outbox::record_event;
+use crate::rows::{corrupt, parse_id};
 use crate::{SqliteStore, map_error};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -19,48 +20,8 @@ const ENDPOINT_COLUMNS: &str = "id, workspace_id, url, description, event_types,
     disabled_reason, disabled_at, failing_since, secret_sealed, previous_secret_sealed, \
     previous_secret_expires_at, created_at, updated_at";
 
-/// A new delivery id for each row an `INSERT … SELECT` writes (SQL; a macro so that
-/// `concat!` can put it in constant statements).
-macro_rules! random_delivery_id {
-    () => {
-        "'whd_' || lower(hex(randomblob(6)))"
-    };
-}
-
 const DELIVERY_COLUMNS: &str = "d.id, d.endpoint_id, d.message_id, d.event_type, d.state, \
     d.attempt_count, d.next_attempt_at, d.attempts, d.created_at";
-
-/// Queues an event's delivery to every enabled endpoint of the workspace that takes it, in
-/// the event's transaction; an endpoint is not sent the events about itself.
-pub(crate) fn queue_event_deliveries(
-    conn: &Connection,
-    workspace: &WorkspaceId,
-    seq: i64,
-    event_type: &str,
-    subject_id: &str,
-    at: Timestamp,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(concat!(
-        "INSERT INTO webhook_deliveries (id, endpoint_id, message_id, event_seq, event_type, ordering_key, next_attempt_at, created_at, updated_at)
-         SELECT ",
-        random_delivery_id!(),
-        ", id, 'evt_' || ?2, ?2, ?3, ?4, ?5, ?5, ?5
-         FROM webhook_endpoints
-         WHERE workspace_id = ?1 AND enabled = 1 AND id <> ?4
-           AND (event_types = '' OR instr(event_types, ' ' || ?3 || ' ') > 0)",
-    ))
-    .and_then(|mut stmt| {
-        stmt.execute(params![
-            workspace.as_str(),
-            seq,
-            event_type,
-            subject_id,
-            at.as_millis()
-        ])
-    })
-    .map_err(map_error)?;
-    Ok(())
-}
 
 fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<WebhookEndpoint> {
     let types: String = row.get(4)?;
