@@ -46,13 +46,13 @@ import run as bench  # noqa: E402  (bench/run.py: seeding, server start, wrk)
 OWN_STAGES = [
     ("request log (tracing line to file)", r"request_log::|tracing_subscriber|tracing_appender|tracing_core|tracing::"),
     ("rate limit", r"rate_limit::|governor::"),
-    ("metrics", r"switchboard_api::metrics|metrics_exporter_prometheus|metrics::|metrics_util::"),
-    ("auth (key lookup, digest, cache)", r"switchboard_api::auth|moka::|sha2::|subtle::|KeyVerifier"),
+    ("metrics", r"switchboard_server::metrics|metrics_exporter_prometheus|metrics::|metrics_util::"),
+    ("auth (key lookup, digest, cache)", r"switchboard_api::auth|switchboard_server::keys|moka::|sha2::|subtle::|KeyVerifier"),
     ("database", r"sqlite3|rusqlite|switchboard_store_sqlite|switchboard_store_postgres|tokio_postgres|"
                  r"postgres_protocol|deadpool|r2d2|switchboard_store::"),
-    ("JSON (serialize the body)", r"serde_json|serde::|switchboard_api::json|PhoneNumberObject"),
-    ("handler and errors", r"switchboard_api::routes|switchboard_api::error|switchboard_api::extract"),
-    ("routing and middleware (axum, tower)", r"axum::|tower::|tower_http|matchit::|switchboard_api::limits|switchboard_api::router"),
+    ("JSON (serialize the body)", r"serde_json|serde::|switchboard_server::json|PhoneNumberObject"),
+    ("handler and errors", r"switchboard_api::routes|switchboard_server::error|switchboard_api::extract"),
+    ("routing and middleware (axum, tower)", r"axum::|tower::|tower_http|matchit::|switchboard_server::limits|switchboard_api::router"),
 ]
 # Then HTTP, TCP and the runtime: what the bare-hyper baseline does too.
 SERVER_STAGES = [
@@ -60,7 +60,7 @@ SERVER_STAGES = [
                                                 r"write_buf|__libc_write|writev|__send|sendto|sendmsg"),
     ("read and parse the request", r"httparse|hyper::proto::h1::role::.*parse|poll_read|__libc_read|recvfrom|"
                                    r"hyper::proto::h1::io::Buffered.*parse|hyper::proto::h1::conn::Conn.*poll_read"),
-    ("connection handling (hyper, accept loop)", r"hyper::|switchboard_api::server|switchboard_api::connection|accept4"),
+    ("connection handling (hyper, accept loop)", r"hyper::|switchboard_server::serve|switchboard_server::connection|accept4"),
     ("scheduler, wake-ups, blocking pool", r"tokio::runtime|tokio::sync|mio::|epoll_wait|futex|parking_lot|"
                                            r"std::thread|__schedule|schedule\b|pthread_cond"),
 ]

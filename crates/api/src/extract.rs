@@ -257,10 +257,10 @@ impl Fields {
     reason = "documents the query; the handler reads it field by field"
 )]
 pub struct PageQuery {
-    /// 1-based page number, at most 1,000,000 ([`MAX_PAGE`]).
+    /// 1-based page number, at most 1,000,000 (`extract::MAX_PAGE`).
     #[param(minimum = 1, maximum = 1_000_000, example = 1)]
     page: Option<u32>,
-    /// Page size, at most 100 ([`MAX_LIMIT`]).
+    /// Page size, at most 100 (`extract::MAX_LIMIT`).
     #[param(minimum = 1, maximum = 100, example = 20)]
     limit: Option<u32>,
 }

@@ -7,11 +7,16 @@
 //! `ON CONFLICT DO NOTHING`). No replica keeps state another needs.
 #![forbid(unsafe_code)]
 
+mod agents;
+mod events;
 mod migrations;
+mod numbers;
 mod outbox;
+mod purchases;
 mod queries;
 mod rows;
 mod webhooks;
+mod workspaces;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
 use std::time::Duration;

@@ -21,9 +21,14 @@
 mod migrations;
 #[macro_use]
 mod outbox;
+mod agents;
+mod events;
+mod numbers;
+mod purchases;
 mod queries;
 mod rows;
 mod webhooks;
+mod workspaces;
 
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
