@@ -14,8 +14,21 @@ With --postgres-url (default postgres://postgres@127.0.0.1:5432/switchboard_benc
 database is created if missing), the same seed and load also run against Switchboard on
 PostgreSQL, in the same invocation; --backends picks which run.
 
+With --reps N every configuration runs N times, interleaved (each rep runs every server once,
+in turn), and the table gives the median with the range; the machine's speed drifts by more
+than 10 % between minutes, and interleaving spreads that drift over every server alike.
+
+On PostgreSQL the same invocation also measures the database's own floor for this read:
+pgbench (prepared statements, as many clients as the connections given, 2 threads) running
+the same primary-key read of a number with the same columns, through an integer lookup table
+(`bench_ids`, made once) because pgbench cannot draw random text ids.
+
+Each Switchboard row also reports its memory right after its load: resident set (what `top`
+shows), and of it anonymous memory and file-backed pages (the binary, and the SQLite file
+where it is memory-mapped).
+
 Usage: python3 bench/run.py [--duration 15] [--connections 8,64,256] [--backends sqlite,postgres] [--reseed]
-                            [--redis-url redis://127.0.0.1:6379/] [--also NAME=PATH ...]
+                            [--reps 1] [--redis-url redis://127.0.0.1:6379/] [--also NAME=PATH ...]
 Results: printed, and written to bench/out/results.md (copy them into bench/RESULTS.md).
 """
 
@@ -152,6 +165,37 @@ def stop(process):
         process.kill()
 
 
+def memory(process):
+    """Resident memory of a running server, in MiB: total, anonymous, file-backed."""
+    status = Path(f"/proc/{process.pid}/status").read_text()
+    kib = dict(re.findall(r"^(VmRSS|RssAnon|RssFile):\s+(\d+) kB", status, re.M))
+    return tuple(int(kib[k]) / 1024 for k in ("VmRSS", "RssAnon", "RssFile"))
+
+
+PGBENCH_SCRIPT = """\\set n random(1, {rows})
+SELECT p.id, p.workspace_id, p.phone_number, p.country_code, p.type, p.monthly_cost_cents, p.voice,
+       p.sms, p.label, p.nickname, p.inbound_agent_id, p.outbound_agent_id, p.status, p.provider,
+       p.sip_trunk_enabled, p.is_default, p.created_at, p.updated_at, p.revision
+  FROM bench_ids b JOIN phone_numbers p ON p.id = b.id AND p.workspace_id = b.workspace_id
+ WHERE b.n = :n;
+"""
+
+
+def pgbench(url, clients, duration):
+    """Transactions per second pgbench reaches with the same read (see the module's help)."""
+    exists = run(["psql", url, "-tAc", "SELECT to_regclass('bench_ids') IS NOT NULL"]).stdout.strip()
+    if exists != "t":
+        run(["psql", url, "-qc",
+             "CREATE TABLE bench_ids AS SELECT row_number() OVER (ORDER BY id) AS n, id, workspace_id "
+             "FROM phone_numbers; ALTER TABLE bench_ids ADD PRIMARY KEY (n); ANALYZE bench_ids"])
+    rows = int(run(["psql", url, "-tAc", "SELECT count(*) FROM bench_ids"]).stdout.strip())
+    script = OUT / "pgbench.sql"
+    script.write_text(PGBENCH_SCRIPT.format(rows=rows))
+    output = run(["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(duration),
+                  "-f", str(script), url]).stdout
+    return float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", output).group(1))
+
+
 def wrk(port, connections, duration, pairs, extra_env=None):
     env = dict(os.environ, PAIRS_FILE=str(pairs), **(extra_env or {}))
     output = run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(LUA),
@@ -180,6 +224,7 @@ def main():
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
     parser.add_argument("--connections", default="8,64,256")
     parser.add_argument("--reseed", action="store_true")
+    parser.add_argument("--reps", type=int, default=1, help="interleaved repetitions; the table gives medians")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
     parser.add_argument("--redis-url", default=None,
@@ -231,31 +276,69 @@ def main():
     configurations.append(("baseline (bare hyper)", lambda: start_baseline(18080, token, body_file),
                            {"BASELINE_TOKEN": token}, pairs_file(urls[chosen[0]])))
     results = {}
-    for name, start, env, pairs in configurations:
-        process = start()
-        try:
-            wrk(18080, 64, 3, pairs, env)  # warm-up: caches, page cache, connection pools
+    memories = {}
+    floors = {}
+    for rep in range(args.reps):
+        for name, start, env, pairs in configurations:
+            process = start()
+            try:
+                wrk(18080, 64, 3, pairs, env)  # warm-up: caches, page cache, connection pools
+                for c in connections:
+                    r = wrk(18080, c, args.duration, pairs, env)
+                    results.setdefault((name, c), []).append(r)
+                    if name.startswith("baseline"):
+                        mem = ""
+                    else:
+                        memories.setdefault(name, []).append(memory(process))
+                        mem = "  RSS %.0f MiB (anon %.0f, file %.0f)" % memories[name][-1]
+                    print(f"{name:38} c={c:<4} {r['rps']:>9.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms"
+                          f"  200/404: {r['ok']}/{r['not_found']}{mem} {r['socket_errors']}", flush=True)
+            finally:
+                stop(process)
+        if "postgres" in chosen:
             for c in connections:
-                results[(name, c)] = wrk(18080, c, args.duration, pairs, env)
-                r = results[(name, c)]
-                print(f"{name:38} c={c:<4} {r['rps']:>9.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms"
-                      f"  200/404: {r['ok']}/{r['not_found']} {r['socket_errors']}", flush=True)
-        finally:
-            stop(process)
+                tps = pgbench(urls["postgres"], c, args.duration)
+                floors.setdefault(c, []).append(tps)
+                print(f"{'pgbench floor (same read, prepared)':38} c={c:<4} {tps:>9.0f} tx/s", flush=True)
+
+    def median(values):
+        return sorted(values)[len(values) // 2]
+
+    def spread(values, fmt):
+        return fmt.format(median(values)) + ("" if len(values) == 1 else
+                                             " (" + fmt.format(min(values)) + "–" + fmt.format(max(values)) + ")")
 
     lines = [
-        f"Body size {len(body)} bytes; wrk -t2, {args.duration} s per run; {os.cpu_count()} cores.",
+        f"Body size {len(body)} bytes; wrk -t2, {args.duration} s per run; {os.cpu_count()} cores; "
+        f"{args.reps} interleaved rep(s), median (range).",
         "",
         "| server | connections | requests/s | p50 ms | p99 ms | ratio to baseline | 404 share |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, _, _, _ in configurations:
         for c in connections:
-            r = results[(name, c)]
-            base = results[("baseline (bare hyper)", c)]
-            share = r["not_found"] / max(1, r["ok"] + r["not_found"])
-            lines.append(f"| {name} | {c} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-                         f"{r['rps'] / base['rps']:.2f} | {share:.1%} |")
+            runs = results[(name, c)]
+            bases = results[("baseline (bare hyper)", c)]
+            # Each rep's ratio is against the baseline of the same rep: the drift cancels.
+            ratios = [r["rps"] / b["rps"] for r, b in zip(runs, bases)]
+            share = sum(r["not_found"] for r in runs) / max(1, sum(r["ok"] + r["not_found"] for r in runs))
+            lines.append(f"| {name} | {c} | {spread([r['rps'] for r in runs], '{:.0f}')} | "
+                         f"{spread([r['p50_ms'] for r in runs], '{:.2f}')} | {spread([r['p99_ms'] for r in runs], '{:.2f}')} | "
+                         f"{spread(ratios, '{:.2f}')} | {share:.1%} |")
+    if memories:
+        lines += ["", "| server | RSS MiB after its load | anonymous | file-backed |", "|---|---|---|---|"]
+        for name, samples in memories.items():
+            lines.append(f"| {name} | {spread([s[0] for s in samples], '{:.0f}')} | "
+                         f"{spread([s[1] for s in samples], '{:.0f}')} | {spread([s[2] for s in samples], '{:.0f}')} |")
+    if floors:
+        lines += ["", "| PostgreSQL | connections | pgbench tx/s (same read) | Switchboard req/s / pgbench tx/s |",
+                  "|---|---|---|---|"]
+        for name, _, _, _ in configurations:
+            if "postgres" not in name:
+                continue
+            for c in connections:
+                ratios = [r["rps"] / f for r, f in zip(results[(name, c)], floors[c])]
+                lines.append(f"| {name} | {c} | {spread(floors[c], '{:.0f}')} | {spread(ratios, '{:.2f}')} |")
     table = "\n".join(lines)
     (OUT / "results.md").write_text(table + "\n")
     print()

@@ -44,7 +44,7 @@ struct Skeleton;
 /// own split: the routes behind its authentication layer, and the public ones.
 pub fn document() -> &'static Document {
     static DOCUMENT: LazyLock<Document> = LazyLock::new(|| {
-        let mut secured = crate::routes::secured_routes().into_openapi();
+        let mut secured = crate::routes::v1_routes().into_openapi();
         let mut public = crate::routes::public_routes()
             .merge(routes())
             .into_openapi();

@@ -14,7 +14,6 @@ use switchboard_server::request_log::{drop_unfit_request_id, log_request};
 use switchboard_server::{ApiError, AppState};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use utoipa_axum::router::OpenApiRouter;
 
 /// Few layers, and those composed by one `ServiceBuilder` per place they apply: every
 /// `Router::layer` call boxes the routes again and every `from_fn` middleware boxes the rest
@@ -31,8 +30,7 @@ pub fn router(state: AppState) -> Router {
                     guard_v1,
                 )),
         );
-    let (routes, _) = OpenApiRouter::new()
-        .nest("/v1", v1)
+    let (routes, _) = v1
         .merge(
             crate::routes::public_routes()
                 .merge(crate::openapi::routes())

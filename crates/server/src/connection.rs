@@ -92,6 +92,10 @@ pub struct IdleTimeout<T> {
     in_flight: InFlight,
     /// Set by a write (a response going out); cleared by a read that brings bytes.
     wrote: bool,
+    /// When the last write went out: the idle time counts from there.
+    last_write: Instant,
+    /// Moved to `last_write + keep_alive` only when an idle wait polls it: resetting a timer
+    /// on every write takes the timer wheel's lock once per write instead of once per wait.
     deadline: Pin<Box<Sleep>>,
     /// Running while a write waits for the client to take bytes.
     stalled: Option<Pin<Box<Sleep>>>,
@@ -105,6 +109,7 @@ impl<T> IdleTimeout<T> {
             write_stall,
             in_flight,
             wrote: false,
+            last_write: Instant::now(),
             deadline: Box::pin(tokio::time::sleep(keep_alive)),
             stalled: None,
         }
@@ -113,8 +118,17 @@ impl<T> IdleTimeout<T> {
     fn wrote(&mut self) {
         self.wrote = true;
         self.stalled = None;
-        let deadline = Instant::now() + self.keep_alive;
-        self.deadline.as_mut().reset(deadline);
+        self.last_write = Instant::now();
+    }
+
+    /// Whether the connection has been idle for `keep_alive` since its last write; while it
+    /// has not, the deadline wakes this task when it will have.
+    fn idle_too_long(&mut self, cx: &mut Context<'_>) -> bool {
+        let due = self.last_write + self.keep_alive;
+        if self.deadline.deadline() != due {
+            self.deadline.as_mut().reset(due);
+        }
+        self.deadline.as_mut().poll(cx).is_ready()
     }
 
     /// A write could not go out: fails once the client has taken nothing for `write_stall`.
@@ -147,10 +161,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for IdleTimeout<T> {
                 }
                 Poll::Ready(Ok(()))
             }
-            Poll::Pending
-                if self.wrote
-                    && self.in_flight.is_empty()
-                    && self.deadline.as_mut().poll(cx).is_ready() =>
+            Poll::Pending if self.wrote && self.in_flight.is_empty() && self.idle_too_long(cx) =>
             {
                 // Nothing read: hyper sees the end of input on an idle connection.
                 Poll::Ready(Ok(()))

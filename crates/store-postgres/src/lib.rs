@@ -18,7 +18,9 @@ mod rows;
 mod webhooks;
 mod workspaces;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Timeouts};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use switchboard_store::{MigrationReport, StoreError};
 use tokio_postgres::NoTls;
@@ -35,6 +37,26 @@ pub struct PostgresStore {
     pool: Pool,
     /// `host:port` of the server, for errors that must say where the database is.
     server: String,
+    point_reads: Arc<SharedConnections>,
+}
+
+/// Connections that the hot point reads (a key, a number by id) share instead of checking
+/// one out each. tokio-postgres pipelines the queries of concurrent requests on one
+/// connection, so PostgreSQL's backend reads the next query as soon as it has answered the
+/// last, instead of being woken once per query in one of many processes: on two cores that
+/// wake-up cost as much as the query. Each read is one statement on its own (autocommit), so
+/// it sees every write committed before it, whichever connection wrote it.
+struct SharedConnections {
+    slots: Vec<Mutex<Option<Arc<Object>>>>,
+    next: AtomicUsize,
+}
+
+/// Connections shared by point reads, taken from the pool (and so counted in its size): one
+/// per two cores. On two cores one beat two and four (bench/RESULTS.md): the fewer backends
+/// PostgreSQL wakes, the more queries each wake-up serves.
+fn shared_point_read_connections() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cores / 2).clamp(1, 4)
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -139,7 +161,37 @@ impl PostgresStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Unavailable(format!("PostgreSQL pool: {e}")))?;
-        Ok(Self { pool, server })
+        let point_reads = Arc::new(SharedConnections {
+            slots: (0..shared_point_read_connections())
+                .map(|_| Mutex::new(None))
+                .collect(),
+            next: AtomicUsize::new(0),
+        });
+        Ok(Self {
+            pool,
+            server,
+            point_reads,
+        })
+    }
+
+    /// A connection for a single-statement read, shared with other requests (see
+    /// [`SharedConnections`]); one that has closed (the server restarted) is replaced.
+    pub(crate) async fn point_read_client(&self) -> Result<Arc<Object>, StoreError> {
+        let shared = &self.point_reads;
+        let slot = &shared.slots[shared.next.fetch_add(1, Ordering::Relaxed) % shared.slots.len()];
+        let current = slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .filter(|client| !client.is_closed());
+        if let Some(client) = current {
+            return Ok(client);
+        }
+        // Two requests may both replace a closed connection; the one stored last stays and
+        // the other goes back to the pool when its read is done.
+        let fresh = Arc::new(self.client().await?);
+        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(fresh.clone());
+        Ok(fresh)
     }
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {

@@ -23,7 +23,7 @@ impl NumberStore for PostgresStore {
         workspace: &WorkspaceId,
         id: &PhoneNumberId,
     ) -> Result<Option<PhoneNumber>, StoreError> {
-        let client = self.client().await?;
+        let client = self.point_read_client().await?;
         let statement = client
             .prepare_cached(&format!(
                 "SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE id = $1 AND workspace_id = $2"
@@ -171,12 +171,15 @@ impl NumberStore for PostgresStore {
         workspace: &WorkspaceId,
         number: &E164,
     ) -> Result<Option<PhoneNumber>, StoreError> {
-        self.client()
-            .await?
-            .query_opt(
-                &format!("SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE phone_number = $1 AND workspace_id = $2"),
-                &[&number.as_str(), &workspace.as_str()],
-            )
+        let client = self.point_read_client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE phone_number = $1 AND workspace_id = $2"
+            ))
+            .await
+            .map_err(map_error)?;
+        client
+            .query_opt(&statement, &[&number.as_str(), &workspace.as_str()])
             .await
             .map_err(map_error)?
             .as_ref()

@@ -254,7 +254,7 @@ impl WorkspaceStore for PostgresStore {
     }
 
     async fn find_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let client = self.client().await?;
+        let client = self.point_read_client().await?;
         let statement = client
             .prepare_cached(
                 "SELECT workspace_id, secret_sha256, scopes, expires_at, revoked_at FROM api_keys WHERE id = $1",

@@ -100,7 +100,7 @@ fn name_field(body: JsonBody) -> Result<String, ApiError> {
 /// Create an agent. Needs `agents:write`.
 #[utoipa::path(
     post,
-    path = "/agents",
+    path = "/v1/agents",
     operation_id = "createAgent",
     tag = "Agents",
     request_body = AgentRequest,
@@ -129,7 +129,7 @@ pub async fn create_agent(
 /// List agents, oldest first. Needs `agents:read`.
 #[utoipa::path(
     get,
-    path = "/agents",
+    path = "/v1/agents",
     operation_id = "listAgents",
     tag = "Agents",
     params(PageQuery),
@@ -157,7 +157,7 @@ pub async fn list_agents(
 /// Get an agent. Needs `agents:read`.
 #[utoipa::path(
     get,
-    path = "/agents/{id}",
+    path = "/v1/agents/{id}",
     operation_id = "getAgent",
     tag = "Agents",
     params(AgentPath),
@@ -185,7 +185,7 @@ pub async fn get_agent(
 /// Rename an agent. Needs `agents:write`.
 #[utoipa::path(
     patch,
-    path = "/agents/{id}",
+    path = "/v1/agents/{id}",
     operation_id = "updateAgent",
     tag = "Agents",
     params(AgentPath),
@@ -219,7 +219,7 @@ pub async fn rename_agent(
 /// `agents:write`.
 #[utoipa::path(
     delete,
-    path = "/agents/{id}",
+    path = "/v1/agents/{id}",
     operation_id = "deleteAgent",
     tag = "Agents",
     params(AgentPath),

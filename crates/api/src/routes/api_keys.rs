@@ -148,7 +148,7 @@ fn scope_names(scopes: Scopes) -> Vec<&'static str> {
 /// Create an API key. Needs `api_keys:manage`; a key can only hand out scopes it holds.
 #[utoipa::path(
     post,
-    path = "/api-keys",
+    path = "/v1/api-keys",
     operation_id = "createApiKey",
     tag = "API Keys",
     request_body = CreateApiKeyRequest,
@@ -247,7 +247,7 @@ pub async fn create_api_key(
 /// List the workspace's API keys, without secrets. Needs `api_keys:manage`.
 #[utoipa::path(
     get,
-    path = "/api-keys",
+    path = "/v1/api-keys",
     operation_id = "listApiKeys",
     tag = "API Keys",
     responses(
@@ -272,7 +272,7 @@ pub async fn list_api_keys(
 /// keys whose scopes are a subset of the calling key's can be revoked (403 otherwise).
 #[utoipa::path(
     delete,
-    path = "/api-keys/{id}",
+    path = "/v1/api-keys/{id}",
     operation_id = "revokeApiKey",
     tag = "API Keys",
     params(ApiKeyPath),
@@ -351,7 +351,7 @@ pub struct CurrentWorkspace {
 /// it to sign in and to show as unavailable what the key cannot do.
 #[utoipa::path(
     get,
-    path = "/me",
+    path = "/v1/me",
     operation_id = "getCurrentKey",
     tag = "API Keys",
     responses((status = 200, description = "The calling key and its workspace.", body = CurrentKey))

@@ -104,7 +104,7 @@ pub struct EnabledCountryRule {
 /// `phone_numbers:read`.
 #[utoipa::path(
     get,
-    path = "/phone-number-pricing",
+    path = "/v1/phone-number-pricing",
     operation_id = "listPhoneNumberPricing",
     tag = "Phone Numbers",
     responses((status = 200, description = "Every price.", body = Vec<PricingObject>))
@@ -143,7 +143,7 @@ pub async fn list_pricing(
 /// Needs `phone_numbers:read`.
 #[utoipa::path(
     get,
-    path = "/phone-country-rules/countries",
+    path = "/v1/phone-country-rules/countries",
     operation_id = "listPhoneCountryRules",
     tag = "Phone Numbers",
     responses((status = 200, description = "Every country rule.", body = Vec<CountryRuleObject>))
@@ -177,7 +177,7 @@ pub async fn list_countries(
 /// One entry per country enabled for the caller's workspace. Needs `phone_numbers:read`.
 #[utoipa::path(
     get,
-    path = "/phone-country-rules/enabled-network-groups",
+    path = "/v1/phone-country-rules/enabled-network-groups",
     operation_id = "listEnabledTelephonyNetworkGroups",
     tag = "Phone Numbers",
     responses((status = 200, description = "The workspace's enabled countries.", body = Vec<EnabledNetworkGroup>))

@@ -203,7 +203,7 @@ fn event_filter(query: &HashMap<String, String>, problems: &mut Vec<String>) -> 
 /// that also hold `api_keys:manage`.
 #[utoipa::path(
     get,
-    path = "/events",
+    path = "/v1/events",
     operation_id = "listEvents",
     tag = "Reports",
     params(EventsQuery),

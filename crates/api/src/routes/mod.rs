@@ -15,8 +15,10 @@ use switchboard_server::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Every route of the API under `/v1`, each with the OpenAPI operation its handler declares.
-/// The router and the OpenAPI document are both built from this one list.
+/// Every route of the API under `/v1`, the ones behind the key check, each with the OpenAPI
+/// operation its handler declares; the router and the OpenAPI document are both built from
+/// this one list. The paths are written whole: a router nested at `/v1` would rewrite every
+/// request's URI to strip the prefix.
 pub fn v1_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(phone_numbers::list_phone_numbers))
@@ -65,10 +67,4 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
-}
-
-/// The routes behind the key check, at their full paths, without layers: what the OpenAPI
-/// document marks as needing a key.
-pub fn secured_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().nest("/v1", v1_routes())
 }

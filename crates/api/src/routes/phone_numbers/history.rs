@@ -47,7 +47,7 @@ pub(crate) async fn key_names(
 /// `phone_numbers:read`.
 #[utoipa::path(
     get,
-    path = "/organization-phone-numbers/{id}/history",
+    path = "/v1/organization-phone-numbers/{id}/history",
     operation_id = "getPhoneNumberHistory",
     tag = "Phone Numbers",
     params(NumberPath, PageQuery),

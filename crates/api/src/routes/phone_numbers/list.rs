@@ -58,7 +58,7 @@ pub struct NumberFilterQuery {
 /// A page of the workspace's numbers, oldest first. Needs `phone_numbers:read`.
 #[utoipa::path(
     get,
-    path = "/organization-phone-numbers",
+    path = "/v1/organization-phone-numbers",
     operation_id = "listPhoneNumbers",
     tag = "Phone Numbers",
     params(PageQuery, NumberFilterQuery),

@@ -84,7 +84,7 @@ async fn find_number(
 /// that a number exists elsewhere. Needs `phone_numbers:read`.
 #[utoipa::path(
     get,
-    path = "/organization-phone-numbers/{id}",
+    path = "/v1/organization-phone-numbers/{id}",
     operation_id = "getPhoneNumber",
     tag = "Phone Numbers",
     params(

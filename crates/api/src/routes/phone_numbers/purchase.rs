@@ -86,7 +86,7 @@ impl From<Offer> for AvailableNumber {
 /// `phone_numbers:read`.
 #[utoipa::path(
     get,
-    path = "/organization-phone-numbers/plivo-numbers",
+    path = "/v1/organization-phone-numbers/plivo-numbers",
     operation_id = "searchAvailablePhoneNumbers",
     tag = "Phone Numbers",
     params(SearchQuery),
@@ -215,7 +215,7 @@ pub struct PurchaseResponse {
 /// returned, so no paid number is ever orphaned.
 #[utoipa::path(
     post,
-    path = "/organization-phone-numbers/purchase",
+    path = "/v1/organization-phone-numbers/purchase",
     operation_id = "purchasePhoneNumber",
     tag = "Phone Numbers",
     params(

@@ -78,7 +78,7 @@ pub enum AuthMode {
 /// Registers a bring-your-own number reached over a SIP trunk. Needs `phone_numbers:write`.
 #[utoipa::path(
     post,
-    path = "/organization-phone-numbers/sip-trunks",
+    path = "/v1/organization-phone-numbers/sip-trunks",
     operation_id = "linkSipTrunk",
     tag = "Phone Numbers",
     request_body = SipTrunkRequest,

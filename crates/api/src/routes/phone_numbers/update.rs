@@ -50,7 +50,7 @@ pub struct UpdatePhoneNumberRequest {
 /// Change its routing and labels. Needs `phone_numbers:write`.
 #[utoipa::path(
     patch,
-    path = "/organization-phone-numbers/{id}",
+    path = "/v1/organization-phone-numbers/{id}",
     operation_id = "updatePhoneNumber",
     tag = "Phone Numbers",
     params(
@@ -133,7 +133,7 @@ pub async fn update_phone_number(
 /// Needs `phone_numbers:write`.
 #[utoipa::path(
     delete,
-    path = "/organization-phone-numbers/{id}",
+    path = "/v1/organization-phone-numbers/{id}",
     operation_id = "deletePhoneNumber",
     tag = "Phone Numbers",
     params(

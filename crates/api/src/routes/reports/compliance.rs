@@ -180,7 +180,7 @@ pub struct ComplianceQuery {
 /// Switchboard cannot release. Needs `phone_numbers:read`.
 #[utoipa::path(
     get,
-    path = "/organization-phone-numbers/compliance",
+    path = "/v1/organization-phone-numbers/compliance",
     operation_id = "reviewCompliance",
     tag = "Reports",
     params(ComplianceQuery),

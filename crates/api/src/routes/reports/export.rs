@@ -201,7 +201,7 @@ pub fn export_body(format: ExportFormat, numbers: NumberStream) -> Body {
 /// `phone_numbers:read`.
 #[utoipa::path(
     get,
-    path = "/organization-phone-numbers/export",
+    path = "/v1/organization-phone-numbers/export",
     operation_id = "exportPhoneNumbers",
     tag = "Reports",
     params(NumberFilterQuery, ExportQuery),

@@ -54,7 +54,7 @@ pub(super) fn query_value(raw: &str, name: &str) -> Option<String> {
 /// `phone_numbers:read`.
 #[utoipa::path(
     get,
-    path = "/organization-phone-numbers/lookup",
+    path = "/v1/organization-phone-numbers/lookup",
     operation_id = "lookupPhoneNumber",
     tag = "Reports",
     params(LookupQuery),

@@ -172,7 +172,7 @@ pub fn summary(group_by: &[NumberGroup], rows: Vec<NumberGroupTotals>) -> Result
 /// Needs `phone_numbers:read`.
 #[utoipa::path(
     get,
-    path = "/organization-phone-numbers/summary",
+    path = "/v1/organization-phone-numbers/summary",
     operation_id = "summarizePhoneNumbers",
     tag = "Reports",
     params(NumberFilterQuery, SummaryQuery),

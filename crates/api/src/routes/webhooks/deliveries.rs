@@ -8,7 +8,7 @@ use super::*;
 /// endpoints can be tested too. Needs `webhooks:manage`.
 #[utoipa::path(
     post,
-    path = "/webhook-endpoints/{id}/test",
+    path = "/v1/webhook-endpoints/{id}/test",
     operation_id = "testWebhookEndpoint",
     tag = "Webhooks",
     params(EndpointPath),
@@ -56,7 +56,7 @@ pub async fn test_endpoint(
 /// what happened while it was disabled — in feed order. Needs `webhooks:manage`.
 #[utoipa::path(
     post,
-    path = "/webhook-endpoints/{id}/replay",
+    path = "/v1/webhook-endpoints/{id}/replay",
     operation_id = "replayWebhookEvents",
     tag = "Webhooks",
     params(EndpointPath),
@@ -117,7 +117,7 @@ pub async fn replay_events(
 /// `webhooks:manage`.
 #[utoipa::path(
     get,
-    path = "/webhook-endpoints/{id}/deliveries",
+    path = "/v1/webhook-endpoints/{id}/deliveries",
     operation_id = "listWebhookDeliveries",
     tag = "Webhooks",
     params(EndpointPath, PageQuery),
@@ -156,7 +156,7 @@ pub async fn list_deliveries(
 /// Needs `webhooks:manage`.
 #[utoipa::path(
     post,
-    path = "/webhook-endpoints/{id}/deliveries/{delivery_id}/retry",
+    path = "/v1/webhook-endpoints/{id}/deliveries/{delivery_id}/retry",
     operation_id = "retryWebhookDelivery",
     tag = "Webhooks",
     params(DeliveryPath),

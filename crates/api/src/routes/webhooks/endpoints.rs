@@ -7,7 +7,7 @@ use super::*;
 /// Answers its signing secret, once. Needs `webhooks:manage`.
 #[utoipa::path(
     post,
-    path = "/webhook-endpoints",
+    path = "/v1/webhook-endpoints",
     operation_id = "createWebhookEndpoint",
     tag = "Webhooks",
     request_body = EndpointRequest,
@@ -63,7 +63,7 @@ pub async fn create_endpoint(
 /// List webhook endpoints, oldest first. Needs `webhooks:manage`.
 #[utoipa::path(
     get,
-    path = "/webhook-endpoints",
+    path = "/v1/webhook-endpoints",
     operation_id = "listWebhookEndpoints",
     tag = "Webhooks",
     params(PageQuery),
@@ -94,7 +94,7 @@ pub async fn list_endpoints(
 /// Get a webhook endpoint. Needs `webhooks:manage`.
 #[utoipa::path(
     get,
-    path = "/webhook-endpoints/{id}",
+    path = "/v1/webhook-endpoints/{id}",
     operation_id = "getWebhookEndpoint",
     tag = "Webhooks",
     params(EndpointPath),
@@ -126,7 +126,7 @@ pub async fn get_endpoint(
 /// Needs `webhooks:manage`.
 #[utoipa::path(
     patch,
-    path = "/webhook-endpoints/{id}",
+    path = "/v1/webhook-endpoints/{id}",
     operation_id = "updateWebhookEndpoint",
     tag = "Webhooks",
     params(EndpointPath),
@@ -176,7 +176,7 @@ pub async fn update_endpoint(
 /// Delete a webhook endpoint and its deliveries. Needs `webhooks:manage`.
 #[utoipa::path(
     delete,
-    path = "/webhook-endpoints/{id}",
+    path = "/v1/webhook-endpoints/{id}",
     operation_id = "deleteWebhookEndpoint",
     tag = "Webhooks",
     params(EndpointPath),
@@ -209,7 +209,7 @@ pub async fn delete_endpoint(
 /// `webhooks:manage`.
 #[utoipa::path(
     post,
-    path = "/webhook-endpoints/{id}/rotate-secret",
+    path = "/v1/webhook-endpoints/{id}/rotate-secret",
     operation_id = "rotateWebhookSecret",
     tag = "Webhooks",
     params(EndpointPath),
