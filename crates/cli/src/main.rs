@@ -5,6 +5,7 @@ mod database;
 mod demo;
 mod export;
 mod import;
+mod log_writer;
 mod output;
 mod secrets;
 
@@ -282,14 +283,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr through a background writer, so a request never waits on the write.
-/// Lines are never dropped: if the writer falls behind, logging waits for it.
-fn init_tracing(serving: bool) -> tracing_appender::non_blocking::WorkerGuard {
+/// Logs go to stderr through a background writer ([`log_writer`]), so a request never waits
+/// on the write. Lines are never dropped: if the writer falls behind, logging waits for it.
+fn init_tracing(serving: bool) -> log_writer::FlushOnDrop {
     let default = if serving { "info" } else { "warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::stderr());
+    let (writer, guard) = log_writer::batched_stderr();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

@@ -161,8 +161,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for IdleTimeout<T> {
                 }
                 Poll::Ready(Ok(()))
             }
-            Poll::Pending if self.wrote && self.in_flight.is_empty() && self.idle_too_long(cx) =>
-            {
+            Poll::Pending if self.wrote && self.in_flight.is_empty() && self.idle_too_long(cx) => {
                 // Nothing read: hyper sees the end of input on an idle connection.
                 Poll::Ready(Ok(()))
             }
