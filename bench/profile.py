@@ -44,7 +44,7 @@ import run as bench  # noqa: E402  (bench/run.py: seeding, server start, wrk)
 # What Switchboard's own code does comes first: a sample anywhere under one of these is that
 # stage's, even in a system call (PostgreSQL's socket writes are the database's).
 OWN_STAGES = [
-    ("request log (tracing line to file)", r"request_log::|tracing_subscriber|tracing_appender|tracing_core|tracing::"),
+    ("request log (tracing line to file)", r"request_log::|log_writer::|tracing_subscriber|tracing_core|tracing::"),
     ("rate limit", r"rate_limit::|governor::"),
     ("metrics", r"switchboard_server::metrics|metrics_exporter_prometheus|metrics::|metrics_util::"),
     ("auth (key lookup, digest, cache)", r"switchboard_api::auth|switchboard_server::keys|moka::|sha2::|subtle::|KeyVerifier"),
@@ -69,7 +69,7 @@ FALLBACK = ("memory allocation (no other stage on the stack)", re.compile(r"mi_|
 TIERS = [[(name, re.compile(pattern)) for name, pattern in tier] for tier in (OWN_STAGES, SERVER_STAGES)]
 
 
-GENERIC_ARGS = re.compile(r"(?<=[\w>])<[^<>]*>")
+GENERIC_ARGS = re.compile(r"(?<=[\w>}])<[^<>]*>")
 
 
 def function_path(frame):
@@ -79,7 +79,14 @@ def function_path(frame):
     previous = None
     while previous != frame:
         previous, frame = frame, GENERIC_ARGS.sub("", frame)
-    return frame
+    # perf cuts very long names short, leaving generic arguments that never close: drop them.
+    opened = []
+    for index, char in enumerate(frame):
+        if char == "<":
+            opened.append(index)
+        elif char == ">" and opened:
+            opened.pop()
+    return frame[:opened[0]] if opened else frame
 
 
 def stage_of(frames):
