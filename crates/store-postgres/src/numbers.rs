@@ -6,7 +6,7 @@ use crate::{PostgresStore, map_error};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use switchboard_domain::{
-    AgentId, E164, Money, NumberStatus, PhoneNumber, PhoneNumberId, Timestamp, WorkspaceId,
+    AgentId, E164, Money, PhoneNumber, PhoneNumberId, Timestamp, WorkspaceId,
 };
 use switchboard_store::NumberStore;
 use switchboard_store::{
@@ -334,15 +334,8 @@ impl NumberStore for PostgresStore {
         let Some(number) = lock_number(&tx, workspace, id).await? else {
             return Ok(ReleaseClaim::NotFound);
         };
-        // A purchase still in flight: it is not released until it is bought.
-        if number.status != NumberStatus::Active {
-            return Ok(ReleaseClaim::InProgress);
-        }
-        if expected_revision.is_some_and(|r| r != number.revision) {
-            return Ok(ReleaseClaim::Changed);
-        }
-        if number.is_default {
-            return Ok(ReleaseClaim::IsDefault);
+        if let Some(refusal) = ReleaseClaim::refusal(&number, expected_revision) {
+            return Ok(refusal);
         }
         let claimed = tx
             .execute(

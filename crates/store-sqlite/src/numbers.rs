@@ -5,9 +5,7 @@ use crate::rows::corrupt;
 use crate::{SqliteStore, map_error};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
-use switchboard_domain::{
-    E164, Money, NumberStatus, PhoneNumber, PhoneNumberId, Timestamp, WorkspaceId,
-};
+use switchboard_domain::{E164, Money, PhoneNumber, PhoneNumberId, Timestamp, WorkspaceId};
 use switchboard_store::NumberStore;
 use switchboard_store::{
     Actor, HistoryAction, HistoryEntry, NumberFilter, NumberGroup, NumberGroupTotals, NumberStream,
@@ -242,15 +240,8 @@ impl NumberStore for SqliteStore {
             let Some(number) = read_number(tx, &workspace, &id)? else {
                 return Ok(ReleaseClaim::NotFound);
             };
-            // A purchase still in flight: it is not released until it is bought.
-            if number.status != NumberStatus::Active {
-                return Ok(ReleaseClaim::InProgress);
-            }
-            if expected_revision.is_some_and(|r| r != number.revision) {
-                return Ok(ReleaseClaim::Changed);
-            }
-            if number.is_default {
-                return Ok(ReleaseClaim::IsDefault);
+            if let Some(refusal) = ReleaseClaim::refusal(&number, expected_revision) {
+                return Ok(refusal);
             }
             let claimed = tx
                 .execute(

@@ -442,6 +442,23 @@ pub enum ReleaseClaim {
     InProgress,
 }
 
+impl ReleaseClaim {
+    /// Why `number` (read, and locked, in the claim's transaction) may not be claimed for
+    /// release, if it may not: the rule both backends apply before they write the claim.
+    pub fn refusal(number: &PhoneNumber, expected_revision: Option<i64>) -> Option<Self> {
+        if number.status != switchboard_domain::NumberStatus::Active {
+            // A purchase still in flight: it is not released until it is bought.
+            Some(ReleaseClaim::InProgress)
+        } else if expected_revision.is_some_and(|r| r != number.revision) {
+            Some(ReleaseClaim::Changed)
+        } else if number.is_default {
+            Some(ReleaseClaim::IsDefault)
+        } else {
+            None
+        }
+    }
+}
+
 /// After this long a release claim belongs to a request that died with its process (a live
 /// one is stopped by the request timeout, at most 5 minutes), and may be taken over.
 pub const RELEASE_ABANDONED_MS: i64 = 10 * 60 * 1000;
