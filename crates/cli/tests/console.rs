@@ -209,6 +209,26 @@ async fn wait_text(client: &Client, css: &str, needle: &str) -> Element {
     }
 }
 
+/// The text of the first `css` element holding `needle` once it is no longer `previous`
+/// (an element the page re-renders may go stale between finding and reading it: tried again).
+async fn wait_changed_text(client: &Client, css: &str, needle: &str, previous: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(text) = wait_text(client, css, needle).await.text().await
+            && text != previous
+        {
+            return text;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "{css} still says {previous:?} after 10 s; the page says:\n{}",
+                page_text(client).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn find(client: &Client, css: &str) -> Element {
     match client
         .wait()
@@ -545,7 +565,11 @@ async fn an_operator_does_every_task_in_the_console() {
     open(&client, &base, "/console/#/keys").await;
     fill(&client, "input[name=name]", "temporary").await;
     click(&client, "form.card button[type=submit]").await;
-    wait_text(&client, "#new-secret", ":").await;
+    let temporary = wait_text(&client, "#new-secret", ":")
+        .await
+        .text()
+        .await
+        .expect("secret");
     fill(&client, "input[name=name]", "read only").await;
     for scope in [
         "phone_numbers:write",
@@ -557,11 +581,8 @@ async fn an_operator_does_every_task_in_the_console() {
         click(&client, &format!("input[value='{scope}']")).await;
     }
     click(&client, "form.card button[type=submit]").await;
-    let read_only = wait_text(&client, "#new-secret", ":")
-        .await
-        .text()
-        .await
-        .expect("secret");
+    // The first key's secret is on the page until the answer for this one replaces it.
+    let read_only = wait_changed_text(&client, "#new-secret", ":", &temporary).await;
     assert_no_stray_null(&client).await;
     screenshot(&client, "keys").await;
     click_in_row(&client, "temporary", "button.danger").await;
