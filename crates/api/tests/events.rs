@@ -509,13 +509,33 @@ async fn cursors_are_opaque_sealed_and_bound_to_their_workspace() {
         let a = app.workspace("A").await;
         let b = app.workspace("B").await;
         app.agent(&a.id, "A agent").await;
-        let (_, a_cursor) = read_feed(&app, &a.token, "start", 100).await;
+        // A's position after its agent's event, which other tests' transactions on the same
+        // PostgreSQL server may hold back a moment (see `read_feed_until`).
+        let mut a_cursor = "start".to_owned();
+        let mut a_events = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !a_events
+            .iter()
+            .any(|e: &Value| e["type"] == "agent.created")
+            && std::time::Instant::now() < deadline
+        {
+            let (more, next) = read_feed(&app, &a.token, &a_cursor, 100).await;
+            a_cursor = next;
+            if more.is_empty() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            a_events.extend(more);
+        }
+        assert!(
+            a_events.iter().any(|e| e["type"] == "agent.created"),
+            "{backend:?}: {a_events:?}"
+        );
         // Another workspace writes; A's position, read again, is the same opaque string.
         for i in 0..30 {
             app.agent(&b.id, &format!("B agent {i}")).await;
         }
         let (nothing, again) = read_feed(&app, &a.token, &a_cursor, 100).await;
-        assert!(nothing.is_empty());
+        assert!(nothing.is_empty(), "{backend:?}: {nothing:?}");
         assert_eq!(again, a_cursor, "{backend:?}");
         // Not `txid-seq` any more: sealed bytes, base64url.
         assert!(
