@@ -55,8 +55,7 @@ struct SharedConnections {
 /// per two cores. On two cores one beat two and four (bench/RESULTS.md): the fewer backends
 /// PostgreSQL wakes, the more queries each wake-up serves.
 fn shared_point_read_connections() -> usize {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (cores / 2).clamp(1, 4)
+    (cores() / 2).clamp(1, 4)
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -119,8 +118,12 @@ fn config(url: &str) -> Result<tokio_postgres::Config, StoreError> {
 /// Pool size: enough for the async workers and a few slow requests, small enough that ten
 /// replicas stay well under PostgreSQL's default 100 connections.
 fn pool_size() -> usize {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (cores * 4).clamp(4, 16)
+    (cores() * 4).clamp(4, 16)
+}
+
+/// The cores this process may run on (2 when that cannot be told).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 impl PostgresStore {

@@ -23,20 +23,7 @@ impl NumberStore for PostgresStore {
         workspace: &WorkspaceId,
         id: &PhoneNumberId,
     ) -> Result<Option<PhoneNumber>, StoreError> {
-        let client = self.point_read_client().await?;
-        let statement = client
-            .prepare_cached(&format!(
-                "SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE id = $1 AND workspace_id = $2"
-            ))
-            .await
-            .map_err(map_error)?;
-        client
-            .query_opt(&statement, &[&id.as_str(), &workspace.as_str()])
-            .await
-            .map_err(map_error)?
-            .as_ref()
-            .map(phone_number_from_row)
-            .transpose()
+        read_number(&*self.point_read_client().await?, workspace, id).await
     }
 
     async fn list_phone_numbers(
@@ -172,19 +159,7 @@ impl NumberStore for PostgresStore {
         number: &E164,
     ) -> Result<Option<PhoneNumber>, StoreError> {
         let client = self.point_read_client().await?;
-        let statement = client
-            .prepare_cached(&format!(
-                "SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE phone_number = $1 AND workspace_id = $2"
-            ))
-            .await
-            .map_err(map_error)?;
-        client
-            .query_opt(&statement, &[&number.as_str(), &workspace.as_str()])
-            .await
-            .map_err(map_error)?
-            .as_ref()
-            .map(phone_number_from_row)
-            .transpose()
+        number_where(&*client, "phone_number", number.as_str(), workspace).await
     }
 
     async fn update_phone_number(

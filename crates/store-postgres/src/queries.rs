@@ -129,11 +129,25 @@ pub(crate) async fn read_number(
     workspace: &WorkspaceId,
     id: &PhoneNumberId,
 ) -> Result<Option<PhoneNumber>, StoreError> {
+    number_where(client, "id", id.as_str(), workspace).await
+}
+
+/// The workspace's number whose `column` (`id` or `phone_number`, both unique within it) is
+/// `value`; the statement is prepared once per connection, so a read is one round trip.
+pub(crate) async fn number_where(
+    client: &impl GenericClient,
+    column: &'static str,
+    value: &str,
+    workspace: &WorkspaceId,
+) -> Result<Option<PhoneNumber>, StoreError> {
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE {column} = $1 AND workspace_id = $2"
+        ))
+        .await
+        .map_err(map_error)?;
     client
-        .query_opt(
-            &format!("SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE id = $1 AND workspace_id = $2"),
-            &[&id.as_str(), &workspace.as_str()],
-        )
+        .query_opt(&statement, &[&value, &workspace.as_str()])
         .await
         .map_err(map_error)?
         .as_ref()
