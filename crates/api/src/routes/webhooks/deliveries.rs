@@ -35,11 +35,8 @@ pub async fn test_endpoint(
         )
         .await?
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
-    let (attempt, result) = state.webhooks.attempt(&leased).await;
-    state
-        .webhooks
-        .record(&leased, attempt.clone(), result)
-        .await?;
+    let (attempt, result) = runtime.attempt(&leased).await;
+    runtime.record(&leased, attempt.clone(), result).await?;
     let mut delivery = leased.delivery;
     (delivery.state, delivery.next_attempt_at) = result.next_state();
     delivery.attempt_count = 1;
