@@ -4,14 +4,17 @@
 //! never re-checks it.
 #![forbid(unsafe_code)]
 
+mod destination;
 mod ids;
 mod keys;
 mod money;
 mod phone;
+pub mod routing;
 mod scope;
 mod sealing;
 mod time_fmt;
 
+pub use destination::{DESTINATION_MAX_LEN, Destination, DestinationError, DestinationKind};
 pub use ids::{
     AgentId, ApiKeyId, PhoneNumberId, WebhookDeliveryId, WebhookEndpointId, WorkspaceId,
 };
@@ -21,6 +24,7 @@ pub use phone::{
     Capabilities, CapabilitiesError, E164, NICKNAME_MAX_CHARS, NumberStatus, NumberType,
     PhoneNumber, PhoneNumberError, UnknownValue, is_phone_region, load_phone_metadata,
 };
+pub use routing::{RoutePlan, RouteTarget, RoutingPolicy, RoutingProblems, plan_route};
 pub use scope::{Scope, ScopeError, Scopes};
 pub use sealing::{SealingError, SealingKey};
 pub use time_fmt::Timestamp;
