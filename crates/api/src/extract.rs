@@ -197,6 +197,16 @@ impl Fields {
         }
     }
 
+    /// A field of a partial update holding any JSON (an object the caller checks itself):
+    /// absent keeps, `null` clears.
+    pub fn value_change(&mut self, name: &str) -> FieldChange<Value> {
+        match self.take(name, None) {
+            None => FieldChange::Keep,
+            Some(Value::Null) => FieldChange::Clear,
+            Some(value) => FieldChange::Set(value),
+        }
+    }
+
     /// An optional boolean field; `null` counts as absent, as for strings.
     pub fn optional_bool(&mut self, name: &str, alias: Option<&str>) -> Option<bool> {
         match self.take(name, alias) {

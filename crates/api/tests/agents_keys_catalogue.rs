@@ -34,7 +34,10 @@ async fn agents_crud_and_delete_detaches_numbers() {
             .map(String::as_str)
             .collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["created_at", "id", "name", "updated_at"]);
+        assert_eq!(
+            keys,
+            ["created_at", "destination", "id", "name", "updated_at"]
+        );
 
         // Blank means nothing but spaces, and a name is one line: control characters (a
         // vertical tab, a next-line character, NUL, an escape) are refused as such (the

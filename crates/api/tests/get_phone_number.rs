@@ -80,6 +80,7 @@ async fn returns_every_field_of_the_object() {
                 "outbound_agent_id",
                 "phone_number",
                 "provider",
+                "routing",
                 "sip_trunk_enabled",
                 "status",
                 "type",

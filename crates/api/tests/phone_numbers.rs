@@ -90,7 +90,7 @@ async fn list_pages_filters_and_rejects_bad_paging() {
         );
         assert_eq!(
             body["items"][0].as_object().map(|o| o.len()),
-            Some(17),
+            Some(18),
             "full objects"
         );
         assert!(

@@ -31,7 +31,7 @@ async fn purchase_returns_the_wrapper_with_the_offer_terms() {
             json!("Phone number purchased successfully.")
         );
         let number = &body["organizationPhoneNumber"];
-        assert_eq!(number.as_object().map(|o| o.len()), Some(17));
+        assert_eq!(number.as_object().map(|o| o.len()), Some(18));
         // One transaction, one time: the record and its history entry agree.
         assert_eq!(number["created_at"], number["updated_at"]);
         let history = app
@@ -488,7 +488,7 @@ async fn sip_trunks_validate_link_and_keep_the_password_sealed() {
             .await;
         assert_eq!(reply.status, StatusCode::CREATED);
         let body = reply.json();
-        assert_eq!(body.as_object().map(|o| o.len()), Some(17));
+        assert_eq!(body.as_object().map(|o| o.len()), Some(18));
         assert_eq!(body["provider"], json!("sip_trunk"));
         assert_eq!(body["sip_trunk_enabled"], json!(true));
         assert_eq!(body["status"], json!("active"));

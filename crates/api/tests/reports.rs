@@ -41,11 +41,14 @@ async fn add(
         .remove(0)
 }
 
-/// A workspace with US and IN enabled, not KYC-verified, an agent `Support`, and four
+/// A workspace with US and IN enabled, not KYC-verified, an agent `Support` (reached over
+/// SIP), and four
 /// numbers: two US (one routed to Support), one IN, one GB.
 async fn portfolio(app: &TestApp) -> (TestWorkspace, AgentId) {
     let ws = app.workspace("Acme").await;
-    let support = app.agent(&ws.id, "Support").await;
+    let support = app
+        .agent_at(&ws.id, "Support", Some("sip:support@agents.example.com"))
+        .await;
     add(
         app,
         &ws,
@@ -254,7 +257,7 @@ fn codes_of(review: &Value, number: &str) -> Vec<String> {
 async fn compliance_review_names_every_rule() {
     for backend in common::backends() {
         let app = TestApp::new(backend).await;
-        let (ws, _) = portfolio(&app).await;
+        let (ws, support) = portfolio(&app).await;
         // A purchase claim left long ago.
         let pending = app
             .store
@@ -309,8 +312,30 @@ async fn compliance_review_names_every_rule() {
         assert_eq!(codes_of(&review, "+14155550111"), ["stuck_pending"]);
         assert_eq!(
             review["counts"],
-            json!({"country_not_enabled": 1, "kyc_required": 1, "unrouted": 1, "voice_missing": 1, "stuck_pending": 1, "unmanaged_provider": 1})
+            json!({"country_not_enabled": 1, "kyc_required": 1, "unrouted": 1, "voice_missing": 1, "stuck_pending": 1, "unmanaged_provider": 1, "no_destination": 0})
         );
+        // An agent that loses its destination strands the numbers routed to it.
+        let cleared = app
+            .call(
+                "PATCH",
+                &format!("/v1/agents/{support}"),
+                Some(&ws.token),
+                Some(json!({"destination": null})),
+            )
+            .await;
+        assert_eq!(cleared.status, StatusCode::OK);
+        let stranded = app
+            .call(
+                "GET",
+                "/v1/organization-phone-numbers/compliance?code=no_destination",
+                Some(&ws.token),
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(stranded["counts"], json!({"no_destination": 2}));
+        assert_eq!(codes_of(&stranded, "+14155552671"), ["no_destination"]);
+        assert_eq!(stranded["findings"][0]["severity"], json!("error"));
         let kyc = review["findings"]
             .as_array()
             .expect("findings")
@@ -403,7 +428,7 @@ async fn export_streams_every_field_as_csv_or_ndjson() {
         let rows: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
         assert_eq!(
             rows[0],
-            "id,phone_number,country_code,type,monthly_cost_usd,capabilities,label,nickname,agent_id,inbound_agent_id,outbound_agent_id,status,provider,sip_trunk_enabled,is_default,created_at,updated_at"
+            "id,phone_number,country_code,type,monthly_cost_usd,capabilities,label,nickname,agent_id,inbound_agent_id,outbound_agent_id,status,provider,sip_trunk_enabled,is_default,created_at,updated_at,routing"
         );
         assert_eq!(rows.len(), 3, "the header and the two US numbers: {text}");
         assert!(

@@ -3,8 +3,10 @@
 use crate::output::print_text;
 use anyhow::{Context, Result};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use switchboard_domain::{Capabilities, E164, Money, NumberStatus, PhoneNumberId, Scopes};
-use switchboard_store::{Actor, NewPhoneNumber, NewWorkspace, Store, issue_api_key};
+use switchboard_domain::{
+    Capabilities, Destination, E164, Money, NumberStatus, PhoneNumberId, Scopes,
+};
+use switchboard_store::{Actor, NewAgent, NewPhoneNumber, NewWorkspace, Store, issue_api_key};
 
 /// `(number, nickname, monthly cost, capabilities, routed to the first agent)`.
 const DEMO_NUMBERS: &[(&str, &str, &str, Capabilities, bool)] = &[
@@ -61,11 +63,21 @@ pub async fn seed_and_announce(store: &dyn Store, listening: SocketAddr) -> Resu
             kyc_verified: true,
         })
         .await?;
+    // The support agent answers over SIP; the sales agent has no destination yet, which
+    // the compliance review points out once a number routes to it.
+    let support = NewAgent {
+        name: "Support agent".into(),
+        destination: Some(Destination::parse("sip:support@agents.example.com")?),
+    };
     let support = store
-        .create_agent(&workspace.id, "Support agent", &Actor::cli())
+        .create_agent(&workspace.id, support, &Actor::cli())
         .await?;
+    let sales = NewAgent {
+        name: "Sales agent".into(),
+        destination: None,
+    };
     store
-        .create_agent(&workspace.id, "Sales agent", &Actor::cli())
+        .create_agent(&workspace.id, sales, &Actor::cli())
         .await?;
     let mut numbers = Vec::new();
     for (number, nickname, cost, capabilities, routed) in DEMO_NUMBERS {

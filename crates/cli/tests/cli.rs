@@ -453,11 +453,11 @@ fn migrate_and_schema_version_checks() {
     let sandbox = Sandbox::new();
     assert_eq!(
         sandbox.json(&["migrate"]),
-        json!({"from_version": 0, "to_version": 7})
+        json!({"from_version": 0, "to_version": 8})
     );
     assert_eq!(
         sandbox.json(&["migrate"]),
-        json!({"from_version": 7, "to_version": 7})
+        json!({"from_version": 8, "to_version": 8})
     );
 
     let conn = rusqlite::Connection::open(sandbox.db_path()).expect("open");
@@ -1427,7 +1427,7 @@ fn export_then_import_round_trips_and_summary_adds_up() {
         assert_eq!(original.len(), 3);
         assert_eq!(
             original[0].as_object().map(|o| o.len()),
-            Some(17),
+            Some(18),
             "every field"
         );
         assert_eq!(kept(ndjson(&elsewhere, &target)), kept(original));

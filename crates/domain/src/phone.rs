@@ -219,6 +219,8 @@ pub struct PhoneNumber {
     pub updated_at: Timestamp,
     /// Bumped by every change: what ETags and If-Match compare.
     pub revision: i64,
+    /// How calls to it are routed beyond `inbound_agent_id`, if the workspace set a policy.
+    pub routing: Option<crate::RoutingPolicy>,
 }
 
 impl PhoneNumber {

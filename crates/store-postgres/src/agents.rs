@@ -9,7 +9,8 @@ use deadpool_postgres::GenericClient;
 use switchboard_domain::{AgentId, PhoneNumberId, Timestamp, WorkspaceId};
 use switchboard_store::AgentStore;
 use switchboard_store::{
-    Actor, Agent, HistoryAction, NewEvent, PageRequest, PhoneNumberObject, StoreError,
+    Actor, Agent, AgentUpdate, HistoryAction, NewAgent, NewEvent, PageRequest, PhoneNumberObject,
+    StoreError, routing_column, routing_names_agent_sql,
 };
 
 #[async_trait]
@@ -17,14 +18,15 @@ impl AgentStore for PostgresStore {
     async fn create_agent(
         &self,
         workspace: &WorkspaceId,
-        name: &str,
+        new: NewAgent,
         actor: &Actor,
     ) -> Result<Agent, StoreError> {
         let now = Timestamp::now();
         let agent = Agent {
             id: AgentId::generate(),
             workspace_id: workspace.clone(),
-            name: name.to_owned(),
+            name: new.name,
+            destination: new.destination,
             created_at: now,
             updated_at: now,
         };
@@ -32,8 +34,14 @@ impl AgentStore for PostgresStore {
         let tx = client.transaction().await.map_err(map_error)?;
         require_workspace(&tx, workspace).await?;
         tx.execute(
-            "INSERT INTO agents (id, workspace_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
-            &[&agent.id.as_str(), &workspace.as_str(), &agent.name, &now.as_millis()],
+            "INSERT INTO agents (id, workspace_id, name, destination, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
+            &[
+                &agent.id.as_str(),
+                &workspace.as_str(),
+                &agent.name,
+                &agent.destination.as_ref().map(|d| d.as_str()),
+                &now.as_millis(),
+            ],
         )
         .await
         .map_err(|e| match map_error(e) {
@@ -41,19 +49,9 @@ impl AgentStore for PostgresStore {
             StoreError::Conflict(_) => StoreError::NotFound(format!("workspace {workspace}")),
             other => other,
         })?;
-        record_event(
-            &tx,
-            workspace,
-            &NewEvent::of_agent(
-                agent.id.as_str(),
-                None,
-                Some(&agent.name),
-                Vec::new(),
-                actor,
-                now,
-            ),
-        )
-        .await?;
+        if let Some(event) = NewEvent::of_agent(None, Some(&agent), Vec::new(), actor, now) {
+            record_event(&tx, workspace, &event).await?;
+        }
         tx.commit().await.map_err(map_error)?;
         Ok(agent)
     }
@@ -106,11 +104,11 @@ impl AgentStore for PostgresStore {
             .transpose()
     }
 
-    async fn rename_agent(
+    async fn update_agent(
         &self,
         workspace: &WorkspaceId,
         id: &AgentId,
-        name: &str,
+        update: AgentUpdate,
         actor: &Actor,
     ) -> Result<Option<Agent>, StoreError> {
         let mut client = self.client().await?;
@@ -119,30 +117,23 @@ impl AgentStore for PostgresStore {
             return Ok(None);
         };
         let now = Timestamp::now();
-        let after = tx
-            .query_one(
-                &format!(
-                    "UPDATE agents SET name = $1, updated_at = $2 WHERE id = $3 AND workspace_id = $4 RETURNING {AGENT_COLUMNS}"
-                ),
-                &[&name, &now.as_millis(), &id.as_str(), &workspace.as_str()],
-            )
-            .await
-            .map_err(map_error)
-            .and_then(|row| agent_from_row(&row))?;
-        if before.name != name {
-            record_event(
-                &tx,
-                workspace,
-                &NewEvent::of_agent(
-                    id.as_str(),
-                    Some(&before.name),
-                    Some(name),
-                    Vec::new(),
-                    actor,
-                    now,
-                ),
-            )
-            .await?;
+        let mut after = update.apply_to(&before);
+        after.updated_at = now;
+        tx.execute(
+            "UPDATE agents SET name = $1, destination = $2, updated_at = $3 WHERE id = $4 AND workspace_id = $5",
+            &[
+                &after.name,
+                &after.destination.as_ref().map(|d| d.as_str()),
+                &now.as_millis(),
+                &id.as_str(),
+                &workspace.as_str(),
+            ],
+        )
+        .await
+        .map_err(map_error)?;
+        if let Some(event) = NewEvent::of_agent(Some(&before), Some(&after), Vec::new(), actor, now)
+        {
+            record_event(&tx, workspace, &event).await?;
         }
         tx.commit().await.map_err(map_error)?;
         Ok(Some(after))
@@ -156,10 +147,19 @@ impl AgentStore for PostgresStore {
     ) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_error)?;
+        // The agent first: a change that names it (and holds it, see `agent_exists`) commits
+        // before this reads the numbers, or waits and then finds it gone.
+        let Some(agent) = lock_agent(&tx, workspace, id).await? else {
+            return Ok(false);
+        };
         let now = Timestamp::now().as_millis();
         let routed = tx
             .query(
-                "SELECT id FROM phone_numbers WHERE workspace_id = $1 AND (inbound_agent_id = $2 OR outbound_agent_id = $2) FOR UPDATE",
+                &format!(
+                    "SELECT id FROM phone_numbers WHERE workspace_id = $1
+                     AND (inbound_agent_id = $2 OR outbound_agent_id = $2 OR {}) FOR UPDATE",
+                    routing_names_agent_sql("$2")
+                ),
                 &[&workspace.as_str(), &id.as_str()],
             )
             .await
@@ -167,14 +167,18 @@ impl AgentStore for PostgresStore {
         let mut detached = Vec::new();
         for row in routed {
             let number_id = parse_id(get(&row, 0)?, PhoneNumberId::parse, "phone number id")?;
-            let before = read_number(&tx, workspace, &number_id).await?;
+            let Some(before) = read_number(&tx, workspace, &number_id).await? else {
+                continue;
+            };
+            let routing = before.routing.as_ref().and_then(|p| p.without_agent(id));
+            let routing_text = routing_column(routing.as_ref().or(before.routing.as_ref()));
             tx.execute(
                 "UPDATE phone_numbers SET
                      inbound_agent_id = CASE WHEN inbound_agent_id = $1 THEN NULL ELSE inbound_agent_id END,
                      outbound_agent_id = CASE WHEN outbound_agent_id = $1 THEN NULL ELSE outbound_agent_id END,
-                     updated_at = $2, revision = revision + 1
-                 WHERE id = $3 AND workspace_id = $4",
-                &[&id.as_str(), &now, &number_id.as_str(), &workspace.as_str()],
+                     routing = $2, updated_at = $3, revision = revision + 1
+                 WHERE id = $4 AND workspace_id = $5",
+                &[&id.as_str(), &routing_text, &now, &number_id.as_str(), &workspace.as_str()],
             )
             .await
             .map_err(map_error)?;
@@ -182,7 +186,7 @@ impl AgentStore for PostgresStore {
             record_history(
                 &tx,
                 workspace,
-                before.as_ref(),
+                Some(&before),
                 after.as_ref(),
                 HistoryAction::Updated,
                 actor,
@@ -190,28 +194,17 @@ impl AgentStore for PostgresStore {
             .await?;
             detached.extend(after.map(PhoneNumberObject::from));
         }
-        let Some(agent) = lock_agent(&tx, workspace, id).await? else {
-            return Ok(false);
-        };
         tx.execute(
             "DELETE FROM agents WHERE id = $1 AND workspace_id = $2",
             &[&id.as_str(), &workspace.as_str()],
         )
         .await
         .map_err(map_error)?;
-        record_event(
-            &tx,
-            workspace,
-            &NewEvent::of_agent(
-                id.as_str(),
-                Some(&agent.name),
-                None,
-                detached,
-                actor,
-                Timestamp::now(),
-            ),
-        )
-        .await?;
+        if let Some(event) =
+            NewEvent::of_agent(Some(&agent), None, detached, actor, Timestamp::now())
+        {
+            record_event(&tx, workspace, &event).await?;
+        }
         tx.commit().await.map_err(map_error)?;
         Ok(true)
     }

@@ -22,6 +22,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (6, include_str!("../migrations/0006_events.sql")),
     (7, include_str!("../migrations/0007_webhooks.sql")),
+    (
+        8,
+        include_str!("../migrations/0008_destinations_and_routing.sql"),
+    ),
 ];
 
 /// Any constant works; it only has to be the same for every replica.

@@ -10,9 +10,9 @@ use switchboard_domain::{
 };
 use switchboard_store::NumberStore;
 use switchboard_store::{
-    Actor, FieldChange, HistoryAction, HistoryEntry, NumberFilter, NumberGroup, NumberGroupTotals,
-    NumberStream, PageRequest, PatchError, PhoneNumberPatch, ReleaseClaim, STREAM_BUFFER,
-    StoreError, summary_sql,
+    Actor, HistoryAction, HistoryEntry, NumberFilter, NumberGroup, NumberGroupTotals, NumberStream,
+    PageRequest, PatchError, PhoneNumberPatch, ReleaseClaim, STREAM_BUFFER, StoreError,
+    routing_column, summary_sql,
 };
 use tokio_postgres::types::ToSql;
 
@@ -188,13 +188,8 @@ impl NumberStore for PostgresStore {
             return Err(PatchError::Changed);
         }
         let before = current.clone();
-        for (field, change) in [
-            ("inbound_agent_id", &patch.inbound_agent_id),
-            ("outbound_agent_id", &patch.outbound_agent_id),
-        ] {
-            if let FieldChange::Set(agent) = change
-                && !agent_exists(&tx, workspace, agent).await?
-            {
+        for (field, agent) in patch.agents_named() {
+            if !agent_exists(&tx, workspace, agent).await? {
                 return Err(PatchError::UnknownAgent(field));
             }
         }
@@ -234,14 +229,15 @@ impl NumberStore for PostgresStore {
         }
         tx.execute(
             "UPDATE phone_numbers SET nickname = $1, label = $2, inbound_agent_id = $3, outbound_agent_id = $4,
-                 is_default = $5, updated_at = $6, revision = revision + 1
-             WHERE id = $7 AND workspace_id = $8",
+                 is_default = $5, routing = $6, updated_at = $7, revision = revision + 1
+             WHERE id = $8 AND workspace_id = $9",
             &[
                 &next.nickname,
                 &next.label,
                 &next.inbound_agent_id.as_ref().map(AgentId::as_str),
                 &next.outbound_agent_id.as_ref().map(AgentId::as_str),
                 &next.is_default,
+                &routing_column(next.routing.as_ref()),
                 &now,
                 &id.as_str(),
                 &workspace.as_str(),

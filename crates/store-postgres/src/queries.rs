@@ -10,7 +10,7 @@ use switchboard_domain::{
 };
 use switchboard_store::{
     Actor, Agent, Event, EventCursor, EventFilter, HistoryAction, NewEvent, NewPhoneNumber,
-    NumberFilter, StoreError, Workspace,
+    NumberFilter, StoreError, Workspace, destination_from_column, routing_from_column,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -20,7 +20,7 @@ pub(crate) const IMPORT_CHUNK: usize = 1000;
 
 pub(crate) const PHONE_NUMBER_COLUMNS: &str = "id, workspace_id, phone_number, country_code, type, \
     monthly_cost_cents, voice, sms, label, nickname, inbound_agent_id, outbound_agent_id, \
-    status, provider, sip_trunk_enabled, is_default, created_at, updated_at, revision";
+    status, provider, sip_trunk_enabled, is_default, created_at, updated_at, revision, routing";
 
 pub(crate) fn optional_agent(value: Option<String>) -> Result<Option<AgentId>, StoreError> {
     value
@@ -56,6 +56,8 @@ pub(crate) fn phone_number_from_row(row: &Row) -> Result<PhoneNumber, StoreError
         created_at: Timestamp::from_millis(get(row, 16)?),
         updated_at: Timestamp::from_millis(get(row, 17)?),
         revision: get(row, 18)?,
+        routing: routing_from_column(get::<Option<String>>(row, 19)?.as_deref())
+            .map_err(|e| corrupt("routing policy", &e))?,
     })
 }
 
@@ -79,13 +81,16 @@ pub(crate) fn agent_from_row(row: &Row) -> Result<Agent, StoreError> {
         id: parse_id(get(row, 0)?, AgentId::parse, "agent id")?,
         workspace_id: parse_id(get(row, 1)?, WorkspaceId::parse, "workspace id")?,
         name: get(row, 2)?,
-        created_at: Timestamp::from_millis(get(row, 3)?),
-        updated_at: Timestamp::from_millis(get(row, 4)?),
+        destination: destination_from_column(get::<Option<String>>(row, 3)?.as_deref())
+            .map_err(|e| corrupt("agent destination", &e))?,
+        created_at: Timestamp::from_millis(get(row, 4)?),
+        updated_at: Timestamp::from_millis(get(row, 5)?),
     })
 }
 
 pub(crate) const WORKSPACE_COLUMNS: &str = "id, name, enabled_countries, kyc_verified, created_at";
-pub(crate) const AGENT_COLUMNS: &str = "id, workspace_id, name, created_at, updated_at";
+pub(crate) const AGENT_COLUMNS: &str =
+    "id, workspace_id, name, destination, created_at, updated_at";
 
 pub(crate) async fn workspace_exists(
     client: &impl GenericClient,
@@ -109,6 +114,9 @@ pub(crate) async fn require_workspace(
     }
 }
 
+/// Whether `agent` is an agent of the workspace; in a transaction, it stays one until the
+/// transaction ends (a deletion waits), so a routing policy saved in it never names an agent
+/// that a concurrent deletion missed.
 pub(crate) async fn agent_exists(
     client: &impl GenericClient,
     workspace: &WorkspaceId,
@@ -116,7 +124,7 @@ pub(crate) async fn agent_exists(
 ) -> Result<bool, StoreError> {
     Ok(client
         .query_opt(
-            "SELECT 1 FROM agents WHERE id = $1 AND workspace_id = $2",
+            "SELECT 1 FROM agents WHERE id = $1 AND workspace_id = $2 FOR KEY SHARE",
             &[&agent.as_str(), &workspace.as_str()],
         )
         .await

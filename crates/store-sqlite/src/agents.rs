@@ -5,11 +5,12 @@ use crate::queries::*;
 use crate::rows::parse_id;
 use crate::{SqliteStore, map_error};
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use switchboard_domain::{AgentId, PhoneNumberId, Timestamp, WorkspaceId};
 use switchboard_store::AgentStore;
 use switchboard_store::{
-    Actor, Agent, HistoryAction, NewEvent, PageRequest, PhoneNumberObject, StoreError,
+    Actor, Agent, AgentUpdate, HistoryAction, NewAgent, NewEvent, PageRequest, PhoneNumberObject,
+    StoreError, routing_column, routing_names_agent_sql,
 };
 
 #[async_trait]
@@ -17,30 +18,35 @@ impl AgentStore for SqliteStore {
     async fn create_agent(
         &self,
         workspace: &WorkspaceId,
-        name: &str,
+        new: NewAgent,
         actor: &Actor,
     ) -> Result<Agent, StoreError> {
-        let (workspace, name, actor) = (workspace.clone(), name.to_owned(), actor.clone());
+        let (workspace, actor) = (workspace.clone(), actor.clone());
         self.write(move |tx| {
             require_workspace(tx, &workspace)?;
             let now = Timestamp::now();
             let agent = Agent {
                 id: AgentId::generate(),
                 workspace_id: workspace,
-                name,
+                name: new.name,
+                destination: new.destination,
                 created_at: now,
                 updated_at: now,
             };
             tx.execute(
-                "INSERT INTO agents (id, workspace_id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-                params![agent.id.as_str(), agent.workspace_id.as_str(), agent.name, now.as_millis()],
+                "INSERT INTO agents (id, workspace_id, name, destination, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                params![
+                    agent.id.as_str(),
+                    agent.workspace_id.as_str(),
+                    agent.name,
+                    agent.destination.as_ref().map(|d| d.as_str()),
+                    now.as_millis()
+                ],
             )
             .map_err(map_error)?;
-            record_event(
-                tx,
-                &agent.workspace_id,
-                &NewEvent::of_agent(agent.id.as_str(), None, Some(&agent.name), Vec::new(), &actor, now),
-            )?;
+            if let Some(event) = NewEvent::of_agent(None, Some(&agent), Vec::new(), &actor, now) {
+                record_event(tx, &agent.workspace_id, &event)?;
+            }
             Ok(agent)
         })
         .await
@@ -61,10 +67,10 @@ impl AgentStore for SqliteStore {
                 )
                 .map_err(map_error)?;
             let mut stmt = conn
-                .prepare_cached(
-                    "SELECT id, workspace_id, name, created_at, updated_at FROM agents
-                     WHERE workspace_id = ?1 ORDER BY created_at, id LIMIT ?2 OFFSET ?3",
-                )
+                .prepare_cached(&format!(
+                    "SELECT {AGENT_COLUMNS} FROM agents
+                     WHERE workspace_id = ?1 ORDER BY created_at, id LIMIT ?2 OFFSET ?3"
+                ))
                 .map_err(map_error)?;
             let agents = stmt
                 .query_map(
@@ -89,54 +95,40 @@ impl AgentStore for SqliteStore {
         id: &AgentId,
     ) -> Result<Option<Agent>, StoreError> {
         let (workspace, id) = (workspace.clone(), id.clone());
-        self.lookup(move |conn| {
-            conn.prepare_cached(
-                "SELECT id, workspace_id, name, created_at, updated_at FROM agents WHERE id = ?1 AND workspace_id = ?2",
-            )
-            .and_then(|mut stmt| stmt.query_row([id.as_str(), workspace.as_str()], agent_from_row).optional())
-            .map_err(map_error)
-        })
-        .await
+        self.lookup(move |conn| read_agent(conn, &workspace, &id))
+            .await
     }
 
-    async fn rename_agent(
+    async fn update_agent(
         &self,
         workspace: &WorkspaceId,
         id: &AgentId,
-        name: &str,
+        update: AgentUpdate,
         actor: &Actor,
     ) -> Result<Option<Agent>, StoreError> {
-        let (workspace, id, name, actor) = (
-            workspace.clone(),
-            id.clone(),
-            name.to_owned(),
-            actor.clone(),
-        );
+        let (workspace, id, actor) = (workspace.clone(), id.clone(), actor.clone());
         self.write(move |tx| {
             let Some(before) = read_agent(tx, &workspace, &id)? else {
                 return Ok(None);
             };
             let now = Timestamp::now();
+            let mut after = update.apply_to(&before);
+            after.updated_at = now;
             tx.execute(
-                "UPDATE agents SET name = ?1, updated_at = ?2 WHERE id = ?3 AND workspace_id = ?4",
-                params![name, now.as_millis(), id.as_str(), workspace.as_str()],
+                "UPDATE agents SET name = ?1, destination = ?2, updated_at = ?3 WHERE id = ?4 AND workspace_id = ?5",
+                params![
+                    after.name,
+                    after.destination.as_ref().map(|d| d.as_str()),
+                    now.as_millis(),
+                    id.as_str(),
+                    workspace.as_str()
+                ],
             )
             .map_err(map_error)?;
-            if before.name != name {
-                record_event(
-                    tx,
-                    &workspace,
-                    &NewEvent::of_agent(
-                        id.as_str(),
-                        Some(&before.name),
-                        Some(&name),
-                        Vec::new(),
-                        &actor,
-                        now,
-                    ),
-                )?;
+            if let Some(event) = NewEvent::of_agent(Some(&before), Some(&after), Vec::new(), &actor, now) {
+                record_event(tx, &workspace, &event)?;
             }
-            read_agent(tx, &workspace, &id)
+            Ok(Some(after))
         })
         .await
     }
@@ -151,9 +143,11 @@ impl AgentStore for SqliteStore {
         self.write(move |tx| {
             let now = Timestamp::now().as_millis();
             let routed: Vec<String> = tx
-                .prepare_cached(
-                    "SELECT id FROM phone_numbers WHERE workspace_id = ?1 AND (inbound_agent_id = ?2 OR outbound_agent_id = ?2)",
-                )
+                .prepare_cached(&format!(
+                    "SELECT id FROM phone_numbers WHERE workspace_id = ?1
+                     AND (inbound_agent_id = ?2 OR outbound_agent_id = ?2 OR {})",
+                    routing_names_agent_sql("?2")
+                ))
                 .and_then(|mut stmt| {
                     stmt.query_map([workspace.as_str(), id.as_str()], |row| row.get(0))?
                         .collect::<rusqlite::Result<Vec<String>>>()
@@ -164,18 +158,22 @@ impl AgentStore for SqliteStore {
             let mut detached = Vec::new();
             for number_id in routed {
                 let number_id = parse_id(number_id, PhoneNumberId::parse, "phone number id").map_err(map_error)?;
-                let before = read_number(tx, &workspace, &number_id)?;
+                let Some(before) = read_number(tx, &workspace, &number_id)? else {
+                    continue;
+                };
+                let routing = before.routing.as_ref().and_then(|p| p.without_agent(&id));
+                let routing_text = routing_column(routing.as_ref().or(before.routing.as_ref()));
                 tx.execute(
                     "UPDATE phone_numbers SET
                          inbound_agent_id = CASE WHEN inbound_agent_id = ?1 THEN NULL ELSE inbound_agent_id END,
                          outbound_agent_id = CASE WHEN outbound_agent_id = ?1 THEN NULL ELSE outbound_agent_id END,
-                         updated_at = ?2, revision = revision + 1
-                     WHERE id = ?3 AND workspace_id = ?4",
-                    params![id.as_str(), now, number_id.as_str(), workspace.as_str()],
+                         routing = ?2, updated_at = ?3, revision = revision + 1
+                     WHERE id = ?4 AND workspace_id = ?5",
+                    params![id.as_str(), routing_text, now, number_id.as_str(), workspace.as_str()],
                 )
                 .map_err(map_error)?;
                 let after = read_number(tx, &workspace, &number_id)?;
-                record_history(tx, &workspace, before.as_ref(), after.as_ref(), HistoryAction::Updated, &actor)?;
+                record_history(tx, &workspace, Some(&before), after.as_ref(), HistoryAction::Updated, &actor)?;
                 detached.extend(after.map(PhoneNumberObject::from));
             }
             let Some(agent) = read_agent(tx, &workspace, &id)? else {
@@ -186,11 +184,9 @@ impl AgentStore for SqliteStore {
                 [id.as_str(), workspace.as_str()],
             )
             .map_err(map_error)?;
-            record_event(
-                tx,
-                &workspace,
-                &NewEvent::of_agent(id.as_str(), Some(&agent.name), None, detached, &actor, Timestamp::now()),
-            )?;
+            if let Some(event) = NewEvent::of_agent(Some(&agent), None, detached, &actor, Timestamp::now()) {
+                record_event(tx, &workspace, &event)?;
+            }
             Ok(true)
         })
         .await

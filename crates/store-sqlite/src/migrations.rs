@@ -24,6 +24,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (6, include_str!("../migrations/0006_events.sql")),
     (7, include_str!("../migrations/0007_webhooks.sql")),
+    (
+        8,
+        include_str!("../migrations/0008_destinations_and_routing.sql"),
+    ),
 ];
 
 fn current_version(conn: &Connection) -> Result<Option<i64>, StoreError> {

@@ -10,13 +10,17 @@ use switchboard_domain::{
     WorkspaceId,
 };
 use switchboard_store::{
-    Actor, Agent, Event, EventCursor, EventFilter, FieldChange, HistoryAction, NewEvent,
-    NewPhoneNumber, NumberFilter, PatchError, PhoneNumberPatch, StoreError, Workspace,
+    Actor, Agent, Event, EventCursor, EventFilter, HistoryAction, NewEvent, NewPhoneNumber,
+    NumberFilter, PatchError, PhoneNumberPatch, StoreError, Workspace, destination_from_column,
+    routing_column, routing_from_column,
 };
 
 pub(crate) const PHONE_NUMBER_COLUMNS: &str = "id, workspace_id, phone_number, country_code, type, \
     monthly_cost_cents, voice, sms, label, nickname, inbound_agent_id, outbound_agent_id, \
-    status, provider, sip_trunk_enabled, is_default, created_at, updated_at, revision";
+    status, provider, sip_trunk_enabled, is_default, created_at, updated_at, revision, routing";
+
+pub(crate) const AGENT_COLUMNS: &str =
+    "id, workspace_id, name, destination, created_at, updated_at";
 
 pub(crate) fn phone_number_from_row(row: &Row<'_>) -> rusqlite::Result<PhoneNumber> {
     let type_text: String = row.get(4)?;
@@ -46,6 +50,8 @@ pub(crate) fn phone_number_from_row(row: &Row<'_>) -> rusqlite::Result<PhoneNumb
         created_at: Timestamp::from_millis(row.get(16)?),
         updated_at: Timestamp::from_millis(row.get(17)?),
         revision: row.get(18)?,
+        routing: routing_from_column(row.get_ref(19)?.as_str_or_null()?)
+            .map_err(|e| corrupt("routing policy", &e))?,
     })
 }
 
@@ -89,8 +95,10 @@ pub(crate) fn agent_from_row(row: &Row<'_>) -> rusqlite::Result<Agent> {
         id: parse_id(row.get(0)?, AgentId::parse, "agent id")?,
         workspace_id: parse_id(row.get(1)?, WorkspaceId::parse, "workspace id")?,
         name: row.get(2)?,
-        created_at: Timestamp::from_millis(row.get(3)?),
-        updated_at: Timestamp::from_millis(row.get(4)?),
+        destination: destination_from_column(row.get_ref(3)?.as_str_or_null()?)
+            .map_err(|e| corrupt("agent destination", &e))?,
+        created_at: Timestamp::from_millis(row.get(4)?),
+        updated_at: Timestamp::from_millis(row.get(5)?),
     })
 }
 
@@ -216,13 +224,8 @@ pub(crate) fn apply_patch(
         return Err(PatchError::Changed);
     }
     let before = current.clone();
-    for (field, change) in [
-        ("inbound_agent_id", &patch.inbound_agent_id),
-        ("outbound_agent_id", &patch.outbound_agent_id),
-    ] {
-        if let FieldChange::Set(agent) = change
-            && !agent_exists(tx, workspace, agent)?
-        {
+    for (field, agent) in patch.agents_named() {
+        if !agent_exists(tx, workspace, agent)? {
             return Err(PatchError::UnknownAgent(field));
         }
     }
@@ -261,14 +264,15 @@ pub(crate) fn apply_patch(
     }
     tx.execute(
         "UPDATE phone_numbers SET nickname = ?1, label = ?2, inbound_agent_id = ?3, outbound_agent_id = ?4,
-             is_default = ?5, updated_at = ?6, revision = revision + 1
-         WHERE id = ?7 AND workspace_id = ?8",
+             is_default = ?5, routing = ?6, updated_at = ?7, revision = revision + 1
+         WHERE id = ?8 AND workspace_id = ?9",
         params![
             next.nickname,
             next.label,
             next.inbound_agent_id.as_ref().map(AgentId::as_str),
             next.outbound_agent_id.as_ref().map(AgentId::as_str),
             next.is_default,
+            routing_column(next.routing.as_ref()),
             now,
             id.as_str(),
             workspace.as_str(),
@@ -347,7 +351,7 @@ pub(crate) fn read_agent(
     id: &AgentId,
 ) -> Result<Option<Agent>, StoreError> {
     conn.query_row(
-        "SELECT id, workspace_id, name, created_at, updated_at FROM agents WHERE id = ?1 AND workspace_id = ?2",
+        &format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = ?1 AND workspace_id = ?2"),
         [id.as_str(), workspace.as_str()],
         agent_from_row,
     )

@@ -1,12 +1,12 @@
 //! The workspace's change feed: every change to its numbers, agents and API keys, written in
 //! the same transaction as the change.
 
-use crate::{Actor, PhoneNumberObject, WebhookEndpoint, Workspace};
+use crate::{Actor, Agent, PhoneNumberObject, WebhookEndpoint, Workspace};
 use serde_json::{Value, json};
 use switchboard_domain::{PhoneNumber, Scope, Scopes, Timestamp};
 
 /// Every kind of event, as the feed names them.
-pub const EVENT_TYPES: [&str; 18] = [
+pub const EVENT_TYPES: [&str; 19] = [
     "phone_number.imported",
     "phone_number.purchased",
     "phone_number.linked",
@@ -14,6 +14,7 @@ pub const EVENT_TYPES: [&str; 18] = [
     "phone_number.released",
     "agent.created",
     "agent.renamed",
+    "agent.updated",
     "agent.deleted",
     "api_key.created",
     "api_key.revoked",
@@ -222,24 +223,43 @@ impl NewEvent {
         })
     }
 
-    /// An agent created (`before` none), renamed, or deleted (`after` none). A deletion
-    /// names the numbers it detached from the agent, as they are afterwards.
+    /// An agent created (`before` none), renamed (only its name changed), updated (its
+    /// destination changed), or deleted (`after` none); `None` when a change changed nothing.
+    /// A deletion names the numbers it detached from the agent, as they are afterwards.
     pub fn of_agent(
-        id: &str,
-        before: Option<&str>,
-        after: Option<&str>,
+        before: Option<&Agent>,
+        after: Option<&Agent>,
         detached: Vec<PhoneNumberObject>,
         actor: &Actor,
         at: Timestamp,
-    ) -> Self {
+    ) -> Option<Self> {
+        let agent = after.or(before)?;
+        let name = |a: Option<&Agent>| a.map(|a| a.name.clone());
+        let destination =
+            |a: Option<&Agent>| a.and_then(|a| a.destination.as_ref().map(|d| d.to_string()));
+        let mut changes = serde_json::Map::new();
+        if name(before) != name(after) {
+            changes.insert(
+                "name".into(),
+                json!({"before": name(before), "after": name(after)}),
+            );
+        }
+        if destination(before) != destination(after) {
+            changes.insert(
+                "destination".into(),
+                json!({"before": destination(before), "after": destination(after)}),
+            );
+        }
         let event_type = match (before, after) {
             (None, _) => "agent.created",
             (_, None) => "agent.deleted",
+            _ if changes.is_empty() => return None,
+            _ if changes.contains_key("destination") => "agent.updated",
             _ => "agent.renamed",
         };
-        let changes = json!({"name": {"before": before, "after": after}});
+        let changes = Value::Object(changes);
         let mut data = json!({
-            "agent": {"id": id, "name": after.or(before)},
+            "agent": {"id": agent.id.as_str(), "name": agent.name, "destination": destination(Some(agent))},
             "changes": changes,
             "actor": actor.name,
             "request_id": actor.request_id,
@@ -247,16 +267,16 @@ impl NewEvent {
         if after.is_none() {
             data["detached_phone_numbers"] = json!(detached);
         }
-        Self {
+        Some(Self {
             event_type: event_type.into(),
-            subject_id: id.to_owned(),
+            subject_id: agent.id.to_string(),
             phone_number: None,
-            agent_ids: agent_list([id]),
+            agent_ids: agent_list([agent.id.as_str()]),
             actor: actor.clone(),
             changes: changes.to_string(),
             at,
             data: data.to_string(),
-        }
+        })
     }
 
     /// An API key event: `api_key.created`, `api_key.revoked` or `api_key.expiry_set`.

@@ -94,6 +94,10 @@ fn visible_fields(number: &PhoneNumber) -> Vec<(&'static str, Value)> {
         ("provider", json!(number.provider)),
         ("sip_trunk_enabled", json!(number.sip_trunk_enabled)),
         ("is_default", json!(number.is_default)),
+        (
+            "routing",
+            number.routing.as_ref().map_or(Value::Null, |r| r.to_json()),
+        ),
     ]
 }
 

@@ -5,13 +5,13 @@
 #![forbid(unsafe_code)]
 
 use switchboard_domain::{
-    AgentId, ApiKeyId, Capabilities, E164, Money, NumberStatus, NumberType, PhoneNumber,
-    PhoneNumberId, Scopes, SecretDigest, Timestamp, WorkspaceId,
+    AgentId, ApiKeyId, Capabilities, Destination, E164, Money, NumberStatus, NumberType,
+    PhoneNumber, PhoneNumberId, RoutingPolicy, Scopes, SecretDigest, Timestamp, WorkspaceId,
 };
 
 /// The schema version this build of Switchboard reads and writes. Every backend's migrations
 /// carry the same version stamps.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// What `migrate` did: the schema version before and after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,6 +276,7 @@ pub struct PhoneNumberPatch {
     pub outbound_agent_id: FieldChange<AgentId>,
     /// `Some(true)` makes it the default (clearing the previous one); `Some(false)` unsets it.
     pub is_default: Option<bool>,
+    pub routing: FieldChange<RoutingPolicy>,
 }
 
 /// The fields of a number a PATCH can change.
@@ -286,6 +287,7 @@ pub struct EditableFields {
     pub inbound_agent_id: Option<AgentId>,
     pub outbound_agent_id: Option<AgentId>,
     pub is_default: bool,
+    pub routing: Option<RoutingPolicy>,
 }
 
 impl EditableFields {
@@ -296,11 +298,30 @@ impl EditableFields {
             inbound_agent_id: number.inbound_agent_id.clone(),
             outbound_agent_id: number.outbound_agent_id.clone(),
             is_default: number.is_default,
+            routing: number.routing.clone(),
         }
     }
 }
 
 impl PhoneNumberPatch {
+    /// Every agent the patch sets, with the field that names it: what must be an agent of
+    /// the workspace, checked in the transaction that saves the patch.
+    pub fn agents_named(&self) -> Vec<(String, &AgentId)> {
+        let mut named = Vec::new();
+        for (field, change) in [
+            ("inbound_agent_id", &self.inbound_agent_id),
+            ("outbound_agent_id", &self.outbound_agent_id),
+        ] {
+            if let FieldChange::Set(agent) = change {
+                named.push((field.to_owned(), agent));
+            }
+        }
+        if let FieldChange::Set(policy) = &self.routing {
+            named.extend(policy.agents());
+        }
+        named
+    }
+
     /// What `current`'s editable fields become under this patch; `None` when nothing would
     /// change (such a PATCH writes nothing: no revision, no history).
     pub fn apply_to(self, current: &PhoneNumber) -> Option<EditableFields> {
@@ -317,6 +338,7 @@ impl PhoneNumberPatch {
             inbound_agent_id: resolve(self.inbound_agent_id, &current.inbound_agent_id),
             outbound_agent_id: resolve(self.outbound_agent_id, &current.outbound_agent_id),
             is_default: self.is_default.unwrap_or(current.is_default),
+            routing: resolve(self.routing, &current.routing),
         };
         (next != EditableFields::of(current)).then_some(next)
     }
@@ -330,9 +352,10 @@ pub enum PatchError {
     /// The number is no longer at the revision the caller expected.
     #[error("phone number changed since the expected revision")]
     Changed,
-    /// The named field holds an agent id that is not an agent of the workspace.
+    /// The named field (`inbound_agent_id`, or a path in the routing policy such as
+    /// `routing.rules[0].targets[1].agent_id`) holds an id that is not an agent of the workspace.
     #[error("{0} is not an agent of this workspace")]
-    UnknownAgent(&'static str),
+    UnknownAgent(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -402,8 +425,69 @@ pub struct Agent {
     pub id: AgentId,
     pub workspace_id: WorkspaceId,
     pub name: String,
+    /// How a call reaches it; an agent without one cannot take calls.
+    pub destination: Option<Destination>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// An agent to create, already validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAgent {
+    pub name: String,
+    pub destination: Option<Destination>,
+}
+
+/// A partial update of an agent: `None` keeps its name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AgentUpdate {
+    pub name: Option<String>,
+    pub destination: FieldChange<Destination>,
+}
+
+impl AgentUpdate {
+    /// `current` with this update applied (its `updated_at` left as it was).
+    pub fn apply_to(self, current: &Agent) -> Agent {
+        let mut next = current.clone();
+        if let Some(name) = self.name {
+            next.name = name;
+        }
+        match self.destination {
+            FieldChange::Keep => {}
+            FieldChange::Set(destination) => next.destination = Some(destination),
+            FieldChange::Clear => next.destination = None,
+        }
+        next
+    }
+}
+
+/// A stored routing policy (`phone_numbers.routing`, canonical JSON text) read back.
+pub fn routing_from_column(text: Option<&str>) -> Result<Option<RoutingPolicy>, String> {
+    let Some(text) = text else { return Ok(None) };
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("routing policy is not JSON: {e}"))?;
+    RoutingPolicy::from_json(&value)
+        .map(Some)
+        .map_err(|problems| format!("routing policy: {problems}"))
+}
+
+/// A routing policy as stored: canonical JSON text.
+pub fn routing_column(policy: Option<&RoutingPolicy>) -> Option<String> {
+    policy.map(|p| p.to_json().to_string())
+}
+
+/// A stored destination read back.
+pub fn destination_from_column(text: Option<&str>) -> Result<Option<Destination>, String> {
+    text.map(|t| Destination::parse(t).map_err(|e| format!("destination {t:?} {e}")))
+        .transpose()
+}
+
+/// An SQL condition (SQLite and PostgreSQL alike) on `phone_numbers` for the numbers whose
+/// routing policy may name the agent bound to `placeholder`: agent ids are fixed-form and
+/// quoted in the canonical JSON, so the text test finds every one (and the caller reads the
+/// policy to be sure).
+pub fn routing_names_agent_sql(placeholder: &str) -> String {
+    format!("routing LIKE '%\"' || {placeholder} || '\"%'")
 }
 
 /// A number to record for a workspace, already validated.
@@ -473,7 +557,7 @@ pub use events::{
     hidden_event_kinds, readable_event_types,
 };
 pub use history::{Actor, HistoryAction, HistoryEntry, changes};
-pub use objects::PhoneNumberObject;
+pub use objects::{PhoneNumberObject, RoutingPolicyDoc};
 pub use traits::{AgentStore, EventStore, NumberStore, PurchaseStore, Store, WorkspaceStore};
 pub use webhooks::{
     AttemptResult, DeliveryAttempt, DeliveryState, FinishedAttempt, InFlight,

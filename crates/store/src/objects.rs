@@ -54,6 +54,10 @@ pub struct PhoneNumberObject {
     pub created_at: String,
     #[schema(format = DateTime, example = "2024-01-15T07:00:00.000Z")]
     pub updated_at: String,
+    /// (ext) How calls are routed beyond `inbound_agent_id`; `null` when the number has no
+    /// policy and its inbound agent takes every call.
+    #[schema(required = true, value_type = Option<RoutingPolicyDoc>)]
+    pub routing: Option<serde_json::Value>,
 }
 
 impl From<PhoneNumber> for PhoneNumberObject {
@@ -77,6 +81,114 @@ impl From<PhoneNumber> for PhoneNumberObject {
             is_default: n.is_default,
             created_at: n.created_at.to_string(),
             updated_at: n.updated_at.to_string(),
+            routing: n.routing.map(|r| r.to_json()),
         }
     }
+}
+
+/// (ext) A number's routing policy. The first rule whose `when` holds at the call's time (in
+/// `time_zone`) picks one of its `targets` by weight; if that target does not answer, is busy
+/// or fails, the call moves down `fallback` in order. When no rule holds, the number's
+/// `inbound_agent_id` takes the call. Answers always carry every key.
+#[derive(Debug, ToSchema)]
+#[schema(as = RoutingPolicy)]
+#[allow(
+    dead_code,
+    reason = "documents the policy's JSON; the domain reads and writes it"
+)]
+pub struct RoutingPolicyDoc {
+    /// An IANA time zone name; daylight saving is followed.
+    #[schema(example = "America/New_York")]
+    time_zone: String,
+    /// Tried in order; the first that holds takes the call.
+    #[schema(max_items = 50)]
+    rules: Vec<RoutingRuleDoc>,
+    /// Seconds a target rings before the call moves on (default 20).
+    #[schema(minimum = 5, maximum = 120, example = 20)]
+    ring_timeout_secs: Option<u32>,
+    /// Calls to this number one target may have at once; a target that has them is passed
+    /// over as if busy. `null`: no cap.
+    #[schema(minimum = 1, maximum = 100000, example = 10)]
+    max_concurrent_calls: Option<u32>,
+}
+
+/// One rule of a routing policy.
+#[derive(Debug, ToSchema)]
+#[schema(as = RoutingRule)]
+#[allow(dead_code, reason = "documents the policy's JSON")]
+pub struct RoutingRuleDoc {
+    /// Shown in previews and the call log.
+    #[schema(min_length = 1, max_length = 100, example = "business hours")]
+    name: Option<String>,
+    /// When the rule holds; absent or `null`: always.
+    when: Option<RoutingScheduleDoc>,
+    /// One is picked per call, by weight.
+    #[schema(min_items = 1, max_items = 20)]
+    targets: Vec<WeightedTargetDoc>,
+    /// Tried in order when the picked target does not answer, is busy or fails.
+    #[schema(max_items = 20)]
+    fallback: Option<Vec<RouteTargetDoc>>,
+}
+
+/// Days and hours in the policy's time zone. `from` is included, `to` excluded; a `to`
+/// before `from` runs overnight and belongs to the day it starts. Without `from` and `to`,
+/// the whole day.
+#[derive(Debug, ToSchema)]
+#[schema(as = RoutingSchedule)]
+#[allow(dead_code, reason = "documents the policy's JSON")]
+pub struct RoutingScheduleDoc {
+    /// `mon` … `sun`; every day when absent or empty.
+    #[schema(example = json!(["mon", "tue", "wed", "thu", "fri"]))]
+    days: Option<Vec<Weekday>>,
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "09:00")]
+    from: Option<String>,
+    #[schema(pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", example = "17:30")]
+    to: Option<String>,
+    /// Local dates (holidays) on which the rule does not hold.
+    #[schema(max_items = 400, value_type = Option<Vec<String>>, example = json!(["2026-12-25"]))]
+    except_dates: Option<Vec<String>>,
+}
+
+/// A day of the week.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Weekday)]
+#[allow(dead_code, reason = "documents the policy's JSON")]
+#[serde(rename_all = "lowercase")]
+pub enum Weekday {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+/// A target and its weight. Exactly one of `agent_id` and `destination`.
+#[derive(Debug, ToSchema)]
+#[schema(as = WeightedRouteTarget)]
+#[allow(dead_code, reason = "documents the policy's JSON")]
+pub struct WeightedTargetDoc {
+    /// An agent of this workspace, reached at its `destination`.
+    #[schema(example = "agt_7h3k9m2p4q6r")]
+    agent_id: Option<String>,
+    /// A `sip:`, `sips:`, `wss://` or `tel:+E164` URI.
+    #[schema(max_length = 512, example = "tel:+14155550100")]
+    destination: Option<String>,
+    /// Greater than zero (default 1); the share is the weight over the rule's total.
+    #[schema(minimum = 1, maximum = 10000, example = 80)]
+    weight: Option<u32>,
+}
+
+/// A fallback step. Exactly one of `agent_id` and `destination`.
+#[derive(Debug, ToSchema)]
+#[schema(as = RouteTarget)]
+#[allow(dead_code, reason = "documents the policy's JSON")]
+pub struct RouteTargetDoc {
+    /// An agent of this workspace, reached at its `destination`.
+    #[schema(example = "agt_7h3k9m2p4q6r")]
+    agent_id: Option<String>,
+    /// A `sip:`, `sips:`, `wss://` or `tel:+E164` URI.
+    #[schema(max_length = 512, example = "tel:+14155550100")]
+    destination: Option<String>,
 }

@@ -76,7 +76,7 @@ pub trait AgentStore: Send + Sync {
     async fn create_agent(
         &self,
         workspace: &WorkspaceId,
-        name: &str,
+        new: NewAgent,
         actor: &Actor,
     ) -> Result<Agent, StoreError>;
 
@@ -92,16 +92,18 @@ pub trait AgentStore: Send + Sync {
         id: &AgentId,
     ) -> Result<Option<Agent>, StoreError>;
 
-    async fn rename_agent(
+    /// Renames it and/or sets or clears its destination; `None` when there is no such agent.
+    async fn update_agent(
         &self,
         workspace: &WorkspaceId,
         id: &AgentId,
-        name: &str,
+        update: AgentUpdate,
         actor: &Actor,
     ) -> Result<Option<Agent>, StoreError>;
 
     /// Deletes the agent and, in the same transaction, detaches it from every number that
-    /// routes to it. `false` when there is no such agent.
+    /// routes to it (its agent fields, and the targets of its routing policy, see
+    /// `RoutingPolicy::without_agent`). `false` when there is no such agent.
     async fn delete_agent(
         &self,
         workspace: &WorkspaceId,

@@ -31,6 +31,7 @@ pub fn v1_routes() -> OpenApiRouter<AppState> {
             phone_numbers::release_phone_number
         ))
         .routes(routes!(phone_numbers::phone_number_history))
+        .routes(routes!(phone_numbers::preview_route))
         .routes(routes!(reports::summarize_phone_numbers))
         .routes(routes!(reports::lookup_phone_number))
         .routes(routes!(reports::review_compliance))
@@ -39,7 +40,7 @@ pub fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(agents::list_agents, agents::create_agent))
         .routes(routes!(
             agents::get_agent,
-            agents::rename_agent,
+            agents::update_agent,
             agents::delete_agent
         ))
         .routes(routes!(api_keys::list_api_keys, api_keys::create_api_key))

@@ -144,9 +144,25 @@ impl TestApp {
             .to_owned()
     }
 
+    /// An agent without a destination.
     pub async fn agent(&self, workspace: &WorkspaceId, name: &str) -> AgentId {
+        self.agent_at(workspace, name, None).await
+    }
+
+    /// An agent reached at `destination` (a sip:, wss:// or tel: URI), if any.
+    pub async fn agent_at(
+        &self,
+        workspace: &WorkspaceId,
+        name: &str,
+        destination: Option<&str>,
+    ) -> AgentId {
+        let new = switchboard_store::NewAgent {
+            name: name.into(),
+            destination: destination
+                .map(|d| switchboard_domain::Destination::parse(d).expect("destination")),
+        };
         self.store
-            .create_agent(workspace, name, &switchboard_store::Actor::cli())
+            .create_agent(workspace, new, &switchboard_store::Actor::cli())
             .await
             .expect("create agent")
             .id

@@ -20,7 +20,7 @@ pub const DEFAULT_RING_TIMEOUT_SECS: u32 = 20;
 /// A number's routing policy: the first rule that holds at the call's time picks a target by
 /// weight, then the rule's fallback is tried in order; when no rule holds, the number's
 /// `inbound_agent_id` takes the call.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoutingPolicy {
     /// Rules' days and hours are read in this zone (daylight saving included).
     pub time_zone: Tz,
@@ -32,7 +32,7 @@ pub struct RoutingPolicy {
     pub max_concurrent_calls: Option<u32>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoutingRule {
     /// Shown in previews and in the call log; optional.
     pub name: Option<String>,
@@ -45,7 +45,7 @@ pub struct RoutingRule {
 }
 
 /// Days and hours of the week in the policy's time zone, less some dates.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Schedule {
     /// The days (Monday first) the rule holds on; all seven when the rule names none.
     pub days: [bool; 7],
@@ -59,13 +59,13 @@ pub struct Schedule {
 }
 
 /// An agent (reached at its destination) or a destination of its own.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RouteTarget {
     Agent(AgentId),
     Destination(Destination),
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WeightedTarget {
     pub target: RouteTarget,
     /// Greater than zero; a target's share is its weight over the rule's total.
@@ -159,7 +159,7 @@ impl RoutingPolicy {
 }
 
 /// Where a call at one instant goes, before any target is tried.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoutePlan {
     /// The index of the rule that holds; `None` when the default agent (or nobody) takes it.
     pub rule: Option<usize>,

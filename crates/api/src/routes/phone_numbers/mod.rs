@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use switchboard_domain::{
     AgentId, Capabilities, E164, Money, NICKNAME_MAX_CHARS, NumberStatus, NumberType, PhoneNumber,
-    PhoneNumberId, Scope, Timestamp,
+    PhoneNumberId, RoutingPolicy, Scope, Timestamp,
 };
 use switchboard_providers::{Offer, Provider, ProviderError};
 use switchboard_server::ApiError;
@@ -21,7 +21,7 @@ use switchboard_server::ErrorResponse;
 use switchboard_server::json::{MessageBody, Page, json_response, message_response, page_response};
 use switchboard_store::{
     FieldChange, NewPhoneNumber, NewSipTrunk, NumberFilter, PatchError, PhoneNumberPatch,
-    RELEASE_ABANDONED_MS, ReleaseClaim, SipAuthMode, StoreError,
+    RELEASE_ABANDONED_MS, ReleaseClaim, RoutingPolicyDoc, SipAuthMode, StoreError,
 };
 use tower_http::request_id::RequestId;
 use utoipa::{IntoParams, ToSchema};
@@ -29,12 +29,14 @@ use utoipa::{IntoParams, ToSchema};
 mod history;
 mod list;
 mod purchase;
+mod route;
 mod sip_trunk;
 mod update;
 
 pub use history::*;
 pub use list::*;
 pub use purchase::*;
+pub use route::*;
 pub use sip_trunk::*;
 pub use update::*;
 

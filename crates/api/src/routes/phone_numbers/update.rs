@@ -43,6 +43,9 @@ pub struct UpdatePhoneNumberRequest {
     outbound_agent_id: Option<String>,
     /// `true` makes this the workspace default (the previous default stops being one).
     is_default: Option<bool>,
+    /// (ext) How calls are routed beyond `inbound_agent_id`; `null` removes the policy.
+    #[schema(value_type = Option<RoutingPolicyDoc>)]
+    routing: Option<serde_json::Value>,
 }
 
 /// Update a phone number.
@@ -61,7 +64,7 @@ pub struct UpdatePhoneNumberRequest {
     responses(
         (status = 200, description = "The number after the change.", body = PhoneNumberObject,
             headers(("ETag" = String, description = "Strong entity tag of the new state"))),
-        (status = 400, description = "A field is invalid or names no agent of this workspace.", body = ErrorResponse,
+        (status = 400, description = "A field is invalid or names no agent of this workspace (a routing policy's problems name their path, e.g. `routing.rules[0].targets[1].weight`).", body = ErrorResponse,
             example = json!({"statusCode": 400, "message": "inbound_agent_id is not an agent of this workspace", "error": "Bad Request"})),
         (status = 404, description = "No such number in this workspace.", body = ErrorResponse),
         (status = 412, description = "The number changed since the `If-Match` tag.", body = ErrorResponse),
@@ -83,6 +86,19 @@ pub async fn update_phone_number(
     let inbound = agent_change(&mut fields, "inbound_agent_id");
     let outbound_agent_id = agent_change(&mut fields, "outbound_agent_id");
     let is_default = fields.optional_bool("is_default", None);
+    let routing = match fields.value_change("routing") {
+        FieldChange::Keep => FieldChange::Keep,
+        FieldChange::Clear => FieldChange::Clear,
+        FieldChange::Set(value) => match RoutingPolicy::from_json(&value) {
+            Ok(policy) => FieldChange::Set(policy),
+            Err(problems) => {
+                for problem in problems.0 {
+                    fields.problem(problem);
+                }
+                FieldChange::Keep
+            }
+        },
+    };
     fields.finish()?;
     // After validation: a request that would be a 400 anyway is one, whatever its
     // preconditions (RFC 9110 §13.2.1).
@@ -104,6 +120,7 @@ pub async fn update_phone_number(
         inbound_agent_id,
         outbound_agent_id,
         is_default,
+        routing,
     };
     match state
         .store
@@ -117,7 +134,7 @@ pub async fn update_phone_number(
             let field = if field == "inbound_agent_id" {
                 inbound_field
             } else {
-                field
+                &field
             };
             Err(ApiError::bad_request(format!(
                 "{field} is not an agent of this workspace"

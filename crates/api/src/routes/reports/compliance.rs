@@ -18,16 +18,20 @@ pub enum FindingCode {
     StuckPending,
     /// Imported from a provider Switchboard cannot release.
     UnmanagedProvider,
+    /// Routes calls (as its inbound agent or in its routing policy) to an agent that has no
+    /// destination, so cannot take them.
+    NoDestination,
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 6] = [
+    pub const ALL: [FindingCode; 7] = [
         FindingCode::CountryNotEnabled,
         FindingCode::KycRequired,
         FindingCode::Unrouted,
         FindingCode::VoiceMissing,
         FindingCode::StuckPending,
         FindingCode::UnmanagedProvider,
+        FindingCode::NoDestination,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,13 +42,14 @@ impl FindingCode {
             FindingCode::VoiceMissing => "voice_missing",
             FindingCode::StuckPending => "stuck_pending",
             FindingCode::UnmanagedProvider => "unmanaged_provider",
+            FindingCode::NoDestination => "no_destination",
         }
     }
 
     fn severity(self) -> Severity {
         match self {
             FindingCode::CountryNotEnabled | FindingCode::KycRequired => Severity::Error,
-            FindingCode::VoiceMissing => Severity::Error,
+            FindingCode::VoiceMissing | FindingCode::NoDestination => Severity::Error,
             FindingCode::Unrouted | FindingCode::StuckPending => Severity::Warning,
             FindingCode::UnmanagedProvider => Severity::Info,
         }
@@ -84,7 +89,7 @@ pub struct ComplianceReview {
     /// Findings in the numbers' order (oldest number first), then by code.
     findings: Vec<Finding>,
     /// Findings per code, every asked code present (0 when none).
-    #[schema(value_type = Object, example = json!({"country_not_enabled": 0, "kyc_required": 1, "stuck_pending": 0, "unmanaged_provider": 1, "unrouted": 2, "voice_missing": 0}))]
+    #[schema(value_type = Object, example = json!({"country_not_enabled": 0, "kyc_required": 1, "no_destination": 1, "stuck_pending": 0, "unmanaged_provider": 1, "unrouted": 2, "voice_missing": 0}))]
     counts: BTreeMap<&'static str, u64>,
     /// How many numbers were reviewed.
     numbers_reviewed: u64,
@@ -101,6 +106,8 @@ pub struct ReviewContext {
     pub managed_providers: Vec<String>,
     /// A `pending` number created before this is stuck.
     pub stuck_before: Timestamp,
+    /// The workspace's agents that have no destination, with their names.
+    pub agents_without_destination: HashMap<AgentId, String>,
 }
 
 /// The findings about one number, in code order.
@@ -145,6 +152,25 @@ pub fn review(number: &PhoneNumber, context: &ReviewContext) -> Vec<Finding> {
             format!("{n} has been pending since {}; the purchase sweep should have settled it — check the server's logs.", number.created_at),
         ));
     }
+    let mut routed_to: Vec<&AgentId> = number.inbound_agent_id.iter().collect();
+    if let Some(policy) = &number.routing {
+        routed_to.extend(policy.agents().into_iter().map(|(_, agent)| agent));
+    }
+    let mut stranded: Vec<String> = Vec::new();
+    for agent in routed_to {
+        if let Some(name) = context.agents_without_destination.get(agent) {
+            let named = format!("{name} ({agent})");
+            if !stranded.contains(&named) {
+                stranded.push(named);
+            }
+        }
+    }
+    if !stranded.is_empty() {
+        found.push((
+            FindingCode::NoDestination,
+            format!("{n} routes calls to {}, which cannot take them: give the agent a destination (sip:, wss:// or tel:).", stranded.join(", ")),
+        ));
+    }
     if !context.managed_providers.contains(&number.provider) {
         found.push((
             FindingCode::UnmanagedProvider,
@@ -177,7 +203,7 @@ pub struct ComplianceQuery {
 ///
 /// Checks every number of the workspace against its rules and routing: country not enabled,
 /// KYC required, unrouted but paid for, routed without voice, stuck pending, from a provider
-/// Switchboard cannot release. Needs `phone_numbers:read`.
+/// Switchboard cannot release, routed to an agent without a destination. Needs `phone_numbers:read`.
 #[utoipa::path(
     get,
     path = "/v1/organization-phone-numbers/compliance",
@@ -235,12 +261,28 @@ pub async fn review_compliance(
         .collect();
     managed_providers.push("sip_trunk".into());
     let stuck_age = i64::try_from(crate::claims::STALE_CLAIM_AGE.as_millis()).unwrap_or(i64::MAX);
+    let mut agents_without_destination = HashMap::new();
+    for page in 1.. {
+        let request = PageRequest { page, limit: 1000 };
+        let (agents, total) = state
+            .store
+            .list_agents(&caller.workspace_id, request)
+            .await?;
+        let done = agents.is_empty() || request.offset() + agents.len() as u64 >= total;
+        for agent in agents.into_iter().filter(|a| a.destination.is_none()) {
+            agents_without_destination.insert(agent.id, agent.name);
+        }
+        if done {
+            break;
+        }
+    }
     let context = ReviewContext {
         enabled_countries: workspace.enabled_countries,
         kyc_verified: workspace.kyc_verified,
         kyc_countries,
         managed_providers,
         stuck_before: Timestamp::from_millis(Timestamp::now().as_millis() - stuck_age),
+        agents_without_destination,
     };
     let numbers = state
         .store

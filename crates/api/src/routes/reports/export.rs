@@ -4,7 +4,7 @@ use super::*;
 
 /// The columns of an export, every field of the number object in its order; `switchboard
 /// numbers import` reads such a file back.
-pub const EXPORT_COLUMNS: [&str; 17] = [
+pub const EXPORT_COLUMNS: [&str; 18] = [
     "id",
     "phone_number",
     "country_code",
@@ -22,6 +22,7 @@ pub const EXPORT_COLUMNS: [&str; 17] = [
     "is_default",
     "created_at",
     "updated_at",
+    "routing",
 ];
 
 /// The two formats of an export.
@@ -89,6 +90,11 @@ fn csv_cells(o: &PhoneNumberObject) -> impl Iterator<Item = String> {
         o.is_default.to_string(),
         o.created_at.clone(),
         o.updated_at.clone(),
+        // The policy as one line of JSON; empty for none.
+        o.routing
+            .as_ref()
+            .map(|r| r.to_string())
+            .unwrap_or_default(),
     ]
     .into_iter()
 }
