@@ -132,12 +132,31 @@ def main():
                    {"phoneNumber": number, "telephonyProviderId": "sandbox", "countryISO": "US"})
             s.call("Buy in a country that is not enabled", "POST", "/v1/organization-phone-numbers/purchase",
                    {"phoneNumber": "+61298765401", "telephonyProviderId": "sandbox", "countryISO": "AU"})
-            agent = s.call("Create an agent", "POST", "/v1/agents", {"name": "Night shift"})
+            agent = s.call("Create an agent", "POST", "/v1/agents",
+                           {"name": "Night shift", "destination": "sip:night@agents.example.com"})
+            s.call("An agent destination that is not one", "POST", "/v1/agents",
+                   {"name": "Stream bot", "destination": "ws://bot.example.com/stream"})
             new_id = bought["organizationPhoneNumber"]["id"]
             s.call("Route the number to the agent", "PATCH", f"/v1/organization-phone-numbers/{new_id}",
                    {"inbound_agent_id": agent["id"], "nickname": "After-hours line", "is_default": True})
             s.call("Invalid update", "PATCH", f"/v1/organization-phone-numbers/{new_id}",
                    {"nickname": "x" * 256, "colour": "blue"})
+            s.call("Give the number a routing policy", "PATCH", f"/v1/organization-phone-numbers/{new_id}",
+                   {"routing": {"time_zone": "America/New_York", "rules": [
+                       {"name": "business hours",
+                        "when": {"days": ["mon", "tue", "wed", "thu", "fri"], "from": "09:00", "to": "17:30"},
+                        "targets": [{"agent_id": agent["id"], "weight": 80},
+                                    {"destination": "sip:overflow@pbx.example.com", "weight": 20}],
+                        "fallback": [{"destination": "tel:+14155550100"}]}],
+                       "max_concurrent_calls": 10}})
+            s.call("Preview the route during business hours", "GET",
+                   f"/v1/organization-phone-numbers/{new_id}/route?at=2026-11-30T09:30:00-05:00")
+            s.call("Preview the route after hours", "GET",
+                   f"/v1/organization-phone-numbers/{new_id}/route?at=2026-11-28T12:00:00Z")
+            s.call("An invalid routing policy", "PATCH", f"/v1/organization-phone-numbers/{new_id}",
+                   {"routing": {"time_zone": "America/Gotham",
+                                "rules": [{"when": {"from": "9:00", "to": "17:30"},
+                                           "targets": [{"agent_id": agent["id"], "weight": 0}]}]}})
             s.call("Release the default number", "DELETE", f"/v1/organization-phone-numbers/{new_id}")
             s.call("History of the number", "GET", f"/v1/organization-phone-numbers/{new_id}/history?limit=2")
             s.call("Unset default", "PATCH", f"/v1/organization-phone-numbers/{new_id}", {"is_default": False})
@@ -167,6 +186,8 @@ def main():
             s.call("List agents", "GET", "/v1/agents")
             s.call("Get an agent", "GET", f"/v1/agents/{agent['id']}")
             s.call("Rename an agent", "PATCH", f"/v1/agents/{agent['id']}", {"name": "Night shift (EU)"})
+            s.call("Move an agent to a media stream", "PATCH", f"/v1/agents/{agent['id']}",
+                   {"destination": "wss://bot.example.com/stream"})
             s.call("Delete an agent", "DELETE", f"/v1/agents/{agent['id']}")
             created = s.call("Create an API key", "POST", "/v1/api-keys",
                              {"name": "reporting", "scopes": ["phone_numbers:read"]})
