@@ -434,8 +434,77 @@ async function numberPage(id, notice) {
             ? h("p", { class: "muted" }, "This is the workspace's default number, so it cannot be released. Make another number the default first.")
             : h("p", { class: managed ? "muted" : "notice" }, releaseEffect),
           h("div", { class: "actions" }, release)) : null)),
+    routingCard(number, etag, agentName, writable),
     h("section", { class: "card" }, h("h2", {}, "History"), history.data.items.length ? timeline : h("p", { class: "muted" }, "No changes yet.")),
   );
+}
+
+/** A routing policy in words: one line per rule. */
+function describePolicy(policy, agentName) {
+  const target = (t) => (t.agent_id ? agentName(t.agent_id) : t.destination);
+  return policy.rules.map((rule) => {
+    const when = rule.when
+      ? [rule.when.days.length === 7 ? "every day" : rule.when.days.join(", "),
+        rule.when.from ? `${rule.when.from}–${rule.when.to}` : "all day",
+        rule.when.except_dates.length ? `except ${rule.when.except_dates.join(", ")}` : null].filter(Boolean).join(" ")
+      : "always";
+    const total = rule.targets.reduce((sum, t) => sum + t.weight, 0);
+    const targets = rule.targets.map((t) => (rule.targets.length > 1 ? `${target(t)} (${Math.round((100 * t.weight) / total)}%)` : target(t))).join(" or ");
+    const fallback = rule.fallback.length ? `, then ${rule.fallback.map(target).join(", then ")}` : "";
+    return `${rule.name ? `${rule.name}: ` : ""}${when} → ${targets}${fallback}`;
+  });
+}
+
+/** The number's routing policy: in words, as JSON to edit, and what a call at a chosen moment would do. */
+function routingCard(number, etag, agentName, writable) {
+  const policy = number.routing;
+  const status = h("div", { "aria-live": "polite" });
+  const example = { time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC", rules: [
+    { name: "business hours", when: { days: ["mon", "tue", "wed", "thu", "fri"], from: "09:00", to: "17:00" },
+      targets: [{ agent_id: number.inbound_agent_id || "agt_…", weight: 1 }], fallback: [] }] };
+  const text = h("textarea", { name: "routing", rows: 14, spellcheck: "false", "aria-label": "Routing policy (JSON)" });
+  text.value = JSON.stringify(policy || example, null, 2);
+  const save = async (body) => {
+    try {
+      await api("PATCH", `/v1/organization-phone-numbers/${number.id}`, { body, headers: { "If-Match": etag } });
+      toast("Routing saved.");
+      await numberPage(number.id, h("p", { class: "notice good" }, "Routing saved."));
+    } catch (error) { status.replaceChildren(errorBox(error)); }
+  };
+  const editor = h("form", { class: "routing-form", onsubmit: (event) => {
+    event.preventDefault();
+    let parsed;
+    try { parsed = JSON.parse(text.value); } catch (error) {
+      return status.replaceChildren(errorBox(new Error(`The policy is not JSON: ${error.message}`)));
+    }
+    return save({ routing: parsed });
+  } }, h("label", {}, "Policy (JSON; docs/api.md explains each field)", text),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Save policy"),
+      policy ? h("button", { type: "button", class: "secondary", onclick: () => save({ routing: null }) }, "Remove policy") : null));
+  const at = h("input", { type: "datetime-local", name: "at", "aria-label": "Moment to preview" });
+  const result = h("div", { class: "route-preview", "aria-live": "polite" });
+  const preview = async () => {
+    const moment = at.value ? new Date(at.value).toISOString() : undefined;
+    try {
+      const { data } = await api("GET", `/v1/organization-phone-numbers/${number.id}/route${query({ at: moment })}`);
+      const row = (t) => h("li", {}, t.agent_name ? `${t.agent_name} → ` : "", t.destination || "no destination",
+        t.share !== undefined ? ` (${Math.round(t.share * 100)}%)` : "", t.can_take_calls ? "" : " — cannot take calls");
+      result.replaceChildren(
+        h("p", { class: data.routable ? "notice good" : "notice bad" }, data.reason),
+        data.targets.length ? h("p", {}, "Targets, one picked by weight:") : null, h("ul", {}, data.targets.map(row)),
+        data.fallback.length ? h("p", {}, "Then, in order:") : null, h("ul", {}, data.fallback.map(row)));
+    } catch (error) { result.replaceChildren(errorBox(error)); }
+  };
+  const previewForm = h("form", { class: "filters", onsubmit: (event) => { event.preventDefault(); preview(); } },
+    h("label", {}, "At (your local time; empty: now)", at), h("div", { class: "actions" }, h("button", { type: "submit" }, "Preview")));
+  preview();
+  return h("section", { class: "card", id: "routing" }, h("h2", {}, "Routing"),
+    policy
+      ? h("div", {}, h("p", { class: "muted" }, `In ${policy.time_zone}; when no rule holds, the inbound agent takes the call.`),
+        h("ol", { class: "rules" }, describePolicy(policy, agentName).map((line) => h("li", {}, line))))
+      : h("p", { class: "muted" }, "No routing policy: the inbound agent takes every call."),
+    h("h3", {}, "What a call would do"), previewForm, result,
+    writable ? h("details", {}, h("summary", {}, policy ? "Edit the policy" : "Add a policy"), status, editor) : null);
 }
 
 // ---------- buy ----------
@@ -588,25 +657,33 @@ async function linkPage() {
 
 // ---------- agents ----------
 
+const DESTINATION_HINT = "sip:agent@sip.example.com, wss://bot.example.com/stream or tel:+14155550100";
+
 async function agentsPage() {
   if (!can("agents:read")) return show(h("h1", {}, "Agents"), h("p", { class: "notice" }, "This key cannot see agents (it lacks agents:read)."));
   const agents = await agentsList();
   const writable = can("agents:write");
   const status = h("div", { "aria-live": "polite" });
   const name = h("input", { name: "name", required: true, maxlength: 255 });
+  const destination = h("input", { name: "destination", maxlength: 512, placeholder: DESTINATION_HINT });
   const create = h("form", { class: "card filters", onsubmit: async (event) => {
     event.preventDefault();
     try {
-      await api("POST", "/v1/agents", { body: { name: name.value.trim() } });
+      await api("POST", "/v1/agents", { body: { name: name.value.trim(), destination: destination.value.trim() || null } });
       toast("Agent created.");
       render();
     } catch (error) { status.replaceChildren(errorBox(error)); }
-  } }, h("label", {}, "New agent's name", name), h("div", { class: "actions" }, h("button", { type: "submit" }, "Create agent")));
-  const rename = async (agent) => {
-    const input = h("input", { value: agent.name, maxlength: 255, "aria-label": "New name" });
-    const done = await confirmDialog({ title: `Rename ${agent.name}`, body: [h("label", {}, "Name", input)], confirmLabel: "Rename",
-      onConfirm: () => api("PATCH", `/v1/agents/${agent.id}`, { body: { name: input.value.trim() } }) });
-    if (done) { toast("Renamed."); render(); }
+  } }, h("label", {}, "New agent's name", name), h("label", {}, "Destination (how calls reach it)", destination),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Create agent")));
+  const edit = async (agent) => {
+    const newName = h("input", { value: agent.name, maxlength: 255, "aria-label": "New name" });
+    const newDestination = h("input", { name: "edit-destination", value: agent.destination || "", maxlength: 512, placeholder: DESTINATION_HINT });
+    const done = await confirmDialog({ title: `Edit ${agent.name}`,
+      body: [h("label", {}, "Name", newName), h("label", {}, "Destination (empty: it cannot take calls)", newDestination)],
+      confirmLabel: "Save",
+      onConfirm: () => api("PATCH", `/v1/agents/${agent.id}`,
+        { body: { name: newName.value.trim(), destination: newDestination.value.trim() || null } }) });
+    if (done) { toast("Saved."); render(); }
   };
   const remove = async (agent) => {
     const [inbound, outbound] = await Promise.all(["agent_id", "outbound_agent_id"].map((filter) =>
@@ -629,12 +706,13 @@ async function agentsPage() {
     writable ? create : h("p", { class: "notice" }, "This key can list agents but not change them (it lacks agents:write)."),
     status,
     agents.length ? h("div", { class: "table-wrap" }, h("table", {},
-      h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", { class: "hide-narrow" }, "Id"), h("th", {}, "Created"), h("th", {}, ""))),
+      h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Destination"), h("th", { class: "hide-narrow" }, "Id"), h("th", {}, "Created"), h("th", {}, ""))),
       h("tbody", {}, agents.map((agent) => h("tr", {},
         h("td", {}, h("a", { href: `#/numbers${query({ agent_id: agent.id })}` }, agent.name)),
+        h("td", {}, agent.destination || h("span", { class: "muted" }, "none: cannot take calls")),
         h("td", { class: "hide-narrow" }, agent.id), h("td", {}, when(agent.created_at)),
         h("td", {}, writable ? h("span", { class: "actions" },
-          h("button", { type: "button", class: "secondary", onclick: () => rename(agent) }, "Rename"),
+          h("button", { type: "button", class: "secondary", onclick: () => edit(agent) }, "Edit"),
           h("button", { type: "button", class: "danger", onclick: () => remove(agent) }, "Delete")) : null)))))) 
       : h("p", { class: "card muted" }, "No agents yet."),
   );

@@ -155,6 +155,11 @@ async fn list_pages_filters_and_rejects_bad_paging() {
                 "type=premium",
                 json!("type must be one of: local, toll_free, mobile"),
             ),
+            // A bad status is a 400 even beside a free-text filter that matches nothing.
+            (
+                "status=act%C2%98ive&q=%0c",
+                json!("status must be one of: pending, active"),
+            ),
         ] {
             let reply = app
                 .call("GET", &format!("{LIST}?{query}"), token, None)

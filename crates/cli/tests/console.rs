@@ -474,6 +474,81 @@ async fn an_operator_does_every_task_in_the_console() {
     );
     screenshot(&client, "conflict").await;
 
+    // Routing: the number's policy is added as JSON, shown in words, and previewed. Text that
+    // is not JSON, and a policy the API refuses, say why and save nothing.
+    wait_text(
+        &client,
+        "#routing",
+        "No routing policy: the inbound agent takes every call.",
+    )
+    .await;
+    wait_text(
+        &client,
+        ".route-preview",
+        "no routing policy: the number's inbound agent takes the call",
+    )
+    .await;
+    click(&client, "#routing summary").await;
+    let set_policy = |text: String| {
+        let client = client.clone();
+        async move {
+            client
+                .execute(
+                    "document.querySelector('textarea[name=routing]').value = arguments[0];",
+                    vec![json!(text)],
+                )
+                .await
+                .expect("set the policy text");
+            click(&client, ".routing-form button[type=submit]").await;
+        }
+    };
+    set_policy("{not json".into()).await;
+    wait_text(&client, "#routing .notice.bad", "The policy is not JSON").await;
+    set_policy(json!({"time_zone": "Mars/Olympus", "rules": []}).to_string()).await;
+    wait_text(
+        &client,
+        "#routing .notice.bad",
+        "routing.time_zone \"Mars/Olympus\" is not an IANA time zone name",
+    )
+    .await;
+    let policy = json!({"time_zone": "Europe/London", "rules": [
+        {"name": "everyone to the desk", "targets": [{"destination": "tel:+442071838799"}],
+         "fallback": [{"agent_id": agent_id}]}
+    ]});
+    set_policy(policy.to_string()).await;
+    wait_text(&client, ".notice", "Routing saved.").await;
+    wait_text(
+        &client,
+        "#routing ol",
+        "everyone to the desk: always → tel:+442071838799, then Support bot",
+    )
+    .await;
+    wait_text(
+        &client,
+        ".route-preview",
+        "rule 1 (everyone to the desk) always holds",
+    )
+    .await;
+    // The agent in the fallback has no destination: the preview says a call would skip it.
+    wait_text(
+        &client,
+        ".route-preview",
+        "Support bot → no destination — cannot take calls",
+    )
+    .await;
+    screenshot(&client, "routing").await;
+    let saved = api(
+        &setup,
+        reqwest::Method::GET,
+        &format!("/v1/organization-phone-numbers/{number_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        saved["routing"]["rules"][0]["name"],
+        json!("everyone to the desk")
+    );
+
     // Buy: KYC and country rules are explained before the click; a double click buys once.
     open(&client, &base, "/console/#/buy?country=IN&type=local").await;
     wait_text(&client, ".notice", "requires a KYC-verified workspace").await;
@@ -552,9 +627,20 @@ async fn an_operator_does_every_task_in_the_console() {
 
     // Agents: create, and the delete dialog names the numbers it detaches.
     open(&client, &base, "/console/#/agents").await;
+    wait_text(&client, "td", "none: cannot take calls").await;
     fill(&client, "input[name=name]", "Night shift").await;
+    fill(&client, "input[name=destination]", "ws://bot.example.com").await;
+    click(&client, "form.card button[type=submit]").await;
+    wait_text(&client, ".notice.bad", "destination must use wss://").await;
+    fill(
+        &client,
+        "input[name=destination]",
+        "sip:night@agents.example.com",
+    )
+    .await;
     click(&client, "form.card button[type=submit]").await;
     wait_text(&client, "td", "Night shift").await;
+    wait_text(&client, "td", "sip:night@agents.example.com").await;
     screenshot(&client, "agents").await;
     click_in_row(&client, "Support bot", "button.danger").await;
     wait_text(&client, "dialog[open]", "Inbound calls (1)").await;

@@ -56,7 +56,11 @@ pub struct AgentRequest {
     name: String,
     /// (ext) A `sip:`/`sips:` address (no password, no headers), a `wss://` stream URL or
     /// `tel:+E164`.
-    #[schema(max_length = 512, example = "sip:frontdesk@agents.example.com")]
+    #[schema(
+        max_length = 512,
+        pattern = r"^(sips?:|wss://|tel:\+)[^\s]+$",
+        example = "sip:frontdesk@agents.example.com"
+    )]
     destination: Option<String>,
 }
 
@@ -77,7 +81,11 @@ pub struct AgentUpdateRequest {
     )]
     name: Option<String>,
     /// (ext) A `sip:`/`sips:` address, a `wss://` stream URL or `tel:+E164`; `null` clears.
-    #[schema(max_length = 512, example = "wss://bot.example.com/stream")]
+    #[schema(
+        max_length = 512,
+        pattern = r"^(sips?:|wss://|tel:\+)[^\s]+$",
+        example = "wss://bot.example.com/stream"
+    )]
     destination: Option<String>,
 }
 

@@ -98,13 +98,8 @@ pub(crate) fn number_filter(
     query: &HashMap<String, String>,
     problems: &mut Vec<String>,
 ) -> Option<NumberFilter> {
-    // No stored value holds a control character (the API refuses them), so a filter with one
-    // matches nothing; PostgreSQL could not even take a NUL as a parameter.
-    if query.values().any(|v| v.chars().any(char::is_control)) {
-        return None;
-    }
-    let text = |name: &str| query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-    // An empty `type` or `status` is a value that is none of the allowed ones.
+    // An empty `type` or `status` is a value that is none of the allowed ones, and so is one
+    // with a control character: those are 400s whatever the other filters say.
     let number_type = query.get("type").and_then(|t| {
         NumberType::parse(t)
             .map_err(|e| problems.push(format!("type {e}")))
@@ -115,6 +110,12 @@ pub(crate) fn number_filter(
             .map_err(|e| problems.push(format!("status {e}")))
             .ok()
     });
+    // No stored value holds a control character (the API refuses them), so a free-text
+    // filter with one matches nothing; PostgreSQL could not even take a NUL as a parameter.
+    if query.values().any(|v| v.chars().any(char::is_control)) {
+        return None;
+    }
+    let text = |name: &str| query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
     let agent = text("agent_id").map(AgentId::parse);
     let outbound_agent = text("outbound_agent_id").map(AgentId::parse);
     if matches!(agent, Some(None)) || matches!(outbound_agent, Some(None)) {

@@ -12,7 +12,7 @@ use switchboard_store::Agent;
 #[allow(dead_code, reason = "documents the query; the handler reads it itself")]
 pub struct RouteQuery {
     /// An RFC 3339 time (write `+` in an offset as `%2B`); now when absent.
-    #[param(example = "2026-11-30T09:00:00-05:00")]
+    #[param(format = DateTime, example = "2026-11-30T09:00:00-05:00")]
     at: Option<String>,
 }
 
