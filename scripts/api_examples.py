@@ -153,6 +153,9 @@ def main():
                    f"/v1/organization-phone-numbers/{new_id}/route?at=2026-11-30T09:30:00-05:00")
             s.call("Preview the route after hours", "GET",
                    f"/v1/organization-phone-numbers/{new_id}/route?at=2026-11-28T12:00:00Z")
+            s.call("Re-route several numbers at once, as a dry run first", "POST",
+                   "/v1/organization-phone-numbers/bulk-update",
+                   {"ids": [new_id, first], "changes": {"inbound_agent_id": agent["id"]}, "dry_run": True})
             s.call("An invalid routing policy", "PATCH", f"/v1/organization-phone-numbers/{new_id}",
                    {"routing": {"time_zone": "America/Gotham",
                                 "rules": [{"when": {"from": "9:00", "to": "17:30"},

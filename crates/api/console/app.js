@@ -305,7 +305,11 @@ async function numbersPage() {
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Apply"), h("a", { href: "#/numbers" }, "Clear")),
   );
   const { items, total } = list.data;
+  const reroutable = can("phone_numbers:write") && can("agents:read");
+  const picked = new Set();
   const rows = items.map((n) => h("tr", {},
+    reroutable ? h("td", {}, h("input", { type: "checkbox", name: "pick", value: n.id, "aria-label": `Select ${n.phone_number}`,
+      onchange: (event) => { if (event.target.checked) picked.add(n.id); else picked.delete(n.id); } })) : null,
     numberCell(n),
     h("td", {}, n.nickname || "—"),
     h("td", { class: "hide-narrow" }, n.label || "—"),
@@ -322,15 +326,40 @@ async function numbersPage() {
       `${summary.data.count} number${summary.data.count === 1 ? "" : "s"} · ${money(summary.data.monthly_cost_usd)} a month`),
     items.length
       ? h("div", { class: "table-wrap" }, h("table", {},
-        h("thead", {}, h("tr", {}, h("th", {}, "Number"), h("th", {}, "Nickname"), h("th", { class: "hide-narrow" }, "Label"),
+        h("thead", {}, h("tr", {}, reroutable ? h("th", {}, h("span", { class: "sr-only" }, "Select")) : null, h("th", {}, "Number"), h("th", {}, "Nickname"), h("th", { class: "hide-narrow" }, "Label"),
           h("th", { class: "hide-narrow" }, "Inbound agent"), h("th", { class: "num" }, "Monthly"), h("th", {}, "Status"))),
         h("tbody", {}, rows)))
       : h("p", { class: "card muted" }, total ? "No numbers on this page." : "No numbers match. Buy one, link a SIP trunk, or clear the filters."),
+    reroutable && items.length ? rerouteForm(agents, picked) : null,
     h("nav", { class: "pager", "aria-label": "Pages" },
       page > 1 ? pageLink(page - 1, "← Previous") : null,
       h("span", {}, `Page ${Math.min(page, pages)} of ${pages}`),
       page < pages ? pageLink(page + 1, "Next →") : null),
   );
+}
+
+/** Re-routes the selected numbers in one bulk update: a dry run says what would change first. */
+function rerouteForm(agents, picked) {
+  const agent = h("select", { name: "reroute_agent" }, h("option", { value: "" }, "No agent"),
+    ...agents.map((a) => h("option", { value: a.id }, a.name)));
+  const result = h("div", { "aria-live": "polite" });
+  const send = async (dryRun) => {
+    if (!picked.size) return result.replaceChildren(h("p", { class: "notice bad", role: "alert" }, "Select the numbers to re-route first."));
+    try {
+      const { data } = await api("POST", "/v1/organization-phone-numbers/bulk-update",
+        { body: { ids: [...picked], changes: { inbound_agent_id: agent.value || null }, dry_run: dryRun } });
+      if (!dryRun) { toast(`${data.changed} number${data.changed === 1 ? "" : "s"} re-routed.`); return render(); }
+      const changing = data.items.filter((item) => Object.keys(item.changes).length);
+      return result.replaceChildren(h("p", { class: "notice" },
+        `${data.changed} of ${data.items.length} would change${changing.length ? `: ${changing.map((i) => i.phone_number).join(", ")}` : ""}; nothing is saved until you apply.`));
+    } catch (error) { return result.replaceChildren(errorBox(error)); }
+  };
+  return h("form", { class: "card reroute", onsubmit: (event) => { event.preventDefault(); send(false); } },
+    h("label", {}, "Route the selected numbers to", agent),
+    h("div", { class: "actions" },
+      h("button", { type: "button", class: "secondary", onclick: () => send(true) }, "Preview"),
+      h("button", { type: "submit" }, "Re-route selected")),
+    result);
 }
 
 async function numberPage(id, notice) {

@@ -416,3 +416,170 @@ async fn deleting_an_agent_takes_it_out_of_every_policy() {
         );
     }
 }
+
+#[tokio::test]
+async fn bulk_updates_route_many_numbers_at_once_or_none() {
+    for backend in common::backends() {
+        let app = TestApp::new(backend).await;
+        let ws = app.workspace("Acme").await;
+        let other = app.workspace("Other").await;
+        let token = Some(ws.token.as_str());
+        let desk = app
+            .agent_at(&ws.id, "Desk", Some("sip:desk@agents.example.com"))
+            .await;
+        let first = app.number(&ws.id, "+14155550101", None, None).await;
+        let second = app.number(&ws.id, "+14155550102", None, None).await;
+        let routed = app
+            .number(&ws.id, "+14155550103", None, Some(desk.clone()))
+            .await;
+        let theirs = app.number(&other.id, "+14155550104", None, None).await;
+        let (first, second, routed, theirs) = (
+            first.to_string(),
+            second.to_string(),
+            routed.to_string(),
+            theirs.to_string(),
+        );
+        let ids = json!([first, second, routed]);
+        let number = |id: &str| {
+            let path = format!("/v1/organization-phone-numbers/{id}");
+            let app = &app;
+            async move { app.call("GET", &path, token, None).await.json() }
+        };
+        let events = || async {
+            app.call("GET", "/v1/events?type=phone_number.updated", token, None)
+                .await
+                .json()["total"]
+                .clone()
+        };
+
+        // A dry run answers exactly what would change, and changes nothing.
+        let dry = app
+            .call(
+                "POST",
+                "/v1/organization-phone-numbers/bulk-update",
+                token,
+                Some(json!({"ids": ids, "changes": {"inbound_agent_id": desk.to_string(), "label": "fleet"}, "dry_run": true})),
+            )
+            .await;
+        assert_eq!(dry.status, StatusCode::OK, "{backend:?}: {:?}", dry.json());
+        let dry = dry.json();
+        assert_eq!(
+            (
+                dry["dry_run"].clone(),
+                dry["changed"].clone(),
+                dry["unchanged"].clone()
+            ),
+            (json!(true), json!(3), json!(0))
+        );
+        assert_eq!(
+            dry["items"][0]["changes"]["inbound_agent_id"],
+            json!({"before": null, "after": desk.to_string()})
+        );
+        assert_eq!(
+            dry["items"][2]["changes"],
+            json!({"label": {"before": null, "after": "fleet"}})
+        );
+        assert_eq!(number(&first).await["inbound_agent_id"], Value::Null);
+        assert_eq!(events().await, json!(0));
+
+        // A refusal anywhere changes nothing anywhere.
+        for (body, message) in [
+            (
+                json!({"ids": [first, theirs], "changes": {"label": "fleet"}}),
+                format!("{theirs} is not a number of this workspace"),
+            ),
+            (
+                json!({"ids": [first, "phn_000000000000"], "changes": {"label": "fleet"}}),
+                "phn_000000000000 is not a number of this workspace".to_owned(),
+            ),
+            (
+                json!({"ids": [first, first], "changes": {"label": "fleet"}}),
+                format!("ids[1] lists {first} a second time"),
+            ),
+            (
+                json!({"ids": [first, second], "changes": {"is_default": true}}),
+                "is_default: true may name one number only: a workspace has one default".to_owned(),
+            ),
+            (
+                json!({"ids": [first], "changes": {"inbound_agent_id": "agt_000000000000"}}),
+                "inbound_agent_id is not an agent of this workspace".to_owned(),
+            ),
+            (
+                json!({"ids": [first], "changes": {"colour": "blue"}}),
+                "property colour should not exist".to_owned(),
+            ),
+            (
+                json!({"ids": [], "changes": {"label": "x"}}),
+                "ids must list 1 to 1000 numbers".to_owned(),
+            ),
+            (
+                json!({"ids": [first]}),
+                "changes is required: the fields of a PATCH to apply to every number".to_owned(),
+            ),
+        ] {
+            let refused = app
+                .call(
+                    "POST",
+                    "/v1/organization-phone-numbers/bulk-update",
+                    token,
+                    Some(body.clone()),
+                )
+                .await;
+            assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(messages(&refused), [message], "{body}");
+        }
+        assert_eq!(number(&first).await["label"], Value::Null);
+        assert_eq!(events().await, json!(0));
+
+        // For real: one transaction, each number's history and event as a PATCH records them.
+        let policy =
+            json!({"time_zone": "UTC", "rules": [{"targets": [{"agent_id": desk.to_string()}]}]});
+        let done = app
+            .call(
+                "POST",
+                "/v1/organization-phone-numbers/bulk-update",
+                token,
+                Some(json!({"ids": ids, "changes": {"inbound_agent_id": desk.to_string(), "routing": policy}})),
+            )
+            .await
+            .json();
+        assert_eq!(
+            (done["changed"].clone(), done["unchanged"].clone()),
+            (json!(3), json!(0))
+        );
+        for id in [&first, &second, &routed] {
+            let now = number(id).await;
+            assert_eq!(now["inbound_agent_id"], json!(desk.to_string()));
+            assert_eq!(
+                now["routing"]["rules"][0]["targets"][0]["agent_id"],
+                json!(desk.to_string())
+            );
+            let history = app
+                .call(
+                    "GET",
+                    &format!("/v1/organization-phone-numbers/{id}/history"),
+                    token,
+                    None,
+                )
+                .await
+                .json();
+            assert_eq!(history["items"][0]["action"], "updated");
+        }
+        assert_eq!(events().await, json!(3));
+        // The same again changes nothing and records nothing.
+        let again = app
+            .call(
+                "POST",
+                "/v1/organization-phone-numbers/bulk-update",
+                token,
+                Some(json!({"ids": ids, "changes": {"inbound_agent_id": desk.to_string()}})),
+            )
+            .await
+            .json();
+        assert_eq!(
+            (again["changed"].clone(), again["unchanged"].clone()),
+            (json!(0), json!(3))
+        );
+        assert_eq!(events().await, json!(3));
+    }
+}

@@ -391,6 +391,60 @@ async fn an_operator_does_every_task_in_the_console() {
     wait_text(&client, ".pager", "Page 1 of 2").await;
     screenshot(&client, "numbers").await;
 
+    // Select two numbers and re-route them together: a preview first, then for real.
+    let overflow = api(
+        &setup,
+        reqwest::Method::POST,
+        "/v1/agents",
+        Some(json!({"name": "Overflow", "destination": "sip:overflow@agents.example.com"})),
+    )
+    .await;
+    let overflow_id = overflow["id"].as_str().expect("agent id").to_owned();
+    client.refresh().await.expect("reload with the new agent");
+    wait_text(&client, ".pager", "Page 1 of 2").await;
+    let picks = client
+        .find_all(Locator::Css("input[name=pick]"))
+        .await
+        .expect("checkboxes");
+    let mut picked = Vec::new();
+    for pick in picks.iter().take(2) {
+        pick.click().await.expect("select");
+        picked.push(pick.attr("value").await.expect("attr").expect("id"));
+    }
+    find(&client, "select[name=reroute_agent]")
+        .await
+        .select_by_value(&overflow_id)
+        .await
+        .expect("agent");
+    click(&client, "form.reroute button.secondary").await;
+    wait_text(&client, "form.reroute .notice", "2 of 2 would change").await;
+    for id in &picked {
+        let number = api(
+            &setup,
+            reqwest::Method::GET,
+            &format!("/v1/organization-phone-numbers/{id}"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            number["inbound_agent_id"],
+            Value::Null,
+            "a preview changes nothing"
+        );
+    }
+    click(&client, "form.reroute button[type=submit]").await;
+    wait_text(&client, "#toast", "2 numbers re-routed.").await;
+    for id in &picked {
+        let number = api(
+            &setup,
+            reqwest::Method::GET,
+            &format!("/v1/organization-phone-numbers/{id}"),
+            None,
+        )
+        .await;
+        assert_eq!(number["inbound_agent_id"], json!(overflow_id));
+    }
+
     // Page 2, then a filter; both live in the address and survive a reload.
     click(&client, ".pager a").await;
     wait_text(&client, ".pager", "Page 2 of 2").await;

@@ -172,93 +172,36 @@ impl NumberStore for PostgresStore {
     ) -> Result<PhoneNumber, PatchError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_error)?;
-        // One default change per workspace at a time, across replicas.
-        if patch.is_default == Some(true) {
-            tx.execute(
-                "SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE",
-                &[&workspace.as_str()],
-            )
-            .await
-            .map_err(map_error)?;
-        }
-        let current = read_number(&tx, workspace, id)
-            .await?
-            .ok_or(PatchError::NumberNotFound)?;
-        if expected_revision.is_some_and(|r| r != current.revision) {
-            return Err(PatchError::Changed);
-        }
-        let before = current.clone();
-        for (field, agent) in patch.agents_named() {
-            if !agent_exists(&tx, workspace, agent).await? {
-                return Err(PatchError::UnknownAgent(field));
-            }
-        }
-        let Some(next) = patch.apply_to(&current) else {
-            return Ok(before);
-        };
-        let now = Timestamp::now().as_millis();
-        if next.is_default && !current.is_default {
-            let previous = tx
-                .query_opt(
-                    "SELECT id FROM phone_numbers WHERE workspace_id = $1 AND is_default",
-                    &[&workspace.as_str()],
-                )
-                .await
-                .map_err(map_error)?;
-            if let Some(previous) =
-                previous.and_then(|row| PhoneNumberId::parse(&row.get::<_, String>(0)))
-            {
-                let previous_before = read_number(&tx, workspace, &previous).await?;
-                tx.execute(
-                    "UPDATE phone_numbers SET is_default = false, updated_at = $1, revision = revision + 1 WHERE id = $2",
-                    &[&now, &previous.as_str()],
-                )
-                .await
-                .map_err(map_error)?;
-                let previous_after = read_number(&tx, workspace, &previous).await?;
-                record_history(
-                    &tx,
-                    workspace,
-                    previous_before.as_ref(),
-                    previous_after.as_ref(),
-                    HistoryAction::Updated,
-                    actor,
-                )
-                .await?;
-            }
-        }
-        tx.execute(
-            "UPDATE phone_numbers SET nickname = $1, label = $2, inbound_agent_id = $3, outbound_agent_id = $4,
-                 is_default = $5, routing = $6, updated_at = $7, revision = revision + 1
-             WHERE id = $8 AND workspace_id = $9",
-            &[
-                &next.nickname,
-                &next.label,
-                &next.inbound_agent_id.as_ref().map(AgentId::as_str),
-                &next.outbound_agent_id.as_ref().map(AgentId::as_str),
-                &next.is_default,
-                &routing_column(next.routing.as_ref()),
-                &now,
-                &id.as_str(),
-                &workspace.as_str(),
-            ],
-        )
-        .await
-        .map_err(map_error)?;
-        let updated = read_number(&tx, workspace, id)
-            .await?
-            .ok_or(PatchError::NumberNotFound)?;
-        record_history(
-            &tx,
-            workspace,
-            Some(&before),
-            Some(&updated),
-            HistoryAction::Updated,
-            actor,
-        )
-        .await?;
+        let updated = apply_patch(&tx, workspace, id, patch, expected_revision, actor).await?;
         tx.commit().await.map_err(map_error)?;
         Ok(updated)
+    }
+
+    async fn update_phone_numbers(
+        &self,
+        workspace: &WorkspaceId,
+        ids: &[PhoneNumberId],
+        patch: PhoneNumberPatch,
+        dry_run: bool,
+        actor: &Actor,
+    ) -> Result<Vec<(PhoneNumber, PhoneNumber)>, PatchError> {
+        let mut client = self.client().await?;
+        // Dropped without a commit on any failure: all or nothing.
+        let tx = client.transaction().await.map_err(map_error)?;
+        let mut changed = Vec::with_capacity(ids.len());
+        for id in ids {
+            let before = read_number(&tx, workspace, id)
+                .await?
+                .ok_or_else(|| PatchError::MissingNumber(id.clone()))?;
+            let after = apply_patch(&tx, workspace, id, patch.clone(), None, actor).await?;
+            changed.push((before, after));
+        }
+        if dry_run {
+            tx.rollback().await.map_err(map_error)?;
+        } else {
+            tx.commit().await.map_err(map_error)?;
+        }
+        Ok(changed)
     }
 
     async fn delete_phone_number(
@@ -382,4 +325,102 @@ impl NumberStore for PostgresStore {
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok((entries, u64::try_from(total).unwrap_or(0)))
     }
+}
+
+/// A partial update of one number inside `tx`, with its history entry (see
+/// [`NumberStore::update_phone_number`]); the caller commits.
+async fn apply_patch(
+    tx: &deadpool_postgres::Transaction<'_>,
+    workspace: &WorkspaceId,
+    id: &PhoneNumberId,
+    patch: PhoneNumberPatch,
+    expected_revision: Option<i64>,
+    actor: &Actor,
+) -> Result<PhoneNumber, PatchError> {
+    // One default change per workspace at a time, across replicas.
+    if patch.is_default == Some(true) {
+        tx.execute(
+            "SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE",
+            &[&workspace.as_str()],
+        )
+        .await
+        .map_err(map_error)?;
+    }
+    let current = read_number(tx, workspace, id)
+        .await?
+        .ok_or(PatchError::NumberNotFound)?;
+    if expected_revision.is_some_and(|r| r != current.revision) {
+        return Err(PatchError::Changed);
+    }
+    let before = current.clone();
+    for (field, agent) in patch.agents_named() {
+        if !agent_exists(tx, workspace, agent).await? {
+            return Err(PatchError::UnknownAgent(field));
+        }
+    }
+    let Some(next) = patch.apply_to(&current) else {
+        return Ok(before);
+    };
+    let now = Timestamp::now().as_millis();
+    if next.is_default && !current.is_default {
+        let previous = tx
+            .query_opt(
+                "SELECT id FROM phone_numbers WHERE workspace_id = $1 AND is_default",
+                &[&workspace.as_str()],
+            )
+            .await
+            .map_err(map_error)?;
+        if let Some(previous) =
+            previous.and_then(|row| PhoneNumberId::parse(&row.get::<_, String>(0)))
+        {
+            let previous_before = read_number(tx, workspace, &previous).await?;
+            tx.execute(
+                "UPDATE phone_numbers SET is_default = false, updated_at = $1, revision = revision + 1 WHERE id = $2",
+                &[&now, &previous.as_str()],
+            )
+            .await
+            .map_err(map_error)?;
+            let previous_after = read_number(tx, workspace, &previous).await?;
+            record_history(
+                tx,
+                workspace,
+                previous_before.as_ref(),
+                previous_after.as_ref(),
+                HistoryAction::Updated,
+                actor,
+            )
+            .await?;
+        }
+    }
+    tx.execute(
+        "UPDATE phone_numbers SET nickname = $1, label = $2, inbound_agent_id = $3, outbound_agent_id = $4,
+             is_default = $5, routing = $6, updated_at = $7, revision = revision + 1
+         WHERE id = $8 AND workspace_id = $9",
+        &[
+            &next.nickname,
+            &next.label,
+            &next.inbound_agent_id.as_ref().map(AgentId::as_str),
+            &next.outbound_agent_id.as_ref().map(AgentId::as_str),
+            &next.is_default,
+            &routing_column(next.routing.as_ref()),
+            &now,
+            &id.as_str(),
+            &workspace.as_str(),
+        ],
+    )
+    .await
+    .map_err(map_error)?;
+    let updated = read_number(tx, workspace, id)
+        .await?
+        .ok_or(PatchError::NumberNotFound)?;
+    record_history(
+        tx,
+        workspace,
+        Some(&before),
+        Some(&updated),
+        HistoryAction::Updated,
+        actor,
+    )
+    .await?;
+    Ok(updated)
 }

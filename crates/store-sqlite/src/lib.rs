@@ -283,8 +283,19 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
+        self.transaction(true, work).await
+    }
+
+    /// [`Self::write`] for work with its own error type; with `commit: false` the transaction
+    /// is rolled back even when `work` succeeds (a dry run sees exactly what would change).
+    async fn transaction<T, E, F>(&self, commit: bool, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E> + Send + 'static,
+    {
         let pool = self.writer.clone();
-        run_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let mut conn = pool
                 .get()
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -292,10 +303,13 @@ impl SqliteStore {
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(map_error)?;
             let value = work(&tx)?;
-            tx.commit().map_err(map_error)?;
+            if commit {
+                tx.commit().map_err(map_error)?;
+            }
             Ok(value)
         })
         .await
+        .map_err(|e| E::from(StoreError::Other(Box::new(e))))?
     }
 }
 

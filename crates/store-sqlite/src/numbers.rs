@@ -199,6 +199,28 @@ impl NumberStore for SqliteStore {
         .await?
     }
 
+    async fn update_phone_numbers(
+        &self,
+        workspace: &WorkspaceId,
+        ids: &[PhoneNumberId],
+        patch: PhoneNumberPatch,
+        dry_run: bool,
+        actor: &Actor,
+    ) -> Result<Vec<(PhoneNumber, PhoneNumber)>, PatchError> {
+        let (workspace, ids, actor) = (workspace.clone(), ids.to_vec(), actor.clone());
+        self.transaction(!dry_run, move |tx| {
+            let mut changed = Vec::with_capacity(ids.len());
+            for id in ids {
+                let before = read_number(tx, &workspace, &id)?
+                    .ok_or_else(|| PatchError::MissingNumber(id.clone()))?;
+                let after = apply_patch(tx, &workspace, &id, patch.clone(), None, &actor)?;
+                changed.push((before, after));
+            }
+            Ok(changed)
+        })
+        .await
+    }
+
     async fn delete_phone_number(
         &self,
         workspace: &WorkspaceId,

@@ -349,6 +349,9 @@ impl PhoneNumberPatch {
 pub enum PatchError {
     #[error("phone number not found")]
     NumberNotFound,
+    /// One of the numbers of a bulk update is not a number of the workspace.
+    #[error("{0} is not a number of this workspace")]
+    MissingNumber(PhoneNumberId),
     /// The number is no longer at the revision the caller expected.
     #[error("phone number changed since the expected revision")]
     Changed,

@@ -175,7 +175,6 @@ pub trait NumberStore: Send + Sync {
         number: &E164,
     ) -> Result<Option<PhoneNumber>, StoreError>;
 
-    /// Applies a partial update in one transaction and returns the new record.
     /// Applies a partial update in one transaction, with its history entry, and returns the new
     /// record. With `expected_revision`, fails with `Changed` unless the number is still at it.
     async fn update_phone_number(
@@ -186,6 +185,21 @@ pub trait NumberStore: Send + Sync {
         expected_revision: Option<i64>,
         actor: &Actor,
     ) -> Result<PhoneNumber, PatchError>;
+
+    /// Applies one partial update to each of `ids` (distinct) in one transaction, each with
+    /// its history entry and event exactly as [`NumberStore::update_phone_number`] would, and
+    /// returns every number before and after, in `ids` order. All or nothing: an id the
+    /// workspace does not hold fails with `MissingNumber`, and any failure changes nothing.
+    /// With `dry_run` the transaction is rolled back once done: the answer is what would
+    /// change, and nothing does.
+    async fn update_phone_numbers(
+        &self,
+        workspace: &WorkspaceId,
+        ids: &[PhoneNumberId],
+        patch: PhoneNumberPatch,
+        dry_run: bool,
+        actor: &Actor,
+    ) -> Result<Vec<(PhoneNumber, PhoneNumber)>, PatchError>;
 
     /// Removes a number released at its provider (and its SIP trunk credentials, and its
     /// release claim), with its history entry. The caller holds the release claim

@@ -25,6 +25,7 @@ pub fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(phone_numbers::search_available))
         .routes(routes!(phone_numbers::purchase))
         .routes(routes!(phone_numbers::link_sip_trunk))
+        .routes(routes!(phone_numbers::bulk_update_phone_numbers))
         .routes(routes!(
             phone_numbers::get_phone_number,
             phone_numbers::update_phone_number,

@@ -26,6 +26,7 @@ use switchboard_store::{
 use tower_http::request_id::RequestId;
 use utoipa::{IntoParams, ToSchema};
 
+mod bulk;
 mod history;
 mod list;
 mod purchase;
@@ -33,6 +34,7 @@ mod route;
 mod sip_trunk;
 mod update;
 
+pub use bulk::*;
 pub use history::*;
 pub use list::*;
 pub use purchase::*;

@@ -79,7 +79,27 @@ pub async fn update_phone_number(
 ) -> Result<Response, ApiError> {
     let caller = auth.require(Scope::PhoneNumbersWrite)?;
     let id = number_id(id)?;
-    let mut fields = Fields::new(body.parse()?.object);
+    let (patch, inbound_field) = read_patch(body.parse()?.object)?;
+    // After validation: a request that would be a 400 anyway is one, whatever its
+    // preconditions (RFC 9110 §13.2.1).
+    let expected = expected_revision(&headers, &id)?;
+    match state
+        .store
+        .update_phone_number(&caller.workspace_id, &id, patch, expected, &caller.actor())
+        .await
+    {
+        Ok(number) => Ok(number_response(StatusCode::OK, number)),
+        Err(error) => Err(patch_refusal(error, inbound_field)),
+    }
+}
+
+/// The fields of a PATCH (or of a bulk update's `changes`) as a patch, and the name the
+/// body gave the inbound agent (`agent_id` or `inbound_agent_id`), for the answers' messages.
+/// Every problem of the body is in one 400.
+pub(crate) fn read_patch(
+    object: serde_json::Map<String, serde_json::Value>,
+) -> Result<(PhoneNumberPatch, &'static str), ApiError> {
+    let mut fields = Fields::new(object);
     let nickname = fields.string_change("nickname", NICKNAME_MAX_CHARS);
     let label = fields.string_change("label", LABEL_MAX_CHARS);
     let agent_id = agent_change(&mut fields, "agent_id");
@@ -100,9 +120,6 @@ pub async fn update_phone_number(
         },
     };
     fields.finish()?;
-    // After validation: a request that would be a 400 anyway is one, whatever its
-    // preconditions (RFC 9110 §13.2.1).
-    let expected = expected_revision(&headers, &id)?;
     // `agent_id` is the older name of `inbound_agent_id`.
     let (inbound_agent_id, inbound_field) = match (agent_id, inbound) {
         (a, FieldChange::Keep) => (a, "agent_id"),
@@ -122,25 +139,26 @@ pub async fn update_phone_number(
         is_default,
         routing,
     };
-    match state
-        .store
-        .update_phone_number(&caller.workspace_id, &id, patch, expected, &caller.actor())
-        .await
-    {
-        Ok(number) => Ok(number_response(StatusCode::OK, number)),
-        Err(PatchError::NumberNotFound) => Err(ApiError::NotFound(NOT_FOUND)),
-        Err(PatchError::Changed) => Err(ApiError::PreconditionFailed),
-        Err(PatchError::UnknownAgent(field)) => {
+    Ok((patch, inbound_field))
+}
+
+/// The answer to a patch the store refused.
+pub(crate) fn patch_refusal(error: PatchError, inbound_field: &'static str) -> ApiError {
+    match error {
+        PatchError::NumberNotFound => ApiError::NotFound(NOT_FOUND),
+        PatchError::MissingNumber(id) => {
+            ApiError::bad_request(format!("{id} is not a number of this workspace"))
+        }
+        PatchError::Changed => ApiError::PreconditionFailed,
+        PatchError::UnknownAgent(field) => {
             let field = if field == "inbound_agent_id" {
                 inbound_field
             } else {
                 &field
             };
-            Err(ApiError::bad_request(format!(
-                "{field} is not an agent of this workspace"
-            )))
+            ApiError::bad_request(format!("{field} is not an agent of this workspace"))
         }
-        Err(PatchError::Store(error)) => Err(error.into()),
+        PatchError::Store(error) => error.into(),
     }
 }
 
