@@ -1,6 +1,6 @@
 //! The service as a whole: the HTTP server with what runs beside it on every replica — the
 //! webhook delivery worker, and once a minute the housekeeping (idle rate-limit entries,
-//! purchases a crash interrupted, old webhook deliveries). On the shutdown signal the server
+//! purchases a crash interrupted, old webhook deliveries, calls past their retention). On the shutdown signal the server
 //! stops accepting while the worker finishes or hands back the attempts in flight.
 
 use std::time::Duration;
@@ -24,6 +24,7 @@ pub async fn serve(
             background.rate_limits.forget_idle();
             crate::claims::sweep_stale_claims(&background).await;
             background.webhooks.prune_old_deliveries().await;
+            forget_old_calls(&background).await;
         }
     });
     let (stop_webhooks, webhooks_stopped) = tokio::sync::watch::channel(false);
@@ -43,4 +44,19 @@ pub async fn serve(
         tracing::warn!(%error, "the webhook worker ended abnormally");
     }
     served
+}
+
+/// Deletes the calls older than the retention period: a caller's number is personal data.
+async fn forget_old_calls(state: &AppState) {
+    let retention = i64::try_from(state.calls.retention.as_millis()).unwrap_or(i64::MAX);
+    let before = switchboard_domain::Timestamp::from_millis(
+        switchboard_domain::Timestamp::now()
+            .as_millis()
+            .saturating_sub(retention),
+    );
+    match state.store.delete_calls_before(before).await {
+        Ok(0) => {}
+        Ok(deleted) => tracing::info!(deleted, "calls past their retention deleted"),
+        Err(error) => tracing::warn!(%error, "could not delete calls past their retention"),
+    }
 }

@@ -20,4 +20,6 @@ pub mod routes;
 
 pub use background::serve;
 pub use router::router;
-pub use switchboard_server::{ApiError, ApiSettings, AppState, ServeOptions, default_providers};
+pub use switchboard_server::{
+    ApiError, ApiSettings, AppState, CallSettings, ServeOptions, default_providers,
+};

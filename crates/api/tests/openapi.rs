@@ -138,6 +138,13 @@ async fn every_documented_operation_is_routed() {
                     StatusCode::UNAUTHORIZED,
                     "{method} {path} without a key"
                 );
+            } else if path.starts_with("/carriers/") {
+                // A carrier's signature is its key: without one, a 403.
+                assert_eq!(
+                    reply.status,
+                    StatusCode::FORBIDDEN,
+                    "{method} {path} unsigned"
+                );
             } else {
                 assert_eq!(reply.status, StatusCode::OK, "{method} {path}");
             }

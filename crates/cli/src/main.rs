@@ -160,6 +160,40 @@ struct ServeArgs {
     /// Timeout of each call to Plivo, in seconds.
     #[arg(long, env = "SWITCHBOARD_PLIVO_TIMEOUT_SECS", default_value_t = 10)]
     plivo_timeout_secs: u64,
+    /// The address carriers reach this server at (https://switchboard.example.com): their
+    /// signatures cover the URL they called, which behind a proxy is not the one seen here.
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL", value_parser = parse_public_url)]
+    public_url: Option<String>,
+    /// Twilio auth token: enables /carriers/twilio/* and checks X-Twilio-Signature with it.
+    #[arg(long, env = "SWITCHBOARD_TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    twilio_auth_token: Option<String>,
+    /// Twilio account SID (AC…): requests from any other account are refused.
+    #[arg(long, env = "SWITCHBOARD_TWILIO_ACCOUNT_SID")]
+    twilio_account_sid: Option<String>,
+    /// What a caller hears when the call has nowhere to go (an unknown or released number, no
+    /// working route), before the hang-up.
+    #[arg(long, env = "SWITCHBOARD_CALL_APOLOGY", default_value = switchboard_server::DEFAULT_CALL_APOLOGY)]
+    call_apology: String,
+    /// Days a call stays in the call log (1 to 3650); older calls, with the caller's number,
+    /// are deleted.
+    #[arg(long, env = "SWITCHBOARD_CALL_RETENTION_DAYS", default_value_t = switchboard_server::DEFAULT_CALL_RETENTION_DAYS, value_parser = clap::value_parser!(u64).range(1..=3650))]
+    call_retention_days: u64,
+}
+
+/// `--public-url`: an http(s) URL with a host and nothing after the path.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text)
+        .map_err(|e| format!("not a URL ({e}); e.g. https://switchboard.example.com"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(
+            "must be an http:// or https:// URL with a host, e.g. https://switchboard.example.com"
+                .into(),
+        );
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or fragment".into());
+    }
+    Ok(text.trim_end_matches('/').to_owned())
 }
 
 #[derive(Subcommand, Debug)]
@@ -513,6 +547,14 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
             allow_loopback: args.webhooks_allow_loopback,
             attempt_timeout: Duration::from_secs(args.webhook_timeout_secs),
             retry_schedule: args.webhook_retry_schedule,
+        },
+        calls: switchboard_server::CallSettings {
+            public_url: args.public_url,
+            twilio_auth_token: args.twilio_auth_token,
+            twilio_account_sid: args.twilio_account_sid,
+            apology: args.call_apology,
+            lookup_timeout: switchboard_server::DEFAULT_CALL_LOOKUP_TIMEOUT,
+            retention: Duration::from_secs(args.call_retention_days * 24 * 60 * 60),
         },
     };
     let listener = match tokio::net::TcpListener::bind(args.listen.as_str()).await {

@@ -52,6 +52,11 @@ macro_rules! prefixed_id {
 }
 
 prefixed_id!(
+    /// An inbound call in the call log: `cal_3k8m2x9q4w7z`.
+    CallId,
+    "cal_"
+);
+prefixed_id!(
     /// A phone number record: `phn_f7w2kx5mb9qz`.
     PhoneNumberId,
     "phn_"

@@ -4,6 +4,7 @@
 //! never re-checks it.
 #![forbid(unsafe_code)]
 
+mod calls;
 mod destination;
 mod ids;
 mod keys;
@@ -14,9 +15,10 @@ mod scope;
 mod sealing;
 mod time_fmt;
 
+pub use calls::CallOutcome;
 pub use destination::{DESTINATION_MAX_LEN, Destination, DestinationError, DestinationKind};
 pub use ids::{
-    AgentId, ApiKeyId, PhoneNumberId, WebhookDeliveryId, WebhookEndpointId, WorkspaceId,
+    AgentId, ApiKeyId, CallId, PhoneNumberId, WebhookDeliveryId, WebhookEndpointId, WorkspaceId,
 };
 pub use keys::{ApiKeySecret, ApiToken, RevealedToken, SecretDigest, TokenError};
 pub use money::{Money, MoneyError};

@@ -10,22 +10,24 @@ pub enum Scope {
     AgentsWrite,
     ApiKeysManage,
     WebhooksManage,
+    CallsRead,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "unknown scope {0:?}; known scopes: phone_numbers:read, phone_numbers:write, agents:read, agents:write, api_keys:manage, webhooks:manage"
+    "unknown scope {0:?}; known scopes: phone_numbers:read, phone_numbers:write, agents:read, agents:write, api_keys:manage, webhooks:manage, calls:read"
 )]
 pub struct ScopeError(pub String);
 
 impl Scope {
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Scope::PhoneNumbersRead,
         Scope::PhoneNumbersWrite,
         Scope::AgentsRead,
         Scope::AgentsWrite,
         Scope::ApiKeysManage,
         Scope::WebhooksManage,
+        Scope::CallsRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +38,7 @@ impl Scope {
             Scope::AgentsWrite => "agents:write",
             Scope::ApiKeysManage => "api_keys:manage",
             Scope::WebhooksManage => "webhooks:manage",
+            Scope::CallsRead => "calls:read",
         }
     }
 

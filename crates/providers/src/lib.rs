@@ -4,6 +4,7 @@
 
 mod plivo;
 mod sandbox;
+pub mod twilio;
 
 use async_trait::async_trait;
 use std::collections::BTreeMap;

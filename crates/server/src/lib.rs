@@ -22,4 +22,7 @@ pub mod state;
 
 pub use error::{ApiError, ErrorResponse};
 pub use serve::{ServeOptions, serve, shutdown_signal};
-pub use state::{ApiSettings, AppState, default_providers};
+pub use state::{
+    ApiSettings, AppState, CallSettings, DEFAULT_CALL_APOLOGY, DEFAULT_CALL_LOOKUP_TIMEOUT,
+    DEFAULT_CALL_RETENTION_DAYS, KnownRoute, default_providers,
+};

@@ -28,6 +28,78 @@ pub struct ApiSettings {
     /// Failed authentications per minute per client address (a tenth per key id for wrong
     /// secrets) before 429s; 0 turns this off.
     pub failed_auth_per_minute: u32,
+    pub calls: CallSettings,
+}
+
+/// How carriers reach Switchboard when a number rings, and what is kept of each call.
+#[derive(Clone)]
+pub struct CallSettings {
+    /// The address carriers call (`https://switchboard.example.com`): their signatures cover
+    /// the URL they called, which behind a proxy is not the one this server sees.
+    pub public_url: Option<String>,
+    /// Twilio's auth token: checks `X-Twilio-Signature`. Without it the Twilio endpoints
+    /// refuse every request.
+    pub twilio_auth_token: Option<String>,
+    /// When set, a Twilio request from another account is refused.
+    pub twilio_account_sid: Option<String>,
+    /// What a caller hears when the call has nowhere to go.
+    pub apology: String,
+    /// How long the answer path waits for the database before answering from what this
+    /// replica last knew of the number's route (or with the apology).
+    pub lookup_timeout: Duration,
+    /// Calls older than this are deleted.
+    pub retention: Duration,
+}
+
+impl std::fmt::Debug for CallSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallSettings")
+            .field("public_url", &self.public_url)
+            .field(
+                "twilio_auth_token",
+                &self.twilio_auth_token.as_ref().map(|_| "…"),
+            )
+            .field("twilio_account_sid", &self.twilio_account_sid)
+            .field("apology", &self.apology)
+            .field("lookup_timeout", &self.lookup_timeout)
+            .field("retention", &self.retention)
+            .finish()
+    }
+}
+
+/// What a caller hears when the call has nowhere to go, unless configured.
+pub const DEFAULT_CALL_APOLOGY: &str =
+    "Sorry, this number cannot take your call right now. Please try again later.";
+
+/// Carriers wait some 10 to 15 seconds for an answer; the database gets a fraction of that.
+pub const DEFAULT_CALL_LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Days of calls kept, unless configured.
+pub const DEFAULT_CALL_RETENTION_DAYS: u64 = 90;
+
+impl Default for CallSettings {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            twilio_auth_token: None,
+            twilio_account_sid: None,
+            apology: DEFAULT_CALL_APOLOGY.into(),
+            lookup_timeout: DEFAULT_CALL_LOOKUP_TIMEOUT,
+            retention: Duration::from_secs(DEFAULT_CALL_RETENTION_DAYS * 24 * 60 * 60),
+        }
+    }
+}
+
+/// A number's route as this replica last read it: what answers a call when the database is
+/// slower than the carrier's patience.
+#[derive(Clone, Debug)]
+pub struct KnownRoute {
+    pub number: switchboard_domain::PhoneNumber,
+    /// The destination of each agent the route names (`None`: the agent has none).
+    pub destinations: Vec<(
+        switchboard_domain::AgentId,
+        Option<switchboard_domain::Destination>,
+    )>,
 }
 
 impl Default for ApiSettings {
@@ -39,9 +111,13 @@ impl Default for ApiSettings {
             redis_url: None,
             webhooks: WebhookSettings::default(),
             failed_auth_per_minute: crate::auth_throttle::DEFAULT_FAILED_AUTH_PER_MINUTE,
+            calls: CallSettings::default(),
         }
     }
 }
+
+/// Numbers whose last route one replica keeps (a few hundred bytes each).
+const KNOWN_ROUTES_MAX: u64 = 100_000;
 
 /// Longer than any provider call (10 s by default) plus the database's statement timeout.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -72,6 +148,9 @@ pub struct Shared {
     pub request_timeout: Duration,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub webhooks: Webhooks,
+    pub calls: CallSettings,
+    /// Routes by E.164 number, as last read: see [`KnownRoute`].
+    pub known_routes: moka::sync::Cache<String, Arc<KnownRoute>>,
 }
 
 impl AppState {
@@ -100,6 +179,8 @@ impl AppState {
             request_timeout: settings.request_timeout,
             metrics: crate::metrics::prometheus(),
             webhooks,
+            calls: settings.calls.clone(),
+            known_routes: moka::sync::Cache::new(KNOWN_ROUTES_MAX),
         }))
     }
 }

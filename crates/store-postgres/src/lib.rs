@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod agents;
+mod calls;
 mod events;
 mod migrations;
 mod numbers;

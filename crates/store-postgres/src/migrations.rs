@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../migrations/0008_destinations_and_routing.sql"),
     ),
+    (9, include_str!("../migrations/0009_calls.sql")),
 ];
 
 /// Any constant works; it only has to be the same for every replica.

@@ -22,6 +22,7 @@ mod migrations;
 #[macro_use]
 mod outbox;
 mod agents;
+mod calls;
 mod events;
 mod numbers;
 mod purchases;

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../migrations/0008_destinations_and_routing.sql"),
     ),
+    (9, include_str!("../migrations/0009_calls.sql")),
 ];
 
 fn current_version(conn: &Connection) -> Result<Option<i64>, StoreError> {

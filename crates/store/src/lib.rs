@@ -11,7 +11,7 @@ use switchboard_domain::{
 
 /// The schema version this build of Switchboard reads and writes. Every backend's migrations
 /// carry the same version stamps.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// What `migrate` did: the schema version before and after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -550,11 +550,16 @@ impl ReleaseClaim {
 /// one is stopped by the request timeout, at most 5 minutes), and may be taken over.
 pub const RELEASE_ABANDONED_MS: i64 = 10 * 60 * 1000;
 
+mod calls;
 mod events;
 mod history;
 mod objects;
 mod traits;
 mod webhooks;
+pub use calls::{
+    AttemptReport, Call, CallAttempt, CallFilter, CallStore, LIVE_ATTEMPT_MAX_MS, LiveCalls,
+    NewCall, NextStep, PlannedTarget, plan_column, plan_from_column,
+};
 pub use events::{
     EVENT_KINDS, EVENT_TYPES, Event, EventCursor, EventFilter, NewEvent, event_scope,
     hidden_event_kinds, readable_event_types,

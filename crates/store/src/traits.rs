@@ -1,6 +1,7 @@
 //! What a backend implements, one trait per part of the data; [`Store`] is all of them, and
 //! what the rest of the code holds (`Arc<dyn Store>`: its methods need no import).
 
+use crate::calls::CallStore;
 use crate::*;
 use async_trait::async_trait;
 
@@ -327,6 +328,7 @@ pub trait Store:
     + NumberStore
     + PurchaseStore
     + WebhookStore
+    + CallStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -341,6 +343,7 @@ impl<T> Store for T where
         + NumberStore
         + PurchaseStore
         + WebhookStore
+        + CallStore
         + Send
         + Sync
         + std::fmt::Debug

@@ -126,6 +126,8 @@ pub enum ScopeName {
     ApiKeysManage,
     #[serde(rename = "webhooks:manage")]
     WebhooksManage,
+    #[serde(rename = "calls:read")]
+    CallsRead,
 }
 
 /// The `id` path parameter of a key.

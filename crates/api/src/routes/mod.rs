@@ -4,6 +4,8 @@
 
 pub mod agents;
 pub mod api_keys;
+pub mod calls;
+pub mod carriers;
 pub mod catalogue;
 pub mod events;
 pub mod health;
@@ -38,6 +40,8 @@ pub fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reports::review_compliance))
         .routes(routes!(reports::export_phone_numbers))
         .routes(routes!(events::list_events))
+        .routes(routes!(calls::list_calls))
+        .routes(routes!(calls::get_call))
         .routes(routes!(agents::list_agents, agents::create_agent))
         .routes(routes!(
             agents::get_agent,
@@ -63,9 +67,13 @@ pub fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(catalogue::list_enabled_network_groups))
 }
 
-/// Routes anyone may call: health, readiness and metrics (the OpenAPI document adds its own).
+/// Routes anyone may call: health, readiness and metrics (the OpenAPI document adds its own),
+/// and the carriers' voice webhooks, which their own signatures authenticate.
 pub fn public_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(carriers::twilio::twilio_voice))
+        .routes(routes!(carriers::twilio::twilio_dial_result))
+        .routes(routes!(carriers::twilio::twilio_status))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))

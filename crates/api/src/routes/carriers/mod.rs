@@ -1,0 +1,289 @@
+//! `/carriers/…`: the public endpoints a carrier calls when a number rings, authenticated by
+//! the carrier's own signature, never by an API key.
+//!
+//! A call's way through: the carrier's module checks the signature and reads the request →
+//! [`route_call`] loads the number and its route (store), decides (domain), records the call
+//! and its first attempt (store) → the carrier's module renders the answer. Each attempt's
+//! end comes back through [`attempt_ended`], whose answer is the next target or the end.
+//!
+//! The answer path never answers a carrier 5xx: a database error, or one slower than
+//! `CallSettings::lookup_timeout`, is answered from the route this replica last read for the
+//! number, or with the apology.
+
+pub mod twilio;
+
+use axum::http::HeaderMap;
+use axum::http::Uri;
+use std::collections::HashMap;
+use std::sync::Arc;
+use switchboard_domain::{
+    AgentId, CallOutcome, Destination, E164, NumberStatus, RouteTarget, Timestamp, plan_route,
+};
+use switchboard_server::{AppState, KnownRoute};
+use switchboard_store::{LIVE_ATTEMPT_MAX_MS, NewCall, NextStep, PlannedTarget};
+
+/// Where the carrier sends the call now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Connect it to `target`; report the attempt's end as attempt `position`.
+    Connect {
+        target: PlannedTarget,
+        position: u32,
+        ring_timeout_secs: u32,
+    },
+    /// Tell the caller the call cannot be taken, and hang up.
+    Apology,
+    /// The call is over: hang up.
+    HangUp,
+}
+
+/// The URL the carrier called, as its signature covers it: `--public-url` and the path and
+/// query, or the `Host` header's (with `X-Forwarded-Proto`'s scheme) when no public URL is set.
+pub fn called_url(state: &AppState, headers: &HeaderMap, uri: &Uri) -> String {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    match &state.calls.public_url {
+        Some(base) => format!("{}{path}", base.trim_end_matches('/')),
+        None => {
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            let scheme = headers
+                .get("x-forwarded-proto")
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("http");
+            format!("{scheme}://{host}{path}")
+        }
+    }
+}
+
+/// The route of the number called, read with the lookup timeout; on an error or a timeout,
+/// what this replica last read. `Ok(None)`: no workspace holds the number.
+async fn known_route(state: &AppState, number: &E164) -> Result<Option<Arc<KnownRoute>>, ()> {
+    let read = async {
+        let Some(found) = state.store.find_number_anywhere(number).await? else {
+            return Ok::<_, switchboard_store::StoreError>(None);
+        };
+        let mut named: Vec<AgentId> = found.inbound_agent_id.iter().cloned().collect();
+        if let Some(policy) = &found.routing {
+            named.extend(policy.agents().into_iter().map(|(_, agent)| agent.clone()));
+        }
+        named.sort();
+        named.dedup();
+        let mut destinations = Vec::with_capacity(named.len());
+        for agent in named {
+            let destination = state
+                .store
+                .get_agent(&found.workspace_id, &agent)
+                .await?
+                .and_then(|a| a.destination);
+            destinations.push((agent, destination));
+        }
+        Ok(Some(Arc::new(KnownRoute {
+            number: found,
+            destinations,
+        })))
+    };
+    match tokio::time::timeout(state.calls.lookup_timeout, read).await {
+        Ok(Ok(Some(route))) => {
+            state
+                .known_routes
+                .insert(number.as_str().to_owned(), route.clone());
+            Ok(Some(route))
+        }
+        Ok(Ok(None)) => {
+            state.known_routes.invalidate(number.as_str());
+            Ok(None)
+        }
+        Ok(Err(error)) => {
+            tracing::error!(%error, number = number.as_str(), "call: the number's route could not be read; answering from the last known route");
+            state.known_routes.get(number.as_str()).map(Some).ok_or(())
+        }
+        Err(_) => {
+            tracing::warn!(number = number.as_str(), timeout = ?state.calls.lookup_timeout, "call: the database did not answer in time; answering from the last known route");
+            state.known_routes.get(number.as_str()).map(Some).ok_or(())
+        }
+    }
+}
+
+/// Decides where a new call goes and records it. Never fails: whatever goes wrong is an
+/// apology to the caller and a line in the log.
+pub async fn route_call(
+    state: &AppState,
+    carrier: &str,
+    carrier_call_id: &str,
+    caller: &str,
+    called: &str,
+) -> Answer {
+    let Ok(number) = E164::parse(called) else {
+        tracing::warn!(
+            carrier,
+            called,
+            "call: the called number is not a phone number"
+        );
+        return Answer::Apology;
+    };
+    let route = match known_route(state, &number).await {
+        Ok(Some(route)) => route,
+        Ok(None) => {
+            tracing::warn!(
+                carrier,
+                called,
+                "call to a number no workspace holds (unknown or released)"
+            );
+            return Answer::Apology;
+        }
+        Err(()) => return Answer::Apology,
+    };
+    let number = &route.number;
+    let now = Timestamp::now();
+    let plan = plan_route(
+        number.routing.as_ref(),
+        number.inbound_agent_id.as_ref(),
+        now,
+    );
+    let destinations: HashMap<&AgentId, &Option<Destination>> =
+        route.destinations.iter().map(|(a, d)| (a, d)).collect();
+    let rejected = if number.status != NumberStatus::Active {
+        Some("the number is still being bought")
+    } else if !number.capabilities.voice {
+        Some("the number cannot carry voice calls")
+    } else {
+        None
+    };
+    let live = match (rejected, plan.max_concurrent_calls) {
+        (None, Some(_)) => {
+            let since = Timestamp::from_millis(now.as_millis() - LIVE_ATTEMPT_MAX_MS);
+            state
+                .store
+                .live_calls(&number.id, since)
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::error!(%error, "call: live calls could not be counted; the cap is not applied to this call");
+                    Vec::new()
+                })
+        }
+        _ => Vec::new(),
+    };
+    let live_count = |target: &RouteTarget| -> u32 {
+        let (agent, destination) = match target {
+            RouteTarget::Agent(agent) => (Some(agent), None),
+            RouteTarget::Destination(d) => (None, Some(d.as_str())),
+        };
+        live.iter()
+            .filter(|l| match (agent, destination) {
+                (Some(agent), _) => l.agent_id.as_ref() == Some(agent),
+                (None, Some(d)) => l.agent_id.is_none() && l.destination == d,
+                _ => false,
+            })
+            .map(|l| l.count)
+            .sum()
+    };
+    let order = plan.attempts(rand::random::<f64>(), live_count);
+    // Agents without a destination cannot take calls: the call passes over them.
+    let targets: Vec<PlannedTarget> =
+        order
+            .into_iter()
+            .filter_map(|target| match target {
+                RouteTarget::Agent(agent) => destinations
+                    .get(&agent)
+                    .and_then(|d| (*d).clone())
+                    .map(|destination| PlannedTarget {
+                        agent_id: Some(agent),
+                        destination,
+                    }),
+                RouteTarget::Destination(destination) => Some(PlannedTarget {
+                    agent_id: None,
+                    destination,
+                }),
+            })
+            .collect();
+    let (outcome, reason) = match rejected {
+        Some(why) => (Some(CallOutcome::Rejected), why.to_owned()),
+        None if targets.is_empty() => (
+            Some(CallOutcome::Unroutable),
+            format!("{}; no target can take the call", plan.reason),
+        ),
+        None => (None, plan.reason.clone()),
+    };
+    let new = NewCall {
+        workspace_id: number.workspace_id.clone(),
+        phone_number_id: number.id.clone(),
+        phone_number: number.phone_number.clone(),
+        carrier: carrier.to_owned(),
+        carrier_call_id: carrier_call_id.to_owned(),
+        caller: caller.to_owned(),
+        rule_index: plan.rule.and_then(|i| u32::try_from(i).ok()),
+        rule_name: plan.rule_name.clone(),
+        reason,
+        plan: if outcome.is_some() {
+            Vec::new()
+        } else {
+            targets
+        },
+        outcome,
+        started_at: now,
+    };
+    let call = match state.store.start_call(new).await {
+        Ok(call) => call,
+        Err(error) => {
+            tracing::error!(%error, carrier, carrier_call_id, "call: could not be recorded; the caller hears the apology");
+            return Answer::Apology;
+        }
+    };
+    // A repeated request about the same call resumes at its latest attempt.
+    match call.attempts.last() {
+        Some(attempt) if call.outcome.is_none() => match call.plan.get(attempt.position as usize) {
+            Some(target) => Answer::Connect {
+                target: target.clone(),
+                position: attempt.position,
+                ring_timeout_secs: plan.ring_timeout_secs,
+            },
+            None => Answer::Apology,
+        },
+        _ if call.outcome == Some(CallOutcome::Completed) => Answer::HangUp,
+        _ => Answer::Apology,
+    }
+}
+
+/// Records the end of an attempt and answers the next step.
+pub async fn attempt_ended(
+    state: &AppState,
+    carrier: &str,
+    carrier_call_id: &str,
+    position: u32,
+    outcome: CallOutcome,
+    ring_timeout_secs: u32,
+) -> Answer {
+    match state
+        .store
+        .end_attempt(
+            carrier,
+            carrier_call_id,
+            position,
+            outcome,
+            Timestamp::now(),
+        )
+        .await
+    {
+        Ok(Some(NextStep::Connect(position, target))) => Answer::Connect {
+            target,
+            position,
+            ring_timeout_secs,
+        },
+        Ok(Some(NextStep::Finished(CallOutcome::Completed))) => Answer::HangUp,
+        Ok(Some(NextStep::Finished(_))) => Answer::Apology,
+        Ok(None) => {
+            tracing::warn!(
+                carrier,
+                carrier_call_id,
+                "call: an attempt's end reported for a call not recorded"
+            );
+            Answer::HangUp
+        }
+        Err(error) => {
+            tracing::error!(%error, carrier, carrier_call_id, "call: an attempt's end could not be recorded");
+            Answer::Apology
+        }
+    }
+}

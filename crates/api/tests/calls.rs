@@ -1,0 +1,573 @@
+//! Calls reach agents: a Twilio simulator plays whole calls against the real router on both
+//! backends — signed voice webhooks, dial results down the fallback chain, status callbacks
+//! in any order and twice — and the call log says what happened.
+//!
+//! The simulator signs as Twilio does (`switchboard_providers::twilio::twilio_signature`,
+//! checked against Twilio's documented example here and against Twilio's own library in
+//! `.ci/run`).
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{Reply, TestApp};
+use serde_json::{Value, json};
+use switchboard_api::ApiSettings;
+use switchboard_api::CallSettings;
+use switchboard_domain::{Scope, Scopes, Timestamp};
+use switchboard_providers::twilio::twilio_signature;
+
+const TOKEN: &str = "twilio-auth-token-for-tests";
+const PUBLIC: &str = "https://sb.example.com";
+const APOLOGY: &str = "Sorry, this number cannot take your call right now. Please try again later.";
+
+fn settings() -> ApiSettings {
+    ApiSettings {
+        calls: CallSettings {
+            public_url: Some(PUBLIC.into()),
+            twilio_auth_token: Some(TOKEN.into()),
+            ..CallSettings::default()
+        },
+        ..ApiSettings::default()
+    }
+}
+
+/// Plays Twilio's side of calls against one replica.
+struct Twilio<'a> {
+    app: &'a TestApp,
+}
+
+enum Signing {
+    Right,
+    None,
+    WrongToken,
+}
+
+impl Twilio<'_> {
+    async fn post(&self, path: &str, params: &[(&str, &str)], signing: Signing) -> Reply {
+        let pairs: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&pairs)
+            .finish();
+        let mut request =
+            Request::post(path).header("content-type", "application/x-www-form-urlencoded");
+        let url = format!("{PUBLIC}{path}");
+        match signing {
+            Signing::Right => {
+                request =
+                    request.header("x-twilio-signature", twilio_signature(TOKEN, &url, &pairs))
+            }
+            Signing::WrongToken => {
+                request = request.header(
+                    "x-twilio-signature",
+                    twilio_signature("not-the-token", &url, &pairs),
+                )
+            }
+            Signing::None => {}
+        }
+        self.app
+            .send(request.body(Body::from(body)).expect("request"))
+            .await
+    }
+
+    /// The number rings: Twilio asks where the call goes.
+    async fn ring(&self, call_sid: &str, to: &str) -> String {
+        let reply = self
+            .post(
+                "/carriers/twilio/voice",
+                &[
+                    ("CallSid", call_sid),
+                    ("AccountSid", "AC123"),
+                    ("From", "+14155550123"),
+                    ("To", to),
+                    ("CallStatus", "ringing"),
+                    ("Direction", "inbound"),
+                ],
+                Signing::Right,
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        assert_eq!(reply.headers["content-type"], "text/xml; charset=utf-8");
+        String::from_utf8(reply.body).expect("TwiML")
+    }
+
+    /// The `<Dial>` of attempt `attempt` ended with `status` (None: a `<Connect>` ended).
+    async fn dial_result(&self, call_sid: &str, attempt: u32, status: Option<&str>) -> String {
+        let mut params = vec![("CallSid", call_sid), ("AccountSid", "AC123")];
+        if let Some(status) = status {
+            params.push(("DialCallStatus", status));
+        }
+        let reply = self
+            .post(
+                &format!("/carriers/twilio/dial-result?attempt={attempt}&timeout=20"),
+                &params,
+                Signing::Right,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        String::from_utf8(reply.body).expect("TwiML")
+    }
+
+    async fn status(&self, call_sid: &str, status: &str, duration: &str) {
+        let reply = self
+            .post(
+                "/carriers/twilio/status",
+                &[
+                    ("CallSid", call_sid),
+                    ("AccountSid", "AC123"),
+                    ("CallStatus", status),
+                    ("CallDuration", duration),
+                ],
+                Signing::Right,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    }
+}
+
+fn dial(kind: &str, target: &str, attempt: u32) -> String {
+    let action = format!("{PUBLIC}/carriers/twilio/dial-result?attempt={attempt}&amp;timeout=20");
+    let inner = match kind {
+        "Stream" => {
+            return format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect action=\"{action}\" method=\"POST\"><Stream url=\"{target}\"/></Connect></Response>"
+            );
+        }
+        kind => format!("<{kind}>{target}</{kind}>"),
+    };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial action=\"{action}\" method=\"POST\" timeout=\"20\">{inner}</Dial></Response>"
+    )
+}
+
+fn apology() -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say>{}</Say><Hangup/></Response>",
+        APOLOGY.replace('\'', "&apos;")
+    )
+}
+
+const HANG_UP: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Hangup/></Response>";
+
+async fn calls(app: &TestApp, token: &str, query: &str) -> Value {
+    let reply = app
+        .call("GET", &format!("/v1/calls{query}"), Some(token), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.json());
+    reply.json()
+}
+
+#[tokio::test]
+async fn a_call_walks_down_the_fallback_chain_and_the_log_keeps_every_step() {
+    for backend in common::backends() {
+        let app = TestApp::with_settings(backend, settings()).await;
+        let ws = app.workspace("Acme").await;
+        let token = ws.token.as_str();
+        let sip = app
+            .agent_at(&ws.id, "SIP bot", Some("sip:bot@agents.example.com"))
+            .await;
+        let person = app
+            .agent_at(&ws.id, "Person", Some("tel:+14155550177"))
+            .await;
+        let stream = app
+            .agent_at(&ws.id, "Stream bot", Some("wss://bot.example.com/stream"))
+            .await;
+        let number = app.number(&ws.id, "+14155550100", None, None).await;
+        let policy = json!({"time_zone": "UTC", "rules": [{"name": "always",
+            "targets": [{"agent_id": sip.to_string()}],
+            "fallback": [{"agent_id": person.to_string()}, {"agent_id": stream.to_string()}]}]});
+        let set = app
+            .call(
+                "PATCH",
+                &format!("/v1/organization-phone-numbers/{number}"),
+                Some(token),
+                Some(json!({"routing": policy})),
+            )
+            .await;
+        assert_eq!(set.status, StatusCode::OK);
+        let twilio = Twilio { app: &app };
+
+        assert_eq!(
+            twilio.ring("CA-fallback", "+14155550100").await,
+            dial("Sip", "sip:bot@agents.example.com", 0)
+        );
+        // Twilio asks again about the same call (a retry): the same answer, nothing doubled.
+        assert_eq!(
+            twilio.ring("CA-fallback", "+14155550100").await,
+            dial("Sip", "sip:bot@agents.example.com", 0)
+        );
+        assert_eq!(
+            twilio
+                .dial_result("CA-fallback", 0, Some("no-answer"))
+                .await,
+            dial("Number", "+14155550177", 1)
+        );
+        // The same report twice: the same next step, no new attempt.
+        assert_eq!(
+            twilio
+                .dial_result("CA-fallback", 0, Some("no-answer"))
+                .await,
+            dial("Number", "+14155550177", 1)
+        );
+        assert_eq!(
+            twilio.dial_result("CA-fallback", 1, Some("busy")).await,
+            dial("Stream", "wss://bot.example.com/stream", 2)
+        );
+        // The stream took the call; when it ends, so does the call.
+        assert_eq!(twilio.dial_result("CA-fallback", 2, None).await, HANG_UP);
+        twilio.status("CA-fallback", "completed", "42").await;
+        twilio.status("CA-fallback", "completed", "42").await;
+
+        let log = calls(&app, token, "").await;
+        assert_eq!(log["total"], 1, "{backend:?}");
+        let call = &log["items"][0];
+        assert_eq!(call["outcome"], "completed");
+        assert_eq!(call["carrier"], "twilio");
+        assert_eq!(call["carrier_call_id"], "CA-fallback");
+        assert_eq!(call["caller"], "+14155550123");
+        assert_eq!(call["phone_number"], "+14155550100");
+        assert_eq!(call["duration_secs"], 42);
+        assert_eq!(call["rule"], json!({"index": 0, "name": "always"}));
+        assert_eq!(call["reason"], "rule 1 (always) always holds");
+        assert!(call["answered_at"].is_string() && call["ended_at"].is_string());
+        let steps: Vec<(Value, Value, Value)> = call["attempts"]
+            .as_array()
+            .expect("attempts")
+            .iter()
+            .map(|a| {
+                (
+                    a["agent_id"].clone(),
+                    a["destination"].clone(),
+                    a["outcome"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                (
+                    json!(sip.to_string()),
+                    json!("sip:bot@agents.example.com"),
+                    json!("no_answer")
+                ),
+                (
+                    json!(person.to_string()),
+                    json!("tel:+14155550177"),
+                    json!("busy")
+                ),
+                (
+                    json!(stream.to_string()),
+                    json!("wss://bot.example.com/stream"),
+                    json!("completed")
+                ),
+            ]
+        );
+        let id = call["id"].as_str().expect("id");
+        let one = app
+            .call("GET", &format!("/v1/calls/{id}"), Some(token), None)
+            .await;
+        assert_eq!(one.json(), *call);
+        // Filters: by agent tried, by number, by outcome, by time.
+        assert_eq!(
+            calls(&app, token, &format!("?agent_id={person}")).await["total"],
+            1
+        );
+        assert_eq!(
+            calls(
+                &app,
+                token,
+                &format!("?number_id={number}&outcome=completed")
+            )
+            .await["total"],
+            1
+        );
+        assert_eq!(calls(&app, token, "?outcome=busy").await["total"], 0);
+        assert_eq!(
+            calls(&app, token, "?since=2099-01-01T00:00:00Z").await["total"],
+            0
+        );
+        let bad = app
+            .call(
+                "GET",
+                "/v1/calls?outcome=lost&since=yesterday",
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            bad.json()["message"],
+            json!([
+                "since must be an RFC 3339 time, e.g. 2026-11-30T09:00:00Z",
+                "outcome must be one of: completed, no_answer, busy, failed, unroutable, rejected"
+            ])
+        );
+        // Reading calls needs calls:read; another workspace sees none of them.
+        let no_calls = app
+            .key(
+                &ws.id,
+                Scopes::all()
+                    .iter()
+                    .filter(|s| *s != Scope::CallsRead)
+                    .collect(),
+            )
+            .await;
+        let refused = app.call("GET", "/v1/calls", Some(&no_calls), None).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        let other = app.workspace("Other").await;
+        assert_eq!(calls(&app, &other.token, "").await["total"], 0);
+        let hidden = app
+            .call("GET", &format!("/v1/calls/{id}"), Some(&other.token), None)
+            .await;
+        assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn unsigned_tampered_and_unconfigured_requests_are_refused_and_nothing_is_recorded() {
+    for backend in common::backends() {
+        let app = TestApp::with_settings(backend, settings()).await;
+        let ws = app.workspace("Acme").await;
+        let agent = app
+            .agent_at(&ws.id, "Bot", Some("sip:bot@agents.example.com"))
+            .await;
+        app.number(&ws.id, "+14155550100", None, Some(agent)).await;
+        let twilio = Twilio { app: &app };
+        let params = [
+            ("CallSid", "CA-forged"),
+            ("From", "+14155550123"),
+            ("To", "+14155550100"),
+        ];
+        for signing in [Signing::None, Signing::WrongToken] {
+            let reply = twilio
+                .post("/carriers/twilio/voice", &params, signing)
+                .await;
+            assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        }
+        // Signed for one body, sent with another.
+        let pairs: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        let signature = twilio_signature(TOKEN, &format!("{PUBLIC}/carriers/twilio/voice"), &pairs);
+        let tampered = Request::post("/carriers/twilio/voice")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", signature)
+            .body(Body::from(
+                "CallSid=CA-forged&From=%2B14155550123&To=%2B14155550199",
+            ))
+            .expect("request");
+        assert_eq!(app.send(tampered).await.status, StatusCode::FORBIDDEN);
+        // Signed for another URL (a replayed dial result for another attempt).
+        let replayed = twilio
+            .post(
+                "/carriers/twilio/dial-result?attempt=0&timeout=20",
+                &[("CallSid", "CA-forged")],
+                Signing::Right,
+            )
+            .await;
+        assert_eq!(
+            replayed.status,
+            StatusCode::OK,
+            "a signed report of an unknown call is a hang-up"
+        );
+        assert_eq!(String::from_utf8_lossy(&replayed.body), HANG_UP);
+        assert_eq!(calls(&app, &ws.token, "").await["total"], 0);
+
+        // A server without a Twilio token refuses every Twilio request.
+        let bare = TestApp::new(backend).await;
+        let reply = Twilio { app: &bare }
+            .post("/carriers/twilio/voice", &params, Signing::Right)
+            .await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            String::from_utf8_lossy(&reply.body),
+            "Twilio is not configured on this server (--twilio-auth-token)"
+        );
+    }
+}
+
+#[tokio::test]
+async fn calls_with_nowhere_to_go_hear_the_apology() {
+    for backend in common::backends() {
+        let app = TestApp::with_settings(backend, settings()).await;
+        let ws = app.workspace("Acme").await;
+        let token = ws.token.as_str();
+        let silent = app.agent(&ws.id, "No destination").await;
+        app.number(&ws.id, "+14155550101", None, None).await;
+        app.number(&ws.id, "+14155550102", None, Some(silent.clone()))
+            .await;
+        let twilio = Twilio { app: &app };
+
+        // A number no workspace holds: the apology, and nothing to record it against.
+        assert_eq!(twilio.ring("CA-unknown", "+14155550199").await, apology());
+        // No inbound agent, and an agent that cannot take calls: the apology, recorded.
+        assert_eq!(twilio.ring("CA-unrouted", "+14155550101").await, apology());
+        assert_eq!(twilio.ring("CA-silent", "+14155550102").await, apology());
+        let log = calls(&app, token, "?outcome=unroutable").await;
+        assert_eq!(log["total"], 2, "{backend:?}");
+        assert_eq!(
+            log["items"][0]["reason"],
+            "no routing policy: the number's inbound agent takes the call; no target can take the call"
+        );
+        assert_eq!(
+            log["items"][1]["reason"],
+            "no routing policy, and the number has no inbound agent: the call cannot be routed; no target can take the call"
+        );
+        assert_eq!(log["items"][0]["attempts"], json!([]));
+        // A released number is unknown again.
+        let released = app.number(&ws.id, "+14155550103", None, None).await;
+        let gone = app
+            .call(
+                "DELETE",
+                &format!("/v1/organization-phone-numbers/{released}"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(gone.status, StatusCode::OK);
+        assert_eq!(twilio.ring("CA-released", "+14155550103").await, apology());
+        assert_eq!(calls(&app, token, "").await["total"], 2);
+    }
+}
+
+#[tokio::test]
+async fn weights_split_calls_and_the_cap_sends_the_overflow_on() {
+    for backend in common::backends() {
+        let app = TestApp::with_settings(backend, settings()).await;
+        let ws = app.workspace("Acme").await;
+        let token = ws.token.as_str();
+        let a = app
+            .agent_at(&ws.id, "A", Some("sip:a@agents.example.com"))
+            .await;
+        let b = app
+            .agent_at(&ws.id, "B", Some("sip:b@agents.example.com"))
+            .await;
+        let split = app.number(&ws.id, "+14155550100", None, None).await;
+        let policy = json!({"time_zone": "UTC", "rules": [{"targets": [
+            {"agent_id": a.to_string(), "weight": 80}, {"agent_id": b.to_string(), "weight": 20}]}]});
+        app.call(
+            "PATCH",
+            &format!("/v1/organization-phone-numbers/{split}"),
+            Some(token),
+            Some(json!({"routing": policy})),
+        )
+        .await;
+        let twilio = Twilio { app: &app };
+        let to_a = dial("Sip", "sip:a@agents.example.com", 0);
+        let to_b = dial("Sip", "sip:b@agents.example.com", 0);
+        let mut first_to_a = 0;
+        const CALLS: usize = 1000;
+        for i in 0..CALLS {
+            let answer = twilio.ring(&format!("CA-split-{i}"), "+14155550100").await;
+            if answer == to_a {
+                first_to_a += 1;
+            } else {
+                assert_eq!(answer, to_b);
+            }
+        }
+        // 80 % of 1000 with a standard deviation of about 12.6: five of them either side.
+        assert!(
+            (737..=863).contains(&first_to_a),
+            "{first_to_a} of {CALLS} calls went to A first"
+        );
+
+        // A cap of one call per target: while A holds a call, the next goes to B.
+        let capped = app.number(&ws.id, "+14155550200", None, None).await;
+        let policy = json!({"time_zone": "UTC", "max_concurrent_calls": 1,
+            "rules": [{"targets": [{"agent_id": a.to_string()}], "fallback": [{"agent_id": b.to_string()}]}]});
+        app.call(
+            "PATCH",
+            &format!("/v1/organization-phone-numbers/{capped}"),
+            Some(token),
+            Some(json!({"routing": policy})),
+        )
+        .await;
+        assert_eq!(twilio.ring("CA-cap-1", "+14155550200").await, to_a);
+        assert_eq!(twilio.ring("CA-cap-2", "+14155550200").await, to_b);
+        // Both held: nowhere to go.
+        assert_eq!(twilio.ring("CA-cap-3", "+14155550200").await, apology());
+        // The first call connects, then ends (its status arriving before its dial result):
+        // A is free again.
+        twilio.status("CA-cap-1", "completed", "30").await;
+        assert_eq!(
+            twilio.dial_result("CA-cap-1", 0, Some("completed")).await,
+            HANG_UP
+        );
+        assert_eq!(twilio.ring("CA-cap-4", "+14155550200").await, to_a);
+        let first = calls(
+            &app,
+            token,
+            &format!("?number_id={capped}&outcome=completed"),
+        )
+        .await;
+        assert_eq!(first["total"], 1);
+        assert_eq!(first["items"][0]["duration_secs"], 30);
+    }
+}
+
+#[tokio::test]
+async fn two_replicas_share_the_call_log_and_old_calls_are_forgotten() {
+    for backend in common::backends() {
+        let first = TestApp::with_settings(backend, settings()).await;
+        let second = TestApp::replica_with(&first, settings()).await;
+        let ws = first.workspace("Acme").await;
+        let a = first
+            .agent_at(&ws.id, "A", Some("sip:a@agents.example.com"))
+            .await;
+        let b = first.agent_at(&ws.id, "B", Some("tel:+14155550177")).await;
+        let number = first
+            .number(&ws.id, "+14155550100", None, Some(a.clone()))
+            .await;
+        let policy = json!({"time_zone": "UTC", "rules": [{"targets": [{"agent_id": a.to_string()}], "fallback": [{"agent_id": b.to_string()}]}]});
+        first
+            .call(
+                "PATCH",
+                &format!("/v1/organization-phone-numbers/{number}"),
+                Some(&ws.token),
+                Some(json!({"routing": policy})),
+            )
+            .await;
+        assert_eq!(
+            Twilio { app: &first }
+                .ring("CA-shared", "+14155550100")
+                .await,
+            dial("Sip", "sip:a@agents.example.com", 0)
+        );
+        // The dial result lands on the other replica, which carries on from the shared log.
+        assert_eq!(
+            Twilio { app: &second }
+                .dial_result("CA-shared", 0, Some("failed"))
+                .await,
+            dial("Number", "+14155550177", 1)
+        );
+        let log = calls(&second, &ws.token, "").await;
+        assert_eq!(log["items"][0]["attempts"][0]["outcome"], "failed");
+
+        // Retention: calls that started before the cut-off are deleted, newer ones kept.
+        let kept = first
+            .store
+            .delete_calls_before(Timestamp::from_millis(0))
+            .await
+            .expect("delete");
+        assert_eq!(kept, 0);
+        let later = Timestamp::from_millis(Timestamp::now().as_millis() + 1000);
+        assert_eq!(
+            first
+                .store
+                .delete_calls_before(later)
+                .await
+                .expect("delete"),
+            1
+        );
+        assert_eq!(calls(&first, &ws.token, "").await["total"], 0);
+    }
+}
