@@ -749,7 +749,7 @@ async function agentsPage() {
 
 // ---------- API keys ----------
 
-const SCOPES = ["phone_numbers:read", "phone_numbers:write", "agents:read", "agents:write", "api_keys:manage", "webhooks:manage"];
+const SCOPES = ["phone_numbers:read", "phone_numbers:write", "agents:read", "agents:write", "api_keys:manage", "webhooks:manage", "calls:read"];
 
 /** A secret shown once, with a copy button. */
 function secretBox(message, secretText) {

@@ -40,3 +40,7 @@ CREATE TABLE call_attempts (
 -- What the concurrency cap counts: a number's attempts not ended.
 CREATE INDEX call_attempts_live ON call_attempts (phone_number_id, started_at) WHERE ended_at IS NULL;
 CREATE INDEX call_attempts_by_agent ON call_attempts (agent_id);
+
+-- Keys that held every scope keep holding every scope: they may read calls too.
+UPDATE api_keys SET scopes = scopes || ',calls:read'
+WHERE scopes = 'phone_numbers:read,phone_numbers:write,agents:read,agents:write,api_keys:manage,webhooks:manage';

@@ -1,0 +1,143 @@
+"""Calls signed by the carriers' own libraries, against the real binary.
+
+Starts `switchboard serve` on a fresh SQLite file with a Twilio auth token, sets up a number
+routed to an agent with a fallback, then plays a call as Twilio would: every request signed by
+`twilio.request_validator.RequestValidator` (Twilio's own code), over the URL it is sent to.
+Switchboard must answer the signed requests with TwiML and refuse tampered or replayed ones
+with a 403, recording nothing for them.
+
+Usage: python carriers/check.py path/to/switchboard
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from twilio.request_validator import RequestValidator
+
+TOKEN = "0123456789abcdef0123456789abcdef"
+
+
+def run(binary, env, *args):
+    out = subprocess.run([binary, *args], env=env, check=True, capture_output=True, text=True)
+    return out.stdout
+
+
+def request(url, body=None, headers=None, method=None):
+    data = None if body is None else (body if isinstance(body, bytes) else body.encode())
+    req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def api(base, key, method, path, body=None):
+    status, text = request(f"{base}{path}", None if body is None else json.dumps(body),
+                           {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}, method)
+    assert 200 <= status < 300, (method, path, status, text)
+    return json.loads(text) if text else None
+
+
+def signed_post(url, params, token=TOKEN, send=None):
+    """POSTs `send` (default: `params`) form-encoded, signed by Twilio's library over `params`."""
+    signature = RequestValidator(token).compute_signature(url, params)
+    assert RequestValidator(token).validate(url, params, signature)
+    body = urllib.parse.urlencode(send if send is not None else params)
+    return request(url, body, {"Content-Type": "application/x-www-form-urlencoded",
+                               "X-Twilio-Signature": signature}, "POST")
+
+
+def check(condition, message):
+    if not condition:
+        print(f"carriers: FAILED: {message}", file=sys.stderr)
+        sys.exit(1)
+    print(f"carriers: ok: {message}")
+
+
+def main():
+    binary = sys.argv[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, SWITCHBOARD_DATABASE_URL=f"sqlite://{tmp}/carriers.db", RUST_LOG="info")
+        created = json.loads(run(binary, env, "workspace", "create", "--name", "Carriers", "--countries", "US"))
+        key = created["api_key"]
+        server = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--twilio-auth-token", TOKEN],
+                                  env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            base = None
+            while base is None:
+                line = server.stderr.readline()
+                if not line:
+                    raise RuntimeError("the server did not start")
+                match = re.search(r"listening on (http://\S+)", line)
+                if match:
+                    base = match.group(1)
+            play(base, key)
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+def play(base, key):
+    bot = api(base, key, "POST", "/v1/agents", {"name": "Bot", "destination": "sip:bot@agents.example.com"})
+    person = api(base, key, "POST", "/v1/agents", {"name": "Person", "destination": "tel:+14155550177"})
+    bought = api(base, key, "POST", "/v1/organization-phone-numbers/purchase",
+                 {"phoneNumber": "+14155550100", "telephonyProviderId": "sandbox", "countryISO": "US"})
+    number = bought["organizationPhoneNumber"]["id"]
+    api(base, key, "PATCH", f"/v1/organization-phone-numbers/{number}", {"routing": {
+        "time_zone": "UTC", "rules": [{"targets": [{"agent_id": bot["id"]}], "fallback": [{"agent_id": person["id"]}]}]}})
+
+    voice = f"{base}/carriers/twilio/voice"
+    call = {"CallSid": "CA0000000000000000000000000000signed", "AccountSid": "AC00000000000000000000000000000000",
+            "From": "+14155550123", "To": "+14155550100", "CallStatus": "ringing", "Direction": "inbound",
+            "ApiVersion": "2010-04-01", "Caller": "+14155550123", "Called": "+14155550100"}
+
+    status, twiml = signed_post(voice, dict(call, CallSid="CA-tampered"), send=dict(call, CallSid="CA-tampered", To="+14155550199"))
+    check(status == 403, f"a tampered voice request is refused ({status})")
+    status, _ = signed_post(voice, call, token="not-the-auth-token")
+    check(status == 403, f"a request signed with another token is refused ({status})")
+    status, _ = request(voice, urllib.parse.urlencode(call), {"Content-Type": "application/x-www-form-urlencoded"}, "POST")
+    check(status == 403, f"an unsigned request is refused ({status})")
+
+    status, twiml = signed_post(voice, call)
+    check(status == 200 and "<Sip>sip:bot@agents.example.com</Sip>" in twiml, f"the signed voice request is connected to the bot: {twiml}")
+    action = re.search(r'action="([^"]+)"', twiml).group(1).replace("&amp;", "&")
+    check(action.startswith(f"{base}/carriers/twilio/dial-result?"), f"the dial result comes back here: {action}")
+
+    # The signature covers the URL: the bot's dial result, signed for another attempt's URL,
+    # is a replay and refused.
+    result = {"CallSid": call["CallSid"], "AccountSid": call["AccountSid"], "DialCallStatus": "no-answer",
+              "DialCallDuration": "0"}
+    other = action.replace("attempt=0", "attempt=1")
+    signature = RequestValidator(TOKEN).compute_signature(other, result)
+    status, _ = request(action, urllib.parse.urlencode(result),
+                        {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature}, "POST")
+    check(status == 403, f"a dial result signed for another URL is refused ({status})")
+
+    status, twiml = signed_post(action, result)
+    check(status == 200 and "<Number>+14155550177</Number>" in twiml, f"no answer moves the call to the person: {twiml}")
+    action = re.search(r'action="([^"]+)"', twiml).group(1).replace("&amp;", "&")
+    status, twiml = signed_post(action, dict(result, DialCallStatus="completed", DialCallDuration="31"))
+    check(status == 200 and "<Hangup/>" in twiml, f"the person took the call: {twiml}")
+    status, _ = signed_post(f"{base}/carriers/twilio/status",
+                            {"CallSid": call["CallSid"], "AccountSid": call["AccountSid"], "CallStatus": "completed",
+                             "CallDuration": "35"})
+    check(status == 204, f"the status callback is recorded ({status})")
+
+    log = api(base, key, "GET", "/v1/calls")
+    check(log["total"] == 1, f"one call in the log, none for the refused requests: {log['total']}")
+    recorded = log["items"][0]
+    outcomes = [a["outcome"] for a in recorded["attempts"]]
+    check(recorded["outcome"] == "completed" and outcomes == ["no_answer", "completed"] and recorded["duration_secs"] == 35,
+          f"the log has the call's steps: {recorded['outcome']} {outcomes} {recorded['duration_secs']}")
+
+
+if __name__ == "__main__":
+    main()
