@@ -140,6 +140,7 @@ const routes = [
   [/^#\/webhooks\/([a-z0-9_]+)$/, webhookPage],
   [/^#\/webhooks$/, webhooksPage],
   [/^#\/reports$/, reportsPage],
+  [/^#\/calls$/, callsPage],
 ];
 
 function currentParams() {
@@ -181,6 +182,7 @@ function renderTop(path) {
       link("#/buy", "Buy", "phone_numbers:write"),
       link("#/link", "Link SIP trunk", "phone_numbers:write"),
       link("#/agents", "Agents", "agents:read"),
+      link("#/calls", "Calls", "calls:read"),
       link("#/keys", "API keys", "api_keys:manage"),
       link("#/webhooks", "Webhooks", "webhooks:manage"),
       link("#/reports", "Reports"),
@@ -744,6 +746,59 @@ async function agentsPage() {
           h("button", { type: "button", class: "secondary", onclick: () => edit(agent) }, "Edit"),
           h("button", { type: "button", class: "danger", onclick: () => remove(agent) }, "Delete")) : null)))))) 
       : h("p", { class: "card muted" }, "No agents yet."),
+  );
+}
+
+// ---------- calls ----------
+
+const OUTCOMES = ["completed", "no_answer", "busy", "failed", "unroutable", "rejected"];
+
+async function callsPage() {
+  if (!can("calls:read")) return show(h("h1", {}, "Calls"), h("p", { class: "notice" }, "This key cannot see calls (it lacks calls:read)."));
+  const params = currentParams();
+  const page = Math.max(1, parseInt(params.get("page") || "1", 10) || 1);
+  const outcome = params.get("outcome") || "";
+  const limit = 20;
+  const [list, agents] = await Promise.all([
+    api("GET", `/v1/calls${query({ outcome, page, limit })}`),
+    can("agents:read") ? agentsList() : Promise.resolve([]),
+  ]);
+  const agentName = (id) => (agents.find((a) => a.id === id) || {}).name || id;
+  const form = h("form", { class: "filters card", onsubmit: (event) => {
+    event.preventDefault();
+    go(`#/calls${query({ outcome: new FormData(form).get("outcome") })}`);
+  } },
+    h("label", {}, "Outcome", h("select", { name: "outcome" }, h("option", { value: "" }, "Any"),
+      ...OUTCOMES.map((o) => h("option", { value: o, selected: o === outcome ? true : null }, o.replace("_", " "))))),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Apply"), h("a", { href: "#/calls" }, "Clear")));
+  const { items, total } = list.data;
+  const steps = (call) => h("details", {}, h("summary", {}, `${call.attempts.length} step${call.attempts.length === 1 ? "" : "s"}`),
+    h("p", { class: "muted" }, call.reason),
+    call.attempts.length ? h("ol", {}, call.attempts.map((a) => h("li", {},
+      a.agent_id ? `${agentName(a.agent_id)} → ` : "", a.destination, ": ", a.outcome ? a.outcome.replace("_", " ") : "ringing"))) : null);
+  const rows = items.map((call) => h("tr", {},
+    h("td", {}, when(call.started_at)),
+    h("td", {}, h("a", { href: `#/numbers/${call.phone_number_id}` }, call.phone_number)),
+    h("td", {}, call.caller),
+    h("td", {}, h("span", { class: `badge ${call.outcome || "pending"}` }, call.outcome ? call.outcome.replace("_", " ") : "in progress")),
+    h("td", { class: "num" }, call.duration_secs === null ? "—" : `${call.duration_secs} s`),
+    h("td", {}, steps(call))));
+  const pages = Math.max(1, Math.ceil(total / limit));
+  const pageLink = (p, label) => h("a", { href: `#/calls${query({ outcome, page: p })}` }, label);
+  show(
+    h("h1", {}, "Calls"),
+    form,
+    h("p", { class: "total", id: "calls-total" }, `${total} call${total === 1 ? "" : "s"}`),
+    items.length
+      ? h("div", { class: "table-wrap" }, h("table", {},
+        h("thead", {}, h("tr", {}, h("th", {}, "Started"), h("th", {}, "Number"), h("th", {}, "Caller"), h("th", {}, "Outcome"),
+          h("th", { class: "num" }, "Duration"), h("th", {}, "Steps"))),
+        h("tbody", {}, rows)))
+      : h("p", { class: "card muted" }, "No calls yet. Point a carrier number's voice webhook at this server (README: Route your first call)."),
+    h("nav", { class: "pager", "aria-label": "Pages" },
+      page > 1 ? pageLink(page - 1, "← Previous") : null,
+      h("span", {}, `Page ${Math.min(page, pages)} of ${pages}`),
+      page < pages ? pageLink(page + 1, "Next →") : null),
   );
 }
 

@@ -35,6 +35,8 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "Agents", description = "The agents numbers route calls to."),
         (name = "API Keys", description = "Keys of the workspace and their scopes."),
         (name = "Webhooks", description = "Signed, retried deliveries of the workspace's events to its endpoints (Standard Webhooks)."),
+        (name = "Calls", description = "The call log: every inbound call, where it went and how it ended."),
+        (name = "Carriers", description = "What carriers call when a number rings, authenticated by their own signatures (no key)."),
         (name = "Operations", description = "Health, readiness, metrics and this document; no key needed."),
     ),
 )]

@@ -177,7 +177,7 @@ fn workspace_and_key_creation_print_json() {
         assert!(token.starts_with(&format!("{}:", key["id"].as_str().expect("id"))));
 
         let all = sandbox.json(&["key", "create", "--workspace", &workspace]);
-        assert_eq!(all["scopes"].as_array().map(Vec::len), Some(6));
+        assert_eq!(all["scopes"].as_array().map(Vec::len), Some(7));
     }
 }
 
@@ -453,11 +453,11 @@ fn migrate_and_schema_version_checks() {
     let sandbox = Sandbox::new();
     assert_eq!(
         sandbox.json(&["migrate"]),
-        json!({"from_version": 0, "to_version": 8})
+        json!({"from_version": 0, "to_version": 9})
     );
     assert_eq!(
         sandbox.json(&["migrate"]),
-        json!({"from_version": 8, "to_version": 8})
+        json!({"from_version": 9, "to_version": 9})
     );
 
     let conn = rusqlite::Connection::open(sandbox.db_path()).expect("open");

@@ -38,6 +38,28 @@ fn switchboard(database_url: &str) -> Command {
     command
 }
 
+/// Twilio's auth token for the server: the test plays a call as Twilio.
+const TWILIO_TOKEN: &str = "console-test-twilio-token";
+
+/// Posts a Twilio request to the server, signed as Twilio signs it.
+async fn twilio(setup: &Setup, path: &str, params: &[(&str, &str)]) -> String {
+    let url = format!("{}{path}", setup.server.base);
+    let pairs: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let signature = switchboard_providers::twilio::twilio_signature(TWILIO_TOKEN, &url, &pairs);
+    let reply = reqwest::Client::new()
+        .post(&url)
+        .header("x-twilio-signature", signature)
+        .form(&pairs)
+        .send()
+        .await
+        .expect("twilio request");
+    assert!(reply.status().is_success(), "{path}: {}", reply.status());
+    reply.text().await.expect("body")
+}
+
 fn setup() -> Setup {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = format!("sqlite://{}", dir.path().join("console.db").display());
@@ -79,6 +101,8 @@ fn setup() -> Setup {
         "--rate-limit-per-minute",
         "0",
         "--webhooks-allow-loopback",
+        "--twilio-auth-token",
+        TWILIO_TOKEN,
     ]);
     Setup {
         server: ServerProcess::start(serve),
@@ -700,6 +724,91 @@ async fn an_operator_does_every_task_in_the_console() {
     wait_text(&client, "dialog[open]", "Inbound calls (1)").await;
     wait_text(&client, "dialog[open]", "+442071838750").await;
     click(&client, "dialog[open] .actions button.secondary").await;
+
+    // Calls: one the overflow agent took, one with nowhere to go; the page lists both and
+    // shows each one's steps.
+    let routed = api(
+        &setup,
+        reqwest::Method::GET,
+        &format!("/v1/organization-phone-numbers/{}", picked[0]),
+        None,
+    )
+    .await;
+    let routed_number = routed["phone_number"].as_str().expect("number").to_owned();
+    let ring = |sid: &'static str, to: String| {
+        let setup = &setup;
+        async move {
+            twilio(
+                setup,
+                "/carriers/twilio/voice",
+                &[("CallSid", sid), ("From", "+14155550123"), ("To", &to)],
+            )
+            .await
+        }
+    };
+    assert!(
+        ring("CA-console-1", routed_number.clone())
+            .await
+            .contains("<Sip>sip:overflow@agents.example.com</Sip>")
+    );
+    twilio(
+        &setup,
+        "/carriers/twilio/dial-result?attempt=0&timeout=20",
+        &[("CallSid", "CA-console-1"), ("DialCallStatus", "completed")],
+    )
+    .await;
+    twilio(
+        &setup,
+        "/carriers/twilio/status",
+        &[
+            ("CallSid", "CA-console-1"),
+            ("CallStatus", "completed"),
+            ("CallDuration", "61"),
+        ],
+    )
+    .await;
+    let unrouted = api(
+        &setup,
+        reqwest::Method::GET,
+        "/v1/organization-phone-numbers?limit=100",
+        None,
+    )
+    .await;
+    let unrouted = unrouted["items"]
+        .as_array()
+        .expect("numbers")
+        .iter()
+        .find(|n| n["inbound_agent_id"].is_null() && n["routing"].is_null())
+        .and_then(|n| n["phone_number"].as_str())
+        .expect("a number routed nowhere")
+        .to_owned();
+    assert!(ring("CA-console-2", unrouted).await.contains("<Say>"));
+    open(&client, &base, "/console/#/calls").await;
+    wait_text(&client, "#calls-total", "2 calls").await;
+    wait_text(&client, "td", "61 s").await;
+    wait_text(&client, ".badge", "unroutable").await;
+    for summary in client
+        .find_all(Locator::Css("td details summary"))
+        .await
+        .expect("steps")
+    {
+        summary.click().await.expect("open the steps");
+    }
+    wait_text(
+        &client,
+        "td details",
+        "Overflow → sip:overflow@agents.example.com: completed",
+    )
+    .await;
+    wait_text(&client, "td details", "the number has no inbound agent").await;
+    screenshot(&client, "calls").await;
+    find(&client, "select[name=outcome]")
+        .await
+        .select_by_value("unroutable")
+        .await
+        .expect("outcome");
+    click(&client, "form.filters button[type=submit]").await;
+    wait_text(&client, "#calls-total", "1 call").await;
 
     // API keys: a read-only key (secret shown once), and a key created then revoked.
     open(&client, &base, "/console/#/keys").await;

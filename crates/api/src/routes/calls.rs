@@ -122,6 +122,24 @@ impl From<Call> for CallObject {
     }
 }
 
+/// How a call ended.
+#[derive(Debug, ToSchema)]
+#[schema(as = CallOutcome)]
+#[allow(
+    dead_code,
+    reason = "documents the values; the handler parses them itself"
+)]
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeName {
+    Completed,
+    NoAnswer,
+    Busy,
+    Failed,
+    Unroutable,
+    Rejected,
+}
+
 /// Filters and paging of the call log.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -135,8 +153,9 @@ pub struct CallsQuery {
     number_id: Option<String>,
     /// Calls that tried this agent.
     agent_id: Option<String>,
-    /// `completed`, `no_answer`, `busy`, `failed`, `unroutable` or `rejected`.
-    outcome: Option<String>,
+    /// How the calls ended.
+    #[param(inline)]
+    outcome: Option<OutcomeName>,
     /// Started at or after this RFC 3339 time.
     #[param(format = DateTime)]
     since: Option<String>,
@@ -149,8 +168,10 @@ pub struct CallsQuery {
 /// (an id of the wrong shape names no number or agent).
 fn call_filter(query: &HashMap<String, String>, problems: &mut Vec<String>) -> Option<CallFilter> {
     let text = |name: &str| query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    // An empty time or outcome is a value, and not a valid one.
+    let given = |name: &str| query.get(name).map(|v| v.trim());
     let mut time = |name: &str| {
-        text(name).and_then(|t| {
+        given(name).and_then(|t| {
             Timestamp::parse_rfc3339(t).or_else(|| {
                 problems.push(format!(
                     "{name} must be an RFC 3339 time, e.g. 2026-11-30T09:00:00Z"
@@ -160,7 +181,7 @@ fn call_filter(query: &HashMap<String, String>, problems: &mut Vec<String>) -> O
         })
     };
     let (since, until) = (time("since"), time("until"));
-    let outcome = text("outcome").and_then(|o| {
+    let outcome = given("outcome").and_then(|o| {
         CallOutcome::parse(o).or_else(|| {
             let names: Vec<&str> = CallOutcome::ALL.iter().map(|o| o.as_str()).collect();
             problems.push(format!("outcome must be one of: {}", names.join(", ")));
