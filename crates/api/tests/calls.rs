@@ -416,11 +416,11 @@ async fn calls_with_nowhere_to_go_hear_the_apology() {
         assert_eq!(log["total"], 2, "{backend:?}");
         assert_eq!(
             log["items"][0]["reason"],
-            "no routing policy: the number's inbound agent takes the call; no target can take the call"
+            "no routing policy: the number's inbound agent takes the call; but no target can take it (no destination, or every one at its cap)"
         );
         assert_eq!(
             log["items"][1]["reason"],
-            "no routing policy, and the number has no inbound agent: the call cannot be routed; no target can take the call"
+            "no routing policy, and the number has no inbound agent: the call cannot be routed"
         );
         assert_eq!(log["items"][0]["attempts"], json!([]));
         // A released number is unknown again.

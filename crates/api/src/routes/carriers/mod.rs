@@ -200,9 +200,15 @@ pub async fn route_call(
             .collect();
     let (outcome, reason) = match rejected {
         Some(why) => (Some(CallOutcome::Rejected), why.to_owned()),
+        None if targets.is_empty() && !plan.is_routable() => {
+            (Some(CallOutcome::Unroutable), plan.reason.clone())
+        }
         None if targets.is_empty() => (
             Some(CallOutcome::Unroutable),
-            format!("{}; no target can take the call", plan.reason),
+            format!(
+                "{}; but no target can take it (no destination, or every one at its cap)",
+                plan.reason
+            ),
         ),
         None => (None, plan.reason.clone()),
     };
