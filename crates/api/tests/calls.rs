@@ -436,6 +436,43 @@ async fn calls_with_nowhere_to_go_hear_the_apology() {
         assert_eq!(gone.status, StatusCode::OK);
         assert_eq!(twilio.ring("CA-released", "+14155550103").await, apology());
         assert_eq!(calls(&app, token, "").await["total"], 2);
+
+        // The compliance review names the numbers whose calls found no route this week, and
+        // a paid number nobody called for 30 days.
+        let quiet = app.number(&ws.id, "+14155550104", None, None).await;
+        app.db
+            .execute(&format!(
+                "UPDATE phone_numbers SET created_at = created_at - {} WHERE id = '{quiet}'",
+                31_i64 * 24 * 60 * 60 * 1000
+            ))
+            .await;
+        let review = app
+            .call(
+                "GET",
+                "/v1/organization-phone-numbers/compliance?code=unroutable_calls,no_recent_calls",
+                Some(token),
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(
+            review["counts"],
+            json!({"no_recent_calls": 1, "unroutable_calls": 2}),
+            "{review}"
+        );
+        let messages: Vec<&str> = review["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| f["message"].as_str().expect("message"))
+            .collect();
+        assert!(messages.contains(&"1 call to +14155550101 in the last 7 days found no working route: the callers heard the apology; check the number's route (GET …/route)."), "{messages:?}");
+        assert!(
+            messages.contains(
+                &"+14155550104 has had no call in 30 days; releasing it saves 1.15 USD a month."
+            ),
+            "{messages:?}"
+        );
     }
 }
 

@@ -9,8 +9,8 @@ use switchboard_domain::{
     AgentId, CallId, CallOutcome, E164, PhoneNumber, PhoneNumberId, Timestamp, WorkspaceId,
 };
 use switchboard_store::{
-    Call, CallAttempt, CallFilter, CallStore, LiveCalls, NewCall, NextStep, PageRequest,
-    StoreError, plan_column, plan_from_column,
+    Call, CallAttempt, CallFilter, CallStore, LiveCalls, NewCall, NextStep, NumberCallActivity,
+    PageRequest, StoreError, plan_column, plan_from_column,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -380,6 +380,38 @@ impl CallStore for PostgresStore {
         let mut call = call_from_row(&row)?;
         attempts_of(&client, &mut call).await?;
         Ok(Some(call))
+    }
+
+    async fn call_activity(
+        &self,
+        workspace: &WorkspaceId,
+        since: Timestamp,
+        unroutable_since: Timestamp,
+    ) -> Result<Vec<NumberCallActivity>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT phone_number_id, max(started_at),
+                        CAST(count(*) FILTER (WHERE outcome = 'unroutable' AND started_at >= $3) AS BIGINT)
+                 FROM calls WHERE workspace_id = $1 AND started_at >= $2 GROUP BY phone_number_id",
+                &[&workspace.as_str(), &since.as_millis(), &unroutable_since.as_millis()],
+            )
+            .await
+            .map_err(map_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(NumberCallActivity {
+                    phone_number_id: parse_id(
+                        get(row, 0)?,
+                        PhoneNumberId::parse,
+                        "phone number id",
+                    )?,
+                    last_call_at: Timestamp::from_millis(get(row, 1)?),
+                    unroutable_calls: u64::try_from(get::<i64>(row, 2)?).unwrap_or(0),
+                })
+            })
+            .collect()
     }
 
     async fn delete_calls_before(&self, before: Timestamp) -> Result<u64, StoreError> {

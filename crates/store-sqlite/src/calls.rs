@@ -10,8 +10,8 @@ use switchboard_domain::{
     AgentId, CallId, CallOutcome, E164, PhoneNumber, PhoneNumberId, Timestamp, WorkspaceId,
 };
 use switchboard_store::{
-    Call, CallAttempt, CallFilter, CallStore, LiveCalls, NewCall, NextStep, PageRequest,
-    StoreError, plan_column, plan_from_column,
+    Call, CallAttempt, CallFilter, CallStore, LiveCalls, NewCall, NextStep, NumberCallActivity,
+    PageRequest, StoreError, plan_column, plan_from_column,
 };
 
 const CALL_COLUMNS: &str = "id, workspace_id, phone_number_id, phone_number, carrier, \
@@ -360,6 +360,45 @@ impl CallStore for SqliteStore {
                 }
                 None => Ok(None),
             }
+        })
+        .await
+    }
+
+    async fn call_activity(
+        &self,
+        workspace: &WorkspaceId,
+        since: Timestamp,
+        unroutable_since: Timestamp,
+    ) -> Result<Vec<NumberCallActivity>, StoreError> {
+        let workspace = workspace.clone();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT phone_number_id, max(started_at),
+                        sum(CASE WHEN outcome = 'unroutable' AND started_at >= ?3 THEN 1 ELSE 0 END)
+                 FROM calls WHERE workspace_id = ?1 AND started_at >= ?2 GROUP BY phone_number_id",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map(
+                    params![
+                        workspace.as_str(),
+                        since.as_millis(),
+                        unroutable_since.as_millis()
+                    ],
+                    |row| {
+                        Ok(NumberCallActivity {
+                            phone_number_id: parse_id(
+                                row.get(0)?,
+                                PhoneNumberId::parse,
+                                "phone number id",
+                            )?,
+                            last_call_at: Timestamp::from_millis(row.get(1)?),
+                            unroutable_calls: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+                        })
+                    },
+                )?
+                .collect()
+            })
+            .map_err(map_error)
         })
         .await
     }

@@ -110,6 +110,16 @@ pub struct LiveCalls {
     pub count: u32,
 }
 
+/// One number's calls since a moment, for the compliance review.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NumberCallActivity {
+    pub phone_number_id: PhoneNumberId,
+    /// Its latest call.
+    pub last_call_at: Timestamp,
+    /// Its calls that found no working route since the review's shorter window.
+    pub unroutable_calls: u64,
+}
+
 /// An attempt not ended after this long belongs to a call whose end the carrier never
 /// reported; it stops counting against the concurrency cap.
 pub const LIVE_ATTEMPT_MAX_MS: i64 = 4 * 60 * 60 * 1000;
@@ -169,6 +179,15 @@ pub trait CallStore: Send + Sync {
         workspace: &WorkspaceId,
         id: &CallId,
     ) -> Result<Option<Call>, StoreError>;
+
+    /// The workspace's numbers that had calls since `since`: each one's latest call, and how
+    /// many of its calls since `unroutable_since` were `unroutable`.
+    async fn call_activity(
+        &self,
+        workspace: &WorkspaceId,
+        since: Timestamp,
+        unroutable_since: Timestamp,
+    ) -> Result<Vec<NumberCallActivity>, StoreError>;
 
     /// Deletes every call that started before `before` (the retention period); how many.
     async fn delete_calls_before(&self, before: Timestamp) -> Result<u64, StoreError>;

@@ -558,7 +558,7 @@ mod traits;
 mod webhooks;
 pub use calls::{
     AttemptReport, Call, CallAttempt, CallFilter, CallStore, LIVE_ATTEMPT_MAX_MS, LiveCalls,
-    NewCall, NextStep, PlannedTarget, plan_column, plan_from_column,
+    NewCall, NextStep, NumberCallActivity, PlannedTarget, plan_column, plan_from_column,
 };
 pub use events::{
     EVENT_KINDS, EVENT_TYPES, Event, EventCursor, EventFilter, NewEvent, event_scope,

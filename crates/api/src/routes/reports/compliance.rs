@@ -21,10 +21,14 @@ pub enum FindingCode {
     /// Routes calls (as its inbound agent or in its routing policy) to an agent that has no
     /// destination, so cannot take them.
     NoDestination,
+    /// Active, costing money, held for 30 days and not called in them: a release candidate.
+    NoRecentCalls,
+    /// Calls to it in the last 7 days found no working route.
+    UnroutableCalls,
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 7] = [
+    pub const ALL: [FindingCode; 9] = [
         FindingCode::CountryNotEnabled,
         FindingCode::KycRequired,
         FindingCode::Unrouted,
@@ -32,6 +36,8 @@ impl FindingCode {
         FindingCode::StuckPending,
         FindingCode::UnmanagedProvider,
         FindingCode::NoDestination,
+        FindingCode::NoRecentCalls,
+        FindingCode::UnroutableCalls,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +49,8 @@ impl FindingCode {
             FindingCode::StuckPending => "stuck_pending",
             FindingCode::UnmanagedProvider => "unmanaged_provider",
             FindingCode::NoDestination => "no_destination",
+            FindingCode::NoRecentCalls => "no_recent_calls",
+            FindingCode::UnroutableCalls => "unroutable_calls",
         }
     }
 
@@ -50,7 +58,9 @@ impl FindingCode {
         match self {
             FindingCode::CountryNotEnabled | FindingCode::KycRequired => Severity::Error,
             FindingCode::VoiceMissing | FindingCode::NoDestination => Severity::Error,
+            FindingCode::UnroutableCalls => Severity::Error,
             FindingCode::Unrouted | FindingCode::StuckPending => Severity::Warning,
+            FindingCode::NoRecentCalls => Severity::Warning,
             FindingCode::UnmanagedProvider => Severity::Info,
         }
     }
@@ -89,7 +99,7 @@ pub struct ComplianceReview {
     /// Findings in the numbers' order (oldest number first), then by code.
     findings: Vec<Finding>,
     /// Findings per code, every asked code present (0 when none).
-    #[schema(value_type = Object, example = json!({"country_not_enabled": 0, "kyc_required": 1, "no_destination": 1, "stuck_pending": 0, "unmanaged_provider": 1, "unrouted": 2, "voice_missing": 0}))]
+    #[schema(value_type = Object, example = json!({"country_not_enabled": 0, "kyc_required": 1, "no_destination": 1, "no_recent_calls": 1, "stuck_pending": 0, "unmanaged_provider": 1, "unroutable_calls": 0, "unrouted": 2, "voice_missing": 0}))]
     counts: BTreeMap<&'static str, u64>,
     /// How many numbers were reviewed.
     numbers_reviewed: u64,
@@ -108,7 +118,18 @@ pub struct ReviewContext {
     pub stuck_before: Timestamp,
     /// The workspace's agents that have no destination, with their names.
     pub agents_without_destination: HashMap<AgentId, String>,
+    /// Numbers called in the last [`QUIET_DAYS`] days, with their calls.
+    pub call_activity: HashMap<PhoneNumberId, NumberCallActivity>,
+    /// A number held since before this and not called since is `no_recent_calls`.
+    pub quiet_since: Timestamp,
 }
+
+/// A paid number not called for this many days is a release candidate.
+pub const QUIET_DAYS: i64 = 30;
+/// Unroutable calls are reported over this many days.
+pub const UNROUTABLE_DAYS: i64 = 7;
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// The findings about one number, in code order.
 pub fn review(number: &PhoneNumber, context: &ReviewContext) -> Vec<Finding> {
@@ -171,6 +192,29 @@ pub fn review(number: &PhoneNumber, context: &ReviewContext) -> Vec<Finding> {
             format!("{n} routes calls to {}, which cannot take them: give the agent a destination (sip:, wss:// or tel:).", stranded.join(", ")),
         ));
     }
+    let activity = context.call_activity.get(&number.id);
+    if number.status == NumberStatus::Active
+        && number.monthly_cost.cents() > 0
+        && number.created_at < context.quiet_since
+        && activity.is_none()
+    {
+        found.push((
+            FindingCode::NoRecentCalls,
+            format!(
+                "{n} has had no call in {QUIET_DAYS} days; releasing it saves {} USD a month.",
+                number.monthly_cost
+            ),
+        ));
+    }
+    if let Some(calls) = activity.map(|a| a.unroutable_calls).filter(|c| *c > 0) {
+        found.push((
+            FindingCode::UnroutableCalls,
+            format!(
+                "{calls} call{} to {n} in the last {UNROUTABLE_DAYS} days found no working route: the callers heard the apology; check the number's route (GET …/route).",
+                if calls == 1 { "" } else { "s" }
+            ),
+        ));
+    }
     if !context.managed_providers.contains(&number.provider) {
         found.push((
             FindingCode::UnmanagedProvider,
@@ -203,7 +247,8 @@ pub struct ComplianceQuery {
 ///
 /// Checks every number of the workspace against its rules and routing: country not enabled,
 /// KYC required, unrouted but paid for, routed without voice, stuck pending, from a provider
-/// Switchboard cannot release, routed to an agent without a destination. Needs `phone_numbers:read`.
+/// Switchboard cannot release, routed to an agent without a destination, paid for and not
+/// called in 30 days, calls in the last 7 days that found no working route. Needs `phone_numbers:read`.
 #[utoipa::path(
     get,
     path = "/v1/organization-phone-numbers/compliance",
@@ -276,6 +321,19 @@ pub async fn review_compliance(
             break;
         }
     }
+    let now = Timestamp::now().as_millis();
+    let quiet_since = Timestamp::from_millis(now - QUIET_DAYS * DAY_MS);
+    let call_activity = state
+        .store
+        .call_activity(
+            &caller.workspace_id,
+            quiet_since,
+            Timestamp::from_millis(now - UNROUTABLE_DAYS * DAY_MS),
+        )
+        .await?
+        .into_iter()
+        .map(|a| (a.phone_number_id.clone(), a))
+        .collect();
     let context = ReviewContext {
         enabled_countries: workspace.enabled_countries,
         kyc_verified: workspace.kyc_verified,
@@ -283,6 +341,8 @@ pub async fn review_compliance(
         managed_providers,
         stuck_before: Timestamp::from_millis(Timestamp::now().as_millis() - stuck_age),
         agents_without_destination,
+        call_activity,
+        quiet_since,
     };
     let numbers = state
         .store

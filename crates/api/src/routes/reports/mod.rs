@@ -13,11 +13,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-use switchboard_domain::{AgentId, E164, Money, NumberStatus, PhoneNumber, Scope, Timestamp};
+use switchboard_domain::{
+    AgentId, E164, Money, NumberStatus, PhoneNumber, PhoneNumberId, Scope, Timestamp,
+};
 use switchboard_server::AppState;
 use switchboard_server::json::json_response;
 use switchboard_server::{ApiError, ErrorResponse};
-use switchboard_store::{NumberGroup, NumberGroupTotals, NumberStream, PageRequest};
+use switchboard_store::{
+    NumberCallActivity, NumberGroup, NumberGroupTotals, NumberStream, PageRequest,
+};
 use utoipa::{IntoParams, ToSchema};
 
 mod compliance;
