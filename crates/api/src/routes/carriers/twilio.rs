@@ -2,8 +2,7 @@
 //! callbacks, each signed in `X-Twilio-Signature` and answered with TwiML.
 
 use super::{Answer, attempt_ended, called_url, route_call};
-use axum::body::Bytes;
-use axum::extract::{OriginalUri, State};
+use axum::extract::{FromRequest, OriginalUri, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -42,7 +41,8 @@ pub struct TwilioVoiceForm {
 }
 
 /// A signed Twilio request, read: its form parameters and query.
-struct Signed {
+#[derive(Debug)]
+pub struct Signed {
     form: Vec<(String, String)>,
     query: Vec<(String, String)>,
     base: String,
@@ -61,11 +61,34 @@ impl Signed {
 }
 
 /// Why a request was refused: a 403, with nothing recorded.
-struct Refusal(&'static str);
+#[derive(Debug)]
+pub struct Refusal(&'static str);
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         (StatusCode::FORBIDDEN, self.0).into_response()
+    }
+}
+
+/// Largest form a Twilio request carries (it is a few hundred bytes).
+const FORM_MAX_BYTES: usize = 64 * 1024;
+
+/// A request is read as `Signed` only when Twilio signed it: the extractor answers every
+/// other one with the 403.
+impl FromRequest<AppState> for Signed {
+    type Rejection = Refusal;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Refusal> {
+        let (parts, body) = request.into_parts();
+        // The URL as the client called it, not as a nested router rewrote it.
+        let uri = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| parts.uri.clone(), |original| original.0.clone());
+        let body = axum::body::to_bytes(body, FORM_MAX_BYTES)
+            .await
+            .map_err(|_| Refusal("the form could not be read"))?;
+        verify(state, &parts.headers, &uri, &body)
     }
 }
 
@@ -166,16 +189,7 @@ fn bad_request(message: &str) -> Response {
     ),
     security(),
 )]
-pub async fn twilio_voice(
-    State(state): State<AppState>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let signed = match verify(&state, &headers, &uri, &body) {
-        Ok(signed) => signed,
-        Err(refusal) => return refusal.into_response(),
-    };
+pub async fn twilio_voice(State(state): State<AppState>, signed: Signed) -> Response {
     let (Some(call_sid), Some(from), Some(to)) = (
         signed.param("CallSid"),
         signed.param("From"),
@@ -208,16 +222,7 @@ pub async fn twilio_voice(
     ),
     security(),
 )]
-pub async fn twilio_dial_result(
-    State(state): State<AppState>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let signed = match verify(&state, &headers, &uri, &body) {
-        Ok(signed) => signed,
-        Err(refusal) => return refusal.into_response(),
-    };
+pub async fn twilio_dial_result(State(state): State<AppState>, signed: Signed) -> Response {
     let position = Signed::get(&signed.query, "attempt").and_then(|p| p.parse::<u32>().ok());
     let (Some(call_sid), Some(position)) = (signed.param("CallSid"), position) else {
         return bad_request("CallSid and the attempt are required");
@@ -248,16 +253,7 @@ pub async fn twilio_dial_result(
     ),
     security(),
 )]
-pub async fn twilio_status(
-    State(state): State<AppState>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let signed = match verify(&state, &headers, &uri, &body) {
-        Ok(signed) => signed,
-        Err(refusal) => return refusal.into_response(),
-    };
+pub async fn twilio_status(State(state): State<AppState>, signed: Signed) -> Response {
     let Some(call_sid) = signed.param("CallSid") else {
         return bad_request("CallSid is required");
     };
