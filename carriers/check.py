@@ -1,10 +1,14 @@
-"""Calls signed by the carriers' own libraries, against the real binary.
+"""Calls signed as the carriers' own libraries sign them, against the real binary.
 
-Starts `switchboard serve` on a fresh SQLite file with a Twilio auth token, sets up a number
-routed to an agent with a fallback, then plays a call as Twilio would: every request signed by
-`twilio.request_validator.RequestValidator` (Twilio's own code), over the URL it is sent to.
-Switchboard must answer the signed requests with TwiML and refuse tampered or replayed ones
-with a 403, recording nothing for them.
+Starts `switchboard serve` on a fresh SQLite file with a Twilio auth token and a Telnyx public
+key, sets up a number routed to an agent with a fallback, then plays calls:
+- as Twilio: every request signed by `twilio.request_validator.RequestValidator` (Twilio's
+  own code), over the URL it is sent to;
+- as Telnyx: every request signed with Ed25519 over `{timestamp}|{body}` (PyNaCl) and first
+  checked by `telnyx.lib.webhook_verification.verify_webhook_signature`, Telnyx's own
+  verifier, so what is sent is what Telnyx's library accepts.
+Switchboard must answer the signed requests with TwiML/TeXML and refuse tampered, replayed or
+stale ones with a 403, recording nothing for them.
 
 Usage: python carriers/check.py path/to/switchboard
 """
@@ -19,9 +23,16 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import base64
+import time
+
+from nacl.signing import SigningKey
+from telnyx.lib.webhook_verification import WebhookVerificationError, verify_webhook_signature
 from twilio.request_validator import RequestValidator
 
 TOKEN = "0123456789abcdef0123456789abcdef"
+TELNYX_KEY = SigningKey.generate()
+TELNYX_PUBLIC = base64.b64encode(bytes(TELNYX_KEY.verify_key)).decode()
 
 
 def run(binary, env, *args):
@@ -68,7 +79,8 @@ def main():
         env = dict(os.environ, SWITCHBOARD_DATABASE_URL=f"sqlite://{tmp}/carriers.db", RUST_LOG="info")
         created = json.loads(run(binary, env, "workspace", "create", "--name", "Carriers", "--countries", "US"))
         key = created["api_key"]
-        server = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--twilio-auth-token", TOKEN],
+        server = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--twilio-auth-token", TOKEN,
+                                   "--telnyx-public-key", TELNYX_PUBLIC],
                                   env=env, stderr=subprocess.PIPE, text=True)
         try:
             base = None
@@ -80,6 +92,7 @@ def main():
                 if match:
                     base = match.group(1)
             play(base, key)
+            play_telnyx(base, key)
         finally:
             server.terminate()
             server.wait(10)
@@ -137,6 +150,44 @@ def play(base, key):
     outcomes = [a["outcome"] for a in recorded["attempts"]]
     check(recorded["outcome"] == "completed" and outcomes == ["no_answer", "completed"] and recorded["duration_secs"] == 35,
           f"the log has the call's steps: {recorded['outcome']} {outcomes} {recorded['duration_secs']}")
+
+
+
+def telnyx_post(url, params, at=None, send=None):
+    """POSTs `send` (default: the form of `params`), signed over the form of `params` at `at`,
+    after Telnyx's own verifier has judged the signature; returns (its verdict, status, body)."""
+    body = urllib.parse.urlencode(params)
+    at = str(int(time.time()) if at is None else at)
+    signature = base64.b64encode(TELNYX_KEY.sign(f"{at}|{body}".encode()).signature).decode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "telnyx-timestamp": at,
+               "telnyx-signature-ed25519": signature}
+    sent = body if send is None else urllib.parse.urlencode(send)
+    try:
+        verify_webhook_signature(sent, headers, TELNYX_PUBLIC)
+        accepted = True
+    except WebhookVerificationError:
+        accepted = False
+    status, text = request(url, sent, headers, "POST")
+    return accepted, status, text
+
+
+def play_telnyx(base, key):
+    voice = f"{base}/carriers/telnyx/voice"
+    call = {"CallSid": "v3:telnyx-signed-call", "AccountSid": "telnyx-account", "From": "+14155550123",
+            "To": "+14155550100", "CallStatus": "ringing", "Direction": "inbound"}
+    accepted, status, _ = telnyx_post(voice, call, send=dict(call, To="+14155550199"))
+    check(not accepted and status == 403, f"a tampered Telnyx request: Telnyx's library refuses it, and so does Switchboard ({status})")
+    accepted, status, _ = telnyx_post(voice, call, at=int(time.time()) - 400)
+    check(not accepted and status == 403, f"a stale (replayed) Telnyx request: refused by both ({status})")
+    accepted, status, twiml = telnyx_post(voice, call)
+    check(accepted and status == 200 and "<Sip>sip:bot@agents.example.com</Sip>" in twiml,
+          f"a Telnyx request its library accepts is connected to the bot: {twiml}")
+    action = re.search(r'action="([^"]+)"', twiml).group(1).replace("&amp;", "&")
+    accepted, status, twiml = telnyx_post(action, {"CallSid": call["CallSid"], "DialCallStatus": "completed"})
+    check(accepted and status == 200 and "<Hangup/>" in twiml, f"the bot took the Telnyx call: {twiml}")
+    log = api(base, key, "GET", "/v1/calls?outcome=completed")
+    carriers = sorted(c["carrier"] for c in log["items"])
+    check(carriers == ["telnyx", "twilio"], f"both calls are in the log: {carriers}")
 
 
 if __name__ == "__main__":

@@ -608,3 +608,149 @@ async fn two_replicas_share_the_call_log_and_old_calls_are_forgotten() {
         assert_eq!(calls(&first, &ws.token, "").await["total"], 0);
     }
 }
+
+/// Telnyx signs a request as `telnyx-signature-ed25519` over `{timestamp}|{body}`.
+struct Telnyx<'a> {
+    app: &'a TestApp,
+    key: ed25519_dalek::SigningKey,
+}
+
+impl Telnyx<'_> {
+    async fn post_at(&self, path: &str, body: &str, at: i64, signed_body: &str) -> Reply {
+        use base64::Engine;
+        use ed25519_dalek::Signer;
+        let signature = self.key.sign(format!("{at}|{signed_body}").as_bytes());
+        let request = Request::post(path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("telnyx-timestamp", at.to_string())
+            .header(
+                "telnyx-signature-ed25519",
+                base64::engine::general_purpose::STANDARD.encode(signature.to_bytes()),
+            )
+            .body(Body::from(body.to_owned()))
+            .expect("request");
+        self.app.send(request).await
+    }
+
+    async fn post(&self, path: &str, params: &[(&str, &str)]) -> Reply {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        self.post_at(path, &body, Timestamp::now().as_millis() / 1000, &body)
+            .await
+    }
+}
+
+#[tokio::test]
+async fn telnyx_calls_are_checked_with_its_key_and_walk_the_same_chain() {
+    use base64::Engine;
+    for backend in common::backends() {
+        let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+        let public =
+            base64::engine::general_purpose::STANDARD.encode(key.verifying_key().to_bytes());
+        let mut with_telnyx = settings();
+        with_telnyx.calls.telnyx_public_key =
+            Some(switchboard_providers::telnyx::TelnyxPublicKey::parse(&public).expect("key"));
+        let app = TestApp::with_settings(backend, with_telnyx).await;
+        let ws = app.workspace("Acme").await;
+        let a = app
+            .agent_at(&ws.id, "A", Some("sip:a@agents.example.com"))
+            .await;
+        let b = app.agent_at(&ws.id, "B", Some("tel:+14155550177")).await;
+        let number = app
+            .number(&ws.id, "+14155550100", None, Some(a.clone()))
+            .await;
+        let policy = json!({"time_zone": "UTC", "rules": [{"targets": [{"agent_id": a.to_string()}], "fallback": [{"agent_id": b.to_string()}]}]});
+        app.call(
+            "PATCH",
+            &format!("/v1/organization-phone-numbers/{number}"),
+            Some(&ws.token),
+            Some(json!({"routing": policy})),
+        )
+        .await;
+        let telnyx = Telnyx { app: &app, key };
+        let call = [
+            ("CallSid", "v3:telnyx-call"),
+            ("From", "+14155550123"),
+            ("To", "+14155550100"),
+        ];
+
+        // Refused: a stale timestamp (a replay), a tampered body, another key, no signature.
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(call)
+            .finish();
+        let old = Timestamp::now().as_millis() / 1000 - 301;
+        assert_eq!(
+            telnyx
+                .post_at("/carriers/telnyx/voice", &body, old, &body)
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        let now = Timestamp::now().as_millis() / 1000;
+        let tampered = body.replace("%2B14155550100", "%2B14155550199");
+        assert_eq!(
+            telnyx
+                .post_at("/carriers/telnyx/voice", &tampered, now, &body)
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        let stranger = Telnyx {
+            app: &app,
+            key: ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng),
+        };
+        assert_eq!(
+            stranger.post("/carriers/telnyx/voice", &call).await.status,
+            StatusCode::FORBIDDEN
+        );
+        let unsigned = Request::post("/carriers/telnyx/voice")
+            .body(Body::from(body.clone()))
+            .expect("request");
+        assert_eq!(app.send(unsigned).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(calls(&app, &ws.token, "").await["total"], 0);
+
+        // Signed: the same conversation as Twilio's, in TeXML.
+        let answer = telnyx.post("/carriers/telnyx/voice", &call).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        let action = format!("{PUBLIC}/carriers/telnyx/dial-result?attempt=0&amp;timeout=20");
+        assert_eq!(
+            String::from_utf8_lossy(&answer.body),
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial action=\"{action}\" method=\"POST\" timeout=\"20\"><Sip>sip:a@agents.example.com</Sip></Dial></Response>"
+            )
+        );
+        let next = telnyx
+            .post(
+                "/carriers/telnyx/dial-result?attempt=0&timeout=20",
+                &[("CallSid", "v3:telnyx-call"), ("DialCallStatus", "busy")],
+            )
+            .await;
+        assert!(String::from_utf8_lossy(&next.body).contains("<Number>+14155550177</Number>"));
+        let status = telnyx
+            .post(
+                "/carriers/telnyx/status",
+                &[("CallSid", "v3:telnyx-call"), ("CallStatus", "no-answer")],
+            )
+            .await;
+        assert_eq!(status.status, StatusCode::NO_CONTENT);
+        let log = calls(&app, &ws.token, "").await;
+        assert_eq!(log["items"][0]["carrier"], "telnyx");
+        assert_eq!(log["items"][0]["outcome"], "no_answer");
+        assert_eq!(log["items"][0]["attempts"][0]["outcome"], "busy");
+
+        // A server without a Telnyx key refuses every Telnyx request.
+        let bare = TestApp::with_settings(backend, settings()).await;
+        let refused = Telnyx {
+            app: &bare,
+            key: telnyx.key.clone(),
+        }
+        .post("/carriers/telnyx/voice", &call)
+        .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            String::from_utf8_lossy(&refused.body),
+            "Telnyx is not configured on this server (--telnyx-public-key)"
+        );
+    }
+}

@@ -170,6 +170,10 @@ struct ServeArgs {
     /// Twilio account SID (AC…): requests from any other account are refused.
     #[arg(long, env = "SWITCHBOARD_TWILIO_ACCOUNT_SID")]
     twilio_account_sid: Option<String>,
+    /// Telnyx's public key (base64, from the Telnyx portal): enables /carriers/telnyx/* and
+    /// checks telnyx-signature-ed25519 with it.
+    #[arg(long, env = "SWITCHBOARD_TELNYX_PUBLIC_KEY", value_parser = parse_telnyx_key)]
+    telnyx_public_key: Option<switchboard_providers::telnyx::TelnyxPublicKey>,
     /// What a caller hears when the call has nowhere to go (an unknown or released number, no
     /// working route), before the hang-up.
     #[arg(long, env = "SWITCHBOARD_CALL_APOLOGY", default_value = switchboard_server::DEFAULT_CALL_APOLOGY)]
@@ -178,6 +182,13 @@ struct ServeArgs {
     /// are deleted.
     #[arg(long, env = "SWITCHBOARD_CALL_RETENTION_DAYS", default_value_t = switchboard_server::DEFAULT_CALL_RETENTION_DAYS, value_parser = clap::value_parser!(u64).range(1..=3650))]
     call_retention_days: u64,
+}
+
+/// `--telnyx-public-key`: base64 of an Ed25519 public key.
+fn parse_telnyx_key(text: &str) -> Result<switchboard_providers::telnyx::TelnyxPublicKey, String> {
+    switchboard_providers::telnyx::TelnyxPublicKey::parse(text).map_err(|e| {
+        format!("{e}; copy the public key from the Telnyx portal (Keys & Credentials)")
+    })
 }
 
 /// `--public-url`: an http(s) URL with a host and nothing after the path.
@@ -552,6 +563,7 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
             public_url: args.public_url,
             twilio_auth_token: args.twilio_auth_token,
             twilio_account_sid: args.twilio_account_sid,
+            telnyx_public_key: args.telnyx_public_key,
             apology: args.call_apology,
             lookup_timeout: switchboard_server::DEFAULT_CALL_LOOKUP_TIMEOUT,
             retention: Duration::from_secs(args.call_retention_days * 24 * 60 * 60),

@@ -4,7 +4,9 @@
 
 mod plivo;
 mod sandbox;
+pub mod telnyx;
 pub mod twilio;
+pub mod twiml;
 
 use async_trait::async_trait;
 use std::collections::BTreeMap;

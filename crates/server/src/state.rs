@@ -42,6 +42,9 @@ pub struct CallSettings {
     pub twilio_auth_token: Option<String>,
     /// When set, a Twilio request from another account is refused.
     pub twilio_account_sid: Option<String>,
+    /// Telnyx's public key: checks `telnyx-signature-ed25519`. Without it the Telnyx
+    /// endpoints refuse every request.
+    pub telnyx_public_key: Option<switchboard_providers::telnyx::TelnyxPublicKey>,
     /// What a caller hears when the call has nowhere to go.
     pub apology: String,
     /// How long the answer path waits for the database before answering from what this
@@ -60,6 +63,7 @@ impl std::fmt::Debug for CallSettings {
                 &self.twilio_auth_token.as_ref().map(|_| "…"),
             )
             .field("twilio_account_sid", &self.twilio_account_sid)
+            .field("telnyx_public_key", &self.telnyx_public_key.is_some())
             .field("apology", &self.apology)
             .field("lookup_timeout", &self.lookup_timeout)
             .field("retention", &self.retention)
@@ -83,6 +87,7 @@ impl Default for CallSettings {
             public_url: None,
             twilio_auth_token: None,
             twilio_account_sid: None,
+            telnyx_public_key: None,
             apology: DEFAULT_CALL_APOLOGY.into(),
             lookup_timeout: DEFAULT_CALL_LOOKUP_TIMEOUT,
             retention: Duration::from_secs(DEFAULT_CALL_RETENTION_DAYS * 24 * 60 * 60),
