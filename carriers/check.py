@@ -7,8 +7,11 @@ key, sets up a number routed to an agent with a fallback, then plays calls:
 - as Telnyx: every request signed with Ed25519 over `{timestamp}|{body}` (PyNaCl) and first
   checked by `telnyx.lib.webhook_verification.verify_webhook_signature`, Telnyx's own
   verifier, so what is sent is what Telnyx's library accepts.
-Switchboard must answer the signed requests with TwiML/TeXML and refuse tampered, replayed or
-stale ones with a 403, recording nothing for them.
+- as Plivo: every request signed with `X-Plivo-Signature-V3` as Plivo's own `plivo` package
+  computes it (`construct_post_url`, `get_signature_v3`) and checked by its
+  `validate_v3_signature`.
+Switchboard must answer the signed requests with TwiML/TeXML/Plivo XML and refuse tampered,
+replayed or stale ones with a 403, recording nothing for them.
 
 Usage: python carriers/check.py path/to/switchboard
 """
@@ -27,10 +30,13 @@ import base64
 import time
 
 from nacl.signing import SigningKey
+from plivo.utils.signature_v3 import construct_post_url, get_signature_v3, validate_v3_signature
 from telnyx.lib.webhook_verification import WebhookVerificationError, verify_webhook_signature
 from twilio.request_validator import RequestValidator
 
 TOKEN = "0123456789abcdef0123456789abcdef"
+PLIVO_ID = "MAZDQ1ZJIYMDZKMTAYYY"
+PLIVO_TOKEN = "plivo-auth-token-0123456789abcdef"
 TELNYX_KEY = SigningKey.generate()
 TELNYX_PUBLIC = base64.b64encode(bytes(TELNYX_KEY.verify_key)).decode()
 
@@ -80,7 +86,8 @@ def main():
         created = json.loads(run(binary, env, "workspace", "create", "--name", "Carriers", "--countries", "US"))
         key = created["api_key"]
         server = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--twilio-auth-token", TOKEN,
-                                   "--telnyx-public-key", TELNYX_PUBLIC],
+                                   "--telnyx-public-key", TELNYX_PUBLIC, "--plivo-auth-id", PLIVO_ID,
+                                   "--plivo-auth-token", PLIVO_TOKEN, "--plivo-base-url", "http://127.0.0.1:9"],
                                   env=env, stderr=subprocess.PIPE, text=True)
         try:
             base = None
@@ -93,6 +100,7 @@ def main():
                     base = match.group(1)
             play(base, key)
             play_telnyx(base, key)
+            play_plivo(base, key)
         finally:
             server.terminate()
             server.wait(10)
@@ -188,6 +196,40 @@ def play_telnyx(base, key):
     log = api(base, key, "GET", "/v1/calls?outcome=completed")
     carriers = sorted(c["carrier"] for c in log["items"])
     check(carriers == ["telnyx", "twilio"], f"both calls are in the log: {carriers}")
+
+
+
+def plivo_post(url, params, send=None, nonce="71840526378452891"):
+    """POSTs `send` (default: `params`), signed over `params` as Plivo's library signs it, after
+    its `validate_v3_signature` has judged it; returns (its verdict, status, body)."""
+    signature = get_signature_v3(PLIVO_TOKEN.encode(), construct_post_url(url, dict(params)).decode(),
+                                 nonce.encode()).decode()
+    sent = params if send is None else send
+    accepted = validate_v3_signature("POST", url, nonce, PLIVO_TOKEN, signature, dict(sent))
+    status, text = request(url, urllib.parse.urlencode(sent),
+                           {"Content-Type": "application/x-www-form-urlencoded", "X-Plivo-Signature-V3": signature,
+                            "X-Plivo-Signature-V3-Nonce": nonce}, "POST")
+    return accepted, status, text
+
+
+def play_plivo(base, key):
+    voice = f"{base}/carriers/plivo/voice"
+    call = {"CallUUID": "0b5d3c1e-plivo-signed", "From": "14155550123", "To": "14155550100",
+            "CallStatus": "ringing", "Direction": "inbound"}
+    accepted, status, _ = plivo_post(voice, call, send=dict(call, To="14155550199"))
+    check(not accepted and status == 403, f"a tampered Plivo request: Plivo's library refuses it, and so does Switchboard ({status})")
+    accepted, status, xml = plivo_post(voice, call)
+    check(accepted and status == 200 and "<User>sip:bot@agents.example.com</User>" in xml,
+          f"a Plivo request its library accepts is connected to the bot: {xml}")
+    action = re.search(r'action="([^"]+)"', xml).group(1).replace("&amp;", "&")
+    accepted, status, xml = plivo_post(action, {"CallUUID": call["CallUUID"], "DialStatus": "no-answer"})
+    check(accepted and status == 200 and "<Number>14155550177</Number>" in xml, f"no answer moves the Plivo call on: {xml}")
+    accepted, status, _ = plivo_post(f"{base}/carriers/plivo/status",
+                                     {"CallUUID": call["CallUUID"], "CallStatus": "completed", "Duration": "12"})
+    check(accepted and status == 204, f"Plivo's hangup is recorded ({status})")
+    log = api(base, key, "GET", "/v1/calls")
+    plivo = [c for c in log["items"] if c["carrier"] == "plivo"]
+    check(len(plivo) == 1 and plivo[0]["duration_secs"] == 12, f"the Plivo call is in the log: {plivo}")
 
 
 if __name__ == "__main__":

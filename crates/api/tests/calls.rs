@@ -754,3 +754,107 @@ async fn telnyx_calls_are_checked_with_its_key_and_walk_the_same_chain() {
         );
     }
 }
+
+#[tokio::test]
+async fn plivo_calls_are_checked_with_its_v3_signature_and_walk_the_same_chain() {
+    use switchboard_providers::plivo::voice::plivo_signature;
+    const PLIVO_TOKEN: &str = "plivo-auth-token-for-tests";
+    for backend in common::backends() {
+        let mut with_plivo = settings();
+        with_plivo.calls.plivo_auth_token = Some(PLIVO_TOKEN.into());
+        let app = TestApp::with_settings(backend, with_plivo).await;
+        let ws = app.workspace("Acme").await;
+        let a = app
+            .agent_at(&ws.id, "A", Some("sip:a@agents.example.com"))
+            .await;
+        let b = app
+            .agent_at(&ws.id, "B", Some("wss://bot.example.com/stream"))
+            .await;
+        let number = app
+            .number(&ws.id, "+14155550100", None, Some(a.clone()))
+            .await;
+        let policy = json!({"time_zone": "UTC", "rules": [{"targets": [{"agent_id": a.to_string()}], "fallback": [{"agent_id": b.to_string()}]}]});
+        app.call(
+            "PATCH",
+            &format!("/v1/organization-phone-numbers/{number}"),
+            Some(&ws.token),
+            Some(json!({"routing": policy})),
+        )
+        .await;
+        let post =
+            |path: String, params: Vec<(&'static str, &'static str)>, token: &'static str| {
+                let app = &app;
+                async move {
+                    let pairs: Vec<(String, String)> = params
+                        .iter()
+                        .map(|(k, v)| ((*k).into(), (*v).into()))
+                        .collect();
+                    let body = url::form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(&pairs)
+                        .finish();
+                    let signature =
+                        plivo_signature(token, &format!("{PUBLIC}{path}"), &pairs, "nonce-1");
+                    let request = Request::post(path.as_str())
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .header("x-plivo-signature-v3", signature)
+                        .header("x-plivo-signature-v3-nonce", "nonce-1")
+                        .body(Body::from(body))
+                        .expect("request");
+                    app.send(request).await
+                }
+            };
+        let call = vec![
+            ("CallUUID", "plivo-call-1"),
+            ("From", "14155550123"),
+            ("To", "14155550100"),
+        ];
+        let refused = post(
+            "/carriers/plivo/voice".into(),
+            call.clone(),
+            "not-the-token",
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert_eq!(calls(&app, &ws.token, "").await["total"], 0);
+
+        let answer = post("/carriers/plivo/voice".into(), call.clone(), PLIVO_TOKEN).await;
+        assert_eq!(answer.status, StatusCode::OK, "{backend:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&answer.body),
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial action=\"{PUBLIC}/carriers/plivo/dial-result?attempt=0&amp;timeout=20\" method=\"POST\" timeout=\"20\"><User>sip:a@agents.example.com</User></Dial></Response>"
+            )
+        );
+        // No answer: on to the stream, which takes the call at once (a <Stream> reports no result).
+        let next = post(
+            "/carriers/plivo/dial-result?attempt=0&timeout=20".into(),
+            vec![("CallUUID", "plivo-call-1"), ("DialStatus", "no-answer")],
+            PLIVO_TOKEN,
+        )
+        .await;
+        assert!(String::from_utf8_lossy(&next.body).contains("<Stream bidirectional=\"true\" keepCallAlive=\"true\">wss://bot.example.com/stream</Stream>"));
+        let hangup = post(
+            "/carriers/plivo/status".into(),
+            vec![
+                ("CallUUID", "plivo-call-1"),
+                ("CallStatus", "completed"),
+                ("Duration", "17"),
+            ],
+            PLIVO_TOKEN,
+        )
+        .await;
+        assert_eq!(hangup.status, StatusCode::NO_CONTENT);
+        let call = &calls(&app, &ws.token, "").await["items"][0];
+        assert_eq!(call["carrier"], "plivo");
+        assert_eq!(call["caller"], "+14155550123");
+        assert_eq!(call["outcome"], "completed");
+        assert_eq!(call["duration_secs"], 17);
+        let outcomes: Vec<&Value> = call["attempts"]
+            .as_array()
+            .expect("attempts")
+            .iter()
+            .map(|a| &a["outcome"])
+            .collect();
+        assert_eq!(outcomes, [&json!("no_answer"), &json!("completed")]);
+    }
+}

@@ -147,7 +147,7 @@ struct ServeArgs {
     /// Plivo auth id; with the token, enables the `plivo` provider.
     #[arg(long, env = "SWITCHBOARD_PLIVO_AUTH_ID")]
     plivo_auth_id: Option<String>,
-    /// Plivo auth token.
+    /// Plivo auth token; also checks X-Plivo-Signature-V3 on /carriers/plivo/*.
     #[arg(long, env = "SWITCHBOARD_PLIVO_AUTH_TOKEN", hide_env_values = true)]
     plivo_auth_token: Option<String>,
     /// Plivo API base URL.
@@ -525,6 +525,8 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
     // Everything that can fail is set up before the port is bound, so "listening" means ready.
     let store: Arc<dyn Store> = database::open(url).await?;
     switchboard_domain::load_phone_metadata();
+    // The token alone is enough to check Plivo's signed voice callbacks.
+    let plivo_voice_token = args.plivo_auth_token.clone();
     let plivo = match (args.plivo_auth_id, args.plivo_auth_token) {
         (Some(auth_id), Some(auth_token)) => Some(switchboard_providers::PlivoConfig {
             auth_id,
@@ -564,6 +566,7 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
             twilio_auth_token: args.twilio_auth_token,
             twilio_account_sid: args.twilio_account_sid,
             telnyx_public_key: args.telnyx_public_key,
+            plivo_auth_token: plivo_voice_token,
             apology: args.call_apology,
             lookup_timeout: switchboard_server::DEFAULT_CALL_LOOKUP_TIMEOUT,
             retention: Duration::from_secs(args.call_retention_days * 24 * 60 * 60),

@@ -2,7 +2,7 @@
 //! bought, buy this one, give this one back — behind [`Provider`].
 #![forbid(unsafe_code)]
 
-mod plivo;
+pub mod plivo;
 mod sandbox;
 pub mod telnyx;
 pub mod twilio;

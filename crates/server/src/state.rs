@@ -45,6 +45,9 @@ pub struct CallSettings {
     /// Telnyx's public key: checks `telnyx-signature-ed25519`. Without it the Telnyx
     /// endpoints refuse every request.
     pub telnyx_public_key: Option<switchboard_providers::telnyx::TelnyxPublicKey>,
+    /// Plivo's auth token: checks `X-Plivo-Signature-V3`. Without it the Plivo voice
+    /// endpoints refuse every request.
+    pub plivo_auth_token: Option<String>,
     /// What a caller hears when the call has nowhere to go.
     pub apology: String,
     /// How long the answer path waits for the database before answering from what this
@@ -64,6 +67,10 @@ impl std::fmt::Debug for CallSettings {
             )
             .field("twilio_account_sid", &self.twilio_account_sid)
             .field("telnyx_public_key", &self.telnyx_public_key.is_some())
+            .field(
+                "plivo_auth_token",
+                &self.plivo_auth_token.as_ref().map(|_| "…"),
+            )
             .field("apology", &self.apology)
             .field("lookup_timeout", &self.lookup_timeout)
             .field("retention", &self.retention)
@@ -88,6 +95,7 @@ impl Default for CallSettings {
             twilio_auth_token: None,
             twilio_account_sid: None,
             telnyx_public_key: None,
+            plivo_auth_token: None,
             apology: DEFAULT_CALL_APOLOGY.into(),
             lookup_timeout: DEFAULT_CALL_LOOKUP_TIMEOUT,
             retention: Duration::from_secs(DEFAULT_CALL_RETENTION_DAYS * 24 * 60 * 60),

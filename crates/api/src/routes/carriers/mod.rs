@@ -10,6 +10,7 @@
 //! `CallSettings::lookup_timeout`, is answered from the route this replica last read for the
 //! number, or with the apology.
 
+pub mod plivo;
 pub mod telnyx;
 pub mod texml;
 pub mod twilio;

@@ -1,9 +1,13 @@
-//! Plivo's REST API: search (`GET /v1/Account/{auth_id}/PhoneNumber/`), buy
+//! Plivo: its REST API here, and its call dialect in [`voice`].
+//!
+//! The REST API: search (`GET /v1/Account/{auth_id}/PhoneNumber/`), buy
 //! (`POST /v1/Account/{auth_id}/PhoneNumber/{number}/`) and release
 //! (`DELETE /v1/Account/{auth_id}/Number/{number}/`), with HTTP Basic auth.
 //!
 //! Plivo writes numbers without the `+` and calls toll-free `tollfree` and landlines
 //! `fixed`; both are translated here.
+
+pub mod voice;
 
 use crate::{Offer, Provider, ProviderError};
 use async_trait::async_trait;
