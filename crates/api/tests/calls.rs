@@ -270,6 +270,36 @@ async fn a_call_walks_down_the_fallback_chain_and_the_log_keeps_every_step() {
                 ),
             ]
         );
+        // The summary counts the number's calls over a period beside what it costs: 42 s
+        // answered over a 30-day period of a 1.15 USD number is 1.6429 USD a minute.
+        let since = Timestamp::from_millis(Timestamp::now().as_millis() - 29 * 24 * 60 * 60 * 1000);
+        let until = Timestamp::from_millis(since.as_millis() + 30 * 24 * 60 * 60 * 1000);
+        let summary = app
+            .call("GET", &format!("/v1/organization-phone-numbers/summary?group_by=country_code&since={since}&until={until}"), Some(token), None)
+            .await
+            .json();
+        assert_eq!(
+            summary["calls"],
+            json!({"since": since.to_string(), "until": until.to_string(), "calls": 1, "answered_calls": 1,
+                   "answered_minutes": 0.7, "cost_per_answered_minute_usd": "1.6429"}),
+            "{summary}"
+        );
+        assert_eq!(summary["groups"][0]["calls"]["answered_calls"], 1);
+        let later = app
+            .call("GET", &format!("/v1/organization-phone-numbers/summary?since={until}&until=2099-01-01T00:00:00Z"), Some(token), None)
+            .await
+            .json();
+        assert_eq!(later["calls"]["calls"], 0);
+        assert_eq!(later["calls"]["cost_per_answered_minute_usd"], Value::Null);
+        let backwards = app
+            .call(
+                "GET",
+                &format!("/v1/organization-phone-numbers/summary?since={until}&until={since}"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(backwards.status, StatusCode::BAD_REQUEST);
         let id = call["id"].as_str().expect("id");
         let one = app
             .call("GET", &format!("/v1/calls/{id}"), Some(token), None)

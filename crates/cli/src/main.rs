@@ -483,9 +483,9 @@ async fn run(cli: Cli) -> Result<()> {
             let group_by = reports::parse_group_by(group_by.as_deref())
                 .map_err(|e| anyhow::anyhow!("--group-by: {e}"))?;
             let rows = store
-                .summarize_phone_numbers(&workspace, &Default::default(), &group_by)
+                .summarize_phone_numbers(&workspace, &Default::default(), &group_by, None)
                 .await?;
-            let summary = reports::summary(&group_by, rows).map_err(anyhow::Error::msg)?;
+            let summary = reports::summary(&group_by, rows, None).map_err(anyhow::Error::msg)?;
             output::print_json(&summary)
         }
         Command::Numbers(NumbersCommand::Export { workspace, format }) => {

@@ -10,9 +10,9 @@ use switchboard_domain::{
 };
 use switchboard_store::NumberStore;
 use switchboard_store::{
-    Actor, HistoryAction, HistoryEntry, NumberFilter, NumberGroup, NumberGroupTotals, NumberStream,
-    PageRequest, PatchError, PhoneNumberPatch, ReleaseClaim, STREAM_BUFFER, StoreError,
-    routing_column, summary_sql,
+    Actor, CallPeriod, CallTotals, HistoryAction, HistoryEntry, NumberFilter, NumberGroup,
+    NumberGroupTotals, NumberStream, PageRequest, PatchError, PhoneNumberPatch, ReleaseClaim,
+    STREAM_BUFFER, StoreError, routing_column, summary_sql,
 };
 use tokio_postgres::types::ToSql;
 
@@ -86,6 +86,7 @@ impl NumberStore for PostgresStore {
         workspace: &WorkspaceId,
         filter: &NumberFilter,
         group_by: &[NumberGroup],
+        period: Option<&CallPeriod>,
     ) -> Result<Vec<NumberGroupTotals>, StoreError> {
         let (where_clause, args) = number_conditions(workspace, filter);
         let params: Vec<&(dyn ToSql + Sync)> =
@@ -93,20 +94,30 @@ impl NumberStore for PostgresStore {
         let rows = self
             .client()
             .await?
-            .query(&summary_sql(&where_clause, group_by), &params)
+            .query(&summary_sql(&where_clause, group_by, period), &params)
             .await
             .map_err(map_error)?;
         let keys = group_by.len();
         let by_agent = group_by.contains(&NumberGroup::InboundAgent);
+        let with_calls = period.is_some();
+        let count =
+            |row: &tokio_postgres::Row, i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
         rows.iter()
             .map(|row| {
                 let cents: i64 = row.get(keys + 1);
+                let calls = with_calls.then(|| CallTotals {
+                    calls: count(row, keys + 2),
+                    answered: count(row, keys + 3),
+                    answered_seconds: count(row, keys + 4),
+                });
+                let name_at = keys + if with_calls { 5 } else { 2 };
                 Ok(NumberGroupTotals {
                     keys: (0..keys).map(|i| row.get::<_, Option<String>>(i)).collect(),
-                    agent_name: if by_agent { row.get(keys + 2) } else { None },
-                    count: u64::try_from(row.get::<_, i64>(keys)).unwrap_or(0),
+                    agent_name: if by_agent { row.get(name_at) } else { None },
+                    count: count(row, keys),
                     monthly_cost: Money::from_cents(cents)
                         .map_err(|_| corrupt("monthly cost total", &cents.to_string()))?,
+                    calls,
                 })
             })
             .collect()

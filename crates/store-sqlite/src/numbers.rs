@@ -8,9 +8,9 @@ use rusqlite::{OptionalExtension, params};
 use switchboard_domain::{E164, Money, PhoneNumber, PhoneNumberId, Timestamp, WorkspaceId};
 use switchboard_store::NumberStore;
 use switchboard_store::{
-    Actor, HistoryAction, HistoryEntry, NumberFilter, NumberGroup, NumberGroupTotals, NumberStream,
-    PageRequest, PatchError, PhoneNumberPatch, ReleaseClaim, STREAM_BUFFER, StoreError,
-    summary_sql,
+    Actor, CallPeriod, CallTotals, HistoryAction, HistoryEntry, NumberFilter, NumberGroup,
+    NumberGroupTotals, NumberStream, PageRequest, PatchError, PhoneNumberPatch, ReleaseClaim,
+    STREAM_BUFFER, StoreError, summary_sql,
 };
 
 #[async_trait]
@@ -96,24 +96,40 @@ impl NumberStore for SqliteStore {
         workspace: &WorkspaceId,
         filter: &NumberFilter,
         group_by: &[NumberGroup],
+        period: Option<&CallPeriod>,
     ) -> Result<Vec<NumberGroupTotals>, StoreError> {
         let (where_clause, args) = number_conditions(workspace, filter);
         let group_by = group_by.to_vec();
+        let sql = summary_sql(&where_clause, &group_by, period);
+        let with_calls = period.is_some();
         self.read(move |conn| {
-            let sql = summary_sql(&where_clause, &group_by);
-            let mut stmt = conn.prepare_cached(&sql).map_err(map_error)?;
+            let mut stmt = conn.prepare(&sql).map_err(map_error)?;
             let keys = group_by.len();
             let by_agent = group_by.contains(&NumberGroup::InboundAgent);
+            let count = |row: &rusqlite::Row<'_>, i: usize| -> rusqlite::Result<u64> {
+                Ok(u64::try_from(row.get::<_, i64>(i)?).unwrap_or(0))
+            };
             stmt.query_map(rusqlite::params_from_iter(args.iter()), |row| {
                 let cents: i64 = row.get(keys + 1)?;
+                let calls = if with_calls {
+                    Some(CallTotals {
+                        calls: count(row, keys + 2)?,
+                        answered: count(row, keys + 3)?,
+                        answered_seconds: count(row, keys + 4)?,
+                    })
+                } else {
+                    None
+                };
+                let name_at = keys + if with_calls { 5 } else { 2 };
                 Ok(NumberGroupTotals {
                     keys: (0..keys)
                         .map(|i| row.get::<_, Option<String>>(i))
                         .collect::<rusqlite::Result<_>>()?,
-                    agent_name: if by_agent { row.get(keys + 2)? } else { None },
-                    count: u64::try_from(row.get::<_, i64>(keys)?).unwrap_or(0),
+                    agent_name: if by_agent { row.get(name_at)? } else { None },
+                    count: count(row, keys)?,
                     monthly_cost: Money::from_cents(cents)
                         .map_err(|_| corrupt("monthly cost total", &cents.to_string()))?,
+                    calls,
                 })
             })
             .map_err(map_error)?

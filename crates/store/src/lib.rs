@@ -192,15 +192,43 @@ impl NumberGroup {
     }
 }
 
+/// The calls a summary counts: those of the workspace that started in `[since, until)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallPeriod {
+    pub workspace: WorkspaceId,
+    pub since: Timestamp,
+    pub until: Timestamp,
+}
+
+/// The calls of one summary group in the period.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallTotals {
+    pub calls: u64,
+    /// Calls a target took (`completed`).
+    pub answered: u64,
+    /// Their seconds, as the carriers reported.
+    pub answered_seconds: u64,
+}
+
 /// The summary query over the numbers that `where_clause` selects (SQLite and PostgreSQL
-/// alike): the grouped columns, `count`, the cost in cents, and the agent's name when grouping
-/// by agent. Groups are ordered by their values with a missing value last on both backends.
-pub fn summary_sql(where_clause: &str, group_by: &[NumberGroup]) -> String {
+/// alike): the grouped columns, `count`, the cost in cents, with a period the calls, answered
+/// calls and answered seconds, and the agent's name when grouping by agent (last). Groups are
+/// ordered by their values with a missing value last on both backends.
+pub fn summary_sql(
+    where_clause: &str,
+    group_by: &[NumberGroup],
+    period: Option<&CallPeriod>,
+) -> String {
     let keys: Vec<String> = group_by.iter().map(|g| format!("p.{}", g.name())).collect();
     let by_agent = group_by.contains(&NumberGroup::InboundAgent);
     let mut select = keys.clone();
     select.push("count(*)".into());
     select.push("CAST(coalesce(sum(p.monthly_cost_cents), 0) AS BIGINT)".into());
+    if period.is_some() {
+        for column in ["calls", "answered", "seconds"] {
+            select.push(format!("CAST(coalesce(sum(c.{column}), 0) AS BIGINT)"));
+        }
+    }
     if by_agent {
         select.push("a.name".into());
     }
@@ -210,6 +238,21 @@ pub fn summary_sql(where_clause: &str, group_by: &[NumberGroup]) -> String {
     );
     if by_agent {
         sql.push_str(" LEFT JOIN agents a ON a.id = p.inbound_agent_id");
+    }
+    if let Some(period) = period {
+        // Written into the statement: a workspace id is `ws_` and 12 of [0-9a-z], times are
+        // integers, so neither can carry SQL; the number filter's placeholders stay the only
+        // ones.
+        sql.push_str(&format!(
+            " LEFT JOIN (SELECT phone_number_id, count(*) AS calls, \
+               sum(CASE WHEN outcome = 'completed' THEN 1 ELSE 0 END) AS answered, \
+               sum(CASE WHEN outcome = 'completed' THEN coalesce(duration_secs, 0) ELSE 0 END) AS seconds \
+             FROM calls WHERE workspace_id = '{}' AND started_at >= {} AND started_at < {} \
+             GROUP BY phone_number_id) c ON c.phone_number_id = p.id",
+            period.workspace.as_str(),
+            period.since.as_millis(),
+            period.until.as_millis()
+        ));
     }
     if !keys.is_empty() {
         let mut grouped = keys.clone();
@@ -236,6 +279,8 @@ pub struct NumberGroupTotals {
     pub agent_name: Option<String>,
     pub count: u64,
     pub monthly_cost: Money,
+    /// With a period: the calls to the group's numbers in it.
+    pub calls: Option<CallTotals>,
 }
 
 /// One page of a list.

@@ -157,11 +157,13 @@ pub trait NumberStore: Send + Sync {
     /// Count and monthly cost of the workspace's numbers that match `filter`, grouped by
     /// `group_by` (in that order; one group of everything when empty). Groups are ordered by
     /// their values, a missing value last.
+    /// With `period`, each group also counts its numbers' calls in it.
     async fn summarize_phone_numbers(
         &self,
         workspace: &WorkspaceId,
         filter: &NumberFilter,
         group_by: &[NumberGroup],
+        period: Option<&CallPeriod>,
     ) -> Result<Vec<NumberGroupTotals>, StoreError>;
 
     /// Every number of the workspace that matches `filter`, oldest first, sent as it is

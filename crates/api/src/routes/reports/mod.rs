@@ -20,7 +20,8 @@ use switchboard_server::AppState;
 use switchboard_server::json::json_response;
 use switchboard_server::{ApiError, ErrorResponse};
 use switchboard_store::{
-    NumberCallActivity, NumberGroup, NumberGroupTotals, NumberStream, PageRequest,
+    CallPeriod, CallTotals, NumberCallActivity, NumberGroup, NumberGroupTotals, NumberStream,
+    PageRequest,
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -43,6 +44,88 @@ pub struct SummaryQuery {
     /// `status`, `label`, `inbound_agent_id`.
     #[param(example = "country_code,inbound_agent_id")]
     group_by: Option<String>,
+    /// (ext) With it, the totals and each group also count the calls that started from this
+    /// RFC 3339 time (inclusive) until `until`.
+    #[param(format = DateTime, example = "2026-11-01T00:00:00Z")]
+    since: Option<String>,
+    /// (ext) The end of the calls' period (exclusive); now when absent.
+    #[param(format = DateTime, example = "2026-12-01T00:00:00Z")]
+    until: Option<String>,
+}
+
+/// The calls of a summary's numbers over the period asked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallFigures {
+    /// The period, only in the totals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub since: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub until: Option<String>,
+    /// Calls that started in the period.
+    #[schema(example = 120)]
+    pub calls: u64,
+    /// Of them, the ones a target took.
+    #[schema(example = 97)]
+    pub answered_calls: u64,
+    /// Their minutes, to a tenth.
+    #[schema(example = 431.5)]
+    pub answered_minutes: f64,
+    /// The monthly cost prorated to the period (a month is 30 days) over the answered
+    /// minutes, in US dollars to four places; `null` without answered minutes.
+    #[schema(required = true, example = "0.0212")]
+    pub cost_per_answered_minute_usd: Option<String>,
+}
+
+const MONTH_MS: f64 = 30.0 * 24.0 * 60.0 * 60.0 * 1000.0;
+
+impl CallFigures {
+    fn of(totals: CallTotals, monthly_cost: Money, period: &CallPeriod) -> Self {
+        let minutes = totals.answered_seconds as f64 / 60.0;
+        let months = (period.until.as_millis() - period.since.as_millis()) as f64 / MONTH_MS;
+        let period_cost = monthly_cost.cents() as f64 / 100.0 * months;
+        Self {
+            since: None,
+            until: None,
+            calls: totals.calls,
+            answered_calls: totals.answered,
+            answered_minutes: (minutes * 10.0).round() / 10.0,
+            cost_per_answered_minute_usd: (totals.answered_seconds > 0)
+                .then(|| format!("{:.4}", period_cost / minutes)),
+        }
+    }
+}
+
+/// The calls' period of a summary's query: `None` without `since`; a bad time, or a `since`
+/// not before `until`, is a problem.
+pub fn call_period(
+    query: &HashMap<String, String>,
+    workspace: &switchboard_domain::WorkspaceId,
+    problems: &mut Vec<String>,
+) -> Option<CallPeriod> {
+    let mut time = |name: &str| {
+        query.get(name).and_then(|text| {
+            Timestamp::parse_rfc3339(text.trim()).or_else(|| {
+                problems.push(format!(
+                    "{name} must be an RFC 3339 time, e.g. 2026-11-01T00:00:00Z"
+                ));
+                None
+            })
+        })
+    };
+    let (since, until) = (time("since"), time("until"));
+    let since = since?;
+    let until = until.unwrap_or_else(Timestamp::now);
+    if since >= until {
+        problems.push("since must be before until (or before now, without until)".into());
+        return None;
+    }
+    Some(CallPeriod {
+        workspace: workspace.clone(),
+        since,
+        until,
+    })
 }
 
 /// Count and monthly cost, in total and per group.
@@ -59,6 +142,9 @@ pub struct Summary {
     pub group_by: Vec<&'static str>,
     /// One entry per combination of the grouped fields' values; empty without `group_by`.
     pub groups: Vec<SummaryGroup>,
+    /// (ext) With `since`: their calls over the period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calls: Option<CallFigures>,
 }
 
 /// One group: the grouped fields' values (`null` for numbers without one: no label, routed to
@@ -91,6 +177,9 @@ pub struct SummaryGroup {
     pub count: u64,
     #[schema(example = "2.15")]
     pub monthly_cost_usd: String,
+    /// (ext) With `since`: the group's calls over the period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calls: Option<CallFigures>,
 }
 
 /// `group_by` as asked: known names, each once.
@@ -119,8 +208,20 @@ pub fn parse_group_by(text: Option<&str>) -> Result<Vec<NumberGroup>, String> {
 
 /// The summary of `rows` as the store grouped them by `group_by`. Totals are added up in
 /// whole cents, so no rounding ever creeps in.
-pub fn summary(group_by: &[NumberGroup], rows: Vec<NumberGroupTotals>) -> Result<Summary, String> {
+pub fn summary(
+    group_by: &[NumberGroup],
+    rows: Vec<NumberGroupTotals>,
+    period: Option<&CallPeriod>,
+) -> Result<Summary, String> {
     let count = rows.iter().map(|r| r.count).sum();
+    let call_totals = rows
+        .iter()
+        .filter_map(|r| r.calls)
+        .fold(CallTotals::default(), |sum, c| CallTotals {
+            calls: sum.calls + c.calls,
+            answered: sum.answered + c.answered,
+            answered_seconds: sum.answered_seconds + c.answered_seconds,
+        });
     let cents = rows
         .iter()
         .try_fold(0i64, |sum, r| sum.checked_add(r.monthly_cost.cents()))
@@ -141,6 +242,9 @@ pub fn summary(group_by: &[NumberGroup], rows: Vec<NumberGroupTotals>) -> Result
                     inbound_agent_name: None,
                     count: row.count,
                     monthly_cost_usd: row.monthly_cost.to_string(),
+                    calls: period.map(|p| {
+                        CallFigures::of(row.calls.unwrap_or_default(), row.monthly_cost, p)
+                    }),
                 };
                 for (field, value) in group_by.iter().zip(row.keys) {
                     let slot = match field {
@@ -165,6 +269,11 @@ pub fn summary(group_by: &[NumberGroup], rows: Vec<NumberGroupTotals>) -> Result
         monthly_cost_usd: total.to_string(),
         group_by: group_by.iter().map(|g| g.name()).collect(),
         groups,
+        calls: period.map(|p| CallFigures {
+            since: Some(p.since.to_string()),
+            until: Some(p.until.to_string()),
+            ..CallFigures::of(call_totals, total, p)
+        }),
     })
 }
 
@@ -172,8 +281,9 @@ pub fn summary(group_by: &[NumberGroup], rows: Vec<NumberGroupTotals>) -> Result
 ///
 /// How many numbers match the list's filters and what they cost a month, in total and
 /// grouped by any of `country_code`, `type`, `provider`, `status`, `label` and
-/// `inbound_agent_id`: telephony spend per country, per use case (label) or per agent.
-/// Needs `phone_numbers:read`.
+/// `inbound_agent_id`: telephony spend per country, per use case (label) or per agent. With
+/// `since` (and `until`), also their calls over that period: calls, answered calls and
+/// minutes, and the cost per answered minute. Needs `phone_numbers:read`.
 #[utoipa::path(
     get,
     path = "/v1/organization-phone-numbers/summary",
@@ -197,6 +307,7 @@ pub async fn summarize_phone_numbers(
     let group_by = parse_group_by(query.get("group_by").map(String::as_str))
         .map_err(|problem| problems.push(problem))
         .unwrap_or_default();
+    let period = call_period(&query, &caller.workspace_id, &mut problems);
     if !problems.is_empty() {
         return Err(ApiError::BadRequest(problems));
     }
@@ -204,12 +315,13 @@ pub async fn summarize_phone_numbers(
         Some(filter) => {
             state
                 .store
-                .summarize_phone_numbers(&caller.workspace_id, &filter, &group_by)
+                .summarize_phone_numbers(&caller.workspace_id, &filter, &group_by, period.as_ref())
                 .await?
         }
         None => Vec::new(),
     };
-    let summary = summary(&group_by, rows).map_err(|e| ApiError::Internal(e.into()))?;
+    let summary =
+        summary(&group_by, rows, period.as_ref()).map_err(|e| ApiError::Internal(e.into()))?;
     Ok(json_response(StatusCode::OK, &summary))
 }
 
