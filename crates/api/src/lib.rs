@@ -21,5 +21,5 @@ pub mod routes;
 pub use background::serve;
 pub use router::router;
 pub use switchboard_server::{
-    ApiError, ApiSettings, AppState, CallSettings, ServeOptions, default_providers,
+    ApiError, ApiSettings, AppState, CallSettings, Clock, ServeOptions, default_providers,
 };

@@ -888,3 +888,77 @@ async fn plivo_calls_are_checked_with_its_v3_signature_and_walk_the_same_chain()
         assert_eq!(outcomes, [&json!("no_answer"), &json!("completed")]);
     }
 }
+
+#[tokio::test]
+async fn business_hours_decide_real_calls_across_the_daylight_saving_change() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    for backend in common::backends() {
+        let now = Arc::new(AtomicI64::new(0));
+        let mut clocked = settings();
+        let read = now.clone();
+        clocked.calls.clock = switchboard_api::Clock::new(move || {
+            Timestamp::from_millis(read.load(Ordering::SeqCst))
+        });
+        let app = TestApp::with_settings(backend, clocked).await;
+        let ws = app.workspace("Acme").await;
+        let desk = app
+            .agent_at(&ws.id, "Desk", Some("sip:desk@agents.example.com"))
+            .await;
+        let night = app
+            .agent_at(&ws.id, "Night bot", Some("wss://bot.example.com/night"))
+            .await;
+        let number = app
+            .number(&ws.id, "+14155550100", None, Some(night.clone()))
+            .await;
+        let policy = json!({"time_zone": "America/New_York", "rules": [{"name": "business hours",
+            "when": {"days": ["mon", "tue", "wed", "thu", "fri"], "from": "09:00", "to": "17:30"},
+            "targets": [{"agent_id": desk.to_string()}]}]});
+        app.call(
+            "PATCH",
+            &format!("/v1/organization-phone-numbers/{number}"),
+            Some(&ws.token),
+            Some(json!({"routing": policy})),
+        )
+        .await;
+        let twilio = Twilio { app: &app };
+        let to_desk = dial("Sip", "sip:desk@agents.example.com", 0);
+        let to_night = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect action=\"https://sb.example.com/carriers/twilio/dial-result?attempt=0&amp;timeout=20\" method=\"POST\"><Stream url=\"wss://bot.example.com/night\"/></Connect></Response>";
+        // New York is on daylight time (UTC-4) on Friday 30 October 2026 and on standard time
+        // (UTC-5) from Sunday 1 November: 13:30 UTC is 09:30 on the Friday, 08:30 on Monday.
+        for (at, sid, expected) in [
+            ("2026-10-30T13:30:00Z", "CA-fri-0930", to_desk.as_str()),
+            ("2026-10-30T12:59:00Z", "CA-fri-0859", to_night),
+            ("2026-11-02T13:30:00Z", "CA-mon-0830", to_night),
+            ("2026-11-02T14:00:00Z", "CA-mon-0900", to_desk.as_str()),
+            ("2026-11-02T22:30:00Z", "CA-mon-1730", to_night),
+            ("2026-10-31T15:00:00Z", "CA-sat-1100", to_night),
+        ] {
+            now.store(
+                Timestamp::parse_rfc3339(at).expect("time").as_millis(),
+                Ordering::SeqCst,
+            );
+            assert_eq!(
+                twilio.ring(sid, "+14155550100").await,
+                expected,
+                "{backend:?} {at}"
+            );
+        }
+        let log = calls(&app, &ws.token, "?limit=100").await;
+        let reasons: Vec<&str> = log["items"]
+            .as_array()
+            .expect("calls")
+            .iter()
+            .map(|c| c["reason"].as_str().expect("reason"))
+            .collect();
+        assert!(
+            reasons.contains(
+                &"rule 1 (business hours) holds at mon 2026-11-02 09:00 America/New_York"
+            ),
+            "{reasons:?}"
+        );
+        assert!(reasons.contains(&"no rule holds at mon 2026-11-02 08:30 America/New_York: the number's inbound agent takes the call"), "{reasons:?}");
+        // The log keeps each call's own moment.
+        assert_eq!(log["items"][0]["started_at"], "2026-11-02T22:30:00.000Z");
+    }
+}

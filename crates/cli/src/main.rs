@@ -570,6 +570,7 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
             apology: args.call_apology,
             lookup_timeout: switchboard_server::DEFAULT_CALL_LOOKUP_TIMEOUT,
             retention: Duration::from_secs(args.call_retention_days * 24 * 60 * 60),
+            clock: switchboard_server::Clock::default(),
         },
     };
     let listener = match tokio::net::TcpListener::bind(args.listen.as_str()).await {

@@ -55,6 +55,35 @@ pub struct CallSettings {
     pub lookup_timeout: Duration,
     /// Calls older than this are deleted.
     pub retention: Duration,
+    /// What time it is for routing and recording calls: the system's, except in tests that
+    /// play calls at chosen moments (business hours, a daylight-saving change).
+    pub clock: Clock,
+}
+
+/// A source of the current time.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> switchboard_domain::Timestamp + Send + Sync>);
+
+impl Clock {
+    pub fn new(now: impl Fn() -> switchboard_domain::Timestamp + Send + Sync + 'static) -> Self {
+        Self(Arc::new(now))
+    }
+
+    pub fn now(&self) -> switchboard_domain::Timestamp {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new(switchboard_domain::Timestamp::now)
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({})", self.now())
+    }
 }
 
 impl std::fmt::Debug for CallSettings {
@@ -74,6 +103,7 @@ impl std::fmt::Debug for CallSettings {
             .field("apology", &self.apology)
             .field("lookup_timeout", &self.lookup_timeout)
             .field("retention", &self.retention)
+            .field("clock", &self.clock)
             .finish()
     }
 }
@@ -99,6 +129,7 @@ impl Default for CallSettings {
             apology: DEFAULT_CALL_APOLOGY.into(),
             lookup_timeout: DEFAULT_CALL_LOOKUP_TIMEOUT,
             retention: Duration::from_secs(DEFAULT_CALL_RETENTION_DAYS * 24 * 60 * 60),
+            clock: Clock::default(),
         }
     }
 }

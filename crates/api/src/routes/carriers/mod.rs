@@ -139,7 +139,7 @@ pub async fn route_call(
         Err(()) => return Answer::Apology,
     };
     let number = &route.number;
-    let now = Timestamp::now();
+    let now = state.calls.clock.now();
     let plan = plan_route(
         number.routing.as_ref(),
         number.inbound_agent_id.as_ref(),
@@ -271,7 +271,7 @@ pub async fn attempt_ended(
             carrier_call_id,
             position,
             outcome,
-            Timestamp::now(),
+            state.calls.clock.now(),
         )
         .await
     {

@@ -8,7 +8,7 @@ use axum::extract::{FromRequest, OriginalUri, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use switchboard_domain::{CallOutcome, DestinationKind, Timestamp};
+use switchboard_domain::{CallOutcome, DestinationKind};
 use switchboard_providers::plivo::voice::{
     dial_outcome, e164_of, final_call_status, plivo_apology, plivo_connect, plivo_hangup,
     plivo_signature_matches,
@@ -250,7 +250,13 @@ pub async fn plivo_status(State(state): State<AppState>, signed: PlivoSigned) ->
     let duration = signed.param("Duration").and_then(|d| d.parse::<i64>().ok());
     if let Err(error) = state
         .store
-        .end_call(CARRIER, call_uuid, status, duration, Timestamp::now())
+        .end_call(
+            CARRIER,
+            call_uuid,
+            status,
+            duration,
+            state.calls.clock.now(),
+        )
         .await
     {
         tracing::error!(%error, call_uuid, "plivo: a call's end could not be recorded");

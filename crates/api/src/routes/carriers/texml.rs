@@ -6,7 +6,6 @@ use super::{Answer, attempt_ended, route_call};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use switchboard_domain::Timestamp;
 use switchboard_providers::twiml::{
     dial_outcome, final_call_status, twiml_apology, twiml_connect, twiml_hangup,
 };
@@ -188,7 +187,13 @@ pub async fn status(state: &AppState, signed: SignedForm) -> Response {
         .and_then(|d| d.parse::<i64>().ok());
     if let Err(error) = state
         .store
-        .end_call(signed.carrier, call_sid, status, duration, Timestamp::now())
+        .end_call(
+            signed.carrier,
+            call_sid,
+            status,
+            duration,
+            state.calls.clock.now(),
+        )
         .await
     {
         // Never a 5xx to a carrier: the log says what was lost.
