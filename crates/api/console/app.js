@@ -870,7 +870,7 @@ async function keysPage(created) {
 // ---------- webhooks ----------
 
 const EVENT_TYPES = ["phone_number.purchased", "phone_number.linked", "phone_number.imported", "phone_number.updated",
-  "phone_number.released", "agent.created", "agent.renamed", "agent.deleted", "api_key.created", "api_key.revoked",
+  "phone_number.released", "agent.created", "agent.renamed", "agent.updated", "agent.deleted", "api_key.created", "api_key.revoked",
   "api_key.expiry_set", "webhook_endpoint.created", "webhook_endpoint.updated", "webhook_endpoint.disabled",
   "webhook_endpoint.enabled", "webhook_endpoint.secret_rotated", "webhook_endpoint.deleted", "workspace.updated"];
 

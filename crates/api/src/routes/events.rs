@@ -34,7 +34,8 @@ pub struct EventObject {
     #[schema(example = "q2w9Zb1k0cS7tGx4VYp2mEo8hJd3Lr6uNf5aWy")]
     cursor: String,
     /// `phone_number.imported`, `.purchased`, `.linked`, `.updated`, `.released`;
-    /// `agent.created`, `.renamed`, `.deleted`; `api_key.created`, `.revoked`, `.expiry_set`.
+    /// `agent.created`, `.renamed`, `.updated`, `.deleted`; `api_key.created`, `.revoked`,
+    /// `.expiry_set`; `webhook_endpoint.*`; `workspace.updated`.
     #[serde(rename = "type")]
     #[schema(example = "phone_number.updated")]
     event_type: String,
