@@ -15,8 +15,11 @@ pub mod telnyx;
 pub mod texml;
 pub mod twilio;
 
-use axum::http::HeaderMap;
-use axum::http::Uri;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 use std::sync::Arc;
 use switchboard_domain::{
@@ -24,6 +27,136 @@ use switchboard_domain::{
 };
 use switchboard_server::{AppState, KnownRoute};
 use switchboard_store::{LIVE_ATTEMPT_MAX_MS, NewCall, NextStep, PlannedTarget};
+
+/// Largest form a carrier posts (a few hundred bytes in practice).
+const FORM_MAX_BYTES: usize = 64 * 1024;
+
+/// Why a request was refused: a 403, with nothing recorded.
+#[derive(Debug)]
+pub struct Refusal(pub &'static str);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (StatusCode::FORBIDDEN, self.0).into_response()
+    }
+}
+
+/// A carrier's request as its signature covers it: the headers, the path and query as the
+/// client called them (not as a nested router rewrote them), the whole URL called (see
+/// [`called_url`]), and the raw body with its form fields.
+#[derive(Debug)]
+pub struct CarrierRequest {
+    pub headers: HeaderMap,
+    pub uri: Uri,
+    pub url: String,
+    pub body: Bytes,
+    pub form: Vec<(String, String)>,
+}
+
+impl CarrierRequest {
+    pub async fn read(request: Request, state: &AppState) -> Result<Self, Refusal> {
+        let (parts, body) = request.into_parts();
+        let uri = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| parts.uri.clone(), |original| original.0.clone());
+        let body = axum::body::to_bytes(body, FORM_MAX_BYTES)
+            .await
+            .map_err(|_| Refusal("the form could not be read"))?;
+        let form = url::form_urlencoded::parse(&body).into_owned().collect();
+        let url = called_url(state, &parts.headers, &uri);
+        Ok(Self {
+            headers: parts.headers,
+            uri,
+            url,
+            body,
+            form,
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The request, once its signature is checked.
+    pub fn signed(self, carrier: &'static str, dial_result_path: &'static str) -> SignedForm {
+        let path_and_query = self.uri.path_and_query().map_or(0, |p| p.as_str().len());
+        SignedForm {
+            carrier,
+            dial_result_path,
+            query: url::form_urlencoded::parse(self.uri.query().unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect(),
+            base: self.url[..self.url.len().saturating_sub(path_and_query)].to_owned(),
+            form: self.form,
+        }
+    }
+}
+
+/// A request whose signature was checked: its form fields and query, and where it came in.
+#[derive(Debug)]
+pub struct SignedForm {
+    carrier: &'static str,
+    /// Where this carrier reports an attempt's end (the `action` of a `<Dial>`).
+    dial_result_path: &'static str,
+    form: Vec<(String, String)>,
+    query: Vec<(String, String)>,
+    /// The scheme and host the carrier called, for the `action` URLs.
+    base: String,
+}
+
+fn field<'a>(list: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    list.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+impl SignedForm {
+    pub fn carrier(&self) -> &'static str {
+        self.carrier
+    }
+
+    pub fn param(&self, name: &str) -> Option<&str> {
+        field(&self.form, name)
+    }
+
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        field(&self.query, name)
+    }
+
+    /// Where the carrier reports how the attempt at `position` ended.
+    pub fn action_url(&self, position: u32, ring_timeout_secs: u32) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("attempt", &position.to_string());
+        query.append_pair("timeout", &ring_timeout_secs.to_string());
+        format!("{}{}?{}", self.base, self.dial_result_path, query.finish())
+    }
+
+    /// The attempt a dial-result report is about, and the ring timeout for the next target.
+    pub fn reported_attempt(&self) -> Option<(u32, u32)> {
+        let position = self.query_param("attempt")?.parse::<u32>().ok()?;
+        let ring_timeout = self
+            .query_param("timeout")
+            .and_then(|t| t.parse::<u32>().ok())
+            .unwrap_or(switchboard_domain::routing::DEFAULT_RING_TIMEOUT_SECS);
+        Some((position, ring_timeout))
+    }
+}
+
+/// An answer document (TwiML, TeXML or Plivo XML).
+pub fn xml(body: String) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/xml; charset=utf-8"),
+    );
+    response
+}
+
+/// A signed request that lacks what it must name.
+pub fn bad_request(message: &str) -> Response {
+    (StatusCode::BAD_REQUEST, message.to_owned()).into_response()
+}
 
 /// Where the carrier sends the call now.
 #[derive(Debug, PartialEq, Eq)]

@@ -2,11 +2,11 @@
 //! URL, each signed in `X-Plivo-Signature-V3` (with `X-Plivo-Signature-V3-Nonce`) and
 //! answered with Plivo XML.
 
-use super::texml::Refusal;
-use super::{Answer, attempt_ended, called_url, route_call};
-use axum::extract::{FromRequest, OriginalUri, Request, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderValue, StatusCode};
+use super::{
+    Answer, CarrierRequest, Refusal, SignedForm, attempt_ended, bad_request, route_call, xml,
+};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use switchboard_domain::{CallOutcome, DestinationKind};
 use switchboard_providers::plivo::voice::{
@@ -18,7 +18,6 @@ use utoipa::ToSchema;
 
 const CARRIER: &str = "plivo";
 const DIAL_RESULT_PATH: &str = "/carriers/plivo/dial-result";
-const FORM_MAX_BYTES: usize = 64 * 1024;
 
 /// What Plivo posts (form-encoded) to an answer URL, a dial action and a hangup URL; it posts
 /// more, all covered by the signature.
@@ -45,27 +44,7 @@ pub struct PlivoVoiceForm {
 
 /// A request Plivo signed: the extractor answers every other one with the 403.
 #[derive(Debug)]
-pub struct PlivoSigned {
-    form: Vec<(String, String)>,
-    query: Vec<(String, String)>,
-    base: String,
-}
-
-impl PlivoSigned {
-    fn param(&self, name: &str) -> Option<&str> {
-        self.form
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn query_param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+pub struct PlivoSigned(SignedForm);
 
 impl FromRequest<AppState> for PlivoSigned {
     type Rejection = Refusal;
@@ -76,54 +55,27 @@ impl FromRequest<AppState> for PlivoSigned {
                 "Plivo is not configured on this server (--plivo-auth-token)",
             ));
         };
-        let (parts, body) = request.into_parts();
-        let uri = parts
-            .extensions
-            .get::<OriginalUri>()
-            .map_or_else(|| parts.uri.clone(), |original| original.0.clone());
-        let body = axum::body::to_bytes(body, FORM_MAX_BYTES)
-            .await
-            .map_err(|_| Refusal("the form could not be read"))?;
-        let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-        let url = called_url(state, &parts.headers, &uri);
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let request = CarrierRequest::read(request, state).await?;
         let (Some(signature), Some(nonce)) = (
-            header("x-plivo-signature-v3"),
-            header("x-plivo-signature-v3-nonce"),
+            request.header("x-plivo-signature-v3"),
+            request.header("x-plivo-signature-v3-nonce"),
         ) else {
             return Err(Refusal("missing X-Plivo-Signature-V3 or its nonce"));
         };
-        if !plivo_signature_matches(token, &url, &form, nonce, signature) {
-            tracing::warn!(url, "plivo: a request with a wrong signature was refused");
+        if !plivo_signature_matches(token, &request.url, &request.form, nonce, signature) {
+            tracing::warn!(
+                url = request.url,
+                "plivo: a request with a wrong signature was refused"
+            );
             return Err(Refusal("wrong X-Plivo-Signature-V3"));
         }
-        let path_and_query = uri.path_and_query().map_or(0, |p| p.as_str().len());
-        Ok(Self {
-            query: url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-                .into_owned()
-                .collect(),
-            base: url[..url.len().saturating_sub(path_and_query)].to_owned(),
-            form,
-        })
+        Ok(Self(request.signed(CARRIER, DIAL_RESULT_PATH)))
     }
-}
-
-fn xml(body: String) -> Response {
-    let mut response = (StatusCode::OK, body).into_response();
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/xml; charset=utf-8"),
-    );
-    response
-}
-
-fn bad_request(message: &str) -> Response {
-    (StatusCode::BAD_REQUEST, message.to_owned()).into_response()
 }
 
 async fn render(
     state: &AppState,
-    signed: &PlivoSigned,
+    signed: &SignedForm,
     call_uuid: &str,
     answer: Answer,
 ) -> Response {
@@ -133,10 +85,7 @@ async fn render(
             position,
             ring_timeout_secs,
         } => {
-            let action = format!(
-                "{}{DIAL_RESULT_PATH}?attempt={position}&timeout={ring_timeout_secs}",
-                signed.base
-            );
+            let action = signed.action_url(position, ring_timeout_secs);
             tracing::info!(carrier = CARRIER, call_uuid, position, destination = %target.destination, "call: connecting");
             if target.destination.kind() == DestinationKind::Stream {
                 // A <Stream> reports no result: the stream takes the call.
@@ -180,7 +129,10 @@ async fn render(
     ),
     security(),
 )]
-pub async fn plivo_voice(State(state): State<AppState>, signed: PlivoSigned) -> Response {
+pub async fn plivo_voice(
+    State(state): State<AppState>,
+    PlivoSigned(signed): PlivoSigned,
+) -> Response {
     let (Some(call_uuid), Some(from), Some(to)) = (
         signed.param("CallUUID"),
         signed.param("From"),
@@ -210,17 +162,15 @@ pub async fn plivo_voice(State(state): State<AppState>, signed: PlivoSigned) -> 
     ),
     security(),
 )]
-pub async fn plivo_dial_result(State(state): State<AppState>, signed: PlivoSigned) -> Response {
-    let position = signed
-        .query_param("attempt")
-        .and_then(|p| p.parse::<u32>().ok());
-    let (Some(call_uuid), Some(position)) = (signed.param("CallUUID"), position) else {
+pub async fn plivo_dial_result(
+    State(state): State<AppState>,
+    PlivoSigned(signed): PlivoSigned,
+) -> Response {
+    let (Some(call_uuid), Some((position, ring_timeout))) =
+        (signed.param("CallUUID"), signed.reported_attempt())
+    else {
         return bad_request("CallUUID and the attempt are required");
     };
-    let ring_timeout = signed
-        .query_param("timeout")
-        .and_then(|t| t.parse::<u32>().ok())
-        .unwrap_or(switchboard_domain::routing::DEFAULT_RING_TIMEOUT_SECS);
     let outcome = dial_outcome(signed.param("DialStatus"));
     let answer = attempt_ended(&state, CARRIER, call_uuid, position, outcome, ring_timeout).await;
     render(&state, &signed, call_uuid, answer).await
@@ -240,7 +190,10 @@ pub async fn plivo_dial_result(State(state): State<AppState>, signed: PlivoSigne
     ),
     security(),
 )]
-pub async fn plivo_status(State(state): State<AppState>, signed: PlivoSigned) -> Response {
+pub async fn plivo_status(
+    State(state): State<AppState>,
+    PlivoSigned(signed): PlivoSigned,
+) -> Response {
     let Some(call_uuid) = signed.param("CallUUID") else {
         return bad_request("CallUUID is required");
     };

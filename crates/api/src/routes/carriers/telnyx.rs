@@ -2,16 +2,15 @@
 //! callbacks, each signed with Ed25519 (`telnyx-signature-ed25519` over
 //! `{telnyx-timestamp}|{body}`) and answered with TeXML ([`super::texml`]).
 
-use super::called_url;
-use super::texml::{self, Refusal, SignedForm, VoiceForm};
-use axum::extract::{FromRequest, OriginalUri, Request, State};
+use super::texml::{self, VoiceForm};
+use super::{CarrierRequest, Refusal, SignedForm};
+use axum::extract::{FromRequest, Request, State};
 use axum::response::Response;
 use switchboard_providers::telnyx::{TelnyxRefusal, verify_telnyx};
 use switchboard_server::AppState;
 
 const CARRIER: &str = "telnyx";
 const DIAL_RESULT_PATH: &str = "/carriers/telnyx/dial-result";
-const FORM_MAX_BYTES: usize = 64 * 1024;
 
 /// A request Telnyx signed, at most five minutes ago: the extractor answers every other one
 /// with the 403.
@@ -27,39 +26,27 @@ impl FromRequest<AppState> for TelnyxSigned {
                 "Telnyx is not configured on this server (--telnyx-public-key)",
             ));
         };
-        let (parts, body) = request.into_parts();
-        let uri = parts
-            .extensions
-            .get::<OriginalUri>()
-            .map_or_else(|| parts.uri.clone(), |original| original.0.clone());
-        let body = axum::body::to_bytes(body, FORM_MAX_BYTES)
-            .await
-            .map_err(|_| Refusal("the form could not be read"))?;
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let request = CarrierRequest::read(request, state).await?;
         let now = switchboard_domain::Timestamp::now().as_millis() / 1000;
         if let Err(refusal) = verify_telnyx(
             key,
-            header("telnyx-timestamp"),
-            header("telnyx-signature-ed25519"),
-            &body,
+            request.header("telnyx-timestamp"),
+            request.header("telnyx-signature-ed25519"),
+            &request.body,
             now,
         ) {
-            tracing::warn!(?refusal, path = uri.path(), "telnyx: a request was refused");
+            tracing::warn!(
+                ?refusal,
+                path = request.uri.path(),
+                "telnyx: a request was refused"
+            );
             return Err(Refusal(match refusal {
                 TelnyxRefusal::Missing => "missing telnyx-signature-ed25519 or telnyx-timestamp",
                 TelnyxRefusal::Stale => "telnyx-timestamp is more than five minutes from now",
                 TelnyxRefusal::Wrong => "wrong telnyx-signature-ed25519",
             }));
         }
-        let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-        let url = called_url(state, &parts.headers, &uri);
-        Ok(Self(SignedForm::new(
-            CARRIER,
-            DIAL_RESULT_PATH,
-            &uri,
-            &url,
-            form,
-        )))
+        Ok(Self(request.signed(CARRIER, DIAL_RESULT_PATH)))
     }
 }
 

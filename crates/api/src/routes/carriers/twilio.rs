@@ -2,18 +2,15 @@
 //! callbacks, each signed in `X-Twilio-Signature` and answered with TwiML
 //! ([`super::texml`]).
 
-use super::called_url;
-use super::texml::{self, Refusal, SignedForm, VoiceForm};
-use axum::extract::{FromRequest, OriginalUri, Request, State};
+use super::texml::{self, VoiceForm};
+use super::{CarrierRequest, Refusal, SignedForm};
+use axum::extract::{FromRequest, Request, State};
 use axum::response::Response;
 use switchboard_providers::twilio::twilio_signature_matches;
 use switchboard_server::AppState;
 
 const CARRIER: &str = "twilio";
 const DIAL_RESULT_PATH: &str = "/carriers/twilio/dial-result";
-
-/// Largest form a Twilio request carries (it is a few hundred bytes).
-const FORM_MAX_BYTES: usize = 64 * 1024;
 
 /// A request Twilio signed: the extractor answers every other one with the 403.
 #[derive(Debug)]
@@ -28,30 +25,18 @@ impl FromRequest<AppState> for TwilioSigned {
                 "Twilio is not configured on this server (--twilio-auth-token)",
             ));
         };
-        let (parts, body) = request.into_parts();
-        // The URL as the client called it, not as a nested router rewrote it.
-        let uri = parts
-            .extensions
-            .get::<OriginalUri>()
-            .map_or_else(|| parts.uri.clone(), |original| original.0.clone());
-        let body = axum::body::to_bytes(body, FORM_MAX_BYTES)
-            .await
-            .map_err(|_| Refusal("the form could not be read"))?;
-        let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-        let url = called_url(state, &parts.headers, &uri);
-        let signature = parts
-            .headers
-            .get("x-twilio-signature")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if signature.is_empty() || !twilio_signature_matches(token, &url, &form, signature) {
+        let request = CarrierRequest::read(request, state).await?;
+        let signature = request.header("x-twilio-signature").unwrap_or_default();
+        if signature.is_empty()
+            || !twilio_signature_matches(token, &request.url, &request.form, signature)
+        {
             tracing::warn!(
-                url,
+                url = request.url,
                 "twilio: a request with a missing or wrong signature was refused"
             );
             return Err(Refusal("missing or wrong X-Twilio-Signature"));
         }
-        let signed = SignedForm::new(CARRIER, DIAL_RESULT_PATH, &uri, &url, form);
+        let signed = request.signed(CARRIER, DIAL_RESULT_PATH);
         if let Some(account) = &state.calls.twilio_account_sid
             && signed.param("AccountSid") != Some(account.as_str())
         {
