@@ -8,8 +8,10 @@ URL and the sorted parameters, the scheme `twilio.request_validator` implements)
 backend and repetition, on one server: wrk drives GET /v1/organization-phone-numbers/{id}
 (bench/get_number.lua), then POST /carriers/twilio/voice (bench/voice.lua; every answer must
 be a 200 with a <Dial>), at the same connections and duration. Each voice request checks the
-signature, reads the number and its agent, decides, and records the call and its first
-attempt in one transaction: a write, where the GET is a read.
+signature, reads the number and its agents' destinations, decides, and records the call and
+its first attempt (committed with the calls that arrive with it) before it answers: a write,
+where the GET is a read. Each repetition starts with an empty call log, so every request is
+a new call, as in production (a repeated CallSid takes another path: it reads the call).
 
 Usage: python3 bench/calls.py [--duration 15] [--connections 64] [--backends sqlite,postgres] [--reps 2]
 Results: printed; copy them into bench/RESULTS.md.
@@ -92,6 +94,17 @@ def prepare(url):
     return calls_file
 
 
+def clear_call_log(url):
+    """Empties the bench database's call log, so the calls file's CallSids are new again."""
+    sql = "DELETE FROM call_attempts; DELETE FROM calls;"
+    if url.startswith("postgres"):
+        bench.run(["psql", url, "-qc", sql])
+    else:
+        import sqlite3
+        with sqlite3.connect(url.removeprefix("sqlite://")) as db:
+            db.executescript(sql)
+
+
 def voice(connections, duration, calls_file):
     env = dict(os.environ, CALLS_FILE=str(calls_file))
     output = bench.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s",
@@ -127,7 +140,9 @@ def main():
         pairs = bench.pairs_file(url)
         results = {"GET": [], "voice": []}
         for _ in range(args.reps):
-            # A fresh server (and call log) per repetition: the calls file holds each CallSid once.
+            # A fresh server and an empty call log per repetition: the calls file holds each
+            # CallSid once.
+            clear_call_log(url)
             process = start(url)
             try:
                 bench.run(["wrk", "-t2", "-c64", "-d3s", "-s", str(bench.LUA), f"http://127.0.0.1:{PORT}"],

@@ -872,7 +872,8 @@ async function keysPage(created) {
 const EVENT_TYPES = ["phone_number.purchased", "phone_number.linked", "phone_number.imported", "phone_number.updated",
   "phone_number.released", "agent.created", "agent.renamed", "agent.updated", "agent.deleted", "api_key.created", "api_key.revoked",
   "api_key.expiry_set", "webhook_endpoint.created", "webhook_endpoint.updated", "webhook_endpoint.disabled",
-  "webhook_endpoint.enabled", "webhook_endpoint.secret_rotated", "webhook_endpoint.deleted", "workspace.updated"];
+  "webhook_endpoint.enabled", "webhook_endpoint.secret_rotated", "webhook_endpoint.deleted", "workspace.updated",
+  "call.started", "call.completed"];
 
 function endpointState(endpoint) {
   if (endpoint.enabled) return h("span", { class: "badge ok" }, "enabled");
@@ -922,7 +923,7 @@ async function webhooksPage(shown) {
   } },
     h("h2", {}, "New endpoint"),
     h("div", { class: "form-grid" }, h("label", {}, "URL (https)", url), h("label", {}, "Description", description)),
-    h("fieldset", {}, h("legend", {}, "Events (none ticked: every event)"), boxes),
+    h("fieldset", {}, h("legend", {}, "Events (none ticked: every change; calls only when ticked)"), boxes),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Create endpoint")), status);
   const act = buttonAction(status, () => webhooksPage());
   const toggle = async (e) => {
@@ -951,7 +952,7 @@ async function webhooksPage(shown) {
       h("thead", {}, h("tr", {}, h("th", {}, "URL"), h("th", {}, "Events"), h("th", {}, "State"), h("th", {}, ""))),
       h("tbody", {}, endpoints.map((e) => h("tr", {},
         h("td", {}, h("a", { href: `#/webhooks/${e.id}` }, e.url), e.description ? h("span", { class: "national" }, e.description) : null),
-        h("td", {}, e.event_types.length ? e.event_types.join(", ") : "every event"),
+        h("td", {}, e.event_types.length ? e.event_types.join(", ") : "every change"),
         h("td", {}, endpointState(e)),
         h("td", {}, h("span", { class: "actions" },
           h("button", { type: "button", class: "secondary", onclick: act(() => pingEndpoint(e)) }, "Send test"),

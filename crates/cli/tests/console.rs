@@ -43,21 +43,7 @@ const TWILIO_TOKEN: &str = "console-test-twilio-token";
 
 /// Posts a Twilio request to the server, signed as Twilio signs it.
 async fn twilio(setup: &Setup, path: &str, params: &[(&str, &str)]) -> String {
-    let url = format!("{}{path}", setup.server.base);
-    let pairs: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let signature = switchboard_providers::twilio::twilio_signature(TWILIO_TOKEN, &url, &pairs);
-    let reply = reqwest::Client::new()
-        .post(&url)
-        .header("x-twilio-signature", signature)
-        .form(&pairs)
-        .send()
-        .await
-        .expect("twilio request");
-    assert!(reply.status().is_success(), "{path}: {}", reply.status());
-    reply.text().await.expect("body")
+    common::twilio_request(&setup.server.base, TWILIO_TOKEN, path, params).await
 }
 
 fn setup() -> Setup {

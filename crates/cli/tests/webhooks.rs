@@ -1490,3 +1490,204 @@ async fn the_command_line_writes_while_a_backlog_drains() {
     .await;
     receiver.assert_clean();
 }
+
+/// Twilio's auth token for the call-event test's server.
+const TWILIO_TOKEN: &str = "webhook-test-twilio-token";
+
+/// Posts a Twilio request to `server`, signed as Twilio signs it; the answer's TwiML.
+async fn twilio(server: &ServerProcess, path: &str, params: &[(&str, &str)]) -> String {
+    common::twilio_request(&server.base, TWILIO_TOKEN, path, params).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn call_events_reach_only_the_endpoints_that_name_them() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let mut command = switchboard(&db);
+        command.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--rate-limit-per-minute",
+            "0",
+            "--webhooks-allow-loopback",
+            "--webhook-timeout-secs",
+            "2",
+            "--twilio-auth-token",
+            TWILIO_TOKEN,
+        ]);
+        let server = ServerProcess::start(command);
+        let admin = Api::new(&server, &workspace(&db));
+        let receiver = Receiver::default();
+        let base = receiver.start().await;
+
+        // A key that cannot read the call log may not subscribe to its events.
+        let created = admin
+            .ok(
+                "POST",
+                "/api-keys",
+                Some(
+                    json!({"name": "numbers", "scopes": ["webhooks:manage", "phone_numbers:read"]}),
+                ),
+            )
+            .await;
+        let numbers_only = Api::new(&server, created["api_key"].as_str().expect("key"));
+        let (status, body) = numbers_only
+            .call(
+                "POST",
+                "/webhook-endpoints",
+                Some(json!({"url": format!("{base}/calls"), "event_types": ["call.started"]})),
+            )
+            .await;
+        assert_eq!(status, 403, "{backend:?}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("calls:read")),
+            "{body}"
+        );
+
+        admin
+            .endpoint(
+                &receiver,
+                &base,
+                "calls",
+                &["call.started", "call.completed"],
+            )
+            .await;
+        // An endpoint of every type is not sent calls: it did not ask for callers' numbers.
+        let everything = admin
+            .ok(
+                "POST",
+                "/webhook-endpoints",
+                Some(json!({"url": format!("{base}/everything")})),
+            )
+            .await;
+        receiver.trust("everything", everything["secret"].as_str().expect("secret"));
+
+        let agent = admin
+            .ok(
+                "POST",
+                "/agents",
+                Some(json!({"name": "Front desk", "destination": "sip:frontdesk@agents.example.com"})),
+            )
+            .await;
+        let number = admin.buy("+14155550103").await;
+        admin
+            .ok(
+                "PATCH",
+                &format!("/organization-phone-numbers/{number}"),
+                Some(json!({"inbound_agent_id": agent["id"]})),
+            )
+            .await;
+
+        let answer = twilio(
+            &server,
+            "/carriers/twilio/voice",
+            &[
+                ("CallSid", "CA-hooks"),
+                ("AccountSid", "AC1"),
+                ("From", "+14155550123"),
+                ("To", "+14155550103"),
+                ("CallStatus", "ringing"),
+                ("Direction", "inbound"),
+            ],
+        )
+        .await;
+        assert!(
+            answer.contains("sip:frontdesk@agents.example.com"),
+            "{answer}"
+        );
+        twilio(
+            &server,
+            "/carriers/twilio/dial-result?attempt=0&timeout=20",
+            &[
+                ("CallSid", "CA-hooks"),
+                ("AccountSid", "AC1"),
+                ("DialCallStatus", "completed"),
+            ],
+        )
+        .await;
+        for _ in 0..2 {
+            // The final status, sent twice: one `call.completed`.
+            twilio(
+                &server,
+                "/carriers/twilio/status",
+                &[
+                    ("CallSid", "CA-hooks"),
+                    ("AccountSid", "AC1"),
+                    ("CallStatus", "completed"),
+                    ("CallDuration", "42"),
+                ],
+            )
+            .await;
+        }
+
+        wait_for("the call's two events", Duration::from_secs(20), || {
+            receiver.accepted("calls").len() >= 2
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let got = receiver.accepted("calls");
+        let types: Vec<&str> = got
+            .iter()
+            .map(|r| r.json["type"].as_str().expect("type"))
+            .collect();
+        assert_eq!(types, ["call.started", "call.completed"], "{backend:?}");
+        let (started, completed) = (&got[0].json["data"], &got[1].json["data"]);
+        assert_ne!(got[0].id, got[1].id, "each event has its own webhook-id");
+        assert_eq!(started["id"], completed["id"]);
+        assert_eq!(started["carrier_call_id"], "CA-hooks");
+        assert_eq!(started["caller"], "+14155550123");
+        assert_eq!(started["phone_number"], "+14155550103");
+        assert_eq!(started["outcome"], Value::Null);
+        assert_eq!(started["attempts"][0]["agent_id"], agent["id"]);
+        assert_eq!(completed["outcome"], "completed");
+        assert_eq!(completed["duration_secs"], 42);
+        assert!(completed["answered_at"].is_string() && completed["ended_at"].is_string());
+        // What the webhook said is what the call log says.
+        let logged = admin
+            .ok(
+                "GET",
+                &format!("/calls/{}", completed["id"].as_str().expect("id")),
+                None,
+            )
+            .await;
+        assert_eq!(&logged, completed);
+
+        let deliveries = admin
+            .ok(
+                "GET",
+                &format!(
+                    "/webhook-endpoints/{}/deliveries?limit=100",
+                    everything["id"].as_str().expect("id")
+                ),
+                None,
+            )
+            .await;
+        let types: Vec<&str> = deliveries["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(|d| d["event_type"].as_str())
+            .collect();
+        assert!(
+            types.contains(&"phone_number.updated")
+                && !types.iter().any(|t| t.starts_with("call.")),
+            "{types:?}"
+        );
+        // The change feed stays configuration.
+        let feed = admin
+            .ok("GET", "/events?after=start&limit=1000", None)
+            .await;
+        assert!(
+            feed["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .all(|e| !e["type"].as_str().is_some_and(|t| t.starts_with("call."))),
+            "{feed}"
+        );
+        receiver.assert_clean();
+    }
+}

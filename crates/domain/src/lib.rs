@@ -24,7 +24,8 @@ pub use keys::{ApiKeySecret, ApiToken, RevealedToken, SecretDigest, TokenError};
 pub use money::{Money, MoneyError};
 pub use phone::{
     Capabilities, CapabilitiesError, E164, NICKNAME_MAX_CHARS, NumberStatus, NumberType,
-    PhoneNumber, PhoneNumberError, UnknownValue, is_phone_region, load_phone_metadata,
+    PhoneNumber, PhoneNumberError, UnknownValue, is_e164_form, is_phone_region,
+    load_phone_metadata,
 };
 pub use routing::{RoutePlan, RouteTarget, RoutingPolicy, RoutingProblems, plan_route};
 pub use scope::{Scope, ScopeError, Scopes};

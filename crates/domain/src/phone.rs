@@ -39,6 +39,17 @@ pub fn load_phone_metadata() {
     let _ = phonenumber::parse(None, "+14155552671");
 }
 
+/// Whether `text` is written as E.164 (`+`, then 2 to 15 digits, the first not 0): the form
+/// numbers are stored in and carriers send. A check of form only, for lookups of a stored
+/// number, which need no libphonenumber parse (the costliest step of a call's answer).
+pub fn is_e164_form(text: &str) -> bool {
+    text.strip_prefix('+').is_some_and(|digits| {
+        (2..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0')
+    })
+}
+
 impl E164 {
     /// Parses any form libphonenumber reads with a leading `+` (`+91 22 3456 7890`), and
     /// normalises it to E.164.
@@ -236,6 +247,25 @@ pub const NICKNAME_MAX_CHARS: usize = 255;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn e164_form_is_plus_and_digits() {
+        for good in ["+14155550100", "+912234567890", "+44"] {
+            assert!(is_e164_form(good), "{good}");
+        }
+        for bad in [
+            "14155550100",
+            "+1 415 555 0100",
+            "+0123",
+            "+4",
+            "+1234567890123456",
+            "",
+            "+",
+            "+1415555010a",
+        ] {
+            assert!(!is_e164_form(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn phone_regions() {

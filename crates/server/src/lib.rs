@@ -5,10 +5,12 @@
 //! and the shared [`AppState`] handlers receive.
 //!
 //! Layers, each using only those before it: `limits`, `json` → `error` → `metrics` →
-//! `request_log`, `rate_limit`, `auth_throttle`, `keys`, `connection` → `state` → `serve`.
+//! `request_log`, `rate_limit`, `auth_throttle`, `keys`, `connection`, `call_recorder` →
+//! `state` → `serve`.
 #![forbid(unsafe_code)]
 
 pub mod auth_throttle;
+pub mod call_recorder;
 mod connection;
 pub mod error;
 pub mod json;
@@ -24,5 +26,5 @@ pub use error::{ApiError, ErrorResponse};
 pub use serve::{ServeOptions, serve, shutdown_signal};
 pub use state::{
     ApiSettings, AppState, CallSettings, Clock, DEFAULT_CALL_APOLOGY, DEFAULT_CALL_LOOKUP_TIMEOUT,
-    DEFAULT_CALL_RETENTION_DAYS, KnownRoute, default_providers,
+    DEFAULT_CALL_RETENTION_DAYS, default_providers,
 };

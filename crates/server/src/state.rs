@@ -3,13 +3,14 @@
 //! routes import it; nothing here knows a route.
 
 use crate::auth_throttle::FailedAuthThrottle;
+use crate::call_recorder::CallRecorder;
 use crate::keys::KeyVerifier;
 use crate::rate_limit::{DEFAULT_PER_MINUTE, RateLimits};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::SealingKey;
 use switchboard_providers::{PlivoConfig, PlivoProvider, Providers, SandboxPrice, SandboxProvider};
-use switchboard_store::Store;
+use switchboard_store::{CallRoute, Store};
 use switchboard_webhooks::{WebhookSettings, Webhooks};
 
 /// The API's tunables; the command line fills them from flags and environment variables.
@@ -134,18 +135,6 @@ impl Default for CallSettings {
     }
 }
 
-/// A number's route as this replica last read it: what answers a call when the database is
-/// slower than the carrier's patience.
-#[derive(Clone, Debug)]
-pub struct KnownRoute {
-    pub number: switchboard_domain::PhoneNumber,
-    /// The destination of each agent the route names (`None`: the agent has none).
-    pub destinations: Vec<(
-        switchboard_domain::AgentId,
-        Option<switchboard_domain::Destination>,
-    )>,
-}
-
 impl Default for ApiSettings {
     fn default() -> Self {
         Self {
@@ -193,8 +182,11 @@ pub struct Shared {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub webhooks: Webhooks,
     pub calls: CallSettings,
-    /// Routes by E.164 number, as last read: see [`KnownRoute`].
-    pub known_routes: moka::sync::Cache<String, Arc<KnownRoute>>,
+    /// Routes by E.164 number, as this replica last read them: what answers a call when the
+    /// database is slower than the carrier's patience.
+    pub known_routes: moka::sync::Cache<String, Arc<CallRoute>>,
+    /// Records calls, those that ring together in one transaction.
+    pub call_recorder: CallRecorder,
 }
 
 impl AppState {
@@ -210,7 +202,7 @@ impl AppState {
             settings.webhooks.clone(),
         );
         Self(Arc::new(Shared {
-            store,
+            store: store.clone(),
             providers: providers.wrap(|p| Arc::new(crate::metrics::Instrumented(p))),
             sealing_key,
             keys: KeyVerifier::new(settings.key_cache_ttl),
@@ -225,6 +217,7 @@ impl AppState {
             webhooks,
             calls: settings.calls.clone(),
             known_routes: moka::sync::Cache::new(KNOWN_ROUTES_MAX),
+            call_recorder: CallRecorder::new(store.clone()),
         }))
     }
 }

@@ -1,23 +1,73 @@
 //! The call log.
 
+use crate::outbox::queue_call_event;
 use crate::queries::*;
 use crate::rows::{corrupt, get, parse_id};
 use crate::{PostgresStore, map_error};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use switchboard_domain::{
-    AgentId, CallId, CallOutcome, E164, PhoneNumber, PhoneNumberId, Timestamp, WorkspaceId,
+    AgentId, CallId, CallOutcome, Destination, PhoneNumberId, Timestamp, WorkspaceId,
 };
 use switchboard_store::{
-    Call, CallAttempt, CallFilter, CallStore, LiveCalls, NewCall, NextStep, NumberCallActivity,
-    PageRequest, StoreError, plan_column, plan_from_column,
+    Call, CallAttempt, CallFilter, CallRoute, CallStore, LiveCalls, NewCall, NextStep,
+    NumberCallActivity, PageRequest, StoreError, plan_column, plan_from_column,
 };
+use switchboard_store::{call_event_data, call_event_message_id};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 const CALL_COLUMNS: &str = "id, workspace_id, phone_number_id, phone_number, carrier, \
     carrier_call_id, caller, rule_index, rule_name, reason, plan, outcome, started_at, \
     answered_at, ended_at, duration_secs";
+
+/// A number's route in one statement: the number, and the destinations of the agents its
+/// route names (its inbound agent and every `agent_id` in its policy) as two parallel arrays.
+/// Prepared once per connection.
+static FIND_CALL_ROUTE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {PHONE_NUMBER_COLUMNS}, named.ids, named.destinations
+         FROM phone_numbers p
+         LEFT JOIN LATERAL (
+             SELECT array_agg(a.id) AS ids, array_agg(a.destination) AS destinations
+             FROM agents a
+             WHERE a.workspace_id = p.workspace_id
+               AND a.id IN (SELECT p.inbound_agent_id
+                            UNION SELECT jsonb_path_query(p.routing::jsonb, '$.**.agent_id') #>> '{{}}')
+         ) named ON true
+         WHERE p.phone_number = $1"
+    )
+});
+
+/// A new call in one statement (see `start_calls`): the call unless the log holds it, its
+/// first attempt (`$16`, the destination, when it has one), and its `call.started` (and, for
+/// a call over as it starts, `call.completed`: `$19`) deliveries to the endpoints that name
+/// them. Answers 1 when the call was recorded now, 0 when it was there already.
+static START_CALL_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let deliveries = |message: &str, event_type: &str, data: &str| {
+        format!(
+            "INSERT INTO webhook_deliveries (id, endpoint_id, message_id, event_type, ordering_key, next_attempt_at, ping_data, created_at, updated_at)
+             SELECT {}, e.id, {message}, '{event_type}', call.id, $13, {data}, $13, $13
+             FROM call, webhook_endpoints e
+             WHERE {message} IS NOT NULL AND e.workspace_id = $2 AND e.enabled
+               AND position(' {event_type} ' in e.event_types) > 0",
+            crate::outbox::RANDOM_DELIVERY_ID
+        )
+    };
+    format!(
+        "WITH call AS (
+             INSERT INTO calls ({CALL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, $14, NULL)
+             ON CONFLICT (carrier, carrier_call_id) DO NOTHING
+             RETURNING id
+         ), attempt AS (
+             INSERT INTO call_attempts (call_id, position, phone_number_id, agent_id, destination, started_at)
+             SELECT call.id, 0, $3, $15, $16, $13 FROM call WHERE $16::text IS NOT NULL
+         ), started AS ({}), completed AS ({})
+         SELECT count(*) FROM call",
+        deliveries("$17::text", "call.started", "$18"),
+        deliveries("$19::text", "call.completed", "$20"),
+    )
+});
 
 fn outcome_from(text: Option<String>) -> Result<Option<CallOutcome>, StoreError> {
     text.map(|t| CallOutcome::parse(&t).ok_or_else(|| corrupt("call outcome", &t)))
@@ -125,20 +175,41 @@ async fn start_attempt(
 
 #[async_trait]
 impl CallStore for PostgresStore {
-    async fn find_number_anywhere(&self, number: &E164) -> Result<Option<PhoneNumber>, StoreError> {
-        self.point_read_client()
-            .await?
-            .query_opt(
-                &format!(
-                    "SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE phone_number = $1"
-                ),
-                &[&number.as_str()],
-            )
+    async fn find_call_route(&self, number: &str) -> Result<Option<CallRoute>, StoreError> {
+        let client = self.point_read_client().await?;
+        let statement = client
+            .prepare_cached(&FIND_CALL_ROUTE_SQL)
+            .await
+            .map_err(map_error)?;
+        let Some(row) = client
+            .query_opt(&statement, &[&number])
             .await
             .map_err(map_error)?
-            .as_ref()
-            .map(phone_number_from_row)
-            .transpose()
+        else {
+            return Ok(None);
+        };
+        let number = phone_number_from_row(&row)?;
+        let ids: Vec<String> = get::<Option<Vec<String>>>(&row, 20)?.unwrap_or_default();
+        let stored: Vec<Option<String>> =
+            get::<Option<Vec<Option<String>>>>(&row, 21)?.unwrap_or_default();
+        let mut found = std::collections::HashMap::new();
+        for (id, destination) in ids.into_iter().zip(stored) {
+            let destination = destination
+                .map(|d| Destination::parse(&d).map_err(|_| corrupt("agent destination", &d)))
+                .transpose()?;
+            found.insert(id, destination);
+        }
+        let destinations = CallRoute::named_agents(&number)
+            .into_iter()
+            .map(|agent| {
+                let destination = found.get(agent.as_str()).cloned().flatten();
+                (agent, destination)
+            })
+            .collect();
+        Ok(Some(CallRoute {
+            number,
+            destinations,
+        }))
     }
 
     async fn live_calls(
@@ -168,44 +239,73 @@ impl CallStore for PostgresStore {
             .collect()
     }
 
-    async fn start_call(&self, new: NewCall) -> Result<Call, StoreError> {
+    async fn start_calls(&self, calls: Vec<NewCall>) -> Result<Vec<bool>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_error)?;
-        // The first report of a call inserts it; a repeat (or a race with one) finds it.
-        let inserted = tx
-            .execute(
-                &format!(
-                    "INSERT INTO calls ({CALL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, $14, NULL)
-                     ON CONFLICT (carrier, carrier_call_id) DO NOTHING"
-                ),
-                &[
-                    &CallId::generate().as_str(),
-                    &new.workspace_id.as_str(),
-                    &new.phone_number_id.as_str(),
-                    &new.phone_number,
-                    &new.carrier,
-                    &new.carrier_call_id,
-                    &new.caller,
-                    &new.rule_index.map(|i| i32::try_from(i).unwrap_or(i32::MAX)),
-                    &new.rule_name,
-                    &new.reason,
-                    &plan_column(&new.plan),
-                    &new.outcome.map(CallOutcome::as_str),
-                    &new.started_at.as_millis(),
-                    &new.outcome.map(|_| new.started_at.as_millis()),
-                ],
-            )
+        let start = tx
+            .prepare_cached(&START_CALL_SQL)
             .await
             .map_err(map_error)?;
-        let mut call = read_call(&tx, &new.carrier, &new.carrier_call_id, false)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("call {}", new.carrier_call_id)))?;
-        if inserted == 1 && call.outcome.is_none() && !call.plan.is_empty() {
-            start_attempt(&tx, &call, 0, new.started_at).await?;
-            attempts_of(&tx, &mut call).await?;
-        }
+        // One statement per call, all sent together (tokio-postgres pipelines them on the
+        // connection), and one commit for the batch.
+        let inserted = futures_util::future::try_join_all(calls.iter().map(|new| {
+            let call = new.recorded(CallId::generate());
+            let (tx, start) = (&tx, &start);
+            async move {
+                let first = call.attempts.first();
+                // Over before any attempt (unroutable, rejected): complete as it starts.
+                let completed = call.ended_at.map(|_| {
+                    (
+                        call_event_message_id(&call.id, "call.completed"),
+                        call_event_data(&call),
+                    )
+                });
+                let started_data = call_event_data(&call);
+                let row = tx
+                    .query_one(
+                        start,
+                        &[
+                            &call.id.as_str(),
+                            &call.workspace_id.as_str(),
+                            &call.phone_number_id.as_str(),
+                            &call.phone_number,
+                            &call.carrier,
+                            &call.carrier_call_id,
+                            &call.caller,
+                            &call
+                                .rule_index
+                                .map(|i| i32::try_from(i).unwrap_or(i32::MAX)),
+                            &call.rule_name,
+                            &call.reason,
+                            &plan_column(&call.plan),
+                            &call.outcome.map(CallOutcome::as_str),
+                            &call.started_at.as_millis(),
+                            &call.ended_at.map(Timestamp::as_millis),
+                            &first.and_then(|a| a.agent_id.as_ref().map(AgentId::as_str)),
+                            &first.map(|a| a.destination.as_str()),
+                            &call_event_message_id(&call.id, "call.started"),
+                            &started_data,
+                            &completed.as_ref().map(|(id, _)| id.as_str()),
+                            &completed.as_ref().map(|(_, data)| data.as_str()),
+                        ],
+                    )
+                    .await
+                    .map_err(map_error)?;
+                Ok::<_, StoreError>(get::<i64>(&row, 0)? == 1)
+            }
+        }))
+        .await?;
         tx.commit().await.map_err(map_error)?;
-        Ok(call)
+        Ok(inserted)
+    }
+
+    async fn find_call(
+        &self,
+        carrier: &str,
+        carrier_call_id: &str,
+    ) -> Result<Option<Call>, StoreError> {
+        let client = self.client().await?;
+        read_call(&client, carrier, carrier_call_id, false).await
     }
 
     async fn end_attempt(
@@ -287,9 +387,14 @@ impl CallStore for PostgresStore {
         )
         .await
         .map_err(map_error)?;
-        let call = read_call(&tx, carrier, carrier_call_id, false).await?;
+        let ended = read_call(&tx, carrier, carrier_call_id, false).await?;
+        if let Some(ended) = &ended
+            && call.ended_at.is_none()
+        {
+            queue_call_event(&tx, ended, "call.completed", at).await?;
+        }
         tx.commit().await.map_err(map_error)?;
-        Ok(call)
+        Ok(ended)
     }
 
     async fn list_calls(
@@ -415,13 +520,22 @@ impl CallStore for PostgresStore {
     }
 
     async fn delete_calls_before(&self, before: Timestamp) -> Result<u64, StoreError> {
-        self.client()
-            .await?
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_error)?;
+        let deleted = tx
             .execute(
                 "DELETE FROM calls WHERE started_at < $1",
                 &[&before.as_millis()],
             )
             .await
-            .map_err(map_error)
+            .map_err(map_error)?;
+        tx.execute(
+            "DELETE FROM webhook_deliveries WHERE event_type LIKE 'call.%' AND created_at < $1",
+            &[&before.as_millis()],
+        )
+        .await
+        .map_err(map_error)?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(deleted)
     }
 }

@@ -5,7 +5,7 @@
 use crate::map_error;
 use deadpool_postgres::GenericClient;
 use switchboard_domain::WorkspaceId;
-use switchboard_store::{NewEvent, StoreError};
+use switchboard_store::{Call, NewEvent, StoreError, call_event_data, call_event_message_id};
 
 /// A new delivery id for each row an `INSERT … SELECT` writes (SQL; a macro so that
 /// `concat!` can put it in constant statements).
@@ -15,6 +15,9 @@ macro_rules! random_delivery_id {
     };
 }
 pub(crate) use random_delivery_id;
+
+/// The same, for statements built at run time.
+pub(crate) const RANDOM_DELIVERY_ID: &str = random_delivery_id!();
 
 /// The event's insert and its deliveries' (see [`record_event`]).
 const RECORD_EVENT_SQL: &str = concat!(
@@ -58,6 +61,46 @@ pub(crate) async fn record_event(
                 &event.changes,
                 &event.at.as_millis(),
                 &event.data,
+            ],
+        )
+        .await
+        .map_err(map_error)?;
+    Ok(())
+}
+
+/// A call event's deliveries (see [`queue_call_event`]).
+const QUEUE_CALL_EVENT_SQL: &str = concat!(
+    "INSERT INTO webhook_deliveries (id, endpoint_id, message_id, event_type, ordering_key, next_attempt_at, ping_data, created_at, updated_at)
+     SELECT ",
+    random_delivery_id!(),
+    ", e.id, $2, $3, $4, $5, $6, $5, $5
+     FROM webhook_endpoints e
+     WHERE e.workspace_id = $1 AND e.enabled AND position(' ' || $3 || ' ' in e.event_types) > 0"
+);
+
+/// Queues a call's event (`call.started`, `call.completed`) to each enabled endpoint of its
+/// workspace that names the type: call events are not in the feed, so each delivery carries
+/// its data itself, and an endpoint that takes every type does not receive them.
+pub(crate) async fn queue_call_event(
+    client: &impl GenericClient,
+    call: &Call,
+    event_type: &str,
+    at: switchboard_domain::Timestamp,
+) -> Result<(), StoreError> {
+    let statement = client
+        .prepare_cached(QUEUE_CALL_EVENT_SQL)
+        .await
+        .map_err(map_error)?;
+    client
+        .execute(
+            &statement,
+            &[
+                &call.workspace_id.as_str(),
+                &call_event_message_id(&call.id, event_type),
+                &event_type,
+                &call.id.as_str(),
+                &at.as_millis(),
+                &call_event_data(call),
             ],
         )
         .await

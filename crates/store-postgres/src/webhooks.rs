@@ -512,7 +512,11 @@ impl WebhookStore for PostgresStore {
                    AND NOT EXISTS (
                        SELECT 1 FROM webhook_deliveries p
                        WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key
-                         AND p.state = 'pending' AND p.event_seq < d.event_seq)
+                         AND p.state = 'pending'
+                             -- feed events by their order in the feed; a call's events (not in
+                             -- the feed) by their message ids, which count up (`call_event_message_id`)
+                             AND (p.event_seq < d.event_seq
+                                  OR (p.event_seq IS NULL AND d.event_seq IS NULL AND p.message_id < d.message_id)))
                  ORDER BY d.next_attempt_at, d.event_seq
                  LIMIT $4
                  FOR UPDATE OF d SKIP LOCKED",

@@ -1,5 +1,6 @@
 //! The call log.
 
+use crate::outbox::queue_call_event;
 use crate::queries::*;
 use crate::rows::{corrupt, parse_id};
 use crate::{SqliteStore, map_error};
@@ -7,11 +8,11 @@ use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use switchboard_domain::{
-    AgentId, CallId, CallOutcome, E164, PhoneNumber, PhoneNumberId, Timestamp, WorkspaceId,
+    AgentId, CallId, CallOutcome, Destination, PhoneNumberId, Timestamp, WorkspaceId,
 };
 use switchboard_store::{
-    Call, CallAttempt, CallFilter, CallStore, LiveCalls, NewCall, NextStep, NumberCallActivity,
-    PageRequest, StoreError, plan_column, plan_from_column,
+    Call, CallAttempt, CallFilter, CallRoute, CallStore, LiveCalls, NewCall, NextStep,
+    NumberCallActivity, PageRequest, StoreError, plan_column, plan_from_column,
 };
 
 const CALL_COLUMNS: &str = "id, workspace_id, phone_number_id, phone_number, carrier, \
@@ -122,14 +123,43 @@ fn start_attempt(
 
 #[async_trait]
 impl CallStore for SqliteStore {
-    async fn find_number_anywhere(&self, number: &E164) -> Result<Option<PhoneNumber>, StoreError> {
-        let number = number.as_str().to_owned();
+    async fn find_call_route(&self, number: &str) -> Result<Option<CallRoute>, StoreError> {
+        let number = number.to_owned();
         self.lookup(move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE phone_number = ?1"
-            ))
-            .and_then(|mut stmt| stmt.query_row([number], phone_number_from_row).optional())
-            .map_err(map_error)
+            let Some(number) = conn
+                .prepare_cached(&format!(
+                    "SELECT {PHONE_NUMBER_COLUMNS} FROM phone_numbers WHERE phone_number = ?1"
+                ))
+                .and_then(|mut stmt| stmt.query_row([number], phone_number_from_row).optional())
+                .map_err(map_error)?
+            else {
+                return Ok(None);
+            };
+            let named = CallRoute::named_agents(&number);
+            let mut destinations = Vec::with_capacity(named.len());
+            let mut read = conn
+                .prepare_cached(
+                    "SELECT destination FROM agents WHERE id = ?1 AND workspace_id = ?2",
+                )
+                .map_err(map_error)?;
+            for agent in named {
+                let destination: Option<Option<String>> = read
+                    .query_row([agent.as_str(), number.workspace_id.as_str()], |row| {
+                        row.get(0)
+                    })
+                    .optional()
+                    .map_err(map_error)?;
+                let destination = destination
+                    .flatten()
+                    .map(|d| Destination::parse(&d).map_err(|_| corrupt("agent destination", &d)))
+                    .transpose()
+                    .map_err(map_error)?;
+                destinations.push((agent, destination));
+            }
+            Ok(Some(CallRoute {
+                number,
+                destinations,
+            }))
         })
         .await
     }
@@ -161,43 +191,61 @@ impl CallStore for SqliteStore {
         .await
     }
 
-    async fn start_call(&self, new: NewCall) -> Result<Call, StoreError> {
+    async fn start_calls(&self, calls: Vec<NewCall>) -> Result<Vec<bool>, StoreError> {
         self.write(move |tx| {
-            if let Some(call) = read_call(tx, &new.carrier, &new.carrier_call_id)? {
-                return Ok(call);
+            let mut recorded = Vec::with_capacity(calls.len());
+            for new in &calls {
+                let call = new.recorded(CallId::generate());
+                let inserted = tx
+                    .prepare_cached(&format!(
+                        "INSERT INTO calls ({CALL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, NULL, ?14, NULL)
+                         ON CONFLICT (carrier, carrier_call_id) DO NOTHING"
+                    ))
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![
+                            call.id.as_str(),
+                            call.workspace_id.as_str(),
+                            call.phone_number_id.as_str(),
+                            call.phone_number,
+                            call.carrier,
+                            call.carrier_call_id,
+                            call.caller,
+                            call.rule_index,
+                            call.rule_name,
+                            call.reason,
+                            plan_column(&call.plan),
+                            call.outcome.map(CallOutcome::as_str),
+                            call.started_at.as_millis(),
+                            call.ended_at.map(Timestamp::as_millis),
+                        ])
+                    })
+                    .map_err(map_error)?
+                    == 1;
+                if inserted {
+                    if !call.attempts.is_empty() {
+                        start_attempt(tx, &call, 0, call.started_at)?;
+                    }
+                    queue_call_event(tx, &call, "call.started", call.started_at)?;
+                    if call.ended_at.is_some() {
+                        // Over before any attempt (unroutable, rejected): complete now.
+                        queue_call_event(tx, &call, "call.completed", call.started_at)?;
+                    }
+                }
+                recorded.push(inserted);
             }
-            let id = CallId::generate();
-            tx.execute(
-                &format!(
-                    "INSERT INTO calls ({CALL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, NULL, ?14, NULL)"
-                ),
-                params![
-                    id.as_str(),
-                    new.workspace_id.as_str(),
-                    new.phone_number_id.as_str(),
-                    new.phone_number,
-                    new.carrier,
-                    new.carrier_call_id,
-                    new.caller,
-                    new.rule_index,
-                    new.rule_name,
-                    new.reason,
-                    plan_column(&new.plan),
-                    new.outcome.map(CallOutcome::as_str),
-                    new.started_at.as_millis(),
-                    new.outcome.map(|_| new.started_at.as_millis()),
-                ],
-            )
-            .map_err(map_error)?;
-            let mut call = read_call(tx, &new.carrier, &new.carrier_call_id)?
-                .ok_or_else(|| StoreError::NotFound(format!("call {id}")))?;
-            if call.outcome.is_none() && !call.plan.is_empty() {
-                start_attempt(tx, &call, 0, new.started_at)?;
-                attempts_of(tx, &mut call)?;
-            }
-            Ok(call)
+            Ok(recorded)
         })
         .await
+    }
+
+    async fn find_call(
+        &self,
+        carrier: &str,
+        carrier_call_id: &str,
+    ) -> Result<Option<Call>, StoreError> {
+        let (carrier, carrier_call_id) = (carrier.to_owned(), carrier_call_id.to_owned());
+        self.read(move |conn| read_call(conn, &carrier, &carrier_call_id))
+            .await
     }
 
     async fn end_attempt(
@@ -272,7 +320,13 @@ impl CallStore for SqliteStore {
                 params![at.as_millis(), call.id.as_str()],
             )
             .map_err(map_error)?;
-            read_call(tx, &carrier, &carrier_call_id)
+            let ended = read_call(tx, &carrier, &carrier_call_id)?;
+            if let Some(ended) = &ended
+                && call.ended_at.is_none()
+            {
+                queue_call_event(tx, ended, "call.completed", at)?;
+            }
+            Ok(ended)
         })
         .await
     }
@@ -411,6 +465,11 @@ impl CallStore for SqliteStore {
                     [before.as_millis()],
                 )
                 .map_err(map_error)?;
+            tx.execute(
+                "DELETE FROM webhook_deliveries WHERE event_type LIKE 'call.%' AND created_at < ?1",
+                [before.as_millis()],
+            )
+            .map_err(map_error)?;
             Ok(deleted as u64)
         })
         .await

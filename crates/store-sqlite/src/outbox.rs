@@ -5,7 +5,7 @@
 use crate::map_error;
 use rusqlite::{Connection, params};
 use switchboard_domain::{Timestamp, WorkspaceId};
-use switchboard_store::{NewEvent, StoreError};
+use switchboard_store::{Call, NewEvent, StoreError, call_event_data, call_event_message_id};
 
 /// A new delivery id for each row an `INSERT … SELECT` writes (SQL; a macro so that
 /// `concat!` can put it in constant statements).
@@ -81,6 +81,37 @@ fn queue_event_deliveries(
             event_type,
             subject_id,
             at.as_millis()
+        ])
+    })
+    .map_err(map_error)?;
+    Ok(())
+}
+
+/// Queues a call's event (`call.started`, `call.completed`) to each enabled endpoint of its
+/// workspace that names the type: call events are not in the feed, so each delivery carries
+/// its data itself, and an endpoint that takes every type does not receive them.
+pub(crate) fn queue_call_event(
+    conn: &Connection,
+    call: &Call,
+    event_type: &str,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(concat!(
+        "INSERT INTO webhook_deliveries (id, endpoint_id, message_id, event_type, ordering_key, next_attempt_at, ping_data, created_at, updated_at)
+         SELECT ",
+        random_delivery_id!(),
+        ", id, ?2, ?3, ?4, ?5, ?6, ?5, ?5
+         FROM webhook_endpoints
+         WHERE workspace_id = ?1 AND enabled = 1 AND instr(event_types, ' ' || ?3 || ' ') > 0",
+    ))
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            call.workspace_id.as_str(),
+            call_event_message_id(&call.id, event_type),
+            event_type,
+            call.id.as_str(),
+            at.as_millis(),
+            call_event_data(call),
         ])
     })
     .map_err(map_error)?;

@@ -5,8 +5,7 @@ use crate::{PageRequest, StoreError};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use switchboard_domain::{
-    AgentId, CallId, CallOutcome, Destination, E164, PhoneNumber, PhoneNumberId, Timestamp,
-    WorkspaceId,
+    AgentId, CallId, CallOutcome, Destination, PhoneNumber, PhoneNumberId, Timestamp, WorkspaceId,
 };
 
 /// One target of a call's plan, in the order it is tried: the agent (if the target is one)
@@ -80,6 +79,79 @@ pub struct NewCall {
     pub started_at: Timestamp,
 }
 
+impl NewCall {
+    /// The call as recorded under `id`: with the attempt to its first target started, unless
+    /// it ended before any (then `ended_at` is its start).
+    pub fn recorded(&self, id: CallId) -> Call {
+        let first_attempt = match (self.outcome, self.plan.first()) {
+            (None, Some(target)) => vec![CallAttempt {
+                position: 0,
+                agent_id: target.agent_id.clone(),
+                destination: target.destination.as_str().to_owned(),
+                outcome: None,
+                started_at: self.started_at,
+                ended_at: None,
+            }],
+            _ => Vec::new(),
+        };
+        Call {
+            id,
+            workspace_id: self.workspace_id.clone(),
+            phone_number_id: self.phone_number_id.clone(),
+            phone_number: self.phone_number.clone(),
+            carrier: self.carrier.clone(),
+            carrier_call_id: self.carrier_call_id.clone(),
+            caller: self.caller.clone(),
+            rule_index: self.rule_index,
+            rule_name: self.rule_name.clone(),
+            reason: self.reason.clone(),
+            outcome: self.outcome,
+            started_at: self.started_at,
+            answered_at: None,
+            ended_at: self.outcome.map(|_| self.started_at),
+            duration_secs: None,
+            plan: self.plan.clone(),
+            attempts: first_attempt,
+        }
+    }
+}
+
+/// A number's route as a call needs it: the number with its policy, and the destination of
+/// each agent the route names (`None`: the agent has none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallRoute {
+    pub number: PhoneNumber,
+    pub destinations: Vec<(AgentId, Option<Destination>)>,
+}
+
+impl CallRoute {
+    /// The agents the number's route names: its inbound agent and its policy's.
+    pub fn named_agents(number: &PhoneNumber) -> Vec<AgentId> {
+        let mut named: Vec<AgentId> = number.inbound_agent_id.iter().cloned().collect();
+        if let Some(policy) = &number.routing {
+            named.extend(policy.agents().into_iter().map(|(_, agent)| agent.clone()));
+        }
+        named.sort();
+        named.dedup();
+        named
+    }
+}
+
+/// The `data` of a `call.started` or `call.completed` webhook: the call as
+/// `GET /v1/calls/{id}` shows it.
+pub fn call_event_data(call: &Call) -> String {
+    serde_json::to_string(&crate::CallObject::from(call.clone())).unwrap_or_default()
+}
+
+/// The message id of a call's event (`call.started`, `call.completed`): one per call and
+/// type, so a receiver can tell a retried delivery from a new event, and counting up in the
+/// order the events happen (`{call}.1`, `{call}.2`), which is the order the deliveries of one
+/// call to one endpoint are made in (see `lease_webhook_deliveries`).
+pub fn call_event_message_id(call: &CallId, event_type: &str) -> String {
+    let step = if event_type == "call.started" { 1 } else { 2 };
+    format!("{call}.{step}")
+}
+
 /// Filters of the call log; `None` matches everything.
 #[derive(Clone, Debug, Default)]
 pub struct CallFilter {
@@ -127,8 +199,9 @@ pub const LIVE_ATTEMPT_MAX_MS: i64 = 4 * 60 * 60 * 1000;
 /// The call log.
 #[async_trait]
 pub trait CallStore: Send + Sync {
-    /// The number `number` in whichever workspace holds it: what a carrier's call names.
-    async fn find_number_anywhere(&self, number: &E164) -> Result<Option<PhoneNumber>, StoreError>;
+    /// The number `number` (E.164, as stored) in whichever workspace holds it, with its
+    /// agents' destinations: what a carrier's call needs to be routed.
+    async fn find_call_route(&self, number: &str) -> Result<Option<CallRoute>, StoreError>;
 
     /// The attempts to the number's targets that have not ended, started after `since`,
     /// counted per target.
@@ -138,10 +211,18 @@ pub trait CallStore: Send + Sync {
         since: Timestamp,
     ) -> Result<Vec<LiveCalls>, StoreError>;
 
-    /// Records a call and, when its plan has a target, the attempt to the first. A carrier
-    /// that asks again about the same call (`carrier`, `carrier_call_id`) gets the call as
-    /// first recorded, and nothing is recorded twice.
-    async fn start_call(&self, new: NewCall) -> Result<Call, StoreError>;
+    /// Records calls in one transaction (a batch of the calls that rang together): each with
+    /// the attempt to its first target ([`NewCall::recorded`]) and its `call.started`
+    /// deliveries. A call the log already holds (`carrier`, `carrier_call_id`: the carrier
+    /// asked again) is left as it is. Says, per call, whether it was recorded now.
+    async fn start_calls(&self, calls: Vec<NewCall>) -> Result<Vec<bool>, StoreError>;
+
+    /// A call by the carrier's id of it.
+    async fn find_call(
+        &self,
+        carrier: &str,
+        carrier_call_id: &str,
+    ) -> Result<Option<Call>, StoreError>;
 
     /// Records how the attempt at `position` ended and says what comes next; a report of an
     /// attempt that already has its outcome answers the same next step again. `None` when no
@@ -156,7 +237,8 @@ pub trait CallStore: Send + Sync {
     ) -> Result<Option<NextStep>, StoreError>;
 
     /// Records the end of the call (the carrier's final status, in any order with the
-    /// attempts' reports, and as often as it is sent). `None` when no such call is recorded.
+    /// attempts' reports, and as often as it is sent), and the first time, queues its
+    /// `call.completed` deliveries. `None` when no such call is recorded.
     async fn end_call(
         &self,
         carrier: &str,
@@ -189,7 +271,9 @@ pub trait CallStore: Send + Sync {
         unroutable_since: Timestamp,
     ) -> Result<Vec<NumberCallActivity>, StoreError>;
 
-    /// Deletes every call that started before `before` (the retention period); how many.
+    /// Deletes every call that started before `before` (the retention period), and the
+    /// webhook deliveries of call events queued before then (they name the caller); how many
+    /// calls.
     async fn delete_calls_before(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 

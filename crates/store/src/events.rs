@@ -28,16 +28,27 @@ pub const EVENT_TYPES: [&str; 19] = [
     "workspace.updated",
 ];
 
+/// Events about calls, for webhook endpoints that name them: never in the change feed (which
+/// stays configuration), and never sent to an endpoint that takes "every type" (there can be
+/// many, and each names a caller). The data is the call as `GET /v1/calls/{id}` shows it.
+pub const CALL_EVENT_TYPES: [&str; 2] = ["call.started", "call.completed"];
+
+/// Whether a webhook endpoint may name `event_type`: a feed event's type or a call event's.
+pub fn is_webhook_event_type(event_type: &str) -> bool {
+    EVENT_TYPES.contains(&event_type) || CALL_EVENT_TYPES.contains(&event_type)
+}
+
 /// Who may read which events: the scope a key needs to see the events whose type starts
 /// with each prefix, in the feed and through a webhook endpoint alike. Key, endpoint and
 /// workspace events say who can do what in the workspace, so they are for the keys that
 /// manage those.
-pub const EVENT_KINDS: [(&str, Scope); 5] = [
+pub const EVENT_KINDS: [(&str, Scope); 6] = [
     ("phone_number.", Scope::PhoneNumbersRead),
     ("agent.", Scope::AgentsRead),
     ("api_key.", Scope::ApiKeysManage),
     ("webhook_endpoint.", Scope::WebhooksManage),
     ("workspace.", Scope::ApiKeysManage),
+    ("call.", Scope::CallsRead),
 ];
 
 /// The scope a reader needs for events of `event_type`.
@@ -57,10 +68,12 @@ pub fn hidden_event_kinds(scopes: Scopes) -> Vec<&'static str> {
         .collect()
 }
 
-/// The event types a key with `scopes` may read.
-pub fn readable_event_types(scopes: Scopes) -> Vec<&'static str> {
+/// The feed's event types a key with `scopes` may read (`with_calls`: and the call events).
+pub fn readable_event_types(scopes: Scopes, with_calls: bool) -> Vec<&'static str> {
+    let calls: &[&'static str] = if with_calls { &CALL_EVENT_TYPES } else { &[] };
     EVENT_TYPES
         .into_iter()
+        .chain(calls.iter().copied())
         .filter(|t| event_scope(t).is_some_and(|scope| scopes.contains(scope)))
         .collect()
 }

@@ -602,15 +602,16 @@ mod objects;
 mod traits;
 mod webhooks;
 pub use calls::{
-    AttemptReport, Call, CallAttempt, CallFilter, CallStore, LIVE_ATTEMPT_MAX_MS, LiveCalls,
-    NewCall, NextStep, NumberCallActivity, PlannedTarget, plan_column, plan_from_column,
+    AttemptReport, Call, CallAttempt, CallFilter, CallRoute, CallStore, LIVE_ATTEMPT_MAX_MS,
+    LiveCalls, NewCall, NextStep, NumberCallActivity, PlannedTarget, call_event_data,
+    call_event_message_id, plan_column, plan_from_column,
 };
 pub use events::{
-    EVENT_KINDS, EVENT_TYPES, Event, EventCursor, EventFilter, NewEvent, event_scope,
-    hidden_event_kinds, readable_event_types,
+    CALL_EVENT_TYPES, EVENT_KINDS, EVENT_TYPES, Event, EventCursor, EventFilter, NewEvent,
+    event_scope, hidden_event_kinds, is_webhook_event_type, readable_event_types,
 };
 pub use history::{Actor, HistoryAction, HistoryEntry, changes};
-pub use objects::{PhoneNumberObject, RoutingPolicyDoc};
+pub use objects::{CallAttemptObject, CallObject, CallRule, PhoneNumberObject, RoutingPolicyDoc};
 pub use traits::{AgentStore, EventStore, NumberStore, PurchaseStore, Store, WorkspaceStore};
 pub use webhooks::{
     AttemptResult, DeliveryAttempt, DeliveryState, FinishedAttempt, InFlight,

@@ -1,8 +1,9 @@
-//! The phone-number object of the contract, kept here so that the API's answers and the
-//! webhook events written in a change's transaction serialize a number the same way.
+//! The phone-number and call objects, kept here so that the API's answers and the webhook
+//! events written in a change's (or a call's) transaction serialize them the same way.
 
+use crate::Call;
 use serde::Serialize;
-use switchboard_domain::PhoneNumber;
+use switchboard_domain::{CallOutcome, PhoneNumber, Timestamp};
 use utoipa::ToSchema;
 
 /// The phone-number object of the contract (SPEC §4): every field, in this order.
@@ -191,4 +192,109 @@ pub struct RouteTargetDoc {
     /// A `sip:`, `sips:`, `wss://` or `tel:+E164` URI.
     #[schema(max_length = 512, example = "tel:+14155550100")]
     destination: Option<String>,
+}
+
+/// One attempt to connect a call to a target.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CallAttempt)]
+pub struct CallAttemptObject {
+    /// The agent tried, when the target is one.
+    #[schema(required = true, example = "agt_7h3k9m2p4q6r")]
+    agent_id: Option<String>,
+    #[schema(example = "sip:frontdesk@agents.example.com")]
+    destination: String,
+    /// `completed` (connected), `no_answer`, `busy` or `failed`; `null` while it rings.
+    #[schema(required = true, example = "no_answer")]
+    outcome: Option<&'static str>,
+    #[schema(format = DateTime)]
+    started_at: String,
+    #[schema(required = true, format = DateTime)]
+    ended_at: Option<String>,
+}
+
+/// An inbound call.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Call)]
+pub struct CallObject {
+    #[schema(example = "cal_3k8m2x9q4w7z")]
+    id: String,
+    #[schema(example = "phn_4k2m9x7q1z3b")]
+    phone_number_id: String,
+    /// The number called.
+    #[schema(example = "+14155550100")]
+    phone_number: String,
+    /// `twilio`, `telnyx` or `plivo`.
+    #[schema(example = "twilio")]
+    carrier: String,
+    /// The carrier's id of the call (Twilio's `CallSid`).
+    #[schema(example = "CA1234567890abcdef1234567890abcdef")]
+    carrier_call_id: String,
+    /// Who called.
+    #[schema(example = "+14155550123")]
+    caller: String,
+    #[schema(format = DateTime)]
+    started_at: String,
+    /// When a target took the call.
+    #[schema(required = true, format = DateTime)]
+    answered_at: Option<String>,
+    #[schema(required = true, format = DateTime)]
+    ended_at: Option<String>,
+    /// Seconds, as the carrier reported.
+    #[schema(required = true, example = 42)]
+    duration_secs: Option<i64>,
+    /// The routing policy's rule that held; `null` when the inbound agent (or nobody) took it.
+    #[schema(required = true)]
+    rule: Option<CallRule>,
+    /// Why the call went where it went.
+    #[schema(example = "rule 1 (business hours) holds at mon 2026-11-30 09:30 America/New_York")]
+    reason: String,
+    /// `completed`, `no_answer`, `busy`, `failed`, `unroutable` or `rejected`; `null` while
+    /// the call is under way.
+    #[schema(required = true, example = "completed")]
+    outcome: Option<&'static str>,
+    /// Each target tried, in order.
+    attempts: Vec<CallAttemptObject>,
+}
+
+/// The rule that held for a call.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallRule {
+    index: u32,
+    #[schema(required = true)]
+    name: Option<String>,
+}
+
+impl From<Call> for CallObject {
+    fn from(call: Call) -> Self {
+        let time = |t: Option<Timestamp>| t.map(|t| t.to_string());
+        Self {
+            id: call.id.to_string(),
+            phone_number_id: call.phone_number_id.to_string(),
+            phone_number: call.phone_number,
+            carrier: call.carrier,
+            carrier_call_id: call.carrier_call_id,
+            caller: call.caller,
+            started_at: call.started_at.to_string(),
+            answered_at: time(call.answered_at),
+            ended_at: time(call.ended_at),
+            duration_secs: call.duration_secs,
+            rule: call.rule_index.map(|index| CallRule {
+                index,
+                name: call.rule_name,
+            }),
+            reason: call.reason,
+            outcome: call.outcome.map(CallOutcome::as_str),
+            attempts: call
+                .attempts
+                .into_iter()
+                .map(|a| CallAttemptObject {
+                    agent_id: a.agent_id.map(|id| id.to_string()),
+                    destination: a.destination,
+                    outcome: a.outcome.map(CallOutcome::as_str),
+                    started_at: a.started_at.to_string(),
+                    ended_at: time(a.ended_at),
+                })
+                .collect(),
+        }
+    }
 }

@@ -67,3 +67,28 @@ pub fn block_on<T>(future: impl Future<Output = T>) -> T {
         .expect("runtime")
         .block_on(future)
 }
+
+/// Posts a request to a server's Twilio endpoint `path`, signed with `token` as Twilio signs
+/// (the URL called and the form); the answer's TwiML. Panics on anything but a 2xx.
+pub async fn twilio_request(
+    base: &str,
+    token: &str,
+    path: &str,
+    params: &[(&str, &str)],
+) -> String {
+    let url = format!("{base}{path}");
+    let pairs: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let signature = switchboard_providers::twilio::twilio_signature(token, &url, &pairs);
+    let reply = reqwest::Client::new()
+        .post(&url)
+        .header("x-twilio-signature", signature)
+        .form(&pairs)
+        .send()
+        .await
+        .expect("twilio request");
+    assert!(reply.status().is_success(), "{path}: {}", reply.status());
+    reply.text().await.expect("body")
+}

@@ -2,13 +2,15 @@
 //! the carrier's own signature, never by an API key.
 //!
 //! A call's way through: the carrier's module checks the signature and reads the request →
-//! [`route_call`] loads the number and its route (store), decides (domain), records the call
-//! and its first attempt (store) → the carrier's module renders the answer. Each attempt's
+//! [`route_call`] loads the number and its route (store, one read), decides (domain), records
+//! the call and its first attempt (the call recorder: one commit for the calls that ring
+//! together) → the carrier's module renders the answer. Each attempt's
 //! end comes back through [`attempt_ended`], whose answer is the next target or the end.
 //!
 //! The answer path never answers a carrier 5xx: a database error, or one slower than
 //! `CallSettings::lookup_timeout`, is answered from the route this replica last read for the
-//! number, or with the apology.
+//! number, or with the apology; a record slower than that lets the call go where it was
+//! decided, and is written when the database answers.
 
 pub mod plivo;
 pub mod telnyx;
@@ -23,10 +25,11 @@ use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 use std::sync::Arc;
 use switchboard_domain::{
-    AgentId, CallOutcome, Destination, E164, NumberStatus, RouteTarget, Timestamp, plan_route,
+    AgentId, CallOutcome, Destination, NumberStatus, RouteTarget, Timestamp, is_e164_form,
+    plan_route,
 };
-use switchboard_server::{AppState, KnownRoute};
-use switchboard_store::{LIVE_ATTEMPT_MAX_MS, NewCall, NextStep, PlannedTarget};
+use switchboard_server::AppState;
+use switchboard_store::{Call, CallRoute, LIVE_ATTEMPT_MAX_MS, NewCall, NextStep, PlannedTarget};
 
 /// Largest form a carrier posts (a few hundred bytes in practice).
 const FORM_MAX_BYTES: usize = 64 * 1024;
@@ -195,49 +198,31 @@ pub fn called_url(state: &AppState, headers: &HeaderMap, uri: &Uri) -> String {
 
 /// The route of the number called, read with the lookup timeout; on an error or a timeout,
 /// what this replica last read. `Ok(None)`: no workspace holds the number.
-async fn known_route(state: &AppState, number: &E164) -> Result<Option<Arc<KnownRoute>>, ()> {
-    let read = async {
-        let Some(found) = state.store.find_number_anywhere(number).await? else {
-            return Ok::<_, switchboard_store::StoreError>(None);
-        };
-        let mut named: Vec<AgentId> = found.inbound_agent_id.iter().cloned().collect();
-        if let Some(policy) = &found.routing {
-            named.extend(policy.agents().into_iter().map(|(_, agent)| agent.clone()));
-        }
-        named.sort();
-        named.dedup();
-        let mut destinations = Vec::with_capacity(named.len());
-        for agent in named {
-            let destination = state
-                .store
-                .get_agent(&found.workspace_id, &agent)
-                .await?
-                .and_then(|a| a.destination);
-            destinations.push((agent, destination));
-        }
-        Ok(Some(Arc::new(KnownRoute {
-            number: found,
-            destinations,
-        })))
-    };
+async fn known_route(state: &AppState, number: &str) -> Result<Option<Arc<CallRoute>>, ()> {
+    let read = state.store.find_call_route(number);
     match tokio::time::timeout(state.calls.lookup_timeout, read).await {
         Ok(Ok(Some(route))) => {
-            state
-                .known_routes
-                .insert(number.as_str().to_owned(), route.clone());
-            Ok(Some(route))
+            // Kept only when it changed: a cache insert costs more than the comparison.
+            match state.known_routes.get(number) {
+                Some(known) if *known == route => Ok(Some(known)),
+                _ => {
+                    let route = Arc::new(route);
+                    state.known_routes.insert(number.to_owned(), route.clone());
+                    Ok(Some(route))
+                }
+            }
         }
         Ok(Ok(None)) => {
-            state.known_routes.invalidate(number.as_str());
+            state.known_routes.invalidate(number);
             Ok(None)
         }
         Ok(Err(error)) => {
-            tracing::error!(%error, number = number.as_str(), "call: the number's route could not be read; answering from the last known route");
-            state.known_routes.get(number.as_str()).map(Some).ok_or(())
+            tracing::error!(%error, number, "call: the number's route could not be read; answering from the last known route");
+            state.known_routes.get(number).map(Some).ok_or(())
         }
         Err(_) => {
-            tracing::warn!(number = number.as_str(), timeout = ?state.calls.lookup_timeout, "call: the database did not answer in time; answering from the last known route");
-            state.known_routes.get(number.as_str()).map(Some).ok_or(())
+            tracing::warn!(number, timeout = ?state.calls.lookup_timeout, "call: the database did not answer in time; answering from the last known route");
+            state.known_routes.get(number).map(Some).ok_or(())
         }
     }
 }
@@ -251,15 +236,16 @@ pub async fn route_call(
     caller: &str,
     called: &str,
 ) -> Answer {
-    let Ok(number) = E164::parse(called) else {
+    // Carriers send E.164, the form numbers are stored in; the lookup needs nothing more.
+    if !is_e164_form(called) {
         tracing::warn!(
             carrier,
             called,
-            "call: the called number is not a phone number"
+            "call: the called number is not an E.164 number"
         );
         return Answer::Apology;
-    };
-    let route = match known_route(state, &number).await {
+    }
+    let route = match known_route(state, called).await {
         Ok(Some(route)) => route,
         Ok(None) => {
             tracing::warn!(
@@ -366,25 +352,68 @@ pub async fn route_call(
         outcome,
         started_at: now,
     };
-    let call = match state.store.start_call(new).await {
-        Ok(call) => call,
-        Err(error) => {
-            tracing::error!(%error, carrier, carrier_call_id, "call: could not be recorded; the caller hears the apology");
-            return Answer::Apology;
-        }
-    };
-    // A repeated request about the same call resumes at its latest attempt.
-    match call.attempts.last() {
-        Some(attempt) if call.outcome.is_none() => match call.plan.get(attempt.position as usize) {
-            Some(target) => Answer::Connect {
-                target: target.clone(),
-                position: attempt.position,
-                ring_timeout_secs: plan.ring_timeout_secs,
-            },
-            None => Answer::Apology,
+    let first = Answer::first_step(&new.plan, new.outcome, plan.ring_timeout_secs);
+    // The record commits with the calls that rang with this one (see `CallRecorder`). When
+    // the database is slower than the carrier's patience the call still goes where it was
+    // decided; its record is written when the database answers.
+    let carrier_call_id = new.carrier_call_id.clone();
+    let record = state.call_recorder.record(new);
+    match tokio::time::timeout(state.calls.lookup_timeout, record).await {
+        Ok(Ok(true)) => first,
+        // The carrier asked again about a call already recorded: resume where it is.
+        Ok(Ok(false)) => match state.store.find_call(carrier, &carrier_call_id).await {
+            Ok(Some(call)) => Answer::resume(&call, plan.ring_timeout_secs),
+            Ok(None) => first,
+            Err(error) => {
+                tracing::error!(%error, carrier, carrier_call_id, "call: a repeated request's call could not be read; answering as first decided");
+                first
+            }
         },
-        _ if call.outcome == Some(CallOutcome::Completed) => Answer::HangUp,
-        _ => Answer::Apology,
+        Ok(Err(error)) => {
+            tracing::error!(%error, carrier, carrier_call_id, "call: could not be recorded; the caller hears the apology");
+            Answer::Apology
+        }
+        Err(_) => {
+            tracing::warn!(carrier, carrier_call_id, timeout = ?state.calls.lookup_timeout, "call: its record did not commit in time; the call goes where it was decided");
+            first
+        }
+    }
+}
+
+impl Answer {
+    /// The first step of a call just decided: its first target, or the apology when it has
+    /// none (unroutable or rejected).
+    fn first_step(
+        plan: &[PlannedTarget],
+        outcome: Option<CallOutcome>,
+        ring_timeout_secs: u32,
+    ) -> Answer {
+        match (outcome, plan.first()) {
+            (None, Some(target)) => Answer::Connect {
+                target: target.clone(),
+                position: 0,
+                ring_timeout_secs,
+            },
+            _ => Answer::Apology,
+        }
+    }
+
+    /// The step a recorded call is at: its latest attempt, or its end.
+    fn resume(call: &Call, ring_timeout_secs: u32) -> Answer {
+        match call.attempts.last() {
+            Some(attempt) if call.outcome.is_none() => {
+                match call.plan.get(attempt.position as usize) {
+                    Some(target) => Answer::Connect {
+                        target: target.clone(),
+                        position: attempt.position,
+                        ring_timeout_secs,
+                    },
+                    None => Answer::Apology,
+                }
+            }
+            _ if call.outcome == Some(CallOutcome::Completed) => Answer::HangUp,
+            _ => Answer::Apology,
+        }
     }
 }
 

@@ -17,8 +17,9 @@ use switchboard_server::AppState;
 use switchboard_server::json::{MessageBody, Page, json_response, message_response, page_response};
 use switchboard_server::{ApiError, ErrorResponse};
 use switchboard_store::{
-    DeliveryAttempt, EVENT_TYPES, NewWebhookEndpoint, PageRequest, WebhookDelivery,
-    WebhookEndpoint, WebhookEndpointUpdate, event_scope, readable_event_types,
+    CALL_EVENT_TYPES, DeliveryAttempt, EVENT_TYPES, NewWebhookEndpoint, PageRequest,
+    WebhookDelivery, WebhookEndpoint, WebhookEndpointUpdate, event_scope, is_webhook_event_type,
+    readable_event_types,
 };
 use switchboard_webhooks::{check_endpoint_url, generate_secret, public_message_id};
 use utoipa::{IntoParams, ToSchema};
@@ -45,7 +46,7 @@ pub struct EndpointObject {
     url: String,
     #[schema(required = true, example = "Call router sync")]
     description: Option<String>,
-    /// The event types it receives; empty for every type.
+    /// The event types it receives; empty for every change (the call events only when named).
     #[schema(example = json!(["phone_number.updated", "phone_number.released"]))]
     event_types: Vec<String>,
     /// Disabled endpoints receive nothing; their deliveries wait.
@@ -187,7 +188,9 @@ pub struct EndpointRequest {
         example = "https://example.com/switchboard-events"
     )]
     url: String,
-    /// Event types to receive (see `GET /v1/events` for the list); absent or empty for all.
+    /// Event types to receive: those of `GET /v1/events`, and `call.started` and
+    /// `call.completed` (which need `calls:read`); absent or empty for every change event (the
+    /// call events only when named).
     #[schema(example = json!(["phone_number.updated"]))]
     event_types: Option<Vec<String>>,
     #[schema(
@@ -214,7 +217,7 @@ pub struct EndpointUpdateRequest {
         example = "https://example.com/switchboard-events"
     )]
     url: Option<String>,
-    /// Event types to receive; empty for all.
+    /// Event types to receive; empty for every change event (the call events only when named).
     #[schema(example = json!(["phone_number.updated"]))]
     event_types: Option<Vec<String>>,
     /// `null` removes it.
@@ -313,7 +316,7 @@ fn check_readable(types: &[String], scopes: Scopes) -> Result<(), ApiError> {
         None => Ok(()),
         Some((event_type, scope)) => Err(ApiError::ForbiddenBecause(format!(
             "this key may not read {event_type} events (they need {scope}); an endpoint receives only what the key that saves it may read: choose event_types among {}",
-            readable_event_types(scopes).join(", ")
+            readable_event_types(scopes, true).join(", ")
         ))),
     }
 }
@@ -321,7 +324,7 @@ fn check_readable(types: &[String], scopes: Scopes) -> Result<(), ApiError> {
 /// The event types to store for a request: an empty list (every type) stays empty for a key
 /// that may read every type, and becomes the types the key may read otherwise.
 fn stored_event_types(requested: Vec<String>, scopes: Scopes) -> Vec<String> {
-    let readable = readable_event_types(scopes);
+    let readable = readable_event_types(scopes, false);
     if requested.is_empty() && readable.len() < EVENT_TYPES.len() {
         readable.into_iter().map(str::to_owned).collect()
     } else {
@@ -345,10 +348,11 @@ async fn endpoint_fields(
     let event_types = fields.optional_string_list("event_types").map(|types| {
         let mut unique: Vec<String> = Vec::new();
         for t in types {
-            if !EVENT_TYPES.contains(&t.as_str()) {
+            if !is_webhook_event_type(&t) {
                 fields.problem(format!(
-                    "event_types: unknown event type {t:?}; known types: {}",
-                    EVENT_TYPES.join(", ")
+                    "event_types: unknown event type {t:?}; known types: {}, {}",
+                    EVENT_TYPES.join(", "),
+                    CALL_EVENT_TYPES.join(", ")
                 ));
             } else if !unique.contains(&t) {
                 unique.push(t);
