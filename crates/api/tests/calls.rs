@@ -603,6 +603,38 @@ async fn two_replicas_share_the_call_log_and_old_calls_are_forgotten() {
                 Some(json!({"routing": policy})),
             )
             .await;
+        // An endpoint that takes the call's start: its delivery names the caller, so it goes
+        // with the call when the retention period is over.
+        let endpoint = first
+            .store
+            .create_webhook_endpoint(
+                &ws.id,
+                switchboard_store::NewWebhookEndpoint {
+                    url: "https://hooks.example.com/calls".into(),
+                    description: None,
+                    event_types: vec!["call.started".into()],
+                    secret_sealed: vec![0; 32],
+                },
+                &switchboard_store::Actor::cli(),
+            )
+            .await
+            .expect("endpoint");
+        let call_deliveries = || async {
+            let (deliveries, _) = first
+                .store
+                .list_webhook_deliveries(
+                    &ws.id,
+                    &endpoint.id,
+                    switchboard_store::PageRequest { page: 1, limit: 10 },
+                )
+                .await
+                .expect("deliveries")
+                .expect("endpoint");
+            deliveries
+                .into_iter()
+                .map(|d| d.event_type)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
             Twilio { app: &first }
                 .ring("CA-shared", "+14155550100")
@@ -626,6 +658,7 @@ async fn two_replicas_share_the_call_log_and_old_calls_are_forgotten() {
             .await
             .expect("delete");
         assert_eq!(kept, 0);
+        assert_eq!(call_deliveries().await, ["call.started"]);
         let later = Timestamp::from_millis(Timestamp::now().as_millis() + 1000);
         assert_eq!(
             first
@@ -636,6 +669,7 @@ async fn two_replicas_share_the_call_log_and_old_calls_are_forgotten() {
             1
         );
         assert_eq!(calls(&first, &ws.token, "").await["total"], 0);
+        assert!(call_deliveries().await.is_empty());
     }
 }
 
