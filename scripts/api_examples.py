@@ -122,6 +122,10 @@ def main():
             s.call("Unknown, malformed or another workspace's id", "GET", "/v1/organization-phone-numbers/phn_aaaaaaaaaaaa")
             s.call("No key", "GET", f"/v1/organization-phone-numbers/{first}", key="")
             offers = s.call("Search numbers to buy", "GET", "/v1/organization-phone-numbers/plivo-numbers?country_iso=US&type=local")
+            s.call("Search by area code and digits, a page of two (ext)", "GET",
+                   "/v1/organization-phone-numbers/plivo-numbers?country_iso=US&area_code=415&contains=011&limit=2&offset=2")
+            s.call("Search with bad filters", "GET",
+                   "/v1/organization-phone-numbers/plivo-numbers?country_iso=US&area_code=41x&capability=fax")
             s.call("Search without country_iso", "GET", "/v1/organization-phone-numbers/plivo-numbers")
             s.call("Search for a type the sandbox has none of", "GET",
                    "/v1/organization-phone-numbers/plivo-numbers?country_iso=US&type=mobile")

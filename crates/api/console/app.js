@@ -551,6 +551,8 @@ async function buyPage() {
   const country = params.get("country") || enabled[0] || rules[0].country_iso;
   const offered = pricing.filter((p) => p.telephony_provider_id === provider && p.country_iso === country);
   const type = params.get("type") || (offered[0] || {}).type || "local";
+  const areaCode = params.get("area_code") || "";
+  const contains = params.get("contains") || "";
   const rule = rules.find((c) => c.country_iso === country);
   const explain = [];
   if (!enabled.includes(country)) explain.push(h("p", { class: "notice bad" }, `${rule ? rule.country_name : country} is not enabled for this workspace: a purchase there is refused. An operator enables it with switchboard workspace update --countries.`));
@@ -563,7 +565,8 @@ async function buyPage() {
   const form = h("form", { class: "filters card", onsubmit: (event) => {
     event.preventDefault();
     const data = new FormData(form);
-    go(`#/buy${query({ provider: data.get("provider"), country: data.get("country"), type: data.get("type"), search: "1" })}`);
+    go(`#/buy${query({ provider: data.get("provider"), country: data.get("country"), type: data.get("type"),
+      area_code: data.get("area_code").trim(), contains: data.get("contains").trim(), search: "1" })}`);
   } },
     h("label", {}, "Provider", h("select", { name: "provider", onchange: () => go(`#/buy${query({ provider: form.provider.value, country: form.country.value })}`) },
       providers.map((p) => h("option", { value: p, selected: p === provider ? true : null }, p)))),
@@ -572,12 +575,14 @@ async function buyPage() {
         `${c.country_name} (${c.country_iso})${enabled.includes(c.country_iso) ? "" : " — not enabled"}${c.requires_kyc ? " — KYC" : ""}`)))),
     h("label", {}, "Type", h("select", { name: "type" }, offered.map((p) =>
       h("option", { value: p.type, selected: p.type === type ? true : null }, `${typeLabel(p.type)} — ${money(p.monthly_cost_usd)}/month`)))),
+    h("label", {}, "Area code", h("input", { name: "area_code", value: areaCode, inputmode: "numeric", pattern: "[0-9]{1,5}", maxlength: 5, placeholder: "e.g. 415" })),
+    h("label", {}, "Digits anywhere", h("input", { name: "contains", value: contains, inputmode: "numeric", pattern: "[0-9]{1,10}", maxlength: 10, placeholder: "e.g. 2024" })),
     h("div", { class: "actions" }, h("button", { type: "submit", disabled: offered.length ? null : true }, "Search")),
   );
   let results = null;
   if (params.get("search") && offered.length) {
     try {
-      const { data } = await api("GET", `/v1/organization-phone-numbers/plivo-numbers${query({ country_iso: country, type, provider })}`);
+      const { data } = await api("GET", `/v1/organization-phone-numbers/plivo-numbers${query({ country_iso: country, type, provider, area_code: areaCode, contains })}`);
       results = data.objects.length
         ? h("div", { class: "table-wrap" }, h("table", {},
           h("thead", {}, h("tr", {}, h("th", {}, "Number"), h("th", {}, "Type"), h("th", { class: "num" }, "Monthly"), h("th", { class: "num" }, "Setup"), h("th", {}, "Capabilities"), h("th", {}, ""))),
@@ -588,7 +593,7 @@ async function buyPage() {
             h("td", { class: "num" }, money(offer.setup_rate)),
             h("td", {}, [offer.voice_enabled ? "voice" : null, offer.sms_enabled ? "sms" : null].filter(Boolean).join(", ")),
             h("td", {}, h("button", { type: "button", "data-number": offer.number, onclick: () => buy(offer, country, provider) }, "Buy")))))))
-        : h("p", { class: "card muted" }, "No numbers offered for that country and type.");
+        : h("p", { class: "card muted" }, areaCode || contains ? "No numbers offered that match." : "No numbers offered for that country and type.");
     } catch (error) {
       results = errorBox(error);
     }

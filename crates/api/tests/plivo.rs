@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use common::TestApp;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -89,8 +89,14 @@ async fn search(
         .gate(
             &headers,
             format!(
-                "search {account} {}",
-                q.get("country_iso").cloned().unwrap_or_default()
+                "search {account} {}{}{}",
+                q.get("country_iso").cloned().unwrap_or_default(),
+                q.get("pattern")
+                    .map(|p| format!(" pattern={p}"))
+                    .unwrap_or_default(),
+                q.get("services")
+                    .map(|s| format!(" services={s}"))
+                    .unwrap_or_default(),
             ),
         )
         .await
@@ -111,7 +117,24 @@ async fn search(
     } else {
         json!([])
     };
-    let count = objects.as_array().map_or(0, Vec::len);
+    // As Plivo documents them: `pattern` matches the digits after the country code from the
+    // start; `services` keeps the numbers that carry each service named.
+    let pattern = q.get("pattern").cloned().unwrap_or_default();
+    let services = q.get("services").cloned().unwrap_or_default();
+    let objects: Vec<Value> = objects
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|o| {
+            o["number"]
+                .as_str()
+                .is_some_and(|n| n.starts_with(&format!("1{pattern}")))
+                && (!services.contains("sms") || o["sms_enabled"] == json!(true))
+                && (!services.contains("voice") || o["voice_enabled"] == json!(true))
+        })
+        .collect();
+    let count = objects.len();
     axum::Json(json!({
         "api_id": "859428b0-1dd2-11e6-b2dd-0242ac110002",
         "meta": {"limit": 20, "next": null, "offset": 0, "previous": null, "total_count": count},
@@ -207,6 +230,42 @@ async fn search_buy_and_release_through_plivo() {
         assert_eq!(objects[0]["type"], json!("local"));
         assert_eq!(objects[0]["monthly_rental_rate"], json!("0.80"));
         assert_eq!(objects[1]["type"], json!("tollfree"));
+
+        // Filters: the area code and the capability go to Plivo (`pattern`, `services`);
+        // digits anywhere, which Plivo cannot ask for, are filtered here.
+        let search = |query: &'static str| {
+            let (app, token) = (&app, token);
+            async move {
+                app.call(
+                    "GET",
+                    &format!("/v1/organization-phone-numbers/plivo-numbers?country_iso=US&provider=plivo{query}"),
+                    token,
+                    None,
+                )
+                .await
+                .json()
+            }
+        };
+        let toll_free = search("&area_code=800").await;
+        assert_eq!(toll_free["meta"]["total_count"], 1);
+        assert_eq!(toll_free["objects"][0]["number"], json!("+18005550142"));
+        assert!(
+            fake.calls()
+                .contains(&format!("search {AUTH_ID} US pattern=800")),
+            "{:?}",
+            fake.calls()
+        );
+        let texting = search("&capability=sms").await;
+        assert_eq!(texting["meta"]["total_count"], 1);
+        assert_eq!(texting["objects"][0]["number"], json!("+14155552671"));
+        assert!(
+            fake.calls().iter().any(|c| c.ends_with("US services=sms")),
+            "{:?}",
+            fake.calls()
+        );
+        let digits = search("&contains=2671").await;
+        assert_eq!(digits["meta"]["total_count"], 1);
+        assert_eq!(digits["objects"][0]["number"], json!("+14155552671"));
 
         let bought = app
         .call("POST", "/v1/organization-phone-numbers/purchase", token, Some(json!({"phoneNumber": "+14155552671", "telephonyProviderId": "plivo", "countryISO": "US"})))

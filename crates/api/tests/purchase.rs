@@ -8,7 +8,7 @@ use common::{TestApp, contains};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use switchboard_domain::{E164, Money, NumberType};
-use switchboard_providers::{Offer, Provider, ProviderError};
+use switchboard_providers::{NumberSearch, Offer, Provider, ProviderError};
 
 const PURCHASE: &str = "/v1/organization-phone-numbers/purchase";
 const SIP: &str = "/v1/organization-phone-numbers/sip-trunks";
@@ -338,7 +338,7 @@ impl Provider for RecordingProvider {
     fn id(&self) -> &'static str {
         "recording"
     }
-    async fn search(&self, _: &str, _: Option<NumberType>) -> Result<Vec<Offer>, ProviderError> {
+    async fn search(&self, _: &NumberSearch) -> Result<Vec<Offer>, ProviderError> {
         Ok(Vec::new())
     }
     async fn buy(&self, number: &E164) -> Result<Offer, ProviderError> {
@@ -1018,5 +1018,100 @@ async fn blank_sip_credentials_are_refused() {
             )
             .await;
         assert_eq!(listed.json()["total"], json!(0), "nothing was linked");
+    }
+}
+
+/// (ext) Search filters: area code, digits anywhere, capability, and paging, on the sandbox;
+/// every bad value named in one 400.
+#[tokio::test]
+async fn a_search_filters_by_area_code_digits_and_capability_and_pages() {
+    for backend in common::backends() {
+        let app = TestApp::new(backend).await;
+        let ws = app.workspace("Acme").await;
+        app.enable(&ws.id, &["US"], false).await;
+        let search = |query: &'static str| {
+            let (app, token) = (&app, ws.token.clone());
+            async move {
+                app.call(
+                    "GET",
+                    &format!("/v1/organization-phone-numbers/plivo-numbers?country_iso=US{query}"),
+                    Some(&token),
+                    None,
+                )
+                .await
+            }
+        };
+        let numbers = |body: &serde_json::Value| -> Vec<String> {
+            body["objects"]
+                .as_array()
+                .expect("objects")
+                .iter()
+                .map(|o| o["number"].as_str().expect("number").to_owned())
+                .collect()
+        };
+
+        let everything = search("").await.json();
+        assert_eq!(
+            everything["meta"],
+            json!({"total_count": 40, "limit": 100, "offset": 0})
+        );
+
+        let toll_free = search("&area_code=800").await.json();
+        assert_eq!(toll_free["meta"]["total_count"], 20);
+        assert!(
+            toll_free["objects"]
+                .as_array()
+                .expect("objects")
+                .iter()
+                .all(|o| o["type"] == "tollfree")
+        );
+
+        // Toll-free numbers carry no SMS here.
+        let texting = search("&capability=sms").await.json();
+        assert_eq!(texting["meta"]["total_count"], 20);
+        assert!(numbers(&texting).iter().all(|n| n.starts_with("+1415")));
+        assert_eq!(
+            search("&capability=voice,sms").await.json()["meta"]["total_count"],
+            20
+        );
+
+        // Ten numbers of 415 have 011 in them; the second page of four.
+        let page = search("&area_code=415&contains=011&limit=4&offset=2")
+            .await
+            .json();
+        assert_eq!(
+            page["meta"],
+            json!({"total_count": 10, "limit": 4, "offset": 2})
+        );
+        assert_eq!(
+            numbers(&page),
+            [
+                "+14155550112",
+                "+14155550113",
+                "+14155550114",
+                "+14155550115"
+            ]
+        );
+        // A number somebody owns is not offered, and not counted.
+        app.buy(&ws.token, "+14155550110", "US").await;
+        let after = search("&area_code=415&contains=011").await.json();
+        assert_eq!(after["meta"]["total_count"], 9);
+        assert!(!numbers(&after).contains(&"+14155550110".to_owned()));
+        // Past the end: an empty page with the right total.
+        let past = search("&contains=011&offset=50").await.json();
+        assert_eq!(past["objects"], json!([]));
+        assert_eq!(past["meta"]["total_count"], 19);
+
+        let bad = search("&area_code=4a5&contains=&capability=fax&limit=0&offset=-1").await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            bad.json()["message"],
+            json!(
+                "area_code must be 1 to 5 digits (of the national number, without the country code); \
+                 contains must be 1 to 10 digits (of the national number, without the country code); \
+                 capability must be voice, sms or voice,sms (not \"fax\"); \
+                 limit must be an integer from 1 to 100; offset must be an integer from 0 to 10000"
+            )
+        );
     }
 }

@@ -616,18 +616,26 @@ async fn an_operator_does_every_task_in_the_console() {
     // Buy: KYC and country rules are explained before the click; a double click buys once.
     open(&client, &base, "/console/#/buy?country=IN&type=local").await;
     wait_text(&client, ".notice", "requires a KYC-verified workspace").await;
-    open(
-        &client,
-        &base,
-        "/console/#/buy?country=US&type=local&search=1",
-    )
-    .await;
+    // The search narrowed to an area code and digits the number must contain.
+    open(&client, &base, "/console/#/buy?country=US&type=local").await;
+    fill(&client, "input[name=area_code]", "415").await;
+    fill(&client, "input[name=contains]", "0115").await;
+    click(&client, "form.filters button[type=submit]").await;
     let offer = wait_text(&client, "td button", "Buy").await;
     let offered = offer
         .attr("data-number")
         .await
         .expect("attr")
         .expect("number");
+    assert_eq!(offered, "+14155550115", "the one number that matches");
+    assert_eq!(
+        client
+            .find_all(Locator::Css("td button[data-number]"))
+            .await
+            .expect("offers")
+            .len(),
+        1
+    );
     screenshot(&client, "buy").await;
     offer.click().await.expect("buy");
     find(

@@ -11,6 +11,8 @@ pub struct E164 {
     number: String,
     country_code: String,
     derived_type: NumberType,
+    /// Digits of the country calling code (`1` for `+1…`), so the national number is the rest.
+    calling_code_len: usize,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -80,6 +82,7 @@ impl E164 {
             number: parsed.format().mode(Mode::E164).to_string(),
             country_code: country_code.to_owned(),
             derived_type,
+            calling_code_len: parsed.code().value().to_string().len(),
         })
     }
 
@@ -90,6 +93,11 @@ impl E164 {
     /// ISO 3166-1 alpha-2 region of the number (`IN`).
     pub fn country_code(&self) -> &str {
         &self.country_code
+    }
+
+    /// The digits after the country calling code (`4155550100` for `+14155550100`).
+    pub fn national_digits(&self) -> &str {
+        &self.number[1 + self.calling_code_len..]
     }
 
     /// The type libphonenumber derives from the number's range.
@@ -247,6 +255,15 @@ pub const NICKNAME_MAX_CHARS: usize = 255;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_national_digits_follow_the_calling_code() {
+        let national = |n: &str| E164::parse(n).expect(n).national_digits().to_owned();
+        assert_eq!(national("+14155550100"), "4155550100");
+        assert_eq!(national("+442079460100"), "2079460100");
+        assert_eq!(national("+912234567800"), "2234567800");
+        assert_eq!(national("+61298765400"), "298765400");
+    }
 
     #[test]
     fn e164_form_is_plus_and_digits() {

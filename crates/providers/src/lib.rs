@@ -28,6 +28,51 @@ pub struct Offer {
     pub mms: bool,
 }
 
+/// What a search for numbers asks for. A provider passes on to its API what that can filter,
+/// and every answer is put through [`NumberSearch::matches`] as well, so a filter a carrier
+/// lacks still holds (over the numbers it answered).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NumberSearch {
+    /// ISO 3166-1 alpha-2.
+    pub country_iso: String,
+    pub number_type: Option<NumberType>,
+    /// Digits the national number starts with (an area code: `415`, `20`).
+    pub area_code: Option<String>,
+    /// Digits somewhere in the national number.
+    pub contains: Option<String>,
+    /// Only numbers that carry voice calls.
+    pub voice: bool,
+    /// Only numbers that carry SMS.
+    pub sms: bool,
+}
+
+impl NumberSearch {
+    /// Every number of a country.
+    pub fn country(country_iso: &str) -> Self {
+        Self {
+            country_iso: country_iso.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// Whether `offer` is one of the numbers asked for.
+    pub fn matches(&self, offer: &Offer) -> bool {
+        let national = offer.number.national_digits();
+        offer.number.country_code() == self.country_iso
+            && self.number_type.is_none_or(|t| t == offer.number_type)
+            && self
+                .area_code
+                .as_deref()
+                .is_none_or(|area| national.starts_with(area))
+            && self
+                .contains
+                .as_deref()
+                .is_none_or(|digits| national.contains(digits))
+            && (!self.voice || offer.voice)
+            && (!self.sms || offer.sms)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     /// The provider does not offer this number (any more).
@@ -45,12 +90,8 @@ pub enum ProviderError {
 pub trait Provider: Send + Sync + std::fmt::Debug {
     /// The `telephonyProviderId` clients use for it.
     fn id(&self) -> &'static str;
-    /// Numbers for sale in a country (ISO alpha-2), optionally of one type.
-    async fn search(
-        &self,
-        country_iso: &str,
-        number_type: Option<NumberType>,
-    ) -> Result<Vec<Offer>, ProviderError>;
+    /// Numbers for sale that match `search` (see [`NumberSearch::matches`]).
+    async fn search(&self, search: &NumberSearch) -> Result<Vec<Offer>, ProviderError>;
     /// Buys `number`; returns what was bought.
     async fn buy(&self, number: &E164) -> Result<Offer, ProviderError>;
     /// Gives `number` back.

@@ -4,7 +4,7 @@
 //! It keeps no state: who owns a number is Switchboard's database's business, and search
 //! results are filtered against it by the caller.
 
-use crate::{Offer, Provider, ProviderError};
+use crate::{NumberSearch, Offer, Provider, ProviderError};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use switchboard_domain::{E164, Money, NumberType};
@@ -91,14 +91,11 @@ impl Provider for SandboxProvider {
         Self::ID
     }
 
-    async fn search(
-        &self,
-        country_iso: &str,
-        number_type: Option<NumberType>,
-    ) -> Result<Vec<Offer>, ProviderError> {
+    async fn search(&self, search: &NumberSearch) -> Result<Vec<Offer>, ProviderError> {
+        let country_iso = search.country_iso.as_str();
         // A type the catalogue has none of in that country is said so, rather than shown as
         // an empty list that looks like "sold out".
-        if let Some(wanted) = number_type {
+        if let Some(wanted) = search.number_type {
             let types: Vec<&str> = RANGES
                 .iter()
                 .filter(|(country, _, _)| *country == country_iso)
@@ -114,8 +111,7 @@ impl Provider for SandboxProvider {
         }
         Ok(self
             .catalogue()
-            .filter(|offer| offer.number.country_code() == country_iso)
-            .filter(|offer| number_type.is_none_or(|t| t == offer.number_type))
+            .filter(|offer| search.matches(offer))
             .collect())
     }
 
@@ -133,6 +129,13 @@ impl Provider for SandboxProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn of_type(country: &str, number_type: NumberType) -> NumberSearch {
+        NumberSearch {
+            number_type: Some(number_type),
+            ..NumberSearch::country(country)
+        }
+    }
 
     fn priced_everywhere() -> SandboxProvider {
         SandboxProvider::new(RANGES.iter().map(|(country, number_type, _)| SandboxPrice {
@@ -170,7 +173,7 @@ mod tests {
     #[tokio::test]
     async fn a_type_the_catalogue_lacks_is_named() {
         let sandbox = priced_everywhere();
-        match sandbox.search("US", Some(NumberType::Mobile)).await {
+        match sandbox.search(&of_type("US", NumberType::Mobile)).await {
             Err(ProviderError::Rejected(reason)) => {
                 assert_eq!(
                     reason,
@@ -181,7 +184,7 @@ mod tests {
         }
         assert!(
             sandbox
-                .search("CA", Some(NumberType::Local))
+                .search(&of_type("CA", NumberType::Local))
                 .await
                 .is_ok_and(|o| o.len() == 20)
         );
@@ -191,7 +194,7 @@ mod tests {
     async fn search_and_buy() {
         let sandbox = priced_everywhere();
         let offers = sandbox
-            .search("IN", Some(NumberType::Mobile))
+            .search(&of_type("IN", NumberType::Mobile))
             .await
             .unwrap_or_default();
         assert_eq!(offers.len(), NUMBERS_PER_RANGE as usize);
@@ -203,6 +206,23 @@ mod tests {
         let bought = sandbox.buy(&offers[3].number).await.expect("offered");
         assert_eq!(bought, offers[3]);
         let elsewhere = E164::parse("+14155552671").expect("valid");
+        let filtered = sandbox
+            .search(&NumberSearch {
+                area_code: Some("415".into()),
+                contains: Some("011".into()),
+                sms: true,
+                ..NumberSearch::country("US")
+            })
+            .await
+            .unwrap_or_default();
+        let numbers: Vec<&str> = filtered.iter().map(|o| o.number.as_str()).collect();
+        assert_eq!(
+            numbers,
+            (10..=19)
+                .map(|i| format!("+141555501{i}"))
+                .collect::<Vec<_>>(),
+            "numbers of area code 415 with 011 in them, that carry SMS"
+        );
         assert!(matches!(
             sandbox.buy(&elsewhere).await,
             Err(ProviderError::NotOffered)

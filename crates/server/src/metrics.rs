@@ -12,8 +12,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, OnceLock, PoisonError, RwLock};
 use std::time::Instant;
-use switchboard_domain::{E164, NumberType};
-use switchboard_providers::{Offer, Provider, ProviderError};
+use switchboard_domain::E164;
+use switchboard_providers::{NumberSearch, Offer, Provider, ProviderError};
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -214,13 +214,9 @@ impl Provider for Instrumented {
         self.0.id()
     }
 
-    async fn search(
-        &self,
-        country_iso: &str,
-        number_type: Option<NumberType>,
-    ) -> Result<Vec<Offer>, ProviderError> {
+    async fn search(&self, search: &NumberSearch) -> Result<Vec<Offer>, ProviderError> {
         let started = Instant::now();
-        let result = self.0.search(country_iso, number_type).await;
+        let result = self.0.search(search).await;
         self.record("search", started, &result);
         result
     }

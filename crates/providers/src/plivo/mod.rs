@@ -9,12 +9,15 @@
 
 pub mod voice;
 
-use crate::{Offer, Provider, ProviderError};
+use crate::{NumberSearch, Offer, Provider, ProviderError};
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::fmt;
 use std::time::Duration;
 use switchboard_domain::{E164, Money, NumberType};
+
+/// Numbers one search asks Plivo for (its most): the filters Plivo lacks apply to these.
+pub const SEARCH_LIMIT: u32 = 20;
 
 #[derive(Clone)]
 pub struct PlivoConfig {
@@ -170,17 +173,27 @@ impl Provider for PlivoProvider {
         Self::ID
     }
 
-    async fn search(
-        &self,
-        country_iso: &str,
-        number_type: Option<NumberType>,
-    ) -> Result<Vec<Offer>, ProviderError> {
+    async fn search(&self, search: &NumberSearch) -> Result<Vec<Offer>, ProviderError> {
         let mut query = vec![
-            ("country_iso", country_iso.to_owned()),
-            ("limit", "20".to_owned()),
+            ("country_iso", search.country_iso.clone()),
+            ("limit", SEARCH_LIMIT.to_string()),
         ];
-        if let Some(number_type) = number_type {
+        if let Some(number_type) = search.number_type {
             query.push(("type", plivo_type(number_type).to_owned()));
+        }
+        // Plivo's `pattern` matches the digits after the country code from the start: an area
+        // code, or a whole national number. `contains` it cannot: that is filtered below.
+        if let Some(area_code) = &search.area_code {
+            query.push(("pattern", area_code.clone()));
+        }
+        let services = match (search.voice, search.sms) {
+            (true, true) => Some("voice,sms"),
+            (true, false) => Some("voice"),
+            (false, true) => Some("sms"),
+            (false, false) => None,
+        };
+        if let Some(services) = services {
+            query.push(("services", services.to_owned()));
         }
         let page: SearchPage = self
             .send(self.http.get(self.url("PhoneNumber/")).query(&query))
@@ -194,6 +207,7 @@ impl Provider for PlivoProvider {
             .objects
             .into_iter()
             .filter_map(PlivoNumber::into_offer)
+            .filter(|offer| search.matches(offer))
             .collect())
     }
 
@@ -202,7 +216,10 @@ impl Provider for PlivoProvider {
         // Plivo's buy answer confirms the number only; the terms come from its search, which
         // is asked for this exact number first.
         let offer = self
-            .search(number.country_code(), None)
+            .search(&NumberSearch {
+                area_code: Some(number.national_digits().to_owned()),
+                ..NumberSearch::country(number.country_code())
+            })
             .await?
             .into_iter()
             .find(|offer| offer.number == *number)

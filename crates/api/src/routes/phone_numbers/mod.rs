@@ -14,7 +14,7 @@ use switchboard_domain::{
     AgentId, Capabilities, E164, Money, NICKNAME_MAX_CHARS, NumberStatus, NumberType, PhoneNumber,
     PhoneNumberId, RoutingPolicy, Scope, Timestamp,
 };
-use switchboard_providers::{Offer, Provider, ProviderError};
+use switchboard_providers::{NumberSearch, Offer, Provider, ProviderError};
 use switchboard_server::ApiError;
 use switchboard_server::AppState;
 use switchboard_server::ErrorResponse;

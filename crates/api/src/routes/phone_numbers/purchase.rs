@@ -38,8 +38,17 @@ pub struct AvailableNumbers {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchMeta {
+    /// How many numbers match (over the ones the provider answered: see `limit`).
     total_count: usize,
+    /// (ext) The page's size and where it starts in the matches.
+    #[schema(example = 100)]
+    limit: usize,
+    #[schema(example = 0)]
+    offset: usize,
 }
+
+/// Most numbers one page of a search holds (and the default).
+const SEARCH_PAGE_MAX: usize = 100;
 
 /// The query of a search.
 #[derive(Debug, IntoParams)]
@@ -58,6 +67,22 @@ pub struct SearchQuery {
     /// Provider to search; the default provider when absent.
     #[param(example = "sandbox")]
     provider: Option<String>,
+    /// (ext) Digits the national number starts with (without the country code): an area
+    /// code such as `415`, or `20` for London.
+    #[param(pattern = "^[0-9]{1,5}$", example = "415")]
+    area_code: Option<String>,
+    /// (ext) Digits found anywhere in the national number.
+    #[param(pattern = "^[0-9]{1,10}$", example = "555")]
+    contains: Option<String>,
+    /// (ext) `voice`, `sms` or `voice,sms`: only numbers that carry them.
+    #[param(pattern = "^(voice|sms)(,(voice|sms))?$", example = "voice")]
+    capability: Option<String>,
+    /// (ext) Numbers in one page, 1 to 100 (default 100).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// (ext) Matches to skip (default 0).
+    #[param(minimum = 0, maximum = 10000)]
+    offset: Option<u32>,
 }
 
 impl From<Offer> for AvailableNumber {
@@ -92,7 +117,7 @@ impl From<Offer> for AvailableNumber {
     params(SearchQuery),
     responses(
         (status = 200, description = "Numbers on offer.", body = AvailableNumbers),
-        (status = 400, description = "`country_iso` is missing or unknown, or `type` or `provider` is invalid.", body = ErrorResponse,
+        (status = 400, description = "`country_iso` is missing or unknown, or `type`, `provider` or a filter (`area_code`, `contains`, `capability`, `limit`, `offset`) is invalid.", body = ErrorResponse,
             example = json!({"statusCode": 400, "message": "country_iso is required", "error": "Bad Request"})),
         (status = 502, description = "The provider could not be reached.", body = ErrorResponse),
     )
@@ -109,14 +134,12 @@ pub async fn search_available(
         .map(|c| c.trim().to_ascii_uppercase())
         .filter(|c| !c.is_empty())
         .ok_or_else(|| ApiError::bad_request("country_iso is required"))?;
-    let number_type = match query.get("type") {
-        Some(t) => {
-            Some(NumberType::parse(t).map_err(|e| ApiError::bad_request(format!("type {e}")))?)
-        }
-        None => None,
-    };
+    let (search, page) = search_filters(country, &query)?;
     let countries = state.store.countries().await?;
-    if !countries.iter().any(|c| c.country_iso == country) {
+    if !countries
+        .iter()
+        .any(|c| c.country_iso == search.country_iso)
+    {
         let known: Vec<&str> = countries.iter().map(|c| c.country_iso.as_str()).collect();
         return Err(ApiError::bad_request(format!(
             "country_iso must be one of: {}",
@@ -134,28 +157,108 @@ pub async fn search_available(
             .ok_or_else(|| ApiError::Internal("no provider configured".into()))?,
     };
     let offers = provider
-        .search(&country, number_type)
+        .search(&search)
         .await
         .map_err(|e| provider_failure(provider.as_ref(), e))?;
     // Never offer a number that someone here already owns (or is buying).
     let numbers: Vec<E164> = offers.iter().map(|o| o.number.clone()).collect();
     let taken = state.store.registered_numbers(&numbers).await?;
-    let objects: Vec<AvailableNumber> = offers
+    let matching: Vec<Offer> = offers
         .into_iter()
-        .filter(|o| !taken.contains(&o.number))
+        .filter(|o| !taken.contains(&o.number) && search.matches(o))
+        .collect();
+    let total = matching.len();
+    let objects: Vec<AvailableNumber> = matching
+        .into_iter()
+        .skip(page.offset)
+        .take(page.limit)
         .map(AvailableNumber::from)
         .collect();
     let api_id = request_id
         .and_then(|axum::Extension(id)| id.header_value().to_str().ok().map(str::to_owned))
         .unwrap_or_default();
-    let total = objects.len();
     Ok(json_response(
         StatusCode::OK,
         &AvailableNumbers {
             api_id,
             objects,
-            meta: SearchMeta { total_count: total },
+            meta: SearchMeta {
+                total_count: total,
+                limit: page.limit,
+                offset: page.offset,
+            },
         },
+    ))
+}
+
+/// Which page of a search's matches to answer.
+#[derive(Clone, Copy, Debug)]
+struct SearchPage {
+    limit: usize,
+    offset: usize,
+}
+
+/// The search's filters and page from its query; every problem in one 400.
+fn search_filters(
+    country_iso: String,
+    query: &HashMap<String, String>,
+) -> Result<(NumberSearch, SearchPage), ApiError> {
+    let mut problems = Vec::new();
+    let number_type = query.get("type").and_then(|t| {
+        NumberType::parse(t)
+            .map_err(|e| problems.push(format!("type {e}")))
+            .ok()
+    });
+    let mut digits = |name: &str, max: usize| {
+        let value = query.get(name)?.trim();
+        if !value.is_empty() && value.len() <= max && value.bytes().all(|b| b.is_ascii_digit()) {
+            Some(value.to_owned())
+        } else {
+            problems.push(format!(
+                "{name} must be 1 to {max} digits (of the national number, without the country code)"
+            ));
+            None
+        }
+    };
+    let area_code = digits("area_code", 5);
+    let contains = digits("contains", 10);
+    let (mut voice, mut sms) = (false, false);
+    if let Some(list) = query.get("capability") {
+        for capability in list.split(',').map(str::trim) {
+            match capability {
+                "voice" => voice = true,
+                "sms" => sms = true,
+                other => problems.push(format!(
+                    "capability must be voice, sms or voice,sms (not {other:?})"
+                )),
+            }
+        }
+    }
+    let mut bounded = |name: &str, min: usize, max: usize, default: usize| match query.get(name) {
+        None => default,
+        Some(text) => match text.trim().parse::<usize>() {
+            Ok(n) if (min..=max).contains(&n) => n,
+            _ => {
+                problems.push(format!("{name} must be an integer from {min} to {max}"));
+                default
+            }
+        },
+    };
+    let limit = bounded("limit", 1, SEARCH_PAGE_MAX, SEARCH_PAGE_MAX);
+    let offset = bounded("offset", 0, 10_000, 0);
+    if !problems.is_empty() {
+        return Err(ApiError::bad_request(problems.join("; ")));
+    }
+    Ok((
+        NumberSearch {
+            country_iso,
+            number_type,
+            area_code,
+            contains,
+            voice,
+            sms,
+        },
+        SearchPage { limit, offset },
     ))
 }
 
@@ -436,10 +539,13 @@ pub(super) async fn refuse_provider_stock(state: &AppState, number: &E164) -> Re
         let Some(provider) = state.providers.get(id) else {
             continue;
         };
-        match provider
-            .search(number.country_code(), Some(number.derived_type()))
-            .await
-        {
+        // Asked for this one number: its type, and all of its national digits.
+        let search = NumberSearch {
+            number_type: Some(number.derived_type()),
+            area_code: Some(number.national_digits().to_owned()),
+            ..NumberSearch::country(number.country_code())
+        };
+        match provider.search(&search).await {
             Ok(offers) if offers.iter().any(|offer| offer.number == *number) => {
                 return Err(ApiError::Conflict(format!(
                     "Phone number is for sale by {id}: buy it with POST /v1/organization-phone-numbers/purchase instead of linking it"
