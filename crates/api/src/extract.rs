@@ -334,3 +334,19 @@ fn page_request(
     let limit = parse("limit", limit, 20, MAX_LIMIT);
     PageRequest { page, limit }
 }
+
+/// The RFC 3339 time in the query parameter `name`, when given; a value that is not one (an
+/// empty one included) is added to `problems`.
+pub fn query_time(
+    query: &std::collections::HashMap<String, String>,
+    name: &str,
+    problems: &mut Vec<String>,
+) -> Option<switchboard_domain::Timestamp> {
+    let text = query.get(name)?.trim();
+    switchboard_domain::Timestamp::parse_rfc3339(text).or_else(|| {
+        problems.push(format!(
+            "{name} must be an RFC 3339 time, e.g. 2026-11-30T09:00:00Z"
+        ));
+        None
+    })
+}

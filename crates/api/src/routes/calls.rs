@@ -2,14 +2,14 @@
 //! went and how it ended.
 
 use crate::auth::Authenticated;
-use crate::extract::page_from_query;
+use crate::extract::{page_from_query, query_time};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 use std::collections::HashMap;
-use switchboard_domain::{AgentId, CallId, CallOutcome, PhoneNumberId, Scope, Timestamp};
+use switchboard_domain::{AgentId, CallId, CallOutcome, PhoneNumberId, Scope};
 use switchboard_server::json::{Page, json_response, page_response};
 use switchboard_server::{ApiError, AppState, ErrorResponse};
 use switchboard_store::{CallFilter, CallObject};
@@ -65,17 +65,8 @@ fn call_filter(query: &HashMap<String, String>, problems: &mut Vec<String>) -> O
     let text = |name: &str| query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
     // An empty time or outcome is a value, and not a valid one.
     let given = |name: &str| query.get(name).map(|v| v.trim());
-    let mut time = |name: &str| {
-        given(name).and_then(|t| {
-            Timestamp::parse_rfc3339(t).or_else(|| {
-                problems.push(format!(
-                    "{name} must be an RFC 3339 time, e.g. 2026-11-30T09:00:00Z"
-                ));
-                None
-            })
-        })
-    };
-    let (since, until) = (time("since"), time("until"));
+    let since = query_time(query, "since", problems);
+    let until = query_time(query, "until", problems);
     let outcome = given("outcome").and_then(|o| {
         CallOutcome::parse(o).or_else(|| {
             let names: Vec<&str> = CallOutcome::ALL.iter().map(|o| o.as_str()).collect();

@@ -3,7 +3,7 @@
 //! keeps a copy in sync.
 
 use crate::auth::Authenticated;
-use crate::extract::page_from_query;
+use crate::extract::{page_from_query, query_time};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -11,7 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use std::collections::HashMap;
-use switchboard_domain::{Scope, SealingKey, Timestamp, WorkspaceId};
+use switchboard_domain::{Scope, SealingKey, WorkspaceId};
 use switchboard_server::AppState;
 use switchboard_server::json::{Page, json_response, page_response};
 use switchboard_server::{ApiError, ErrorResponse};
@@ -166,17 +166,8 @@ pub struct EventsQuery {
 /// The filters of the query; bad values are added to `problems`.
 fn event_filter(query: &HashMap<String, String>, problems: &mut Vec<String>) -> EventFilter {
     let text = |name: &str| query.get(name).map(|v| v.trim().to_owned());
-    let mut time = |name: &str| {
-        text(name).and_then(|t| {
-            Timestamp::parse_rfc3339(&t).or_else(|| {
-                problems.push(format!(
-                    "{name} must be an RFC 3339 time, e.g. 2024-01-15T07:00:00Z"
-                ));
-                None
-            })
-        })
-    };
-    let (since, until) = (time("since"), time("until"));
+    let since = query_time(query, "since", problems);
+    let until = query_time(query, "until", problems);
     let event_type = text("type");
     if let Some(t) = &event_type
         && !EVENT_TYPES.contains(&t.as_str())

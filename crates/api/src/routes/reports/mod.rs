@@ -104,17 +104,8 @@ pub fn call_period(
     workspace: &switchboard_domain::WorkspaceId,
     problems: &mut Vec<String>,
 ) -> Option<CallPeriod> {
-    let mut time = |name: &str| {
-        query.get(name).and_then(|text| {
-            Timestamp::parse_rfc3339(text.trim()).or_else(|| {
-                problems.push(format!(
-                    "{name} must be an RFC 3339 time, e.g. 2026-11-01T00:00:00Z"
-                ));
-                None
-            })
-        })
-    };
-    let (since, until) = (time("since"), time("until"));
+    let since = crate::extract::query_time(query, "since", problems);
+    let until = crate::extract::query_time(query, "until", problems);
     let since = since?;
     let until = until.unwrap_or_else(Timestamp::now);
     if since >= until {
