@@ -13,6 +13,7 @@ use switchboard_domain::{
     Capabilities, E164, Money, NICKNAME_MAX_CHARS, NumberStatus, NumberType, PhoneNumberId,
     WorkspaceId,
 };
+use switchboard_providers::Provider;
 use switchboard_store::{Actor, NewPhoneNumber, Store, StoreError};
 
 const COLUMNS: &[&str] = &[
@@ -431,6 +432,91 @@ pub async fn import_csv(
         }
         Err(other) => Err(other.into()),
     }
+}
+
+/// Takes over the numbers the account holds at `provider` (`numbers import --from`): those
+/// no workspace holds are imported into `workspace` in one transaction, as the provider
+/// lists them (type, capabilities, monthly cost); those already in `workspace` are left as
+/// they are, so a second run imports nothing; those another workspace holds are named and
+/// not imported. With `dry_run`, says the same and imports nothing.
+pub async fn import_held(
+    store: &dyn Store,
+    workspace: &WorkspaceId,
+    provider: &dyn Provider,
+    dry_run: bool,
+) -> Result<serde_json::Value> {
+    let spinner = ProgressBar::new_spinner()
+        .with_message(format!("listing the numbers held at {}", provider.id()));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let listed = provider.held_numbers().await;
+    spinner.finish_and_clear();
+    let held =
+        listed.with_context(|| format!("cannot list the numbers held at {}", provider.id()))?;
+    let numbers: Vec<E164> = held.iter().map(|offer| offer.number.clone()).collect();
+    let registered = store.registered_numbers(&numbers).await?;
+    let (mut already_here, mut elsewhere) = (Vec::new(), Vec::new());
+    for number in &registered {
+        match store.find_call_route(number.as_str()).await? {
+            Some(route) if route.number.workspace_id == *workspace => {
+                already_here.push(number.to_string())
+            }
+            _ => elsewhere.push(number.to_string()),
+        }
+    }
+    already_here.sort();
+    elsewhere.sort();
+    let new: Vec<NewPhoneNumber> = held
+        .into_iter()
+        .filter(|offer| !registered.contains(&offer.number))
+        .map(|offer| NewPhoneNumber {
+            number: offer.number,
+            number_type: offer.number_type,
+            monthly_cost: offer.monthly_cost,
+            capabilities: Capabilities {
+                voice: offer.voice,
+                sms: offer.sms,
+            },
+            label: None,
+            nickname: None,
+            inbound_agent_id: None,
+            status: NumberStatus::Active,
+            provider: provider.id().to_owned(),
+            sip_trunk_enabled: false,
+        })
+        .collect();
+    let to_import: Vec<String> = new.iter().map(|row| row.number.to_string()).collect();
+    if dry_run {
+        return Ok(serde_json::json!({
+            "dry_run": true,
+            "would_import": to_import,
+            "already_here": already_here,
+            "held_by_another_workspace": elsewhere,
+        }));
+    }
+    let ids = if new.is_empty() {
+        Vec::new()
+    } else {
+        match store
+            .import_phone_numbers(workspace, new, &Actor::cli())
+            .await
+        {
+            Ok(ids) => ids,
+            Err(StoreError::Conflict(message)) => {
+                bail!(
+                    "nothing imported from {}: {message}; run it again",
+                    provider.id()
+                )
+            }
+            Err(other) => return Err(other.into()),
+        }
+    };
+    Ok(serde_json::json!({
+        "imported": ids.len(),
+        "ids": ids.iter().map(|id| id.as_str()).collect::<Vec<_>>(),
+        "numbers": to_import,
+        "already_here": already_here,
+        "held_by_another_workspace": elsewhere,
+    }))
 }
 
 /// The import's error: a summary line, then one line per bad row.

@@ -144,22 +144,8 @@ struct ServeArgs {
     /// the SQLite database (<database>.key, mode 0600) is used, and created if missing.
     #[arg(long, env = "SWITCHBOARD_SECRET_KEY", hide_env_values = true)]
     secret_key: Option<String>,
-    /// Plivo auth id; with the token, enables the `plivo` provider.
-    #[arg(long, env = "SWITCHBOARD_PLIVO_AUTH_ID")]
-    plivo_auth_id: Option<String>,
-    /// Plivo auth token; also checks X-Plivo-Signature-V3 on /carriers/plivo/*.
-    #[arg(long, env = "SWITCHBOARD_PLIVO_AUTH_TOKEN", hide_env_values = true)]
-    plivo_auth_token: Option<String>,
-    /// Plivo API base URL.
-    #[arg(
-        long,
-        env = "SWITCHBOARD_PLIVO_BASE_URL",
-        default_value = "https://api.plivo.com"
-    )]
-    plivo_base_url: String,
-    /// Timeout of each call to Plivo, in seconds.
-    #[arg(long, env = "SWITCHBOARD_PLIVO_TIMEOUT_SECS", default_value_t = 10)]
-    plivo_timeout_secs: u64,
+    #[command(flatten)]
+    plivo: PlivoArgs,
     /// The address carriers reach this server at (https://switchboard.example.com): their
     /// signatures cover the URL they called, which behind a proxy is not the one seen here.
     #[arg(long, env = "SWITCHBOARD_PUBLIC_URL", value_parser = parse_public_url)]
@@ -264,16 +250,72 @@ enum KeyCommand {
     },
 }
 
+/// The Plivo account, for `serve` and for `numbers import --from plivo`.
+#[derive(clap::Args, Debug)]
+struct PlivoArgs {
+    /// Plivo auth id; with the token, enables the `plivo` provider.
+    #[arg(long, env = "SWITCHBOARD_PLIVO_AUTH_ID")]
+    plivo_auth_id: Option<String>,
+    /// Plivo auth token; also checks X-Plivo-Signature-V3 on /carriers/plivo/*.
+    #[arg(long, env = "SWITCHBOARD_PLIVO_AUTH_TOKEN", hide_env_values = true)]
+    plivo_auth_token: Option<String>,
+    /// Plivo API base URL.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_PLIVO_BASE_URL",
+        default_value = "https://api.plivo.com"
+    )]
+    plivo_base_url: String,
+    /// Timeout of each call to Plivo, in seconds.
+    #[arg(long, env = "SWITCHBOARD_PLIVO_TIMEOUT_SECS", default_value_t = 10)]
+    plivo_timeout_secs: u64,
+}
+
+impl PlivoArgs {
+    /// The account, when both its id and token are given.
+    fn config(&self) -> Result<Option<switchboard_providers::PlivoConfig>> {
+        match (&self.plivo_auth_id, &self.plivo_auth_token) {
+            (Some(auth_id), Some(auth_token)) => Ok(Some(switchboard_providers::PlivoConfig {
+                auth_id: auth_id.clone(),
+                auth_token: auth_token.clone(),
+                base_url: self.plivo_base_url.clone(),
+                timeout: Duration::from_secs(self.plivo_timeout_secs.max(1)),
+            })),
+            (None, None) => Ok(None),
+            _ => {
+                bail!("Plivo needs both SWITCHBOARD_PLIVO_AUTH_ID and SWITCHBOARD_PLIVO_AUTH_TOKEN")
+            }
+        }
+    }
+}
+
+/// A provider whose account's numbers `numbers import --from` takes over.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ImportSource {
+    Plivo,
+}
+
 #[derive(Subcommand, Debug)]
 enum NumbersCommand {
-    /// Import numbers from a CSV file, all or nothing; prints {"imported","ids"}.
+    /// Import numbers from a CSV file, or every number a provider account holds (--from), all
+    /// or nothing; prints {"imported","ids"} (with --dry-run, what would be imported).
     Import {
         /// The workspace's id (ws_…) the numbers are imported into.
         #[arg(long)]
         workspace: String,
         /// The CSV file: a header line naming the columns (phone_number required), then one
         /// number per line; an export reads back as it is.
-        file: PathBuf,
+        #[arg(required_unless_present = "from", conflicts_with = "from")]
+        file: Option<PathBuf>,
+        /// Take over the numbers the account holds at this provider (its credentials as for
+        /// `serve`); those already here are left alone, so running it again changes nothing.
+        #[arg(long, value_enum)]
+        from: Option<ImportSource>,
+        /// With --from: print what would be imported, and import nothing.
+        #[arg(long, requires = "from")]
+        dry_run: bool,
+        #[command(flatten)]
+        plivo: PlivoArgs,
     },
     /// Count and monthly cost of a workspace's numbers, in total and grouped; prints the
     /// summary the API's /summary answers.
@@ -497,10 +539,28 @@ async fn run(cli: Cli) -> Result<()> {
             };
             export::export(store.as_ref(), &workspace, format).await
         }
-        Command::Numbers(NumbersCommand::Import { workspace, file }) => {
+        Command::Numbers(NumbersCommand::Import {
+            workspace,
+            file,
+            from,
+            dry_run,
+            plivo,
+        }) => {
             let store = database::open(&url).await?;
             let workspace = existing_workspace(store.as_ref(), &workspace).await?;
-            let ids = import::import_csv(store.as_ref(), &workspace, &file).await?;
+            let ids = match (file, from) {
+                (Some(file), _) => import::import_csv(store.as_ref(), &workspace, &file).await?,
+                (None, Some(ImportSource::Plivo)) => {
+                    let config = plivo.config()?.context(
+                        "--from plivo needs the Plivo account: SWITCHBOARD_PLIVO_AUTH_ID and SWITCHBOARD_PLIVO_AUTH_TOKEN (or --plivo-auth-id and --plivo-auth-token)",
+                    )?;
+                    let provider = switchboard_providers::PlivoProvider::new(config)?;
+                    let found =
+                        import::import_held(store.as_ref(), &workspace, &provider, dry_run).await?;
+                    return output::print_json(&found);
+                }
+                (None, None) => bail!("give a CSV file or --from"),
+            };
             output::print_json(&serde_json::json!({
                 "imported": ids.len(),
                 "ids": ids.iter().map(|id| id.as_str()).collect::<Vec<_>>(),
@@ -526,17 +586,8 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
     let store: Arc<dyn Store> = database::open(url).await?;
     switchboard_domain::load_phone_metadata();
     // The token alone is enough to check Plivo's signed voice callbacks.
-    let plivo_voice_token = args.plivo_auth_token.clone();
-    let plivo = match (args.plivo_auth_id, args.plivo_auth_token) {
-        (Some(auth_id), Some(auth_token)) => Some(switchboard_providers::PlivoConfig {
-            auth_id,
-            auth_token,
-            base_url: args.plivo_base_url,
-            timeout: Duration::from_secs(args.plivo_timeout_secs.max(1)),
-        }),
-        (None, None) => None,
-        _ => bail!("Plivo needs both SWITCHBOARD_PLIVO_AUTH_ID and SWITCHBOARD_PLIVO_AUTH_TOKEN"),
-    };
+    let plivo_voice_token = args.plivo.plivo_auth_token.clone();
+    let plivo = args.plivo.config()?;
     let providers = switchboard_api::default_providers(store.as_ref(), plivo)
         .await
         .map_err(|e| anyhow::anyhow!("cannot set up the number providers: {e}"))?;

@@ -1468,7 +1468,12 @@ fn every_argument_has_help() {
         (vec!["key", "revoke"], vec!["<KEY>"]),
         (
             vec!["numbers", "import"],
-            vec!["--workspace <WORKSPACE>", "<FILE>"],
+            vec![
+                "--workspace <WORKSPACE>",
+                "[FILE]",
+                "--from <FROM>",
+                "--dry-run",
+            ],
         ),
         (
             vec!["numbers", "export"],

@@ -96,6 +96,15 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     async fn buy(&self, number: &E164) -> Result<Offer, ProviderError>;
     /// Gives `number` back.
     async fn release(&self, number: &E164) -> Result<(), ProviderError>;
+    /// Every number the account holds at this provider (what `numbers import --from` takes
+    /// over), with its monthly cost; `setup_cost` is zero (it was paid). A provider that
+    /// cannot list them refuses.
+    async fn held_numbers(&self) -> Result<Vec<Offer>, ProviderError> {
+        Err(ProviderError::Rejected(format!(
+            "{} cannot list the numbers an account holds",
+            self.id()
+        )))
+    }
 }
 
 /// The providers this server can buy from, by id.

@@ -234,4 +234,11 @@ impl Provider for Instrumented {
         self.record("release", started, &result);
         result
     }
+
+    async fn held_numbers(&self) -> Result<Vec<Offer>, ProviderError> {
+        let started = Instant::now();
+        let result = self.0.held_numbers().await;
+        self.record("held_numbers", started, &result);
+        result
+    }
 }

@@ -65,6 +65,39 @@ struct PlivoNumber {
     mms_enabled: bool,
 }
 
+/// A page of the account's numbers (`GET Number/`).
+#[derive(Deserialize)]
+struct HeldPage {
+    meta: PageMeta,
+    objects: Vec<HeldNumber>,
+}
+
+#[derive(Deserialize)]
+struct PageMeta {
+    total_count: usize,
+}
+
+/// A number the account holds, as Plivo lists it.
+#[derive(Deserialize)]
+struct HeldNumber {
+    number: String,
+    number_type: String,
+    monthly_rental_rate: String,
+    #[serde(default)]
+    voice_enabled: bool,
+    #[serde(default)]
+    sms_enabled: bool,
+    #[serde(default)]
+    mms_enabled: bool,
+}
+
+/// Plivo's pages of the account's numbers hold at most this many.
+const LIST_LIMIT: usize = 20;
+
+/// Most numbers one listing reads (5,000 pages): an account larger than this is refused
+/// rather than read without end.
+const LIST_MAX: usize = 100_000;
+
 #[derive(Deserialize)]
 struct PlivoError {
     error: serde_json::Value,
@@ -87,14 +120,33 @@ fn plivo_type(number_type: NumberType) -> &'static str {
     }
 }
 
+/// Plivo's name of a type (`tollfree`; `fixed`, `local` and the rest are rented as local).
+fn type_from_plivo(name: &str) -> NumberType {
+    match name {
+        "tollfree" | "toll-free" | "toll_free" => NumberType::TollFree,
+        "mobile" => NumberType::Mobile,
+        _ => NumberType::Local,
+    }
+}
+
+impl HeldNumber {
+    fn into_offer(self) -> Option<Offer> {
+        Some(Offer {
+            number: E164::parse(&format!("+{}", self.number.trim_start_matches('+'))).ok()?,
+            number_type: type_from_plivo(&self.number_type),
+            monthly_cost: parse_rate(&self.monthly_rental_rate)?,
+            setup_cost: Money::ZERO,
+            voice: self.voice_enabled,
+            sms: self.sms_enabled,
+            mms: self.mms_enabled,
+        })
+    }
+}
+
 impl PlivoNumber {
     fn into_offer(self) -> Option<Offer> {
         let number = E164::parse(&format!("+{}", self.number.trim_start_matches('+'))).ok()?;
-        let number_type = match self.number_type.as_str() {
-            "tollfree" | "toll-free" | "toll_free" => NumberType::TollFree,
-            "mobile" => NumberType::Mobile,
-            _ => NumberType::Local,
-        };
+        let number_type = type_from_plivo(&self.number_type);
         Some(Offer {
             number,
             number_type,
@@ -238,6 +290,43 @@ impl Provider for PlivoProvider {
         self.send(self.http.delete(self.url(&format!("Number/{digits}/"))))
             .await?;
         Ok(())
+    }
+
+    async fn held_numbers(&self) -> Result<Vec<Offer>, ProviderError> {
+        let mut held = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page: HeldPage = self
+                .send(self.http.get(self.url("Number/")).query(&[
+                    ("limit", LIST_LIMIT.to_string()),
+                    ("offset", offset.to_string()),
+                ]))
+                .await?
+                .json()
+                .await
+                .map_err(|e| {
+                    ProviderError::Unavailable(format!("unreadable Plivo number list: {e}"))
+                })?;
+            if page.meta.total_count > LIST_MAX {
+                return Err(ProviderError::Rejected(format!(
+                    "the account holds {} numbers; more than {LIST_MAX} are not listed",
+                    page.meta.total_count
+                )));
+            }
+            let read = page.objects.len();
+            for number in page.objects {
+                let text = number.number.clone();
+                held.push(number.into_offer().ok_or_else(|| {
+                    ProviderError::Unavailable(format!(
+                        "Plivo listed {text}, which is not a phone number with a rate"
+                    ))
+                })?);
+            }
+            offset += read;
+            if read == 0 || offset >= page.meta.total_count {
+                return Ok(held);
+            }
+        }
     }
 }
 

@@ -1,0 +1,261 @@
+//! `switchboard numbers import --from plivo`: the real binary takes over the numbers a Plivo
+//! account holds, listed page by page from a fake of Plivo's number-list API on a local port
+//! (its documented shape: `GET /v1/Account/{auth_id}/Number/` with `limit`/`offset`, basic
+//! auth, `meta.total_count`). On SQLite always, and on PostgreSQL when
+//! SWITCHBOARD_TEST_DATABASE_URL is set.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use switchboard_testkit::{TestDatabase, backends};
+mod common;
+
+use common::{json_output, switchboard, workspace_and_key};
+
+const AUTH_ID: &str = "MAIMPORTTESTACCOUNT0";
+const AUTH_TOKEN: &str = "import-test-token";
+
+/// The account's numbers, two to a page (Plivo's pages hold up to 20; two makes the command
+/// read several).
+fn held() -> Vec<Value> {
+    vec![
+        json!({"number": "14155552671", "number_type": "local", "monthly_rental_rate": "0.80000",
+               "voice_enabled": true, "sms_enabled": true, "mms_enabled": false,
+               "alias": "SF line", "added_on": "2025-03-01", "region": "California, UNITED STATES"}),
+        json!({"number": "18005550142", "number_type": "tollfree", "monthly_rental_rate": "1.00000",
+               "voice_enabled": true, "sms_enabled": false, "mms_enabled": false,
+               "alias": null, "added_on": "2025-03-02", "region": "UNITED STATES"}),
+        json!({"number": "442079460999", "number_type": "fixed", "monthly_rental_rate": "1.50000",
+               "voice_enabled": true, "sms_enabled": false, "mms_enabled": false,
+               "alias": null, "added_on": "2025-03-03", "region": "London, UNITED KINGDOM"}),
+    ]
+}
+
+#[derive(Clone, Default)]
+struct Fake {
+    /// `offset` of each page asked for.
+    pages: Arc<Mutex<Vec<String>>>,
+    down: Arc<Mutex<bool>>,
+}
+
+async fn list_numbers(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Path(account): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    use base64::Engine;
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{AUTH_ID}:{AUTH_TOKEN}"))
+    );
+    if account != AUTH_ID
+        || headers.get("authorization").and_then(|h| h.to_str().ok()) != Some(expected.as_str())
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "authentication failed"})),
+        )
+            .into_response();
+    }
+    if *fake.down.lock().expect("lock") {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"error": "internal error"})),
+        )
+            .into_response();
+    }
+    let offset: usize = query
+        .get("offset")
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0);
+    fake.pages.lock().expect("lock").push(offset.to_string());
+    let all = held();
+    let page: Vec<Value> = all.iter().skip(offset).take(2).cloned().collect();
+    axum::Json(json!({
+        "api_id": "c6e0b3a2-0000-11e6-b2dd-0242ac110002",
+        "meta": {"limit": 2, "offset": offset, "total_count": all.len(), "next": null, "previous": null},
+        "objects": page,
+    }))
+    .into_response()
+}
+
+async fn start_fake() -> (Fake, String) {
+    let fake = Fake::default();
+    let app = axum::Router::new()
+        .route(
+            "/v1/Account/{account}/Number/",
+            axum::routing::get(list_numbers),
+        )
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (fake, format!("http://{address}"))
+}
+
+/// `switchboard numbers import --from plivo` for `workspace`, with the account's credentials.
+fn import_from_plivo(db: &TestDatabase, base: &str, workspace: &str, extra: &[&str]) -> Command {
+    let mut command = switchboard(db);
+    command
+        .env("SWITCHBOARD_PLIVO_AUTH_ID", AUTH_ID)
+        .env("SWITCHBOARD_PLIVO_AUTH_TOKEN", AUTH_TOKEN)
+        .env("SWITCHBOARD_PLIVO_BASE_URL", base)
+        .args([
+            "numbers",
+            "import",
+            "--workspace",
+            workspace,
+            "--from",
+            "plivo",
+        ])
+        .args(extra);
+    command
+}
+
+async fn run(command: Command) -> std::process::Output {
+    let mut command = command;
+    tokio::task::spawn_blocking(move || command.output().expect("run switchboard"))
+        .await
+        .expect("join")
+}
+
+async fn json_of(command: Command) -> Value {
+    tokio::task::spawn_blocking(move || json_output(command))
+        .await
+        .expect("join")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plivo_account_is_taken_over_once_and_a_dry_run_changes_nothing() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let (fake, base) = start_fake().await;
+        let (workspace, _) = workspace_and_key(&db);
+        // Another workspace already holds the London number (imported from a file).
+        let (other, _) = workspace_and_key(&db);
+        let csv = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(csv.path(), "phone_number,provider\n+442079460999,plivo\n").expect("write");
+        let mut by_file = switchboard(&db);
+        by_file
+            .args(["numbers", "import", "--workspace", &other])
+            .arg(csv.path());
+        assert_eq!(json_of(by_file).await["imported"], 1);
+
+        let dry = json_of(import_from_plivo(&db, &base, &workspace, &["--dry-run"])).await;
+        assert_eq!(
+            dry,
+            json!({"dry_run": true, "would_import": ["+14155552671", "+18005550142"],
+                   "already_here": [], "held_by_another_workspace": ["+442079460999"]}),
+            "{backend:?}"
+        );
+        assert_eq!(
+            *fake.pages.lock().expect("lock"),
+            ["0", "2"],
+            "every page read"
+        );
+        let mut export = switchboard(&db);
+        export.args(["numbers", "export", "--workspace", &workspace]);
+        let before = run(export).await;
+        assert_eq!(
+            String::from_utf8_lossy(&before.stdout).lines().count(),
+            1,
+            "a dry run imports nothing"
+        );
+
+        let done = json_of(import_from_plivo(&db, &base, &workspace, &[])).await;
+        assert_eq!(done["imported"], 2);
+        assert_eq!(done["numbers"], json!(["+14155552671", "+18005550142"]));
+        assert_eq!(done["held_by_another_workspace"], json!(["+442079460999"]));
+        let mut export = switchboard(&db);
+        export.args([
+            "numbers",
+            "export",
+            "--workspace",
+            &workspace,
+            "--format",
+            "ndjson",
+        ]);
+        let exported = run(export).await;
+        let numbers: Vec<Value> = String::from_utf8_lossy(&exported.stdout)
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("ndjson"))
+            .collect();
+        // One transaction: the same created_at, so in no particular order.
+        let mut facts: Vec<(Value, Value, Value, Value, Value)> = numbers
+            .iter()
+            .map(|n| {
+                (
+                    n["phone_number"].clone(),
+                    n["type"].clone(),
+                    n["monthly_cost_usd"].clone(),
+                    n["capabilities"].clone(),
+                    n["provider"].clone(),
+                )
+            })
+            .collect();
+        facts.sort_by_key(|fact| fact.0.to_string());
+        assert_eq!(
+            facts,
+            [
+                (
+                    json!("+14155552671"),
+                    json!("local"),
+                    json!("0.80"),
+                    json!(["voice", "sms"]),
+                    json!("plivo")
+                ),
+                (
+                    json!("+18005550142"),
+                    json!("toll_free"),
+                    json!("1.00"),
+                    json!(["voice"]),
+                    json!("plivo")
+                ),
+            ],
+            "{backend:?}"
+        );
+
+        // Again: nothing new.
+        let again = json_of(import_from_plivo(&db, &base, &workspace, &[])).await;
+        assert_eq!(again["imported"], 0);
+        assert_eq!(
+            again["already_here"],
+            json!(["+14155552671", "+18005550142"])
+        );
+
+        // Plivo down, or no credentials: a clear error, and nothing written.
+        *fake.down.lock().expect("lock") = true;
+        let failed = run(import_from_plivo(&db, &base, &workspace, &[])).await;
+        assert!(!failed.status.success());
+        let stderr = String::from_utf8_lossy(&failed.stderr);
+        assert!(
+            stderr.contains("cannot list the numbers held at plivo")
+                && stderr.contains("internal error"),
+            "{stderr}"
+        );
+        let mut bare = switchboard(&db);
+        bare.args([
+            "numbers",
+            "import",
+            "--workspace",
+            &workspace,
+            "--from",
+            "plivo",
+        ]);
+        let refused = run(bare).await;
+        assert!(!refused.status.success());
+        assert!(
+            String::from_utf8_lossy(&refused.stderr)
+                .contains("--from plivo needs the Plivo account"),
+            "{}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+    }
+}
