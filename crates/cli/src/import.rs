@@ -468,21 +468,7 @@ pub async fn import_held(
     let new: Vec<NewPhoneNumber> = held
         .into_iter()
         .filter(|offer| !registered.contains(&offer.number))
-        .map(|offer| NewPhoneNumber {
-            number: offer.number,
-            number_type: offer.number_type,
-            monthly_cost: offer.monthly_cost,
-            capabilities: Capabilities {
-                voice: offer.voice,
-                sms: offer.sms,
-            },
-            label: None,
-            nickname: None,
-            inbound_agent_id: None,
-            status: NumberStatus::Active,
-            provider: provider.id().to_owned(),
-            sip_trunk_enabled: false,
-        })
+        .map(|offer| switchboard_api::routes::phone_numbers::held_number(offer, provider.id()))
         .collect();
     let to_import: Vec<String> = new.iter().map(|row| row.number.to_string()).collect();
     if dry_run {

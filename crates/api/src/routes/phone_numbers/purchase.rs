@@ -191,6 +191,26 @@ pub async fn search_available(
     ))
 }
 
+/// The record of a number `provider` holds for the workspace (bought now, or taken over by
+/// `numbers import --from`), with the type, cost and capabilities of its offer.
+pub fn held_number(offer: Offer, provider: &str) -> NewPhoneNumber {
+    NewPhoneNumber {
+        number: offer.number,
+        number_type: offer.number_type,
+        monthly_cost: offer.monthly_cost,
+        capabilities: Capabilities {
+            voice: offer.voice,
+            sms: offer.sms,
+        },
+        label: None,
+        nickname: None,
+        inbound_agent_id: None,
+        status: NumberStatus::Active,
+        provider: provider.to_owned(),
+        sip_trunk_enabled: false,
+    }
+}
+
 /// Which page of a search's matches to answer.
 #[derive(Clone, Copy, Debug)]
 struct SearchPage {
@@ -428,21 +448,7 @@ async fn buy(state: &AppState, caller: &Caller, body: JsonObject) -> Result<Resp
             return Err(provider_failure(provider.as_ref(), error));
         }
     };
-    let bought = NewPhoneNumber {
-        number_type: offer.number_type,
-        number: number.clone(),
-        monthly_cost: offer.monthly_cost,
-        capabilities: Capabilities {
-            voice: offer.voice,
-            sms: offer.sms,
-        },
-        label: None,
-        nickname: None,
-        inbound_agent_id: None,
-        status: NumberStatus::Active,
-        provider: provider.id().to_owned(),
-        sip_trunk_enabled: false,
-    };
+    let bought = held_number(offer, provider.id());
     match state
         .store
         .activate_phone_number(&caller.workspace_id, &pending.id, bought, &caller.actor())
