@@ -996,3 +996,41 @@ async fn business_hours_decide_real_calls_across_the_daylight_saving_change() {
         assert_eq!(log["items"][0]["started_at"], "2026-11-02T22:30:00.000Z");
     }
 }
+
+/// Many calls at once share commits (the call recorder): each is answered and recorded once,
+/// and a carrier asking again about a call while the first request's batch is being written
+/// gets the same answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn calls_that_ring_together_are_each_recorded_once() {
+    for backend in common::backends() {
+        let app = TestApp::with_settings(backend, settings()).await;
+        let ws = app.workspace("Acme").await;
+        let agent = app
+            .agent_at(&ws.id, "Desk", Some("sip:desk@agents.example.com"))
+            .await;
+        app.number(&ws.id, "+14155550100", None, Some(agent)).await;
+        let twilio = Twilio { app: &app };
+        let sids: Vec<String> = (0..120).map(|i| format!("CA-burst-{i}")).collect();
+        // Each of the first ten asked twice at the same moment.
+        let requests = sids.iter().chain(sids.iter().take(10));
+        let answers =
+            futures_util::future::join_all(requests.map(|sid| twilio.ring(sid, "+14155550100")))
+                .await;
+        let expected = dial("Sip", "sip:desk@agents.example.com", 0);
+        assert!(answers.iter().all(|a| *a == expected), "{backend:?}");
+        let log = calls(&app, &ws.token, "?limit=100").await;
+        assert_eq!(log["total"], 120, "{backend:?}");
+        let mut recorded: Vec<String> = Vec::new();
+        for page in 1..=2 {
+            let items = calls(&app, &ws.token, &format!("?limit=100&page={page}")).await;
+            for call in items["items"].as_array().expect("items") {
+                assert_eq!(call["attempts"].as_array().map(Vec::len), Some(1), "{call}");
+                recorded.push(call["carrier_call_id"].as_str().expect("sid").to_owned());
+            }
+        }
+        recorded.sort();
+        let mut expected_sids = sids.clone();
+        expected_sids.sort();
+        assert_eq!(recorded, expected_sids, "{backend:?}");
+    }
+}
