@@ -1688,6 +1688,46 @@ async fn call_events_reach_only_the_endpoints_that_name_them() {
                 .all(|e| !e["type"].as_str().is_some_and(|t| t.starts_with("call."))),
             "{feed}"
         );
+        // A call with nowhere to go is over as it starts: both events at once, in order.
+        admin.buy("+14155550104").await;
+        let apology = twilio(
+            &server,
+            "/carriers/twilio/voice",
+            &[
+                ("CallSid", "CA-nowhere"),
+                ("AccountSid", "AC1"),
+                ("From", "+14155550123"),
+                ("To", "+14155550104"),
+                ("CallStatus", "ringing"),
+                ("Direction", "inbound"),
+            ],
+        )
+        .await;
+        assert!(apology.contains("<Say>"), "{apology}");
+        wait_for(
+            "the unroutable call's events",
+            Duration::from_secs(20),
+            || receiver.accepted("calls").len() >= 4,
+        )
+        .await;
+        let got = receiver.accepted("calls");
+        let last: Vec<(&str, &Value)> = got[2..]
+            .iter()
+            .map(|r| {
+                (
+                    r.json["type"].as_str().expect("type"),
+                    &r.json["data"]["outcome"],
+                )
+            })
+            .collect();
+        assert_eq!(
+            last,
+            [
+                ("call.started", &json!("unroutable")),
+                ("call.completed", &json!("unroutable"))
+            ],
+            "{backend:?}"
+        );
         receiver.assert_clean();
     }
 }

@@ -253,14 +253,12 @@ impl CallStore for PostgresStore {
             let (tx, start) = (&tx, &start);
             async move {
                 let first = call.attempts.first();
-                // Over before any attempt (unroutable, rejected): complete as it starts.
-                let completed = call.ended_at.map(|_| {
-                    (
-                        call_event_message_id(&call.id, "call.completed"),
-                        call_event_data(&call),
-                    )
-                });
-                let started_data = call_event_data(&call);
+                // Both events carry the call as it starts; one over before any attempt
+                // (unroutable, rejected) is complete as it starts.
+                let data = call_event_data(&call);
+                let completed_id = call
+                    .ended_at
+                    .map(|_| call_event_message_id(&call.id, "call.completed"));
                 let row = tx
                     .query_one(
                         start,
@@ -284,9 +282,9 @@ impl CallStore for PostgresStore {
                             &first.and_then(|a| a.agent_id.as_ref().map(AgentId::as_str)),
                             &first.map(|a| a.destination.as_str()),
                             &call_event_message_id(&call.id, "call.started"),
-                            &started_data,
-                            &completed.as_ref().map(|(id, _)| id.as_str()),
-                            &completed.as_ref().map(|(_, data)| data.as_str()),
+                            &data,
+                            &completed_id.as_deref(),
+                            &completed_id.as_ref().map(|_| data.as_str()),
                         ],
                     )
                     .await

@@ -1,6 +1,6 @@
 //! The call log.
 
-use crate::outbox::queue_call_event;
+use crate::outbox::queue_call_events;
 use crate::queries::*;
 use crate::rows::{corrupt, parse_id};
 use crate::{SqliteStore, map_error};
@@ -225,11 +225,13 @@ impl CallStore for SqliteStore {
                     if !call.attempts.is_empty() {
                         start_attempt(tx, &call, 0, call.started_at)?;
                     }
-                    queue_call_event(tx, &call, "call.started", call.started_at)?;
-                    if call.ended_at.is_some() {
-                        // Over before any attempt (unroutable, rejected): complete now.
-                        queue_call_event(tx, &call, "call.completed", call.started_at)?;
-                    }
+                    // Over before any attempt (unroutable, rejected): complete as it starts.
+                    let events: &[&str] = if call.ended_at.is_some() {
+                        &["call.started", "call.completed"]
+                    } else {
+                        &["call.started"]
+                    };
+                    queue_call_events(tx, &call, events, call.started_at)?;
                 }
                 recorded.push(inserted);
             }
@@ -324,7 +326,7 @@ impl CallStore for SqliteStore {
             if let Some(ended) = &ended
                 && call.ended_at.is_none()
             {
-                queue_call_event(tx, ended, "call.completed", at)?;
+                queue_call_events(tx, ended, &["call.completed"], at)?;
             }
             Ok(ended)
         })

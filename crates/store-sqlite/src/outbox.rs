@@ -87,33 +87,38 @@ fn queue_event_deliveries(
     Ok(())
 }
 
-/// Queues a call's event (`call.started`, `call.completed`) to each enabled endpoint of its
-/// workspace that names the type: call events are not in the feed, so each delivery carries
-/// its data itself, and an endpoint that takes every type does not receive them.
-pub(crate) fn queue_call_event(
+/// Queues a call's events (`call.started`, `call.completed`; each carrying the call as it is
+/// now) to each enabled endpoint of its workspace that names the type: call events are not in
+/// the feed, so each delivery carries its data itself, and an endpoint that takes every type
+/// does not receive them.
+pub(crate) fn queue_call_events(
     conn: &Connection,
     call: &Call,
-    event_type: &str,
+    event_types: &[&str],
     at: Timestamp,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(concat!(
+    let data = call_event_data(call);
+    let mut queue = conn
+        .prepare_cached(concat!(
         "INSERT INTO webhook_deliveries (id, endpoint_id, message_id, event_type, ordering_key, next_attempt_at, ping_data, created_at, updated_at)
          SELECT ",
         random_delivery_id!(),
         ", id, ?2, ?3, ?4, ?5, ?6, ?5, ?5
          FROM webhook_endpoints
          WHERE workspace_id = ?1 AND enabled = 1 AND instr(event_types, ' ' || ?3 || ' ') > 0",
-    ))
-    .and_then(|mut stmt| {
-        stmt.execute(params![
-            call.workspace_id.as_str(),
-            call_event_message_id(&call.id, event_type),
-            event_type,
-            call.id.as_str(),
-            at.as_millis(),
-            call_event_data(call),
-        ])
-    })
-    .map_err(map_error)?;
+        ))
+        .map_err(map_error)?;
+    for event_type in event_types {
+        queue
+            .execute(params![
+                call.workspace_id.as_str(),
+                call_event_message_id(&call.id, event_type),
+                event_type,
+                call.id.as_str(),
+                at.as_millis(),
+                data,
+            ])
+            .map_err(map_error)?;
+    }
     Ok(())
 }
