@@ -456,11 +456,9 @@ pub async fn import_held(
     let registered = store.registered_numbers(&numbers).await?;
     let (mut already_here, mut elsewhere) = (Vec::new(), Vec::new());
     for number in &registered {
-        match store.find_call_route(number.as_str()).await? {
-            Some(route) if route.number.workspace_id == *workspace => {
-                already_here.push(number.to_string())
-            }
-            _ => elsewhere.push(number.to_string()),
+        match store.find_phone_number(workspace, number).await? {
+            Some(_) => already_here.push(number.to_string()),
+            None => elsewhere.push(number.to_string()),
         }
     }
     already_here.sort();

@@ -356,12 +356,11 @@ pub async fn route_call(
     // The record commits with the calls that rang with this one (see `CallRecorder`). When
     // the database is slower than the carrier's patience the call still goes where it was
     // decided; its record is written when the database answers.
-    let carrier_call_id = new.carrier_call_id.clone();
     let record = state.call_recorder.record(new);
     match tokio::time::timeout(state.calls.lookup_timeout, record).await {
         Ok(Ok(true)) => first,
         // The carrier asked again about a call already recorded: resume where it is.
-        Ok(Ok(false)) => match state.store.find_call(carrier, &carrier_call_id).await {
+        Ok(Ok(false)) => match state.store.find_call(carrier, carrier_call_id).await {
             Ok(Some(call)) => Answer::resume(&call, plan.ring_timeout_secs),
             Ok(None) => first,
             Err(error) => {

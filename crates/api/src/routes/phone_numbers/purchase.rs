@@ -47,9 +47,6 @@ pub struct SearchMeta {
     offset: usize,
 }
 
-/// Most numbers one page of a search holds (and the default).
-const SEARCH_PAGE_MAX: usize = 100;
-
 /// The query of a search.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -264,7 +261,9 @@ fn search_filters(
             }
         },
     };
-    let limit = bounded("limit", 1, SEARCH_PAGE_MAX, SEARCH_PAGE_MAX);
+    // A search's page holds as many as a list's at most, and that many unless asked.
+    let max_page = crate::extract::MAX_LIMIT as usize;
+    let limit = bounded("limit", 1, max_page, max_page);
     let offset = bounded("offset", 0, 10_000, 0);
     if !problems.is_empty() {
         return Err(ApiError::bad_request(problems.join("; ")));
