@@ -32,7 +32,14 @@ pub async fn sweep_stale_claims(state: &AppState) -> usize {
             E164::parse(&claim.phone_number),
         ) {
             match provider.release(&number).await {
-                Ok(()) | Err(ProviderError::NotOffered | ProviderError::Rejected(_)) => {}
+                // Refused (not held, or refused for good): nothing is left to release there.
+                Ok(())
+                | Err(
+                    ProviderError::NotOffered
+                    | ProviderError::Rejected(_)
+                    | ProviderError::InsufficientFunds(_)
+                    | ProviderError::RegulatoryRequirement(_),
+                ) => {}
                 Err(error) => {
                     // Keep the claim: the next sweep tries again.
                     tracing::warn!(number = %number, %error, "could not release an interrupted purchase");

@@ -21,5 +21,6 @@ pub mod routes;
 pub use background::serve;
 pub use router::router;
 pub use switchboard_server::{
-    ApiError, ApiSettings, AppState, CallSettings, Clock, ServeOptions, default_providers,
+    ApiError, ApiSettings, AppState, CallSettings, CarrierAccounts, Clock, ServeOptions,
+    default_providers,
 };

@@ -434,17 +434,35 @@ pub async fn import_csv(
     }
 }
 
+/// How `numbers import --from` runs.
+#[derive(Clone, Copy, Debug)]
+pub struct HeldImport {
+    /// Say what would be done, and do nothing.
+    pub dry_run: bool,
+    /// Also point the calls of the workspace's numbers held there at Switchboard.
+    pub configure: bool,
+}
+
+/// What `numbers import --from` did: the report it prints, and why it failed in part (the
+/// numbers whose calls could not be pointed here), if it did.
+pub struct HeldReport {
+    pub report: serde_json::Value,
+    pub failure: Option<String>,
+}
+
 /// Takes over the numbers the account holds at `provider` (`numbers import --from`): those
 /// no workspace holds are imported into `workspace` in one transaction, as the provider
 /// lists them (type, capabilities, monthly cost); those already in `workspace` are left as
 /// they are, so a second run imports nothing; those another workspace holds are named and
-/// not imported. With `dry_run`, says the same and imports nothing.
+/// not imported. With `configure`, the calls of the imported numbers and of those already
+/// here are then pointed at Switchboard, one by one with a progress bar (setting the same
+/// address again changes nothing). With `dry_run`, says the same and does nothing.
 pub async fn import_held(
     store: &dyn Store,
     workspace: &WorkspaceId,
     provider: &dyn Provider,
-    dry_run: bool,
-) -> Result<serde_json::Value> {
+    how: HeldImport,
+) -> Result<HeldReport> {
     let spinner = ProgressBar::new_spinner()
         .with_message(format!("listing the numbers held at {}", provider.id()));
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -457,25 +475,38 @@ pub async fn import_held(
     let (mut already_here, mut elsewhere) = (Vec::new(), Vec::new());
     for number in &registered {
         match store.find_phone_number(workspace, number).await? {
-            Some(_) => already_here.push(number.to_string()),
+            Some(_) => already_here.push(number.clone()),
             None => elsewhere.push(number.to_string()),
         }
     }
-    already_here.sort();
+    already_here.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     elsewhere.sort();
     let new: Vec<NewPhoneNumber> = held
         .into_iter()
         .filter(|offer| !registered.contains(&offer.number))
         .map(|offer| switchboard_api::routes::phone_numbers::held_number(offer, provider.id()))
         .collect();
-    let to_import: Vec<String> = new.iter().map(|row| row.number.to_string()).collect();
-    if dry_run {
-        return Ok(serde_json::json!({
+    let to_import: Vec<E164> = new.iter().map(|row| row.number.clone()).collect();
+    let texts = |numbers: &[E164]| numbers.iter().map(E164::to_string).collect::<Vec<_>>();
+    let to_configure: Vec<E164> = if how.configure {
+        to_import.iter().chain(&already_here).cloned().collect()
+    } else {
+        Vec::new()
+    };
+    if how.dry_run {
+        let mut report = serde_json::json!({
             "dry_run": true,
-            "would_import": to_import,
-            "already_here": already_here,
+            "would_import": texts(&to_import),
+            "already_here": texts(&already_here),
             "held_by_another_workspace": elsewhere,
-        }));
+        });
+        if how.configure {
+            report["would_configure"] = texts(&to_configure).into();
+        }
+        return Ok(HeldReport {
+            report,
+            failure: None,
+        });
     }
     let ids = if new.is_empty() {
         Vec::new()
@@ -494,13 +525,52 @@ pub async fn import_held(
             Err(other) => return Err(other.into()),
         }
     };
-    Ok(serde_json::json!({
+    let mut report = serde_json::json!({
         "imported": ids.len(),
         "ids": ids.iter().map(|id| id.as_str()).collect::<Vec<_>>(),
-        "numbers": to_import,
-        "already_here": already_here,
+        "numbers": texts(&to_import),
+        "already_here": texts(&already_here),
         "held_by_another_workspace": elsewhere,
-    }))
+    });
+    let mut failure = None;
+    if how.configure {
+        let (configured, failed) = configure_voice(provider, &to_configure).await;
+        if !failed.is_empty() {
+            failure = Some(format!(
+                "{} of {} numbers could not be pointed at Switchboard (listed under configure_failed); run it again to retry them",
+                failed.len(),
+                to_configure.len()
+            ));
+        }
+        report["configured"] = texts(&configured).into();
+        report["configure_failed"] = failed.into();
+    }
+    Ok(HeldReport { report, failure })
+}
+
+/// Points the calls of each number at Switchboard, with a progress bar; returns those done
+/// and, for the rest, each number with the provider's reason.
+async fn configure_voice(
+    provider: &dyn Provider,
+    numbers: &[E164],
+) -> (Vec<E164>, Vec<serde_json::Value>) {
+    let progress = ProgressBar::new(numbers.len() as u64).with_message(format!(
+        "pointing the numbers' calls at Switchboard ({})",
+        provider.id()
+    ));
+    let (mut done, mut failed) = (Vec::new(), Vec::new());
+    for number in numbers {
+        match provider.configure_voice(number).await {
+            Ok(()) => done.push(number.clone()),
+            Err(error) => failed.push(serde_json::json!({
+                "number": number.to_string(),
+                "error": error.to_string(),
+            })),
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    (done, failed)
 }
 
 /// The import's error: a summary line, then one line per bad row.

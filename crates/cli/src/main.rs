@@ -146,16 +146,10 @@ struct ServeArgs {
     secret_key: Option<String>,
     #[command(flatten)]
     plivo: PlivoArgs,
-    /// The address carriers reach this server at (https://switchboard.example.com): their
-    /// signatures cover the URL they called, which behind a proxy is not the one seen here.
-    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL", value_parser = parse_public_url)]
-    public_url: Option<String>,
-    /// Twilio auth token: enables /carriers/twilio/* and checks X-Twilio-Signature with it.
-    #[arg(long, env = "SWITCHBOARD_TWILIO_AUTH_TOKEN", hide_env_values = true)]
-    twilio_auth_token: Option<String>,
-    /// Twilio account SID (AC…): requests from any other account are refused.
-    #[arg(long, env = "SWITCHBOARD_TWILIO_ACCOUNT_SID")]
-    twilio_account_sid: Option<String>,
+    #[command(flatten)]
+    twilio: TwilioArgs,
+    #[command(flatten)]
+    voice: VoiceArgs,
     /// Telnyx's public key (base64, from the Telnyx portal): enables /carriers/telnyx/* and
     /// checks telnyx-signature-ed25519 with it.
     #[arg(long, env = "SWITCHBOARD_TELNYX_PUBLIC_KEY", value_parser = parse_telnyx_key)]
@@ -289,34 +283,133 @@ impl PlivoArgs {
     }
 }
 
+/// The Twilio account, for `serve` and for `numbers import --from twilio`.
+#[derive(clap::Args, Debug)]
+struct TwilioArgs {
+    /// Twilio auth token: enables /carriers/twilio/* and checks X-Twilio-Signature with it;
+    /// with the account SID, also the `twilio` provider (search, buy, release).
+    #[arg(long, env = "SWITCHBOARD_TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    twilio_auth_token: Option<String>,
+    /// Twilio account SID (AC…): requests from any other account are refused.
+    #[arg(long, env = "SWITCHBOARD_TWILIO_ACCOUNT_SID")]
+    twilio_account_sid: Option<String>,
+    /// Twilio REST API base URL.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_TWILIO_BASE_URL",
+        default_value = "https://api.twilio.com"
+    )]
+    twilio_base_url: String,
+    /// Twilio Pricing API base URL (where the monthly price of numbers is read).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_TWILIO_PRICING_URL",
+        default_value = "https://pricing.twilio.com"
+    )]
+    twilio_pricing_url: String,
+    /// Timeout of each call to Twilio, in seconds.
+    #[arg(long, env = "SWITCHBOARD_TWILIO_TIMEOUT_SECS", default_value_t = 10)]
+    twilio_timeout_secs: u64,
+}
+
+impl TwilioArgs {
+    /// The account, when both its SID and token are given (the token alone only checks
+    /// Twilio's signed calls).
+    fn config(
+        &self,
+        voice: Option<switchboard_providers::VoiceUrls>,
+    ) -> Option<switchboard_providers::TwilioConfig> {
+        let (Some(account_sid), Some(auth_token)) =
+            (&self.twilio_account_sid, &self.twilio_auth_token)
+        else {
+            return None;
+        };
+        Some(switchboard_providers::TwilioConfig {
+            account_sid: account_sid.clone(),
+            auth_token: auth_token.clone(),
+            base_url: self.twilio_base_url.clone(),
+            pricing_base_url: self.twilio_pricing_url.clone(),
+            timeout: Duration::from_secs(self.twilio_timeout_secs.max(1)),
+            voice,
+        })
+    }
+}
+
+/// Where carriers reach this server, for `serve` and for `numbers import --configure`.
+#[derive(clap::Args, Debug)]
+struct VoiceArgs {
+    /// The address carriers reach this server at (https://switchboard.example.com): their
+    /// signatures cover the URL they called, which behind a proxy is not the one seen here.
+    /// Numbers bought from Twilio (or imported with --configure) send their calls here.
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL", value_parser = parse_public_url)]
+    public_url: Option<String>,
+    /// Where a carrier sends a number's calls when this server does not answer (a static
+    /// TwiML/TeXML document that dials your agents directly, say); set on numbers bought or
+    /// configured here.
+    #[arg(long, env = "SWITCHBOARD_VOICE_FALLBACK_URL", value_parser = parse_fallback_url)]
+    voice_fallback_url: Option<String>,
+}
+
+impl VoiceArgs {
+    /// Switchboard's endpoints for `carrier`, when the public URL is known.
+    fn urls(&self, carrier: &str) -> Option<switchboard_providers::VoiceUrls> {
+        self.public_url.as_deref().map(|public| {
+            switchboard_providers::VoiceUrls::at(public, carrier, self.voice_fallback_url.clone())
+        })
+    }
+}
+
+/// `--voice-fallback-url`: an http(s) URL with a host.
+fn parse_fallback_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text)
+        .map_err(|e| format!("not a URL ({e}); e.g. https://handler.twilio.com/twiml/EH…"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("must be an http:// or https:// URL with a host".into());
+    }
+    Ok(text.to_owned())
+}
+
 /// A provider whose account's numbers `numbers import --from` takes over.
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum ImportSource {
     Plivo,
+    Twilio,
+}
+
+/// `numbers import`: from a CSV file, or from a provider account (`--from`).
+#[derive(clap::Args, Debug)]
+struct ImportArgs {
+    /// The workspace's id (ws_…) the numbers are imported into.
+    #[arg(long)]
+    workspace: String,
+    /// The CSV file: a header line naming the columns (phone_number required), then one
+    /// number per line; an export reads back as it is.
+    #[arg(required_unless_present = "from", conflicts_with = "from")]
+    file: Option<PathBuf>,
+    /// Take over the numbers the account holds at this provider (its credentials as for
+    /// `serve`); those already here are left alone, so running it again changes nothing.
+    #[arg(long, value_enum)]
+    from: Option<ImportSource>,
+    /// With --from: print what would be imported, and import nothing.
+    #[arg(long, requires = "from")]
+    dry_run: bool,
+    /// With --from: also point the calls of the workspace's numbers held there (those
+    /// imported and those already here) at this server (--public-url).
+    #[arg(long, requires = "from")]
+    configure: bool,
+    #[command(flatten)]
+    plivo: PlivoArgs,
+    #[command(flatten)]
+    twilio: TwilioArgs,
+    #[command(flatten)]
+    voice: VoiceArgs,
 }
 
 #[derive(Subcommand, Debug)]
 enum NumbersCommand {
     /// Import numbers from a CSV file, or every number a provider account holds (--from), all
     /// or nothing; prints {"imported","ids"} (with --dry-run, what would be imported).
-    Import {
-        /// The workspace's id (ws_…) the numbers are imported into.
-        #[arg(long)]
-        workspace: String,
-        /// The CSV file: a header line naming the columns (phone_number required), then one
-        /// number per line; an export reads back as it is.
-        #[arg(required_unless_present = "from", conflicts_with = "from")]
-        file: Option<PathBuf>,
-        /// Take over the numbers the account holds at this provider (its credentials as for
-        /// `serve`); those already here are left alone, so running it again changes nothing.
-        #[arg(long, value_enum)]
-        from: Option<ImportSource>,
-        /// With --from: print what would be imported, and import nothing.
-        #[arg(long, requires = "from")]
-        dry_run: bool,
-        #[command(flatten)]
-        plivo: PlivoArgs,
-    },
+    Import(Box<ImportArgs>),
     /// Count and monthly cost of a workspace's numbers, in total and grouped; prints the
     /// summary the API's /summary answers.
     Summary {
@@ -539,36 +632,61 @@ async fn run(cli: Cli) -> Result<()> {
             };
             export::export(store.as_ref(), &workspace, format).await
         }
-        Command::Numbers(NumbersCommand::Import {
-            workspace,
-            file,
-            from,
-            dry_run,
-            plivo,
-        }) => {
+        Command::Numbers(NumbersCommand::Import(import)) => {
+            let ImportArgs {
+                workspace,
+                file,
+                from,
+                dry_run,
+                configure,
+                plivo,
+                twilio,
+                voice,
+            } = *import;
             let store = database::open(&url).await?;
             let workspace = existing_workspace(store.as_ref(), &workspace).await?;
-            let ids = match (file, from) {
-                (Some(file), _) => import::import_csv(store.as_ref(), &workspace, &file).await?,
+            let provider: Box<dyn switchboard_providers::Provider> = match (file, from) {
+                (Some(file), _) => {
+                    let ids = import::import_csv(store.as_ref(), &workspace, &file).await?;
+                    return output::print_json(&serde_json::json!({
+                        "imported": ids.len(),
+                        "ids": ids.iter().map(|id| id.as_str()).collect::<Vec<_>>(),
+                    }));
+                }
                 (None, Some(ImportSource::Plivo)) => {
                     let config = plivo.config()?.context(
                         "--from plivo needs the Plivo account: SWITCHBOARD_PLIVO_AUTH_ID and SWITCHBOARD_PLIVO_AUTH_TOKEN (or --plivo-auth-id and --plivo-auth-token)",
                     )?;
-                    let provider = switchboard_providers::PlivoProvider::new(config)?;
-                    let found =
-                        import::import_held(store.as_ref(), &workspace, &provider, dry_run).await?;
-                    return output::print_json(&found);
+                    Box::new(switchboard_providers::PlivoProvider::new(config)?)
+                }
+                (None, Some(ImportSource::Twilio)) => {
+                    let config = twilio.config(voice.urls("twilio")).context(
+                        "--from twilio needs the Twilio account: SWITCHBOARD_TWILIO_ACCOUNT_SID and SWITCHBOARD_TWILIO_AUTH_TOKEN (or --twilio-account-sid and --twilio-auth-token)",
+                    )?;
+                    Box::new(switchboard_providers::TwilioProvider::new(config)?)
                 }
                 (None, None) => bail!("give a CSV file or --from"),
             };
-            output::print_json(&serde_json::json!({
-                "imported": ids.len(),
-                "ids": ids.iter().map(|id| id.as_str()).collect::<Vec<_>>(),
-            }))
+            if configure && voice.public_url.is_none() {
+                bail!(
+                    "--configure needs this server's public address (--public-url or SWITCHBOARD_PUBLIC_URL): it is where the carrier will send the calls"
+                );
+            }
+            let found = import::import_held(
+                store.as_ref(),
+                &workspace,
+                provider.as_ref(),
+                import::HeldImport { dry_run, configure },
+            )
+            .await?;
+            output::print_json(&found.report)?;
+            if let Some(failure) = found.failure {
+                bail!(failure);
+            }
+            Ok(())
         }
     }
 }
-
 async fn serve(url: &str, args: ServeArgs) -> Result<()> {
     if let Some(port) = &args.port {
         bail!(
@@ -587,8 +705,16 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
     switchboard_domain::load_phone_metadata();
     // The token alone is enough to check Plivo's signed voice callbacks.
     let plivo_voice_token = args.plivo.plivo_auth_token.clone();
-    let plivo = args.plivo.config()?;
-    let providers = switchboard_api::default_providers(store.as_ref(), plivo)
+    let accounts = switchboard_api::CarrierAccounts {
+        plivo: args.plivo.config()?,
+        twilio: args.twilio.config(args.voice.urls("twilio")),
+    };
+    if accounts.twilio.is_some() && args.voice.public_url.is_none() {
+        tracing::warn!(
+            "--public-url is not set: numbers bought from Twilio keep the voice configuration Twilio gives them, and their calls do not reach Switchboard until you point them here"
+        );
+    }
+    let providers = switchboard_api::default_providers(store.as_ref(), accounts)
         .await
         .map_err(|e| anyhow::anyhow!("cannot set up the number providers: {e}"))?;
     let sealing_key = secrets::sealing_key_for(
@@ -613,9 +739,9 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
             retry_schedule: args.webhook_retry_schedule,
         },
         calls: switchboard_server::CallSettings {
-            public_url: args.public_url,
-            twilio_auth_token: args.twilio_auth_token,
-            twilio_account_sid: args.twilio_account_sid,
+            public_url: args.voice.public_url,
+            twilio_auth_token: args.twilio.twilio_auth_token,
+            twilio_account_sid: args.twilio.twilio_account_sid,
             telnyx_public_key: args.telnyx_public_key,
             plivo_auth_token: plivo_voice_token,
             apology: args.call_apology,

@@ -1,8 +1,9 @@
-//! `switchboard numbers import --from plivo`: the real binary takes over the numbers a Plivo
-//! account holds, listed page by page from a fake of Plivo's number-list API on a local port
-//! (its documented shape: `GET /v1/Account/{auth_id}/Number/` with `limit`/`offset`, basic
-//! auth, `meta.total_count`). On SQLite always, and on PostgreSQL when
-//! SWITCHBOARD_TEST_DATABASE_URL is set.
+//! `switchboard numbers import --from plivo|twilio`: the real binary takes over the numbers a
+//! carrier account holds. Plivo's are listed page by page from a fake of Plivo's number-list API
+//! on a local port (its documented shape: `GET /v1/Account/{auth_id}/Number/` with
+//! `limit`/`offset`, basic auth, `meta.total_count`); Twilio's from the stateful fake of the
+//! testkit, through Prism checking every exchange against Twilio's OpenAPI document. On SQLite
+//! always, and on PostgreSQL when SWITCHBOARD_TEST_DATABASE_URL is set.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -11,7 +12,8 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use switchboard_testkit::{TestDatabase, backends};
+use switchboard_testkit::fake_twilio::{self, FakeTwilio};
+use switchboard_testkit::{TestDatabase, ValidatingProxy, backends, carrier_document};
 mod common;
 
 use common::{json_output, switchboard, workspace_and_key};
@@ -257,5 +259,188 @@ async fn a_plivo_account_is_taken_over_once_and_a_dry_run_changes_nothing() {
             "{}",
             String::from_utf8_lossy(&refused.stderr)
         );
+    }
+}
+
+/// `switchboard numbers import --from twilio` for `workspace`, through `proxy` to the fake.
+fn import_from_twilio(
+    db: &TestDatabase,
+    fake: &FakeTwilio,
+    proxy: &ValidatingProxy,
+    workspace: &str,
+    extra: &[&str],
+) -> Command {
+    let mut command = switchboard(db);
+    command
+        .env("SWITCHBOARD_TWILIO_ACCOUNT_SID", fake_twilio::ACCOUNT_SID)
+        .env("SWITCHBOARD_TWILIO_AUTH_TOKEN", fake_twilio::AUTH_TOKEN)
+        .env("SWITCHBOARD_TWILIO_BASE_URL", &proxy.url)
+        // Twilio's Pricing API is not in the vendored document: asked of the fake directly.
+        .env("SWITCHBOARD_TWILIO_PRICING_URL", &fake.url)
+        .args([
+            "numbers",
+            "import",
+            "--workspace",
+            workspace,
+            "--from",
+            "twilio",
+        ])
+        .args(extra);
+    command
+}
+
+/// A Twilio account taken over with `--configure`: its numbers listed type by type and page by
+/// page (the fake's pages hold two), priced from Twilio's Pricing API, imported once, and their
+/// calls pointed at Switchboard — every request checked against Twilio's OpenAPI document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twilio_account_is_taken_over_and_its_calls_pointed_here() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let fake = FakeTwilio::start().await;
+        let proxy = ValidatingProxy::start(
+            &carrier_document("twilio-api-v2010-numbers.json"),
+            &fake.url,
+        );
+        for number in ["+14155550190", "+14155550191", "+14155550192"] {
+            fake.hold(number, "Local");
+        }
+        fake.hold("+18005550190", "TollFree");
+        let (workspace, _) = workspace_and_key(&db);
+        let public = ["--public-url", "https://switchboard.example.com"];
+        let all = [
+            "+14155550190",
+            "+14155550191",
+            "+14155550192",
+            "+18005550190",
+        ];
+
+        // --configure needs the address the calls should go to.
+        let refused = run(import_from_twilio(
+            &db,
+            &fake,
+            &proxy,
+            &workspace,
+            &["--configure"],
+        ))
+        .await;
+        assert!(!refused.status.success());
+        assert!(
+            String::from_utf8_lossy(&refused.stderr)
+                .contains("--configure needs this server's public address"),
+            "{}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+
+        let dry = json_of(import_from_twilio(
+            &db,
+            &fake,
+            &proxy,
+            &workspace,
+            &["--dry-run", "--configure", public[0], public[1]],
+        ))
+        .await;
+        assert_eq!(
+            dry,
+            json!({"dry_run": true, "would_import": all, "would_configure": all,
+                   "already_here": [], "held_by_another_workspace": []}),
+            "{backend:?}"
+        );
+        assert!(
+            fake.held().iter().all(|held| held.voice_url.is_none()),
+            "a dry run changes nothing"
+        );
+
+        let done = json_of(import_from_twilio(
+            &db,
+            &fake,
+            &proxy,
+            &workspace,
+            &["--configure", public[0], public[1]],
+        ))
+        .await;
+        assert_eq!(done["imported"], 4, "{done}");
+        assert_eq!(done["configured"], json!(all));
+        assert_eq!(done["configure_failed"], json!([]));
+        for held in fake.held() {
+            assert_eq!(
+                (held.voice_url.as_deref(), held.status_callback.as_deref()),
+                (
+                    Some("https://switchboard.example.com/carriers/twilio/voice"),
+                    Some("https://switchboard.example.com/carriers/twilio/status")
+                ),
+                "{}",
+                held.number.number
+            );
+        }
+        let pages = fake
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.starts_with("GET /2010-04-01/Accounts/")
+                    && r.contains("IncomingPhoneNumbers/Local.json")
+            })
+            .count();
+        assert!(
+            pages >= 2,
+            "the Local list is read page by page: {:?}",
+            fake.requests()
+        );
+
+        let mut export = switchboard(&db);
+        export.args([
+            "numbers",
+            "export",
+            "--workspace",
+            &workspace,
+            "--format",
+            "ndjson",
+        ]);
+        let exported = run(export).await;
+        let mut facts: Vec<(String, String, String)> = String::from_utf8_lossy(&exported.stdout)
+            .lines()
+            .map(|line| {
+                let n: Value = serde_json::from_str(line).expect("ndjson");
+                (
+                    n["phone_number"].as_str().unwrap_or("").to_owned(),
+                    n["type"].as_str().unwrap_or("").to_owned(),
+                    n["monthly_cost_usd"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        facts.sort();
+        assert_eq!(
+            facts,
+            [
+                ("+14155550190".into(), "local".into(), "1.15".into()),
+                ("+14155550191".into(), "local".into(), "1.15".into()),
+                ("+14155550192".into(), "local".into(), "1.15".into()),
+                ("+18005550190".into(), "toll_free".into(), "2.15".into()),
+            ]
+        );
+
+        // Again: nothing imported, the same address set again.
+        let again = json_of(import_from_twilio(
+            &db,
+            &fake,
+            &proxy,
+            &workspace,
+            &["--configure", public[0], public[1]],
+        ))
+        .await;
+        assert_eq!(again["imported"], 0);
+        assert_eq!(again["already_here"], json!(all));
+        assert_eq!(again["configured"], json!(all));
+
+        // Twilio down: a clear error, nothing written.
+        fake.fail(Some(fake_twilio::Failure::Broken));
+        let failed = run(import_from_twilio(&db, &fake, &proxy, &workspace, &[])).await;
+        assert!(!failed.status.success());
+        let stderr = String::from_utf8_lossy(&failed.stderr);
+        assert!(
+            stderr.contains("cannot list the numbers held at twilio")
+                && stderr.contains("An internal server error has occurred"),
+            "{stderr}"
+        );
+        proxy.assert_conforming();
     }
 }

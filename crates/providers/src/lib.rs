@@ -15,6 +15,7 @@ use switchboard_domain::{E164, Money, NumberType};
 
 pub use plivo::{PlivoConfig, PlivoProvider};
 pub use sandbox::{SandboxPrice, SandboxProvider};
+pub use twilio::{TwilioConfig, TwilioProvider};
 
 /// A number a provider offers, with what it costs and can do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +79,14 @@ pub enum ProviderError {
     /// The provider does not offer this number (any more).
     #[error("the number is not offered by this provider")]
     NotOffered,
+    /// The account cannot pay for it (or was suspended for lack of funds); the text is the
+    /// provider's own message.
+    #[error("the account lacks the funds: {0}")]
+    InsufficientFunds(String),
+    /// The number's country wants an address or a regulatory bundle the account has not
+    /// given; the text is the provider's own message.
+    #[error("a regulatory requirement is not met: {0}")]
+    RegulatoryRequirement(String),
     /// The provider refused the request; the text is its reason.
     #[error("the provider refused the request: {0}")]
     Rejected(String),
@@ -104,6 +113,40 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
             "{} cannot list the numbers an account holds",
             self.id()
         )))
+    }
+    /// Points the calls of `number` (held by the account) at Switchboard: the
+    /// [`VoiceUrls`] the provider was configured with. A provider that cannot refuses.
+    async fn configure_voice(&self, number: &E164) -> Result<(), ProviderError> {
+        let _ = number;
+        Err(ProviderError::Rejected(format!(
+            "{} cannot point a number's calls at Switchboard",
+            self.id()
+        )))
+    }
+}
+
+/// Where a carrier is told to send a number's calls: Switchboard's endpoints for it, and a
+/// fallback the carrier calls when Switchboard does not answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VoiceUrls {
+    /// `{public URL}/carriers/{carrier}/voice`.
+    pub voice_url: String,
+    /// `{public URL}/carriers/{carrier}/status`.
+    pub status_callback: String,
+    /// Where calls go when the voice URL fails or times out (e.g. a static TwiML document
+    /// that dials the team's agent platform directly); none leaves the carrier's default.
+    pub fallback_url: Option<String>,
+}
+
+impl VoiceUrls {
+    /// The endpoints of `carrier` (`twilio`, `telnyx`) on a server reached at `public_url`.
+    pub fn at(public_url: &str, carrier: &str, fallback_url: Option<String>) -> Self {
+        let base = public_url.trim_end_matches('/');
+        Self {
+            voice_url: format!("{base}/carriers/{carrier}/voice"),
+            status_callback: format!("{base}/carriers/{carrier}/status"),
+            fallback_url,
+        }
     }
 }
 

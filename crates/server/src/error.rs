@@ -32,6 +32,8 @@ pub enum ApiError {
     BadRequest(Vec<String>),
     /// The request conflicts with the current state (e.g. a number someone already owns).
     Conflict(String),
+    /// The provider's account cannot pay for what was asked (402); the message names it.
+    PaymentRequired(String),
     /// The key has spent its rate budget; it may retry after this many seconds.
     RateLimited { retry_after_secs: u64 },
     /// The request body is over the limit.
@@ -84,6 +86,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UriTooLong => StatusCode::URI_TOO_LONG,
@@ -112,6 +115,7 @@ impl ApiError {
             }
             ApiError::BadRequest(problems) => Message::Many(problems),
             ApiError::Conflict(message)
+            | ApiError::PaymentRequired(message)
             | ApiError::ForbiddenBecause(message)
             | ApiError::Unprocessable(message)
             | ApiError::BadGateway(message) => Message::One(message),

@@ -25,6 +25,6 @@ pub mod state;
 pub use error::{ApiError, ErrorResponse};
 pub use serve::{ServeOptions, serve, shutdown_signal};
 pub use state::{
-    ApiSettings, AppState, CallSettings, Clock, DEFAULT_CALL_APOLOGY, DEFAULT_CALL_LOOKUP_TIMEOUT,
-    DEFAULT_CALL_RETENTION_DAYS, default_providers,
+    ApiSettings, AppState, CallSettings, CarrierAccounts, Clock, DEFAULT_CALL_APOLOGY,
+    DEFAULT_CALL_LOOKUP_TIMEOUT, DEFAULT_CALL_RETENTION_DAYS, default_providers,
 };

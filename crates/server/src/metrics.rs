@@ -192,7 +192,11 @@ impl Instrumented {
         let outcome = match result {
             Ok(_) => "ok",
             Err(ProviderError::NotOffered) => "not_offered",
-            Err(ProviderError::Rejected(_)) => "rejected",
+            Err(
+                ProviderError::Rejected(_)
+                | ProviderError::InsufficientFunds(_)
+                | ProviderError::RegulatoryRequirement(_),
+            ) => "rejected",
             Err(ProviderError::Unavailable(_)) => "unavailable",
         };
         let labels = [
@@ -239,6 +243,13 @@ impl Provider for Instrumented {
         let started = Instant::now();
         let result = self.0.held_numbers().await;
         self.record("held_numbers", started, &result);
+        result
+    }
+
+    async fn configure_voice(&self, number: &E164) -> Result<(), ProviderError> {
+        let started = Instant::now();
+        let result = self.0.configure_voice(number).await;
+        self.record("configure_voice", started, &result);
         result
     }
 }

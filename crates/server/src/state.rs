@@ -9,7 +9,10 @@ use crate::rate_limit::{DEFAULT_PER_MINUTE, RateLimits};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::SealingKey;
-use switchboard_providers::{PlivoConfig, PlivoProvider, Providers, SandboxPrice, SandboxProvider};
+use switchboard_providers::{
+    PlivoConfig, PlivoProvider, Providers, SandboxPrice, SandboxProvider, TwilioConfig,
+    TwilioProvider,
+};
 use switchboard_store::{CallRoute, Store};
 use switchboard_webhooks::{WebhookSettings, Webhooks};
 
@@ -222,11 +225,19 @@ impl AppState {
     }
 }
 
-/// The sandbox, priced from the store's pricing table, and Plivo when it is configured.
-/// The sandbox comes first, so it is the default for searches unless Plivo is configured.
+/// The carrier accounts numbers can be bought from, each when it is configured.
+#[derive(Clone, Debug, Default)]
+pub struct CarrierAccounts {
+    pub plivo: Option<PlivoConfig>,
+    pub twilio: Option<TwilioConfig>,
+}
+
+/// The configured carriers (Plivo, then Twilio) and the sandbox, priced from the store's
+/// pricing table. The first is the default for searches: the sandbox only when no carrier is
+/// configured.
 pub async fn default_providers(
     store: &dyn Store,
-    plivo: Option<PlivoConfig>,
+    accounts: CarrierAccounts,
 ) -> Result<Providers, Box<dyn std::error::Error + Send + Sync>> {
     let prices = store.pricing().await?;
     let sandbox = SandboxProvider::new(
@@ -240,10 +251,12 @@ pub async fn default_providers(
                 setup: p.setup,
             }),
     );
-    Ok(match plivo {
-        Some(config) => Providers::default()
-            .with(Arc::new(PlivoProvider::new(config)?))
-            .with(Arc::new(sandbox)),
-        None => Providers::default().with(Arc::new(sandbox)),
-    })
+    let mut providers = Providers::default();
+    if let Some(config) = accounts.plivo {
+        providers = providers.with(Arc::new(PlivoProvider::new(config)?));
+    }
+    if let Some(config) = accounts.twilio {
+        providers = providers.with(Arc::new(TwilioProvider::new(config)?));
+    }
+    Ok(providers.with(Arc::new(sandbox)))
 }

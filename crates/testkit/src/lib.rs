@@ -10,9 +10,12 @@
     reason = "test infrastructure: a failed setup should stop the test loudly"
 )]
 
+pub mod fake_twilio;
 mod server;
+mod validating_proxy;
 
 pub use server::ServerProcess;
+pub use validating_proxy::{ValidatingProxy, carrier_document};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

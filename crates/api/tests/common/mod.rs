@@ -96,7 +96,7 @@ impl TestApp {
         extra: Vec<Arc<dyn Provider>>,
     ) -> Self {
         let store = db.open_store().await;
-        let mut providers = switchboard_api::default_providers(store.as_ref(), None)
+        let mut providers = switchboard_api::default_providers(store.as_ref(), Default::default())
             .await
             .expect("providers");
         for provider in extra {

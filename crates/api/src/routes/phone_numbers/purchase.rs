@@ -346,8 +346,10 @@ pub struct PurchaseResponse {
     request_body = PurchaseRequest,
     responses(
         (status = 201, description = "Bought and registered.", body = PurchaseResponse),
-        (status = 400, description = "A field is invalid, the country is not enabled, or the provider does not offer the number.", body = ErrorResponse,
+        (status = 400, description = "A field is invalid, the country is not enabled, the provider does not offer the number (any more), or the carrier wants an address or regulatory bundle its account has not given (its own message quoted).", body = ErrorResponse,
             example = json!({"statusCode": 400, "message": ["phoneNumber must be a valid E.164 phone number", "countryISO should not be empty"], "error": "Bad Request"})),
+        (status = 402, description = "(ext) The carrier account lacks the funds (its own message quoted); nothing was bought.", body = ErrorResponse,
+            example = json!({"statusCode": 402, "message": "twilio refused: the account lacks the funds (Account not active)", "error": "Payment Required"})),
         (status = 403, description = "The country requires a KYC-verified workspace, or the key lacks the scope.", body = ErrorResponse),
         (status = 409, description = "Somebody owns or is buying the number, or a request with this Idempotency-Key is still running.", body = ErrorResponse,
             example = json!({"statusCode": 409, "message": "Phone number already registered", "error": "Conflict"})),
@@ -557,7 +559,13 @@ pub(super) async fn refuse_provider_stock(state: &AppState, number: &E164) -> Re
                 )));
             }
             // Refused: the provider has nothing of that kind there to sell.
-            Ok(_) | Err(ProviderError::NotOffered | ProviderError::Rejected(_)) => {}
+            Ok(_)
+            | Err(
+                ProviderError::NotOffered
+                | ProviderError::Rejected(_)
+                | ProviderError::InsufficientFunds(_)
+                | ProviderError::RegulatoryRequirement(_),
+            ) => {}
             Err(error @ ProviderError::Unavailable(_)) => {
                 tracing::warn!(number = %number, provider = id, error = %error, "could not ask the provider whether it sells a number being linked; linking it")
             }

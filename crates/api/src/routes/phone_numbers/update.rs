@@ -267,6 +267,14 @@ pub(super) fn provider_failure(provider: &dyn Provider, error: ProviderError) ->
         ProviderError::Rejected(reason) => {
             ApiError::bad_request(format!("{} refused the request: {reason}", provider.id()))
         }
+        ProviderError::InsufficientFunds(reason) => ApiError::PaymentRequired(format!(
+            "{} refused: the account lacks the funds ({reason})",
+            provider.id()
+        )),
+        ProviderError::RegulatoryRequirement(reason) => ApiError::bad_request(format!(
+            "{} requires an address or a regulatory bundle for this number, which its account has not given: {reason}",
+            provider.id()
+        )),
         ProviderError::Unavailable(cause) => {
             tracing::warn!(provider = provider.id(), cause, "provider unavailable");
             ApiError::BadGateway(format!(

@@ -1,0 +1,252 @@
+//! The `twilio` provider end to end: the API searches, buys (pointing the number's calls at
+//! Switchboard) and releases through the adapter, which talks to a stateful fake of Twilio
+//! through Prism checking every request and answer against Twilio's published OpenAPI
+//! document (`carriers/openapi/`, see `switchboard_testkit::ValidatingProxy`). Twilio's
+//! failures — a number sold meanwhile, an account out of funds, an address required, a 500,
+//! an answer too slow — are each a clear answer that leaves nothing behind.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::TestApp;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_providers::{TwilioConfig, TwilioProvider, VoiceUrls};
+use switchboard_testkit::fake_twilio::{ACCOUNT_SID, AUTH_TOKEN, Failure, FakeTwilio};
+use switchboard_testkit::{ValidatingProxy, carrier_document};
+
+const PUBLIC_URL: &str = "https://switchboard.example.com";
+const FALLBACK_URL: &str = "https://fallback.example.com/twiml";
+
+/// The fake, Prism in front of it, and an app whose `twilio` provider goes through Prism.
+async fn app_with_twilio(backend: common::Backend) -> (FakeTwilio, ValidatingProxy, TestApp) {
+    let fake = FakeTwilio::start().await;
+    let proxy = ValidatingProxy::start(
+        &carrier_document("twilio-api-v2010-numbers.json"),
+        &fake.url,
+    );
+    let twilio = TwilioProvider::new(TwilioConfig {
+        account_sid: ACCOUNT_SID.into(),
+        auth_token: AUTH_TOKEN.into(),
+        base_url: proxy.url.clone(),
+        // Twilio's Pricing API is not in the vendored document: asked of the fake directly.
+        pricing_base_url: fake.url.clone(),
+        timeout: Duration::from_secs(2),
+        voice: Some(VoiceUrls::at(
+            PUBLIC_URL,
+            "twilio",
+            Some(FALLBACK_URL.into()),
+        )),
+    })
+    .expect("client");
+    let app = TestApp::with_providers(backend, vec![Arc::new(twilio)]).await;
+    (fake, proxy, app)
+}
+
+async fn search(app: &TestApp, proxy: &ValidatingProxy, token: &str, query: &str) -> Value {
+    let found = app
+        .call(
+            "GET",
+            &format!(
+                "/v1/organization-phone-numbers/plivo-numbers?country_iso=US&provider=twilio{query}"
+            ),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        found.status,
+        StatusCode::OK,
+        "{}\n{}",
+        String::from_utf8_lossy(&found.body),
+        proxy.log()
+    );
+    found.json()
+}
+
+fn numbers(found: &Value) -> Vec<String> {
+    found["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .map(|o| o["number"].as_str().expect("number").to_owned())
+        .collect()
+}
+
+async fn buy(app: &TestApp, token: &str, number: &str) -> common::Reply {
+    app.call(
+        "POST",
+        "/v1/organization-phone-numbers/purchase",
+        Some(token),
+        Some(json!({"phoneNumber": number, "telephonyProviderId": "twilio", "countryISO": "US"})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn search_buy_and_release_through_twilio() {
+    for backend in common::backends() {
+        let (fake, proxy, app) = app_with_twilio(backend).await;
+        let ws = app.workspace("Acme").await;
+        app.enable(&ws.id, &["US"], false).await;
+        let token = ws.token.as_str();
+
+        // Every type, priced from Twilio's Pricing API.
+        let all = search(&app, &proxy, token, "").await;
+        let objects = all["objects"].as_array().expect("objects");
+        assert_eq!(objects.len(), 16, "{all}");
+        assert_eq!(objects[0]["number"], json!("+14155550100"));
+        assert_eq!(objects[0]["monthly_rental_rate"], json!("1.15"));
+        let toll_free = search(&app, &proxy, token, "&type=tollfree").await;
+        assert_eq!(numbers(&toll_free).len(), 4);
+        assert_eq!(
+            toll_free["objects"][0]["monthly_rental_rate"],
+            json!("2.15")
+        );
+        assert_eq!(toll_free["objects"][0]["type"], json!("tollfree"));
+
+        // The filters go to Twilio as its own parameters.
+        let area = search(&app, &proxy, token, "&area_code=212").await;
+        assert_eq!(
+            numbers(&area),
+            [
+                "+12125550100",
+                "+12125550101",
+                "+12125550102",
+                "+12125550103"
+            ]
+        );
+        let texting = search(
+            &app,
+            &proxy,
+            token,
+            "&type=local&area_code=415&capability=sms",
+        )
+        .await;
+        assert_eq!(
+            numbers(&texting),
+            [
+                "+14155550100",
+                "+14155550102",
+                "+14155550104",
+                "+14155550106"
+            ]
+        );
+        let digits = search(&app, &proxy, token, "&contains=50103").await;
+        assert_eq!(
+            numbers(&digits),
+            ["+14155550103", "+12125550103", "+18005550103"]
+        );
+        let asked = fake.requests().join("\n");
+        for parameter in ["AreaCode=212", "SmsEnabled=true", "Contains=50103"] {
+            assert!(asked.contains(parameter), "{parameter} not sent:\n{asked}");
+        }
+
+        // Bought with its calls pointed at Switchboard, and its fallback.
+        let bought = buy(&app, token, "+14155550100").await;
+        assert_eq!(
+            bought.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&bought.body)
+        );
+        let number = bought.json()["organizationPhoneNumber"].clone();
+        assert_eq!(number["provider"], json!("twilio"));
+        assert_eq!(number["monthly_cost_usd"], json!("1.15"));
+        assert_eq!(number["capabilities"], json!(["voice", "sms"]));
+        let held = fake.held();
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].number.number, "+14155550100");
+        assert_eq!(
+            held[0].voice_url.as_deref(),
+            Some("https://switchboard.example.com/carriers/twilio/voice")
+        );
+        assert_eq!(
+            held[0].status_callback.as_deref(),
+            Some("https://switchboard.example.com/carriers/twilio/status")
+        );
+        assert_eq!(held[0].voice_fallback_url.as_deref(), Some(FALLBACK_URL));
+        assert!(
+            !numbers(&search(&app, &proxy, token, "&type=local").await)
+                .contains(&"+14155550100".into())
+        );
+
+        // Released at Twilio (found by its number, deleted by its sid).
+        let id = number["id"].as_str().expect("id");
+        let released = app
+            .call(
+                "DELETE",
+                &format!("/v1/organization-phone-numbers/{id}"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(released.status, StatusCode::OK);
+        assert!(fake.held().is_empty(), "{:?}", fake.held());
+        proxy.assert_conforming();
+    }
+}
+
+#[tokio::test]
+async fn twilios_refusals_are_named_and_leave_nothing_behind() {
+    for backend in common::backends() {
+        let (fake, proxy, app) = app_with_twilio(backend).await;
+        let ws = app.workspace("Acme").await;
+        app.enable(&ws.id, &["US"], false).await;
+        let token = ws.token.as_str();
+        let cases: [(Failure, StatusCode, &str); 5] = [
+            (
+                Failure::OutOfStock,
+                StatusCode::BAD_REQUEST,
+                "phoneNumber is not offered by twilio",
+            ),
+            (
+                Failure::InsufficientFunds,
+                StatusCode::PAYMENT_REQUIRED,
+                "twilio refused: the account lacks the funds (Account not active)",
+            ),
+            (
+                Failure::AddressRequired,
+                StatusCode::BAD_REQUEST,
+                "twilio requires an address or a regulatory bundle for this number, which its account has not given: Phone Number Requires an Address",
+            ),
+            (
+                Failure::Broken,
+                StatusCode::BAD_GATEWAY,
+                "Phone number provider twilio is unavailable, please retry",
+            ),
+            (
+                Failure::Slow(Duration::from_secs(3)),
+                StatusCode::BAD_GATEWAY,
+                "Phone number provider twilio is unavailable, please retry",
+            ),
+        ];
+        for (failure, status, message) in cases {
+            fake.fail(Some(failure));
+            let refused = buy(&app, token, "+14155550101").await;
+            assert_eq!(refused.status, status, "{failure:?}\n{}", proxy.log());
+            let said = refused.json()["message"].as_str().unwrap_or("").to_owned();
+            assert!(said.starts_with(message), "{failure:?}: {said}");
+            // Nothing bought, nothing listed, nothing claimed.
+            fake.fail(None);
+            assert!(fake.held().is_empty(), "{failure:?}");
+            let listed = app
+                .call("GET", "/v1/organization-phone-numbers", Some(token), None)
+                .await
+                .json();
+            assert_eq!(listed["total"], json!(0), "{failure:?}: {listed}");
+        }
+        // Once Twilio is well again, the same number can be bought.
+        let bought = buy(&app, token, "+14155550101").await;
+        assert_eq!(
+            bought.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&bought.body)
+        );
+        // A slow answer was cut off by the adapter, not refused by the document.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        proxy.assert_conforming();
+    }
+}
