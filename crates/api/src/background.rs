@@ -1,6 +1,7 @@
 //! The service as a whole: the HTTP server with what runs beside it on every replica — the
 //! webhook delivery worker, and once a minute the housekeeping (idle rate-limit entries,
-//! purchases a crash interrupted, old webhook deliveries, calls past their retention). On the shutdown signal the server
+//! purchases a crash interrupted, old webhook deliveries, calls past their retention), and each
+//! `--reconcile-interval` the reconcile with the carriers. On the shutdown signal the server
 //! stops accepting while the worker finishes or hands back the attempts in flight.
 
 use std::time::Duration;
@@ -27,6 +28,17 @@ pub async fn serve(
             forget_old_calls(&background).await;
         }
     });
+    let reconciling = state
+        .reconcile_interval
+        .filter(|_| {
+            state
+                .providers
+                .ids()
+                .into_iter()
+                .filter_map(|id| state.providers.get(id))
+                .any(|p| p.lists_held_numbers())
+        })
+        .map(|interval| tokio::spawn(crate::reconcile::run_periodically(state.clone(), interval)));
     let (stop_webhooks, webhooks_stopped) = tokio::sync::watch::channel(false);
     let webhook_worker = tokio::spawn(switchboard_webhooks::run_worker(
         state.webhooks.clone(),
@@ -40,6 +52,9 @@ pub async fn serve(
     };
     let served = switchboard_server::serve(listener, crate::router(state), options, shutdown).await;
     housekeeping.abort();
+    if let Some(reconciling) = reconciling {
+        reconciling.abort();
+    }
     if let Err(error) = webhook_worker.await {
         tracing::warn!(%error, "the webhook worker ended abnormally");
     }

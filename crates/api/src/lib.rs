@@ -15,6 +15,7 @@ pub mod console;
 pub mod extract;
 mod idempotency;
 pub mod openapi;
+pub mod reconcile;
 pub mod router;
 pub mod routes;
 

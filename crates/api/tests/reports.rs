@@ -312,7 +312,7 @@ async fn compliance_review_names_every_rule() {
         assert_eq!(codes_of(&review, "+14155550111"), ["stuck_pending"]);
         assert_eq!(
             review["counts"],
-            json!({"country_not_enabled": 1, "kyc_required": 1, "unrouted": 1, "voice_missing": 1, "stuck_pending": 1, "unmanaged_provider": 1, "no_destination": 0, "no_recent_calls": 0, "unroutable_calls": 0})
+            json!({"country_not_enabled": 1, "kyc_required": 1, "unrouted": 1, "voice_missing": 1, "stuck_pending": 1, "unmanaged_provider": 1, "no_destination": 0, "no_recent_calls": 0, "unroutable_calls": 0, "carrier_drift": 0, "missing_at_carrier": 0})
         );
         // An agent that loses its destination strands the numbers routed to it.
         let cleared = app

@@ -250,3 +250,139 @@ async fn twilios_refusals_are_named_and_leave_nothing_behind() {
         proxy.assert_conforming();
     }
 }
+
+/// The reconcile: a number released in Twilio's console is `missing_at_carrier`, one whose
+/// calls were pointed elsewhere `carrier_drift`, one the account holds that no workspace does
+/// `unknown_at_carrier`; the compliance report shows the first two with their fix, and
+/// `fix` points the drifted number back here.
+#[tokio::test]
+async fn a_reconcile_finds_what_is_out_of_step_with_twilio_and_fixes_drift() {
+    for backend in common::backends() {
+        let (fake, proxy, app) = app_with_twilio(backend).await;
+        let ws = app.workspace("Acme").await;
+        app.enable(&ws.id, &["US"], false).await;
+        let token = ws.token.as_str();
+        for number in ["+14155550100", "+14155550101", "+14155550102"] {
+            assert_eq!(buy(&app, token, number).await.status, StatusCode::CREATED);
+        }
+        let twilio = app.state.providers.get("twilio").expect("twilio").clone();
+        let compliance = || async {
+            app.call(
+                "GET",
+                "/v1/organization-phone-numbers/compliance?code=carrier_drift,missing_at_carrier",
+                Some(token),
+                None,
+            )
+            .await
+            .json()
+        };
+
+        // All in step: nothing found.
+        let clean =
+            switchboard_api::reconcile::reconcile(app.store.as_ref(), twilio.as_ref(), false, None)
+                .await
+                .expect("reconcile");
+        assert_eq!((clean.held_at_carrier, clean.here), (3, 3));
+        assert!(clean.findings.is_empty(), "{:?}", clean.findings);
+
+        fake.forget("+14155550100");
+        fake.set_voice_url("+14155550101", Some("https://elsewhere.example.com/voice"));
+        fake.hold("+14155550190", "Local");
+        let found =
+            switchboard_api::reconcile::reconcile(app.store.as_ref(), twilio.as_ref(), false, None)
+                .await
+                .expect("reconcile");
+        let codes: Vec<(&str, &str)> = found
+            .findings
+            .iter()
+            .map(|f| (f.phone_number.as_str(), f.code.as_str()))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                ("+14155550100", "missing_at_carrier"),
+                ("+14155550101", "carrier_drift"),
+                ("+14155550190", "unknown_at_carrier"),
+            ]
+        );
+        let report = compliance().await;
+        assert_eq!(
+            report["counts"],
+            json!({"carrier_drift": 1, "missing_at_carrier": 1}),
+            "{report}"
+        );
+        let messages: Vec<&str> = report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| f["message"].as_str().expect("message"))
+            .collect();
+        assert!(
+            messages.iter().any(|m| m.starts_with("+14155550100 is active here but twilio no longer holds it")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.starts_with("twilio sends the calls of +14155550101 to https://elsewhere.example.com/voice, not to Switchboard: run `switchboard numbers reconcile --fix`")),
+            "{messages:?}"
+        );
+
+        // --fix: pointed back, and the drift is gone from the report.
+        let fixed =
+            switchboard_api::reconcile::reconcile(app.store.as_ref(), twilio.as_ref(), true, None)
+                .await
+                .expect("reconcile");
+        assert_eq!(fixed.fixed, ["+14155550101"]);
+        let held = fake.held();
+        let repointed = held
+            .iter()
+            .find(|h| h.number.number == "+14155550101")
+            .expect("held");
+        assert_eq!(
+            repointed.voice_url.as_deref(),
+            Some("https://switchboard.example.com/carriers/twilio/voice")
+        );
+        assert_eq!(
+            compliance().await["counts"],
+            json!({"carrier_drift": 0, "missing_at_carrier": 1})
+        );
+        let listed = app
+            .call(
+                "GET",
+                "/v1/organization-phone-numbers?limit=10",
+                Some(token),
+                None,
+            )
+            .await
+            .json();
+        let gone = listed["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|n| n["phone_number"] == json!("+14155550100"))
+            .expect("listed")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        // Twilio no longer holds it: released here, and its finding goes with it.
+        let release = app
+            .call(
+                "DELETE",
+                &format!("/v1/organization-phone-numbers/{gone}"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (release.status, release.json()["message"].clone()),
+            (
+                StatusCode::OK,
+                json!("Phone number released successfully (twilio no longer held it).")
+            )
+        );
+        assert_eq!(
+            compliance().await["counts"],
+            json!({"carrier_drift": 0, "missing_at_carrier": 0})
+        );
+        proxy.assert_conforming();
+    }
+}

@@ -470,7 +470,7 @@ pub async fn import_held(
     spinner.finish_and_clear();
     let held =
         listed.with_context(|| format!("cannot list the numbers held at {}", provider.id()))?;
-    let numbers: Vec<E164> = held.iter().map(|offer| offer.number.clone()).collect();
+    let numbers: Vec<E164> = held.iter().map(|h| h.offer.number.clone()).collect();
     let registered = store.registered_numbers(&numbers).await?;
     let (mut already_here, mut elsewhere) = (Vec::new(), Vec::new());
     for number in &registered {
@@ -483,6 +483,7 @@ pub async fn import_held(
     elsewhere.sort();
     let new: Vec<NewPhoneNumber> = held
         .into_iter()
+        .map(|h| h.offer)
         .filter(|offer| !registered.contains(&offer.number))
         .map(|offer| switchboard_api::routes::phone_numbers::held_number(offer, provider.id()))
         .collect();

@@ -158,10 +158,31 @@ struct ServeArgs {
     /// working route), before the hang-up.
     #[arg(long, env = "SWITCHBOARD_CALL_APOLOGY", default_value = switchboard_server::DEFAULT_CALL_APOLOGY)]
     call_apology: String,
+    /// How often the numbers are compared with their carriers (Plivo, Twilio): a number gone
+    /// there, calls sent elsewhere, a number billed there that no workspace holds. In s, m or
+    /// h (e.g. 30m); "off" never.
+    #[arg(long, env = "SWITCHBOARD_RECONCILE_INTERVAL", default_value = "1h", value_parser = parse_reconcile_interval)]
+    reconcile_interval: ReconcileInterval,
     /// Days a call stays in the call log (1 to 3650); older calls, with the caller's number,
     /// are deleted.
     #[arg(long, env = "SWITCHBOARD_CALL_RETENTION_DAYS", default_value_t = switchboard_server::DEFAULT_CALL_RETENTION_DAYS, value_parser = clap::value_parser!(u64).range(1..=3650))]
     call_retention_days: u64,
+}
+
+/// `--reconcile-interval`: a period, or none.
+#[derive(Clone, Copy, Debug)]
+struct ReconcileInterval(Option<Duration>);
+
+fn parse_reconcile_interval(text: &str) -> Result<ReconcileInterval, String> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(ReconcileInterval(None));
+    }
+    let schedule =
+        switchboard_webhooks::parse_schedule(text).map_err(|e| format!("{e}, or \"off\""))?;
+    match schedule.0.as_slice() {
+        [one] => Ok(ReconcileInterval(Some(*one))),
+        _ => Err("one period (e.g. 1h or 30m), or \"off\"".into()),
+    }
 }
 
 /// `--telnyx-public-key`: base64 of an Ed25519 public key.
@@ -376,6 +397,24 @@ enum ImportSource {
     Twilio,
 }
 
+/// `numbers reconcile`: compare the numbers with their carriers.
+#[derive(clap::Args, Debug)]
+struct ReconcileArgs {
+    /// Only this workspace's numbers (ws_…): its findings are printed and, with --fix, only
+    /// its numbers re-pointed. Numbers no workspace holds are printed without it.
+    #[arg(long)]
+    workspace: Option<String>,
+    /// Point the calls of drifted numbers back at this server (--public-url).
+    #[arg(long)]
+    fix: bool,
+    #[command(flatten)]
+    plivo: PlivoArgs,
+    #[command(flatten)]
+    twilio: TwilioArgs,
+    #[command(flatten)]
+    voice: VoiceArgs,
+}
+
 /// `numbers import`: from a CSV file, or from a provider account (`--from`).
 #[derive(clap::Args, Debug)]
 struct ImportArgs {
@@ -410,6 +449,11 @@ enum NumbersCommand {
     /// Import numbers from a CSV file, or every number a provider account holds (--from), all
     /// or nothing; prints {"imported","ids"} (with --dry-run, what would be imported).
     Import(Box<ImportArgs>),
+    /// Compare each number with its carrier (every configured carrier that can list an
+    /// account's numbers: Plivo, Twilio) and store what is out of step for the compliance
+    /// report; prints {"carriers":[{"provider","findings":[…],"fixed",…}]}. Exits 1 when a
+    /// carrier cannot be asked or a --fix fails.
+    Reconcile(Box<ReconcileArgs>),
     /// Count and monthly cost of a workspace's numbers, in total and grouped; prints the
     /// summary the API's /summary answers.
     Summary {
@@ -632,6 +676,10 @@ async fn run(cli: Cli) -> Result<()> {
             };
             export::export(store.as_ref(), &workspace, format).await
         }
+        Command::Numbers(NumbersCommand::Reconcile(args)) => {
+            let store = database::open(&url).await?;
+            reconcile(store.as_ref(), *args).await
+        }
         Command::Numbers(NumbersCommand::Import(import)) => {
             let ImportArgs {
                 workspace,
@@ -687,6 +735,93 @@ async fn run(cli: Cli) -> Result<()> {
         }
     }
 }
+/// `numbers reconcile`.
+async fn reconcile(store: &dyn Store, args: ReconcileArgs) -> Result<()> {
+    let workspace = match &args.workspace {
+        Some(id) => Some(existing_workspace(store, id).await?),
+        None => None,
+    };
+    if args.fix && args.voice.public_url.is_none() {
+        bail!(
+            "--fix needs this server's public address (--public-url or SWITCHBOARD_PUBLIC_URL): it is where the calls are pointed back to"
+        );
+    }
+    let mut carriers: Vec<Box<dyn switchboard_providers::Provider>> = Vec::new();
+    if let Some(config) = args.plivo.config()? {
+        carriers.push(Box::new(switchboard_providers::PlivoProvider::new(config)?));
+    }
+    if let Some(config) = args.twilio.config(args.voice.urls("twilio")) {
+        carriers.push(Box::new(switchboard_providers::TwilioProvider::new(
+            config,
+        )?));
+    }
+    if carriers.is_empty() {
+        bail!(
+            "no carrier account is configured: give Twilio's (SWITCHBOARD_TWILIO_ACCOUNT_SID and _AUTH_TOKEN) or Plivo's (SWITCHBOARD_PLIVO_AUTH_ID and _AUTH_TOKEN), as for serve"
+        );
+    }
+    let mut reports = Vec::new();
+    let mut failures = Vec::new();
+    for carrier in &carriers {
+        match switchboard_api::reconcile::reconcile(
+            store,
+            carrier.as_ref(),
+            args.fix,
+            workspace.as_ref(),
+        )
+        .await
+        {
+            Ok(done) => {
+                let voice_url = carrier.voice_urls().map(|urls| urls.voice_url.as_str());
+                let findings: Vec<serde_json::Value> = done
+                    .findings
+                    .iter()
+                    .filter(|f| match (&workspace, &f.number) {
+                        (None, _) => true,
+                        (Some(ws), Some((in_ws, _))) => ws == in_ws,
+                        (Some(_), None) => false,
+                    })
+                    .map(|f| {
+                        serde_json::json!({
+                            "code": f.code.as_str(),
+                            "phone_number": f.phone_number,
+                            "workspace_id": f.number.as_ref().map(|(ws, _)| ws.as_str()),
+                            "phone_number_id": f.number.as_ref().map(|(_, id)| id.as_str()),
+                            "message": switchboard_api::reconcile::describe(f, voice_url),
+                        })
+                    })
+                    .collect();
+                if !done.fix_failed.is_empty() {
+                    failures.push(format!(
+                        "{} drifted numbers at {} could not be re-pointed (under fix_failed)",
+                        done.fix_failed.len(),
+                        done.provider
+                    ));
+                }
+                reports.push(serde_json::json!({
+                    "provider": done.provider,
+                    "held_at_carrier": done.held_at_carrier,
+                    "here": done.here,
+                    "findings": findings,
+                    "fixed": done.fixed,
+                    "fix_failed": done.fix_failed.iter().map(|(number, error)| serde_json::json!({"number": number, "error": error})).collect::<Vec<_>>(),
+                }));
+            }
+            Err(error) => {
+                failures.push(error.to_string());
+                reports.push(
+                    serde_json::json!({"provider": carrier.id(), "error": error.to_string()}),
+                );
+            }
+        }
+    }
+    output::print_json(&serde_json::json!({ "carriers": reports }))?;
+    if !failures.is_empty() {
+        bail!(failures.join("; "));
+    }
+    Ok(())
+}
+
 async fn serve(url: &str, args: ServeArgs) -> Result<()> {
     if let Some(port) = &args.port {
         bail!(
@@ -728,6 +863,7 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("--redis-url {}: {e}", database::redacted(url)))?;
     }
     let settings = ApiSettings {
+        reconcile_interval: args.reconcile_interval.0,
         key_cache_ttl: Duration::from_millis(args.key_cache_ms),
         rate_limit_per_minute: args.rate_limit_per_minute,
         request_timeout: Duration::from_secs(args.request_timeout_secs),

@@ -262,6 +262,16 @@ async fn a_plivo_account_is_taken_over_once_and_a_dry_run_changes_nothing() {
     }
 }
 
+/// The Twilio account's settings, through `proxy` to the fake.
+fn twilio_env(command: &mut Command, fake: &FakeTwilio, proxy: &ValidatingProxy) {
+    command
+        .env("SWITCHBOARD_TWILIO_ACCOUNT_SID", fake_twilio::ACCOUNT_SID)
+        .env("SWITCHBOARD_TWILIO_AUTH_TOKEN", fake_twilio::AUTH_TOKEN)
+        .env("SWITCHBOARD_TWILIO_BASE_URL", &proxy.url)
+        // Twilio's Pricing API is not in the vendored document: asked of the fake directly.
+        .env("SWITCHBOARD_TWILIO_PRICING_URL", &fake.url);
+}
+
 /// `switchboard numbers import --from twilio` for `workspace`, through `proxy` to the fake.
 fn import_from_twilio(
     db: &TestDatabase,
@@ -271,12 +281,8 @@ fn import_from_twilio(
     extra: &[&str],
 ) -> Command {
     let mut command = switchboard(db);
+    twilio_env(&mut command, fake, proxy);
     command
-        .env("SWITCHBOARD_TWILIO_ACCOUNT_SID", fake_twilio::ACCOUNT_SID)
-        .env("SWITCHBOARD_TWILIO_AUTH_TOKEN", fake_twilio::AUTH_TOKEN)
-        .env("SWITCHBOARD_TWILIO_BASE_URL", &proxy.url)
-        // Twilio's Pricing API is not in the vendored document: asked of the fake directly.
-        .env("SWITCHBOARD_TWILIO_PRICING_URL", &fake.url)
         .args([
             "numbers",
             "import",
@@ -291,7 +297,9 @@ fn import_from_twilio(
 
 /// A Twilio account taken over with `--configure`: its numbers listed type by type and page by
 /// page (the fake's pages hold two), priced from Twilio's Pricing API, imported once, and their
-/// calls pointed at Switchboard — every request checked against Twilio's OpenAPI document.
+/// calls pointed at Switchboard; then `numbers reconcile` names a number pointed elsewhere and
+/// one nobody here holds, and `--fix` points the first back — every request checked against
+/// Twilio's OpenAPI document.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_twilio_account_is_taken_over_and_its_calls_pointed_here() {
     for backend in backends() {
@@ -430,6 +438,88 @@ async fn a_twilio_account_is_taken_over_and_its_calls_pointed_here() {
         assert_eq!(again["imported"], 0);
         assert_eq!(again["already_here"], json!(all));
         assert_eq!(again["configured"], json!(all));
+
+        // Someone points one number elsewhere in Twilio's console, and the account buys one
+        // outside Switchboard: the reconcile names both, --fix points the first back.
+        fake.set_voice_url("+14155550191", Some("https://elsewhere.example.com/voice"));
+        fake.hold("+14155550199", "Local");
+        let mut check = switchboard(&db);
+        twilio_env(&mut check, &fake, &proxy);
+        check.args(["numbers", "reconcile", public[0], public[1]]);
+        let found = json_of(check).await;
+        let carriers = found["carriers"].as_array().expect("carriers");
+        assert_eq!(carriers.len(), 1, "{found}");
+        assert_eq!(carriers[0]["provider"], json!("twilio"));
+        assert_eq!(
+            (
+                carriers[0]["held_at_carrier"].clone(),
+                carriers[0]["here"].clone()
+            ),
+            (json!(5), json!(4))
+        );
+        let findings: Vec<(String, String)> = carriers[0]["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| {
+                (
+                    f["phone_number"].as_str().unwrap_or("").to_owned(),
+                    f["code"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            findings,
+            [
+                ("+14155550191".to_owned(), "carrier_drift".to_owned()),
+                ("+14155550199".to_owned(), "unknown_at_carrier".to_owned()),
+            ]
+        );
+        // Scoped to the workspace, the number nobody holds is not its business.
+        let mut scoped = switchboard(&db);
+        twilio_env(&mut scoped, &fake, &proxy);
+        scoped.args([
+            "numbers",
+            "reconcile",
+            "--workspace",
+            &workspace,
+            public[0],
+            public[1],
+        ]);
+        let scoped = json_of(scoped).await;
+        assert_eq!(
+            scoped["carriers"][0]["findings"].as_array().map(Vec::len),
+            Some(1),
+            "{scoped}"
+        );
+
+        let mut unaddressed = switchboard(&db);
+        twilio_env(&mut unaddressed, &fake, &proxy);
+        unaddressed.args(["numbers", "reconcile", "--fix"]);
+        let refused = run(unaddressed).await;
+        assert!(!refused.status.success());
+        assert!(
+            String::from_utf8_lossy(&refused.stderr)
+                .contains("--fix needs this server's public address"),
+            "{}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+        let mut fix = switchboard(&db);
+        twilio_env(&mut fix, &fake, &proxy);
+        fix.args(["numbers", "reconcile", "--fix", public[0], public[1]]);
+        let fixed = json_of(fix).await;
+        assert_eq!(
+            fixed["carriers"][0]["fixed"],
+            json!(["+14155550191"]),
+            "{fixed}"
+        );
+        assert!(
+            fake.held().iter().all(|h| h.number.number == "+14155550199"
+                || h.voice_url.as_deref()
+                    == Some("https://switchboard.example.com/carriers/twilio/voice")),
+            "{:?}",
+            fake.held()
+        );
 
         // Twilio down: a clear error, nothing written.
         fake.fail(Some(fake_twilio::Failure::Broken));

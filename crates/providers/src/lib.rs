@@ -29,6 +29,15 @@ pub struct Offer {
     pub mms: bool,
 }
 
+/// A number an account holds at a provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldNumber {
+    pub offer: Offer,
+    /// Where the provider sends its calls, when the provider says per number (Twilio does;
+    /// Plivo routes through applications, so none).
+    pub voice_url: Option<String>,
+}
+
 /// What a search for numbers asks for. A provider passes on to its API what that can filter,
 /// and every answer is put through [`NumberSearch::matches`] as well, so a filter a carrier
 /// lacks still holds (over the numbers it answered).
@@ -105,14 +114,24 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     async fn buy(&self, number: &E164) -> Result<Offer, ProviderError>;
     /// Gives `number` back.
     async fn release(&self, number: &E164) -> Result<(), ProviderError>;
+    /// Whether [`Provider::held_numbers`] can list the account's numbers (what import and
+    /// reconcile need).
+    fn lists_held_numbers(&self) -> bool {
+        false
+    }
     /// Every number the account holds at this provider (what `numbers import --from` takes
-    /// over), with its monthly cost; `setup_cost` is zero (it was paid). A provider that
-    /// cannot list them refuses.
-    async fn held_numbers(&self) -> Result<Vec<Offer>, ProviderError> {
+    /// over and a reconcile compares), with its monthly cost; `setup_cost` is zero (it was
+    /// paid). A provider that cannot list them refuses.
+    async fn held_numbers(&self) -> Result<Vec<HeldNumber>, ProviderError> {
         Err(ProviderError::Rejected(format!(
             "{} cannot list the numbers an account holds",
             self.id()
         )))
+    }
+    /// Where this provider is told to send the calls of the numbers it sells or configures;
+    /// none when it is not told (no public URL, or a provider without voice URLs).
+    fn voice_urls(&self) -> Option<&VoiceUrls> {
+        None
     }
     /// Points the calls of `number` (held by the account) at Switchboard: the
     /// [`VoiceUrls`] the provider was configured with. A provider that cannot refuses.

@@ -26,5 +26,6 @@ pub use error::{ApiError, ErrorResponse};
 pub use serve::{ServeOptions, serve, shutdown_signal};
 pub use state::{
     ApiSettings, AppState, CallSettings, CarrierAccounts, Clock, DEFAULT_CALL_APOLOGY,
-    DEFAULT_CALL_LOOKUP_TIMEOUT, DEFAULT_CALL_RETENTION_DAYS, default_providers,
+    DEFAULT_CALL_LOOKUP_TIMEOUT, DEFAULT_CALL_RETENTION_DAYS, DEFAULT_RECONCILE_INTERVAL,
+    default_providers,
 };

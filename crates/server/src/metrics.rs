@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 use switchboard_domain::E164;
-use switchboard_providers::{NumberSearch, Offer, Provider, ProviderError};
+use switchboard_providers::{HeldNumber, NumberSearch, Offer, Provider, ProviderError, VoiceUrls};
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -239,7 +239,15 @@ impl Provider for Instrumented {
         result
     }
 
-    async fn held_numbers(&self) -> Result<Vec<Offer>, ProviderError> {
+    fn lists_held_numbers(&self) -> bool {
+        self.0.lists_held_numbers()
+    }
+
+    fn voice_urls(&self) -> Option<&VoiceUrls> {
+        self.0.voice_urls()
+    }
+
+    async fn held_numbers(&self) -> Result<Vec<HeldNumber>, ProviderError> {
         let started = Instant::now();
         let result = self.0.held_numbers().await;
         self.record("held_numbers", started, &result);

@@ -33,7 +33,12 @@ pub struct ApiSettings {
     /// secrets) before 429s; 0 turns this off.
     pub failed_auth_per_minute: u32,
     pub calls: CallSettings,
+    /// How often each replica compares the numbers with their carriers (`None`: never).
+    pub reconcile_interval: Option<Duration>,
 }
+
+/// The reconcile's default period.
+pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// How carriers reach Switchboard when a number rings, and what is kept of each call.
 #[derive(Clone)]
@@ -148,6 +153,7 @@ impl Default for ApiSettings {
             webhooks: WebhookSettings::default(),
             failed_auth_per_minute: crate::auth_throttle::DEFAULT_FAILED_AUTH_PER_MINUTE,
             calls: CallSettings::default(),
+            reconcile_interval: Some(DEFAULT_RECONCILE_INTERVAL),
         }
     }
 }
@@ -190,6 +196,7 @@ pub struct Shared {
     pub known_routes: moka::sync::Cache<String, Arc<CallRoute>>,
     /// Records calls, those that ring together in one transaction.
     pub call_recorder: CallRecorder,
+    pub reconcile_interval: Option<Duration>,
 }
 
 impl AppState {
@@ -221,6 +228,7 @@ impl AppState {
             calls: settings.calls.clone(),
             known_routes: moka::sync::Cache::new(KNOWN_ROUTES_MAX),
             call_recorder: CallRecorder::new(store.clone()),
+            reconcile_interval: settings.reconcile_interval,
         }))
     }
 }

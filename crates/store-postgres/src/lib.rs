@@ -9,6 +9,7 @@
 
 mod agents;
 mod calls;
+mod carriers;
 mod events;
 mod migrations;
 mod numbers;

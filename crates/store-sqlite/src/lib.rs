@@ -23,6 +23,7 @@ mod migrations;
 mod outbox;
 mod agents;
 mod calls;
+mod carriers;
 mod events;
 mod numbers;
 mod purchases;

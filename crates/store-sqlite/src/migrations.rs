@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0008_destinations_and_routing.sql"),
     ),
     (9, include_str!("../migrations/0009_calls.sql")),
+    (10, include_str!("../migrations/0010_carrier_findings.sql")),
 ];
 
 fn current_version(conn: &Connection) -> Result<Option<i64>, StoreError> {

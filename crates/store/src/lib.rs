@@ -11,7 +11,7 @@ use switchboard_domain::{
 
 /// The schema version this build of Switchboard reads and writes. Every backend's migrations
 /// carry the same version stamps.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// What `migrate` did: the schema version before and after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -596,6 +596,7 @@ impl ReleaseClaim {
 pub const RELEASE_ABANDONED_MS: i64 = 10 * 60 * 1000;
 
 mod calls;
+mod carriers;
 mod events;
 mod history;
 mod objects;
@@ -606,6 +607,7 @@ pub use calls::{
     LiveCalls, NewCall, NextStep, NumberCallActivity, PlannedTarget, call_event_data,
     call_event_message_id, plan_column, plan_from_column,
 };
+pub use carriers::{CarrierFinding, CarrierFindingCode, CarrierStore};
 pub use events::{
     CALL_EVENT_TYPES, EVENT_KINDS, EVENT_TYPES, Event, EventCursor, EventFilter, NewEvent,
     event_scope, hidden_event_kinds, is_webhook_event_type, readable_event_types,

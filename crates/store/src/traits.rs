@@ -2,6 +2,7 @@
 //! what the rest of the code holds (`Arc<dyn Store>`: its methods need no import).
 
 use crate::calls::CallStore;
+use crate::carriers::CarrierStore;
 use crate::*;
 use async_trait::async_trait;
 
@@ -331,6 +332,7 @@ pub trait Store:
     + PurchaseStore
     + WebhookStore
     + CallStore
+    + CarrierStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -346,6 +348,7 @@ impl<T> Store for T where
         + PurchaseStore
         + WebhookStore
         + CallStore
+        + CarrierStore
         + Send
         + Sync
         + std::fmt::Debug

@@ -163,6 +163,20 @@ impl FakeTwilio {
         });
     }
 
+    /// Points a held number's calls at `url` (someone changed it in Twilio's console).
+    pub fn set_voice_url(&self, number: &str, url: Option<&str>) {
+        self.with(|inner| {
+            for held in inner.held.iter_mut().filter(|h| h.number.number == number) {
+                held.voice_url = url.map(str::to_owned);
+            }
+        });
+    }
+
+    /// Takes a number away from the account (released in Twilio's console, say).
+    pub fn forget(&self, number: &str) {
+        self.with(|inner| inner.held.retain(|h| h.number.number != number));
+    }
+
     /// Every request received, `METHOD path?query body`.
     pub fn requests(&self) -> Vec<String> {
         self.with(|inner| inner.requests.clone())

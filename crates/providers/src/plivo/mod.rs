@@ -9,7 +9,7 @@
 
 pub mod voice;
 
-use crate::{NumberSearch, Offer, Provider, ProviderError};
+use crate::{HeldNumber as Held, NumberSearch, Offer, Provider, ProviderError};
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::fmt;
@@ -292,7 +292,11 @@ impl Provider for PlivoProvider {
         Ok(())
     }
 
-    async fn held_numbers(&self) -> Result<Vec<Offer>, ProviderError> {
+    fn lists_held_numbers(&self) -> bool {
+        true
+    }
+
+    async fn held_numbers(&self) -> Result<Vec<Held>, ProviderError> {
         let mut held = Vec::new();
         let mut offset = 0;
         loop {
@@ -316,11 +320,15 @@ impl Provider for PlivoProvider {
             let read = page.objects.len();
             for number in page.objects {
                 let text = number.number.clone();
-                held.push(number.into_offer().ok_or_else(|| {
+                let offer = number.into_offer().ok_or_else(|| {
                     ProviderError::Unavailable(format!(
                         "Plivo listed {text}, which is not a phone number with a rate"
                     ))
-                })?);
+                })?;
+                held.push(Held {
+                    offer,
+                    voice_url: None,
+                });
             }
             offset += read;
             if read == 0 || offset >= page.meta.total_count {

@@ -16,7 +16,7 @@ pub mod voice;
 
 pub use voice::{twilio_signature, twilio_signature_matches};
 
-use crate::{NumberSearch, Offer, Provider, ProviderError, VoiceUrls};
+use crate::{HeldNumber, NumberSearch, Offer, Provider, ProviderError, VoiceUrls};
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -117,6 +117,7 @@ struct IncomingNumber {
     sid: String,
     phone_number: Option<String>,
     capabilities: Option<Capabilities>,
+    voice_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -474,7 +475,15 @@ impl Provider for TwilioProvider {
         Ok(())
     }
 
-    async fn held_numbers(&self) -> Result<Vec<Offer>, ProviderError> {
+    fn lists_held_numbers(&self) -> bool {
+        true
+    }
+
+    fn voice_urls(&self) -> Option<&VoiceUrls> {
+        self.config.voice.as_ref()
+    }
+
+    async fn held_numbers(&self) -> Result<Vec<HeldNumber>, ProviderError> {
         let mut held = Vec::new();
         for number_type in TYPES {
             let mut url = self.url(&format!(
@@ -500,14 +509,17 @@ impl Provider for TwilioProvider {
                         sms: false,
                         mms: false,
                     });
-                    held.push(Offer {
-                        number,
-                        number_type,
-                        monthly_cost,
-                        setup_cost: Money::ZERO,
-                        voice: capabilities.voice,
-                        sms: capabilities.sms,
-                        mms: capabilities.mms,
+                    held.push(HeldNumber {
+                        offer: Offer {
+                            number,
+                            number_type,
+                            monthly_cost,
+                            setup_cost: Money::ZERO,
+                            voice: capabilities.voice,
+                            sms: capabilities.sms,
+                            mms: capabilities.mms,
+                        },
+                        voice_url: incoming.voice_url.filter(|url| !url.is_empty()),
                     });
                 }
                 if held.len() > LIST_MAX {

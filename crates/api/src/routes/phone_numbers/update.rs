@@ -229,14 +229,22 @@ pub async fn release_phone_number(
                 ApiError::Internal(format!("stored number {} {e}", number.phone_number).into())
             })?;
             // Released at the provider first: if that fails, the number is still ours and
-            // still listed, and the client can retry.
-            if let Err(error) = provider.release(&e164).await {
-                if let Err(cleanup) = state.store.abandon_release(&id).await {
-                    tracing::error!(number = %number.phone_number, error = %cleanup, "could not give up the release claim of a failed release; a retry may take it over after 10 minutes");
+            // still listed, and the client can retry. A provider that no longer holds it
+            // (released in its console, say: the reconcile's `missing_at_carrier`) has
+            // nothing to release, so the number goes here too.
+            match provider.release(&e164).await {
+                Ok(()) => "Phone number released successfully.".to_owned(),
+                Err(ProviderError::NotOffered) => format!(
+                    "Phone number released successfully ({} no longer held it).",
+                    provider.id()
+                ),
+                Err(error) => {
+                    if let Err(cleanup) = state.store.abandon_release(&id).await {
+                        tracing::error!(number = %number.phone_number, error = %cleanup, "could not give up the release claim of a failed release; a retry may take it over after 10 minutes");
+                    }
+                    return Err(provider_failure(provider.as_ref(), error));
                 }
-                return Err(provider_failure(provider.as_ref(), error));
             }
-            "Phone number released successfully.".to_owned()
         }
         None if number.provider == "sip_trunk" => "Phone number released successfully.".to_owned(),
         None => format!(

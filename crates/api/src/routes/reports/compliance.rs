@@ -25,10 +25,15 @@ pub enum FindingCode {
     NoRecentCalls,
     /// Calls to it in the last 7 days found no working route.
     UnroutableCalls,
+    /// Its carrier sends its calls somewhere other than Switchboard (found by the last
+    /// reconcile).
+    CarrierDrift,
+    /// Active here, no longer held at its carrier (found by the last reconcile).
+    MissingAtCarrier,
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 9] = [
+    pub const ALL: [FindingCode; 11] = [
         FindingCode::CountryNotEnabled,
         FindingCode::KycRequired,
         FindingCode::Unrouted,
@@ -38,6 +43,8 @@ impl FindingCode {
         FindingCode::NoDestination,
         FindingCode::NoRecentCalls,
         FindingCode::UnroutableCalls,
+        FindingCode::CarrierDrift,
+        FindingCode::MissingAtCarrier,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +58,8 @@ impl FindingCode {
             FindingCode::NoDestination => "no_destination",
             FindingCode::NoRecentCalls => "no_recent_calls",
             FindingCode::UnroutableCalls => "unroutable_calls",
+            FindingCode::CarrierDrift => "carrier_drift",
+            FindingCode::MissingAtCarrier => "missing_at_carrier",
         }
     }
 
@@ -59,6 +68,7 @@ impl FindingCode {
             FindingCode::CountryNotEnabled | FindingCode::KycRequired => Severity::Error,
             FindingCode::VoiceMissing | FindingCode::NoDestination => Severity::Error,
             FindingCode::UnroutableCalls => Severity::Error,
+            FindingCode::CarrierDrift | FindingCode::MissingAtCarrier => Severity::Error,
             FindingCode::Unrouted | FindingCode::StuckPending => Severity::Warning,
             FindingCode::NoRecentCalls => Severity::Warning,
             FindingCode::UnmanagedProvider => Severity::Info,
@@ -99,7 +109,7 @@ pub struct ComplianceReview {
     /// Findings in the numbers' order (oldest number first), then by code.
     findings: Vec<Finding>,
     /// Findings per code, every asked code present (0 when none).
-    #[schema(value_type = Object, example = json!({"country_not_enabled": 0, "kyc_required": 1, "no_destination": 1, "no_recent_calls": 1, "stuck_pending": 0, "unmanaged_provider": 1, "unroutable_calls": 0, "unrouted": 2, "voice_missing": 0}))]
+    #[schema(value_type = Object, example = json!({"carrier_drift": 0, "country_not_enabled": 0, "kyc_required": 1, "missing_at_carrier": 0, "no_destination": 1, "no_recent_calls": 1, "stuck_pending": 0, "unmanaged_provider": 1, "unroutable_calls": 0, "unrouted": 2, "voice_missing": 0}))]
     counts: BTreeMap<&'static str, u64>,
     /// How many numbers were reviewed.
     numbers_reviewed: u64,
@@ -122,6 +132,8 @@ pub struct ReviewContext {
     pub call_activity: HashMap<PhoneNumberId, NumberCallActivity>,
     /// A number held since before this and not called since is `no_recent_calls`.
     pub quiet_since: Timestamp,
+    /// What the last reconcile with each carrier found, by number: the code and its sentence.
+    pub carrier_findings: HashMap<PhoneNumberId, Vec<(FindingCode, String)>>,
 }
 
 /// A paid number not called for this many days is a release candidate.
@@ -215,6 +227,9 @@ pub fn review(number: &PhoneNumber, context: &ReviewContext) -> Vec<Finding> {
             ),
         ));
     }
+    if let Some(carrier_findings) = context.carrier_findings.get(&number.id) {
+        found.extend(carrier_findings.iter().cloned());
+    }
     if !context.managed_providers.contains(&number.provider) {
         found.push((
             FindingCode::UnmanagedProvider,
@@ -248,7 +263,9 @@ pub struct ComplianceQuery {
 /// Checks every number of the workspace against its rules and routing: country not enabled,
 /// KYC required, unrouted but paid for, routed without voice, stuck pending, from a provider
 /// Switchboard cannot release, routed to an agent without a destination, paid for and not
-/// called in 30 days, calls in the last 7 days that found no working route. Needs `phone_numbers:read`.
+/// called in 30 days, calls in the last 7 days that found no working route — and what the
+/// last reconcile with its carrier found: calls sent elsewhere, gone at the carrier. Needs
+/// `phone_numbers:read`.
 #[utoipa::path(
     get,
     path = "/v1/organization-phone-numbers/compliance",
@@ -334,7 +351,29 @@ pub async fn review_compliance(
         .into_iter()
         .map(|a| (a.phone_number_id.clone(), a))
         .collect();
+    let mut carrier_findings: HashMap<PhoneNumberId, Vec<(FindingCode, String)>> = HashMap::new();
+    for finding in state.store.carrier_findings(&caller.workspace_id).await? {
+        let code = match finding.code {
+            CarrierFindingCode::CarrierDrift => FindingCode::CarrierDrift,
+            CarrierFindingCode::MissingAtCarrier => FindingCode::MissingAtCarrier,
+            // Not about a number of this workspace.
+            CarrierFindingCode::UnknownAtCarrier => continue,
+        };
+        let voice_url = state
+            .providers
+            .get(&finding.provider)
+            .and_then(|p| p.voice_urls())
+            .map(|urls| urls.voice_url.clone());
+        let message = crate::reconcile::describe(&finding, voice_url.as_deref());
+        if let Some((_, id)) = finding.number {
+            carrier_findings
+                .entry(id)
+                .or_default()
+                .push((code, message));
+        }
+    }
     let context = ReviewContext {
+        carrier_findings,
         enabled_countries: workspace.enabled_countries,
         kyc_verified: workspace.kyc_verified,
         kyc_countries,

@@ -20,8 +20,8 @@ use switchboard_server::AppState;
 use switchboard_server::json::json_response;
 use switchboard_server::{ApiError, ErrorResponse};
 use switchboard_store::{
-    CallPeriod, CallTotals, NumberCallActivity, NumberGroup, NumberGroupTotals, NumberStream,
-    PageRequest,
+    CallPeriod, CallTotals, CarrierFindingCode, NumberCallActivity, NumberGroup, NumberGroupTotals,
+    NumberStream, PageRequest,
 };
 use utoipa::{IntoParams, ToSchema};
 
