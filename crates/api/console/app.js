@@ -365,12 +365,14 @@ function rerouteForm(agents, picked) {
 }
 
 async function numberPage(id, notice) {
-  const [{ data: number, etag }, agents, history, pricing] = await Promise.all([
+  const [{ data: number, etag }, agents, history, carrier] = await Promise.all([
     api("GET", `/v1/organization-phone-numbers/${id}`),
     agentsList(),
     api("GET", `/v1/organization-phone-numbers/${id}/history?limit=50`),
-    api("GET", "/v1/phone-number-pricing").then((r) => r.data),
+    api("GET", "/v1/organization-phone-numbers/compliance?code=carrier_drift,missing_at_carrier").then((r) => r.data),
   ]);
+  // What the last reconcile with its carrier found about this number.
+  const carrierFindings = carrier.findings.filter((f) => f.phone_number_id === number.id);
   const writable = can("phone_numbers:write");
   const agentName = (agentId) => (agents.find((a) => a.id === agentId) || {}).name || agentId || "—";
   const fields = [
@@ -426,7 +428,7 @@ async function numberPage(id, notice) {
   );
   // Switchboard releases a number at its provider only when it manages that provider (one it
   // sells through); any other number is only removed here, as the API's answer says.
-  const managed = number.provider === "sip_trunk" || pricing.some((p) => p.telephony_provider_id === number.provider);
+  const managed = number.provider === "sip_trunk" || session.me.providers.includes(number.provider);
   const releaseEffect = number.provider === "sip_trunk"
     ? "Releasing it unlinks it from Switchboard; the number stays yours at your SIP provider."
     : managed
@@ -465,6 +467,9 @@ async function numberPage(id, notice) {
             ? h("p", { class: "muted" }, "This is the workspace's default number, so it cannot be released. Make another number the default first.")
             : h("p", { class: managed ? "muted" : "notice" }, releaseEffect),
           h("div", { class: "actions" }, release)) : null)),
+    carrierFindings.length ? h("section", { class: "card" }, h("h2", {}, `At ${number.provider}`),
+      ...carrierFindings.map((f) => h("p", { class: "notice bad" }, f.message)),
+      h("p", { class: "muted" }, "Found by the last reconcile with the carrier (every --reconcile-interval; switchboard numbers reconcile runs it now).")) : null,
     routingCard(number, etag, agentName, writable),
     h("section", { class: "card" }, h("h2", {}, "History"), history.data.items.length ? timeline : h("p", { class: "muted" }, "No changes yet.")),
   );
@@ -544,12 +549,17 @@ async function buyPage() {
   if (!can("phone_numbers:write")) return show(h("h1", {}, "Buy a number"), h("p", { class: "notice" }, "This key cannot buy numbers (it lacks phone_numbers:write)."));
   const [rules, pricing] = await Promise.all([loadCountryRules(), api("GET", "/v1/phone-number-pricing").then((r) => r.data)]);
   const params = currentParams();
-  const providers = [...new Set(pricing.map((p) => p.telephony_provider_id))];
-  const provider = params.get("provider") || (providers.includes("plivo") ? "plivo" : providers[0]);
+  // The server's providers, its default first. The pricing table holds the sandbox's and
+  // Plivo's prices; Twilio prices its numbers itself, at search time.
+  const providers = session.me.providers;
+  const provider = params.get("provider") || providers[0];
+  const priced = pricing.some((p) => p.telephony_provider_id === provider);
   const enabled = session.me.workspace.countries;
   const kyc = session.me.workspace.kyc_verified;
   const country = params.get("country") || enabled[0] || rules[0].country_iso;
-  const offered = pricing.filter((p) => p.telephony_provider_id === provider && p.country_iso === country);
+  const offered = priced
+    ? pricing.filter((p) => p.telephony_provider_id === provider && p.country_iso === country)
+    : ["local", "mobile", "toll_free"].map((t) => ({ type: t, monthly_cost_usd: null }));
   const type = params.get("type") || (offered[0] || {}).type || "local";
   const areaCode = params.get("area_code") || "";
   const contains = params.get("contains") || "";
@@ -574,7 +584,8 @@ async function buyPage() {
       h("option", { value: c.country_iso, selected: c.country_iso === country ? true : null },
         `${c.country_name} (${c.country_iso})${enabled.includes(c.country_iso) ? "" : " — not enabled"}${c.requires_kyc ? " — KYC" : ""}`)))),
     h("label", {}, "Type", h("select", { name: "type" }, offered.map((p) =>
-      h("option", { value: p.type, selected: p.type === type ? true : null }, `${typeLabel(p.type)} — ${money(p.monthly_cost_usd)}/month`)))),
+      h("option", { value: p.type, selected: p.type === type ? true : null },
+        p.monthly_cost_usd === null ? `${typeLabel(p.type)} — priced by ${provider}` : `${typeLabel(p.type)} — ${money(p.monthly_cost_usd)}/month`)))),
     h("label", {}, "Area code", h("input", { name: "area_code", value: areaCode, inputmode: "numeric", pattern: "[0-9]{1,5}", maxlength: 5, placeholder: "e.g. 415" })),
     h("label", {}, "Digits anywhere", h("input", { name: "contains", value: contains, inputmode: "numeric", pattern: "[0-9]{1,10}", maxlength: 10, placeholder: "e.g. 2024" })),
     h("div", { class: "actions" }, h("button", { type: "submit", disabled: offered.length ? null : true }, "Search")),

@@ -453,11 +453,11 @@ fn migrate_and_schema_version_checks() {
     let sandbox = Sandbox::new();
     assert_eq!(
         sandbox.json(&["migrate"]),
-        json!({"from_version": 0, "to_version": 9})
+        json!({"from_version": 0, "to_version": switchboard_store::SCHEMA_VERSION})
     );
     assert_eq!(
         sandbox.json(&["migrate"]),
-        json!({"from_version": 9, "to_version": 9})
+        json!({"from_version": switchboard_store::SCHEMA_VERSION, "to_version": switchboard_store::SCHEMA_VERSION})
     );
 
     let conn = rusqlite::Connection::open(sandbox.db_path()).expect("open");

@@ -323,6 +323,10 @@ pub async fn revoke_api_key(
 pub struct CurrentKey {
     key: CurrentKeyIdentity,
     workspace: CurrentWorkspace,
+    /// The number providers this server buys from (`telephonyProviderId`s), the default for
+    /// searches first.
+    #[schema(example = json!(["twilio", "sandbox"]))]
+    providers: Vec<&'static str>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -348,8 +352,8 @@ pub struct CurrentWorkspace {
     kyc_verified: bool,
 }
 
-/// Who is calling (ext): the key's id, name and scopes, and its workspace's name, enabled
-/// countries and KYC state. Any live key may ask, whatever its scopes; the web console uses
+/// Who is calling (ext): the key's id, name and scopes, its workspace's name, enabled
+/// countries and KYC state, and the providers numbers can be bought from. Any live key may ask, whatever its scopes; the web console uses
 /// it to sign in and to show as unavailable what the key cannot do.
 #[utoipa::path(
     get,
@@ -389,6 +393,19 @@ pub async fn current_key(
                 name: workspace.name,
                 countries: workspace.enabled_countries,
                 kyc_verified: workspace.kyc_verified,
+            },
+            providers: {
+                let default = state.providers.default_provider().map(|p| p.id());
+                default
+                    .into_iter()
+                    .chain(
+                        state
+                            .providers
+                            .ids()
+                            .into_iter()
+                            .filter(|id| Some(*id) != default),
+                    )
+                    .collect()
             },
         },
     ))

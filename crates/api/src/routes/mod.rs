@@ -25,6 +25,7 @@ pub fn v1_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(phone_numbers::list_phone_numbers))
         .routes(routes!(phone_numbers::search_available))
+        .routes(routes!(phone_numbers::search_available_any_provider))
         .routes(routes!(phone_numbers::purchase))
         .routes(routes!(phone_numbers::link_sip_trunk))
         .routes(routes!(phone_numbers::bulk_update_phone_numbers))

@@ -125,6 +125,41 @@ pub async fn search_available(
     request_id: Option<axum::Extension<RequestId>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    search(state, auth, request_id, query).await
+}
+
+/// Search available phone numbers, at any provider (ext).
+///
+/// The same search as `GET /v1/organization-phone-numbers/plivo-numbers` (whose path is
+/// DialNexa's, from when it sold Plivo's numbers only), under a name that does not say
+/// Plivo: `provider` picks `sandbox`, `plivo` or `twilio`. Needs `phone_numbers:read`.
+#[utoipa::path(
+    get,
+    path = "/v1/available-phone-numbers",
+    operation_id = "searchAvailablePhoneNumbersAnyProvider",
+    tag = "Phone Numbers",
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "Numbers on offer.", body = AvailableNumbers),
+        (status = 400, description = "`country_iso` is missing or unknown, or `type`, `provider` or a filter (`area_code`, `contains`, `capability`, `limit`, `offset`) is invalid.", body = ErrorResponse),
+        (status = 502, description = "The provider could not be reached.", body = ErrorResponse),
+    )
+)]
+pub async fn search_available_any_provider(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    request_id: Option<axum::Extension<RequestId>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    search(state, auth, request_id, query).await
+}
+
+async fn search(
+    state: AppState,
+    auth: Authenticated,
+    request_id: Option<axum::Extension<RequestId>>,
+    query: HashMap<String, String>,
+) -> Result<Response, ApiError> {
     auth.require(Scope::PhoneNumbersRead)?;
     let country = query
         .get("country_iso")
