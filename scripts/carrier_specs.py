@@ -52,6 +52,24 @@ CARRIERS = {
             },
         },
     },
+    "telnyx": {
+        "file": "telnyx-v2-numbers.json",
+        "source": "Telnyx's published OpenAPI document for API v2 (repository team-telnyx/openapi, openapi/spec3.yml)",
+        "keep": {
+            "/available_phone_numbers": ["get"],
+            "/number_orders": ["get", "post"],
+            "/number_orders/{number_order_id}": ["get"],
+            "/phone_numbers": ["get"],
+            "/phone_numbers/{id}": ["get", "patch", "delete"],
+            "/texml_applications": ["get", "post"],
+            "/texml_applications/{id}": ["get", "patch"],
+        },
+        # Telnyx's document describes its error answers itself.
+        "error": None,
+        # Its repository states no licence: keep only what validation needs (no prose, no
+        # examples), the smallest excerpt that still checks every exchange.
+        "strip": True,
+    },
 }
 
 
@@ -67,6 +85,23 @@ def refs(value, found):
             refs(item, found)
 
 
+PROSE = {"description", "summary", "example", "examples", "externalDocs", "x-latency-category", "x-group-parameters", "x-endpoint-cost"}
+
+
+def strip(value, names=False):
+    """The value without prose and examples (what validating does not read). `names`: the
+    keys of `value` are names (of properties, paths, components), never prose."""
+    if isinstance(value, dict):
+        return {
+            key: strip(inner, names=key in ("properties", "patternProperties"))
+            for key, inner in value.items()
+            if names or key not in PROSE
+        }
+    if isinstance(value, list):
+        return [strip(item) for item in value]
+    return value
+
+
 def main():
     if len(sys.argv) != 3 or sys.argv[1] not in CARRIERS:
         sys.exit(__doc__)
@@ -78,28 +113,54 @@ def main():
         kept = {key: value for key, value in item.items() if key not in METHODS}
         for method in methods:
             operation = dict(item[method])
-            operation["responses"] = dict(operation["responses"], default=carrier["error"])
+            if carrier["error"] is not None:
+                operation["responses"] = dict(operation["responses"], default=carrier["error"])
             kept[method] = operation
         paths[path] = kept
-    schemas = document.get("components", {}).get("schemas", {})
+    # Every component the kept operations reach, of every kind (schemas, parameters,
+    # responses), through `$ref`s followed to the end.
+    all_components = document.get("components", {})
     wanted, seen = set(), set()
     refs(paths, wanted)
     while wanted - seen:
         name = (wanted - seen).pop()
         seen.add(name)
-        refs(schemas.get(name, {}), wanted)
-    components = dict(document.get("components", {}))
-    components["schemas"] = {name: schemas[name] for name in sorted(seen) if name in schemas}
+        for kind in all_components.values():
+            if isinstance(kind, dict) and name in kind:
+                refs(kind[name], wanted)
+    components = {}
+    for kind, members in all_components.items():
+        if kind == "securitySchemes":
+            components[kind] = members
+        elif isinstance(members, dict):
+            kept = {name: members[name] for name in sorted(seen) if name in members}
+            if kept:
+                components[kind] = kept
     out = {
-        key: value for key, value in document.items() if key not in ("paths", "components")
+        key: value for key, value in document.items() if key not in ("paths", "components", "webhooks")
     }
     out["info"] = dict(out["info"], **{"x-switchboard-source": carrier["source"] + "; cut down by scripts/carrier_specs.py"})
     out["paths"] = paths
     out["components"] = components
+    if carrier.get("strip"):
+        out["paths"] = {path: strip(item) for path, item in paths.items()}
+        out["components"] = {
+            kind: {name: strip(member) for name, member in members.items()}
+            for kind, members in components.items()
+        }
+        # A response object needs its description.
+        for item in out["paths"].values():
+            for operation in item.values():
+                if isinstance(operation, dict):
+                    for response in operation.get("responses", {}).values():
+                        if isinstance(response, dict) and "$ref" not in response:
+                            response.setdefault("description", "")
+        for response in out["components"].get("responses", {}).values():
+            response.setdefault("description", "")
     OUT.mkdir(parents=True, exist_ok=True)
     target = OUT / carrier["file"]
     target.write_text(json.dumps(out, indent=1, sort_keys=False) + "\n")
-    print(f"wrote {target} ({len(paths)} paths, {len(components['schemas'])} schemas)")
+    print(f"wrote {target} ({len(paths)} paths, {len(components.get('schemas', {}))} schemas)")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 use switchboard_domain::{E164, Timestamp};
-use switchboard_providers::ProviderError;
 use switchboard_server::AppState;
 
 /// Far beyond any purchase in flight (provider calls time out within seconds).
@@ -33,13 +32,8 @@ pub async fn sweep_stale_claims(state: &AppState) -> usize {
         ) {
             match provider.release(&number).await {
                 // Refused (not held, or refused for good): nothing is left to release there.
-                Ok(())
-                | Err(
-                    ProviderError::NotOffered
-                    | ProviderError::Rejected(_)
-                    | ProviderError::InsufficientFunds(_)
-                    | ProviderError::RegulatoryRequirement(_),
-                ) => {}
+                Ok(()) => {}
+                Err(error) if error.is_refusal() => {}
                 Err(error) => {
                     // Keep the claim: the next sweep tries again.
                     tracing::warn!(number = %number, %error, "could not release an interrupted purchase");

@@ -1,4 +1,5 @@
-//! The carrier accounts on the command line (Plivo, Twilio, where carriers reach this server)
+//! The carrier accounts on the command line (Plivo, Twilio, Telnyx, where carriers reach this
+//! server)
 //! for `serve`, `numbers import --from` and `numbers reconcile`, and the reconcile command.
 
 use crate::{existing_workspace, output};
@@ -138,6 +139,47 @@ impl TwilioArgs {
     }
 }
 
+/// The Telnyx account, for `serve` and for `numbers import --from telnyx`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct TelnyxArgs {
+    /// Telnyx API key (v2): enables the `telnyx` provider (search, buy, release, import).
+    #[arg(long, env = "SWITCHBOARD_TELNYX_API_KEY", hide_env_values = true)]
+    pub(crate) telnyx_api_key: Option<String>,
+    /// Telnyx REST API base URL.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_TELNYX_BASE_URL",
+        default_value = "https://api.telnyx.com/v2"
+    )]
+    pub(crate) telnyx_base_url: String,
+    /// Timeout of each call to Telnyx, in seconds.
+    #[arg(long, env = "SWITCHBOARD_TELNYX_TIMEOUT_SECS", default_value_t = 10)]
+    pub(crate) telnyx_timeout_secs: u64,
+    /// How long a purchase waits for Telnyx to complete its number order, in seconds (1 to
+    /// 25: under the request's time limit).
+    #[arg(long, env = "SWITCHBOARD_TELNYX_ORDER_WAIT_SECS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=25))]
+    pub(crate) telnyx_order_wait_secs: u64,
+}
+
+impl TelnyxArgs {
+    /// The account, when its API key is given.
+    pub(crate) fn config(
+        &self,
+        voice: Option<switchboard_providers::VoiceUrls>,
+    ) -> Option<switchboard_providers::TelnyxConfig> {
+        self.telnyx_api_key
+            .as_ref()
+            .map(|api_key| switchboard_providers::TelnyxConfig {
+                api_key: api_key.clone(),
+                base_url: self.telnyx_base_url.clone(),
+                timeout: Duration::from_secs(self.telnyx_timeout_secs.max(1)),
+                order_wait: Duration::from_secs(self.telnyx_order_wait_secs),
+                order_poll: Duration::from_secs(1),
+                voice,
+            })
+    }
+}
+
 /// Where carriers reach this server, for `serve` and for `numbers import --configure`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct VoiceArgs {
@@ -177,6 +219,7 @@ pub(crate) fn parse_fallback_url(text: &str) -> Result<String, String> {
 pub(crate) enum ImportSource {
     Plivo,
     Twilio,
+    Telnyx,
 }
 
 /// `numbers reconcile`: compare the numbers with their carriers.
@@ -193,6 +236,8 @@ pub(crate) struct ReconcileArgs {
     pub(crate) plivo: PlivoArgs,
     #[command(flatten)]
     pub(crate) twilio: TwilioArgs,
+    #[command(flatten)]
+    pub(crate) telnyx: TelnyxArgs,
     #[command(flatten)]
     pub(crate) voice: VoiceArgs,
 }
@@ -217,9 +262,14 @@ pub(crate) async fn reconcile(store: &dyn Store, args: ReconcileArgs) -> Result<
             config,
         )?));
     }
+    if let Some(config) = args.telnyx.config(args.voice.urls("telnyx")) {
+        carriers.push(Box::new(switchboard_providers::TelnyxProvider::new(
+            config,
+        )?));
+    }
     if carriers.is_empty() {
         bail!(
-            "no carrier account is configured: give Twilio's (SWITCHBOARD_TWILIO_ACCOUNT_SID and _AUTH_TOKEN) or Plivo's (SWITCHBOARD_PLIVO_AUTH_ID and _AUTH_TOKEN), as for serve"
+            "no carrier account is configured: give Twilio's (SWITCHBOARD_TWILIO_ACCOUNT_SID and _AUTH_TOKEN), Telnyx's (SWITCHBOARD_TELNYX_API_KEY) or Plivo's (SWITCHBOARD_PLIVO_AUTH_ID and _AUTH_TOKEN), as for serve"
         );
     }
     let mut reports = Vec::new();

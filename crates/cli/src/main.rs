@@ -12,7 +12,7 @@ mod secrets;
 
 use anyhow::{Context, Result, bail};
 use carriers::{
-    ImportSource, PlivoArgs, ReconcileArgs, ReconcileInterval, TwilioArgs, VoiceArgs,
+    ImportSource, PlivoArgs, ReconcileArgs, ReconcileInterval, TelnyxArgs, TwilioArgs, VoiceArgs,
     parse_reconcile_interval, parse_telnyx_key,
 };
 use clap::{Args, Parser, Subcommand};
@@ -154,6 +154,8 @@ struct ServeArgs {
     #[command(flatten)]
     twilio: TwilioArgs,
     #[command(flatten)]
+    telnyx: TelnyxArgs,
+    #[command(flatten)]
     voice: VoiceArgs,
     /// Telnyx's public key (base64, from the Telnyx portal): enables /carriers/telnyx/* and
     /// checks telnyx-signature-ed25519 with it.
@@ -163,7 +165,7 @@ struct ServeArgs {
     /// working route), before the hang-up.
     #[arg(long, env = "SWITCHBOARD_CALL_APOLOGY", default_value = switchboard_server::DEFAULT_CALL_APOLOGY)]
     call_apology: String,
-    /// How often the numbers are compared with their carriers (Plivo, Twilio): a number gone
+    /// How often the numbers are compared with their carriers (Plivo, Twilio, Telnyx): a number gone
     /// there, calls sent elsewhere, a number billed there that no workspace holds. In s, m or
     /// h (e.g. 30m); "off" never.
     #[arg(long, env = "SWITCHBOARD_RECONCILE_INTERVAL", default_value = "1h", value_parser = parse_reconcile_interval)]
@@ -257,6 +259,8 @@ struct ImportArgs {
     #[command(flatten)]
     twilio: TwilioArgs,
     #[command(flatten)]
+    telnyx: TelnyxArgs,
+    #[command(flatten)]
     voice: VoiceArgs,
 }
 
@@ -266,7 +270,7 @@ enum NumbersCommand {
     /// or nothing; prints {"imported","ids"} (with --dry-run, what would be imported).
     Import(Box<ImportArgs>),
     /// Compare each number with its carrier (every configured carrier that can list an
-    /// account's numbers: Plivo, Twilio) and store what is out of step for the compliance
+    /// account's numbers: Plivo, Twilio, Telnyx) and store what is out of step for the compliance
     /// report; prints {"carriers":[{"provider","findings":[…],"fixed",…}]}. Exits 1 when a
     /// carrier cannot be asked or a --fix fails.
     Reconcile(Box<ReconcileArgs>),
@@ -505,6 +509,7 @@ async fn run(cli: Cli) -> Result<()> {
                 configure,
                 plivo,
                 twilio,
+                telnyx,
                 voice,
             } = *import;
             let store = database::open(&url).await?;
@@ -522,6 +527,12 @@ async fn run(cli: Cli) -> Result<()> {
                         "--from plivo needs the Plivo account: SWITCHBOARD_PLIVO_AUTH_ID and SWITCHBOARD_PLIVO_AUTH_TOKEN (or --plivo-auth-id and --plivo-auth-token)",
                     )?;
                     Box::new(switchboard_providers::PlivoProvider::new(config)?)
+                }
+                (None, Some(ImportSource::Telnyx)) => {
+                    let config = telnyx.config(voice.urls("telnyx")).context(
+                        "--from telnyx needs the Telnyx account: SWITCHBOARD_TELNYX_API_KEY (or --telnyx-api-key)",
+                    )?;
+                    Box::new(switchboard_providers::TelnyxProvider::new(config)?)
                 }
                 (None, Some(ImportSource::Twilio)) => {
                     let config = twilio.config(voice.urls("twilio")).context(
@@ -572,8 +583,9 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
     let accounts = switchboard_api::CarrierAccounts {
         plivo: args.plivo.config()?,
         twilio: args.twilio.config(args.voice.urls("twilio")),
+        telnyx: args.telnyx.config(args.voice.urls("telnyx")),
     };
-    if accounts.twilio.is_some() && args.voice.public_url.is_none() {
+    if (accounts.twilio.is_some() || accounts.telnyx.is_some()) && args.voice.public_url.is_none() {
         tracing::warn!(
             "--public-url is not set: numbers bought from Twilio keep the voice configuration Twilio gives them, and their calls do not reach Switchboard until you point them here"
         );

@@ -1,8 +1,9 @@
-//! `switchboard numbers import --from plivo|twilio`: the real binary takes over the numbers a
+//! `switchboard numbers import --from plivo|twilio|telnyx`: the real binary takes over the numbers a
 //! carrier account holds. Plivo's are listed page by page from a fake of Plivo's number-list API
 //! on a local port (its documented shape: `GET /v1/Account/{auth_id}/Number/` with
-//! `limit`/`offset`, basic auth, `meta.total_count`); Twilio's from the stateful fake of the
-//! testkit, through Prism checking every exchange against Twilio's OpenAPI document. On SQLite
+//! `limit`/`offset`, basic auth, `meta.total_count`); Twilio's and Telnyx's from the stateful
+//! fakes of the testkit, through Prism checking every exchange against the carrier's OpenAPI
+//! document. On SQLite
 //! always, and on PostgreSQL when SWITCHBOARD_TEST_DATABASE_URL is set.
 
 use axum::extract::{Path, Query, State};
@@ -12,6 +13,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
+use switchboard_testkit::fake_telnyx::{self, FakeTelnyx};
 use switchboard_testkit::fake_twilio::{self, FakeTwilio};
 use switchboard_testkit::{TestDatabase, ValidatingProxy, backends, carrier_document};
 mod common;
@@ -530,6 +532,85 @@ async fn a_twilio_account_is_taken_over_and_its_calls_pointed_here() {
             stderr.contains("cannot list the numbers held at twilio")
                 && stderr.contains("An internal server error has occurred"),
             "{stderr}"
+        );
+        proxy.assert_conforming();
+    }
+}
+
+/// A Telnyx account taken over with `--configure`: its numbers listed page by page, imported
+/// once (at 0.00 a month: Telnyx's list of an account's numbers carries no price), and each
+/// assigned to the Switchboard TeXML application, created on the way — every request checked
+/// against Telnyx's OpenAPI document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_telnyx_account_is_taken_over_and_its_calls_pointed_here() {
+    for backend in backends() {
+        let db = TestDatabase::create(backend).await;
+        let fake = FakeTelnyx::start().await;
+        let proxy = ValidatingProxy::start(&carrier_document("telnyx-v2-numbers.json"), &fake.url);
+        fake.hold("+13125550190", "local");
+        fake.hold("+13125550191", "local");
+        fake.hold("+18885550190", "toll_free");
+        let (workspace, _) = workspace_and_key(&db);
+        let import = |extra: &[&str]| {
+            let mut command = switchboard(&db);
+            command
+                .env("SWITCHBOARD_TELNYX_API_KEY", fake_telnyx::API_KEY)
+                .env("SWITCHBOARD_TELNYX_BASE_URL", &proxy.url)
+                .args([
+                    "numbers",
+                    "import",
+                    "--workspace",
+                    &workspace,
+                    "--from",
+                    "telnyx",
+                ])
+                .args(extra);
+            command
+        };
+        let done = json_of(import(&[
+            "--configure",
+            "--public-url",
+            "https://switchboard.example.com",
+        ]))
+        .await;
+        assert_eq!(done["imported"], 3, "{done}");
+        assert_eq!(
+            done["configured"],
+            json!(["+13125550190", "+13125550191", "+18885550190"])
+        );
+        let applications = fake.applications();
+        assert_eq!(applications.len(), 1);
+        assert_eq!(
+            applications[0].voice_url,
+            "https://switchboard.example.com/carriers/telnyx/voice"
+        );
+        assert!(
+            fake.owned()
+                .iter()
+                .all(|o| o.connection_id.as_deref() == Some(applications[0].id.as_str())),
+            "{:?}",
+            fake.owned()
+        );
+        let again = json_of(import(&[])).await;
+        assert_eq!(again["imported"], 0);
+        let refused = run({
+            let mut bare = switchboard(&db);
+            bare.args([
+                "numbers",
+                "import",
+                "--workspace",
+                &workspace,
+                "--from",
+                "telnyx",
+            ]);
+            bare
+        })
+        .await;
+        assert!(
+            String::from_utf8_lossy(&refused.stderr)
+                .contains("--from telnyx needs the Telnyx account"),
+            "{}",
+            String::from_utf8_lossy(&refused.stderr)
         );
         proxy.assert_conforming();
     }

@@ -15,7 +15,18 @@ use switchboard_domain::{E164, Money, NumberType};
 
 pub use plivo::{PlivoConfig, PlivoProvider};
 pub use sandbox::{SandboxPrice, SandboxProvider};
+pub use telnyx::{TelnyxConfig, TelnyxProvider};
 pub use twilio::{TwilioConfig, TwilioProvider};
+
+/// A carrier's decimal dollar amount (`"1.15"`, Plivo's `"0.80000"`) in cents, rounded to the
+/// nearest cent; none for a negative or unreadable one.
+pub fn money_from_decimal(text: &str) -> Option<Money> {
+    let value: f64 = text.trim().parse().ok()?;
+    if !value.is_finite() || value < 0.0 {
+        return None;
+    }
+    Money::from_cents((value * 100.0).round() as i64).ok()
+}
 
 /// A number a provider offers, with what it costs and can do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,6 +113,33 @@ pub enum ProviderError {
     /// The provider could not be reached, timed out, or answered with an error of its own.
     #[error("the provider is unavailable: {0}")]
     Unavailable(String),
+}
+
+impl ProviderError {
+    /// Whether the provider answered and said no (as opposed to not answering): asking again
+    /// gets the same answer.
+    pub fn is_refusal(&self) -> bool {
+        !matches!(self, ProviderError::Unavailable(_))
+    }
+}
+
+/// The HTTP client of a carrier's REST API: `timeout` for each whole request, and at most 5 s
+/// to connect.
+fn http_client(timeout: std::time::Duration) -> Result<reqwest::Client, ProviderError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(std::time::Duration::from_secs(5)))
+        .build()
+        .map_err(|e| ProviderError::Unavailable(format!("cannot build the HTTP client: {e}")))
+}
+
+/// A request to `carrier` that got no answer: it timed out, or could not connect.
+fn unanswered(carrier: &str, error: &reqwest::Error) -> ProviderError {
+    if error.is_timeout() {
+        ProviderError::Unavailable(format!("{carrier} did not answer in time"))
+    } else {
+        ProviderError::Unavailable(format!("cannot reach {carrier}: {error}"))
+    }
 }
 
 #[async_trait]

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::SealingKey;
 use switchboard_providers::{
-    PlivoConfig, PlivoProvider, Providers, SandboxPrice, SandboxProvider, TwilioConfig,
-    TwilioProvider,
+    PlivoConfig, PlivoProvider, Providers, SandboxPrice, SandboxProvider, TelnyxConfig,
+    TelnyxProvider, TwilioConfig, TwilioProvider,
 };
 use switchboard_store::{CallRoute, Store};
 use switchboard_webhooks::{WebhookSettings, Webhooks};
@@ -238,9 +238,10 @@ impl AppState {
 pub struct CarrierAccounts {
     pub plivo: Option<PlivoConfig>,
     pub twilio: Option<TwilioConfig>,
+    pub telnyx: Option<TelnyxConfig>,
 }
 
-/// The configured carriers (Plivo, then Twilio) and the sandbox, priced from the store's
+/// The configured carriers (Plivo, then Twilio, then Telnyx) and the sandbox, priced from the store's
 /// pricing table. The first is the default for searches: the sandbox only when no carrier is
 /// configured.
 pub async fn default_providers(
@@ -265,6 +266,9 @@ pub async fn default_providers(
     }
     if let Some(config) = accounts.twilio {
         providers = providers.with(Arc::new(TwilioProvider::new(config)?));
+    }
+    if let Some(config) = accounts.telnyx {
+        providers = providers.with(Arc::new(TelnyxProvider::new(config)?));
     }
     Ok(providers.with(Arc::new(sandbox)))
 }

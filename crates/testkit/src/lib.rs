@@ -10,6 +10,7 @@
     reason = "test infrastructure: a failed setup should stop the test loudly"
 )]
 
+pub mod fake_telnyx;
 pub mod fake_twilio;
 mod server;
 mod validating_proxy;

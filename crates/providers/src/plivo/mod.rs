@@ -9,7 +9,7 @@
 
 pub mod voice;
 
-use crate::{HeldNumber as Held, NumberSearch, Offer, Provider, ProviderError};
+use crate::{HeldNumber as Held, NumberSearch, Offer, Provider, ProviderError, money_from_decimal};
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::fmt;
@@ -103,15 +103,6 @@ struct PlivoError {
     error: serde_json::Value,
 }
 
-/// Plivo's rates have five decimals (`"0.80000"`); ours are cents. Rounded to the nearest cent.
-fn parse_rate(rate: &str) -> Option<Money> {
-    let value: f64 = rate.trim().parse().ok()?;
-    if !value.is_finite() || value < 0.0 {
-        return None;
-    }
-    Money::from_cents((value * 100.0).round() as i64).ok()
-}
-
 fn plivo_type(number_type: NumberType) -> &'static str {
     match number_type {
         NumberType::Local => "local",
@@ -134,7 +125,7 @@ impl HeldNumber {
         Some(Offer {
             number: E164::parse(&format!("+{}", self.number.trim_start_matches('+'))).ok()?,
             number_type: type_from_plivo(&self.number_type),
-            monthly_cost: parse_rate(&self.monthly_rental_rate)?,
+            monthly_cost: money_from_decimal(&self.monthly_rental_rate)?,
             setup_cost: Money::ZERO,
             voice: self.voice_enabled,
             sms: self.sms_enabled,
@@ -150,8 +141,8 @@ impl PlivoNumber {
         Some(Offer {
             number,
             number_type,
-            monthly_cost: parse_rate(&self.monthly_rental_rate)?,
-            setup_cost: parse_rate(&self.setup_rate)?,
+            monthly_cost: money_from_decimal(&self.monthly_rental_rate)?,
+            setup_cost: money_from_decimal(&self.setup_rate)?,
             voice: self.voice_enabled,
             sms: self.sms_enabled,
             mms: self.mms_enabled,
@@ -163,13 +154,7 @@ impl PlivoProvider {
     pub const ID: &'static str = "plivo";
 
     pub fn new(config: PlivoConfig) -> Result<Self, ProviderError> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(5)))
-            .build()
-            .map_err(|e| {
-                ProviderError::Unavailable(format!("cannot build the HTTP client: {e}"))
-            })?;
+        let http = crate::http_client(config.timeout)?;
         Ok(Self { config, http })
     }
 
@@ -189,13 +174,7 @@ impl PlivoProvider {
             .basic_auth(&self.config.auth_id, Some(&self.config.auth_token))
             .send()
             .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    ProviderError::Unavailable("Plivo did not answer in time".into())
-                } else {
-                    ProviderError::Unavailable(format!("cannot reach Plivo: {e}"))
-                }
-            })?;
+            .map_err(|e| crate::unanswered("Plivo", &e))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -340,7 +319,7 @@ impl Provider for PlivoProvider {
 
 #[cfg(test)]
 mod tests {
-    use super::{PlivoConfig, parse_rate};
+    use super::{PlivoConfig, money_from_decimal};
     use std::time::Duration;
 
     #[test]
@@ -359,14 +338,14 @@ mod tests {
     #[test]
     fn rates_round_to_cents() {
         assert_eq!(
-            parse_rate("0.80000").map(|m| m.to_string()),
+            money_from_decimal("0.80000").map(|m| m.to_string()),
             Some("0.80".into())
         );
         assert_eq!(
-            parse_rate("1.155").map(|m| m.to_string()),
+            money_from_decimal("1.155").map(|m| m.to_string()),
             Some("1.16".into())
         );
-        assert_eq!(parse_rate("-1"), None);
-        assert_eq!(parse_rate("abc"), None);
+        assert_eq!(money_from_decimal("-1"), None);
+        assert_eq!(money_from_decimal("abc"), None);
     }
 }

@@ -16,7 +16,9 @@ pub mod voice;
 
 pub use voice::{twilio_signature, twilio_signature_matches};
 
-use crate::{HeldNumber, NumberSearch, Offer, Provider, ProviderError, VoiceUrls};
+use crate::{
+    HeldNumber, NumberSearch, Offer, Provider, ProviderError, VoiceUrls, money_from_decimal,
+};
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -84,7 +86,7 @@ struct TwilioError {
     message: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 struct Capabilities {
     #[serde(default)]
     voice: bool,
@@ -154,15 +156,6 @@ fn priced_type(name: &str) -> Option<NumberType> {
     }
 }
 
-/// A price in dollars (`"1.15"`), rounded to the nearest cent.
-fn parse_price(text: &str) -> Option<Money> {
-    let value: f64 = text.trim().parse().ok()?;
-    if !value.is_finite() || value < 0.0 {
-        return None;
-    }
-    Money::from_cents((value * 100.0).round() as i64).ok()
-}
-
 /// What one of Twilio's error answers means. Its codes: 21422 and 21452 (the number, or any
 /// number like it, is not available), 21631, 21613, 21615 and 21649 (an address or a
 /// regulatory bundle is required), 20005 and 10001 (the account is not active: Twilio
@@ -187,13 +180,7 @@ impl TwilioProvider {
     pub const ID: &'static str = "twilio";
 
     pub fn new(config: TwilioConfig) -> Result<Self, ProviderError> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(5)))
-            .build()
-            .map_err(|e| {
-                ProviderError::Unavailable(format!("cannot build the HTTP client: {e}"))
-            })?;
+        let http = crate::http_client(config.timeout)?;
         Ok(Self {
             config,
             http,
@@ -218,13 +205,7 @@ impl TwilioProvider {
             .basic_auth(&self.config.account_sid, Some(&self.config.auth_token))
             .send()
             .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    ProviderError::Unavailable("Twilio did not answer in time".into())
-                } else {
-                    ProviderError::Unavailable(format!("cannot reach Twilio: {e}"))
-                }
-            })?;
+            .map_err(|e| crate::unanswered("Twilio", &e))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -285,7 +266,7 @@ impl TwilioProvider {
             .filter_map(|price| {
                 let number_type = priced_type(&price.number_type)?;
                 let amount = price.current_price.or(price.base_price)?;
-                Some((number_type, parse_price(&amount)?))
+                Some((number_type, money_from_decimal(&amount)?))
             })
             .collect();
         if let Ok(mut cached) = self.prices.lock() {
@@ -414,11 +395,7 @@ impl Provider for TwilioProvider {
                         number_type.as_str()
                     )));
                 };
-                let capabilities = available.capabilities.unwrap_or(Capabilities {
-                    voice: false,
-                    sms: false,
-                    mms: false,
-                });
+                let capabilities = available.capabilities.unwrap_or_default();
                 let offer = Offer {
                     number,
                     number_type,
@@ -504,11 +481,7 @@ impl Provider for TwilioProvider {
                     let monthly_cost = self
                         .monthly_price(number.country_code(), number_type)
                         .await?;
-                    let capabilities = incoming.capabilities.unwrap_or(Capabilities {
-                        voice: false,
-                        sms: false,
-                        mms: false,
-                    });
+                    let capabilities = incoming.capabilities.unwrap_or_default();
                     held.push(HeldNumber {
                         offer: Offer {
                             number,

@@ -132,7 +132,7 @@ pub async fn search_available(
 ///
 /// The same search as `GET /v1/organization-phone-numbers/plivo-numbers` (whose path is
 /// DialNexa's, from when it sold Plivo's numbers only), under a name that does not say
-/// Plivo: `provider` picks `sandbox`, `plivo` or `twilio`. Needs `phone_numbers:read`.
+/// Plivo: `provider` picks `sandbox`, `plivo`, `twilio` or `telnyx`. Needs `phone_numbers:read`.
 #[utoipa::path(
     get,
     path = "/v1/available-phone-numbers",
@@ -593,15 +593,10 @@ pub(super) async fn refuse_provider_stock(state: &AppState, number: &E164) -> Re
                     "Phone number is for sale by {id}: buy it with POST /v1/organization-phone-numbers/purchase instead of linking it"
                 )));
             }
+            Ok(_) => {}
             // Refused: the provider has nothing of that kind there to sell.
-            Ok(_)
-            | Err(
-                ProviderError::NotOffered
-                | ProviderError::Rejected(_)
-                | ProviderError::InsufficientFunds(_)
-                | ProviderError::RegulatoryRequirement(_),
-            ) => {}
-            Err(error @ ProviderError::Unavailable(_)) => {
+            Err(error) if error.is_refusal() => {}
+            Err(error) => {
                 tracing::warn!(number = %number, provider = id, error = %error, "could not ask the provider whether it sells a number being linked; linking it")
             }
         }
