@@ -23,7 +23,7 @@ pub async fn serve(
         loop {
             every_minute.tick().await;
             background.rate_limits.forget_idle();
-            crate::claims::sweep_stale_claims(&background).await;
+            crate::claims::sweep_stale_claims(&background, crate::claims::ORDER_SETTLE_AGE).await;
             background.webhooks.prune_old_deliveries().await;
             forget_old_calls(&background).await;
         }

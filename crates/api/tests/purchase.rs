@@ -558,7 +558,11 @@ async fn claims_left_by_a_crash_are_released_and_dropped() {
             .await;
 
         assert_eq!(
-            switchboard_api::claims::sweep_stale_claims(&app.state).await,
+            switchboard_api::claims::sweep_stale_claims(
+                &app.state,
+                switchboard_api::claims::ORDER_SETTLE_AGE
+            )
+            .await,
             1
         );
         assert_eq!(

@@ -237,6 +237,10 @@ async fn telnyxs_refusals_and_stuck_orders_leave_nothing_behind() {
             down.json()["message"],
             json!("Phone number provider telnyx is unavailable, please retry")
         );
+        // Too slow: cut off by the adapter's timeout, the same 502.
+        fake.fail(Some(Failure::Slow(Duration::from_secs(3))));
+        let slow = buy(&app, token, "+13125550102").await;
+        assert_eq!(slow.status, StatusCode::BAD_GATEWAY);
         fake.fail(None);
         assert_eq!(listed_total(&app, token).await, json!(0));
         // Sold meanwhile: gone from the stock.
@@ -248,6 +252,91 @@ async fn telnyxs_refusals_and_stuck_orders_leave_nothing_behind() {
         );
         let bought = buy(&app, token, "+13125550102").await;
         assert_eq!(bought.status, StatusCode::CREATED, "{}", proxy.log());
+        // Prism may still be waiting on the slow answers the adapter gave up on.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        proxy.assert_conforming();
+    }
+}
+
+/// An order Telnyx has not completed when the purchase stops waiting: the number is
+/// `pending` (202) with the terms it was bought at; the purchase sweep activates it once the
+/// order completes (its `purchased` history then), and drops the claim of one that fails.
+#[tokio::test]
+async fn an_order_completed_later_stays_pending_until_the_sweep_settles_it() {
+    for backend in common::backends() {
+        let (fake, proxy, app) = app_with_telnyx(backend).await;
+        let ws = app.workspace("Acme").await;
+        app.enable(&ws.id, &["US"], false).await;
+        let token = ws.token.as_str();
+        fake.orders_go(OrderOutcome::SucceedAfter(u32::MAX));
+        let ordered = buy(&app, token, "+18885550100").await;
+        assert_eq!(ordered.status, StatusCode::ACCEPTED, "{}", proxy.log());
+        let body = ordered.json();
+        assert_eq!(body["status"], json!("pending"));
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("Phone number ordered: telnyx has not completed order"),
+            "{body}"
+        );
+        let number = body["organizationPhoneNumber"].clone();
+        assert_eq!(
+            (
+                number["status"].clone(),
+                number["monthly_cost_usd"].clone(),
+                number["type"].clone()
+            ),
+            (json!("pending"), json!("2.00"), json!("toll_free"))
+        );
+        let id = number["id"].as_str().expect("id").to_owned();
+        // While the order is pending, the sweep leaves the claim alone.
+        assert_eq!(
+            switchboard_api::claims::sweep_stale_claims(&app.state, Duration::ZERO).await,
+            0
+        );
+        fake.finish_orders(true);
+        assert_eq!(
+            switchboard_api::claims::sweep_stale_claims(&app.state, Duration::ZERO).await,
+            1
+        );
+        let active = app
+            .call(
+                "GET",
+                &format!("/v1/organization-phone-numbers/{id}"),
+                Some(token),
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(
+            (active["status"].clone(), active["monthly_cost_usd"].clone()),
+            (json!("active"), json!("2.00"))
+        );
+        let history = app
+            .call(
+                "GET",
+                &format!("/v1/organization-phone-numbers/{id}/history"),
+                Some(token),
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(
+            history["items"][0]["action"],
+            json!("purchased"),
+            "{history}"
+        );
+
+        // An order that fails later: the claim goes.
+        let ordered = buy(&app, token, "+18885550101").await;
+        assert_eq!(ordered.status, StatusCode::ACCEPTED);
+        fake.finish_orders(false);
+        assert_eq!(
+            switchboard_api::claims::sweep_stale_claims(&app.state, Duration::ZERO).await,
+            1
+        );
+        assert_eq!(listed_total(&app, token).await, json!(1));
         proxy.assert_conforming();
     }
 }

@@ -113,13 +113,32 @@ pub enum ProviderError {
     /// The provider could not be reached, timed out, or answered with an error of its own.
     #[error("the provider is unavailable: {0}")]
     Unavailable(String),
+    /// A purchase the provider completes asynchronously has not completed yet: `order` is
+    /// its order, `offer` what the number will be ([`Provider::order_state`] tells later).
+    #[error("the provider has not completed order {order} yet")]
+    OrderPending { order: String, offer: Box<Offer> },
+}
+
+/// Where a provider's order of a number stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderState {
+    /// The number is the account's.
+    Completed,
+    Pending,
+    /// It will not be the account's.
+    Failed,
+    /// The provider has no order of this number (or does not take orders).
+    NoOrder,
 }
 
 impl ProviderError {
     /// Whether the provider answered and said no (as opposed to not answering): asking again
     /// gets the same answer.
     pub fn is_refusal(&self) -> bool {
-        !matches!(self, ProviderError::Unavailable(_))
+        !matches!(
+            self,
+            ProviderError::Unavailable(_) | ProviderError::OrderPending { .. }
+        )
     }
 }
 
@@ -165,6 +184,12 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
             "{} cannot list the numbers an account holds",
             self.id()
         )))
+    }
+    /// Where the order of `number` stands, for a provider whose purchases can end
+    /// [`ProviderError::OrderPending`]; the others have no orders.
+    async fn order_state(&self, number: &E164) -> Result<OrderState, ProviderError> {
+        let _ = number;
+        Ok(OrderState::NoOrder)
     }
     /// Where this provider is told to send the calls of the numbers it sells or configures;
     /// none when it is not told (no public URL, or a provider without voice URLs).

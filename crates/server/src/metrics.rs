@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 use switchboard_domain::E164;
-use switchboard_providers::{HeldNumber, NumberSearch, Offer, Provider, ProviderError, VoiceUrls};
+use switchboard_providers::{
+    HeldNumber, NumberSearch, Offer, OrderState, Provider, ProviderError, VoiceUrls,
+};
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -198,6 +200,7 @@ impl Instrumented {
                 | ProviderError::RegulatoryRequirement(_),
             ) => "rejected",
             Err(ProviderError::Unavailable(_)) => "unavailable",
+            Err(ProviderError::OrderPending { .. }) => "pending",
         };
         let labels = [
             ("provider", self.0.id()),
@@ -251,6 +254,13 @@ impl Provider for Instrumented {
         let started = Instant::now();
         let result = self.0.held_numbers().await;
         self.record("held_numbers", started, &result);
+        result
+    }
+
+    async fn order_state(&self, number: &E164) -> Result<OrderState, ProviderError> {
+        let started = Instant::now();
+        let result = self.0.order_state(number).await;
+        self.record("order_state", started, &result);
         result
     }
 

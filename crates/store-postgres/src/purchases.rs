@@ -94,6 +94,35 @@ impl PurchaseStore for PostgresStore {
         Ok(stored)
     }
 
+    async fn record_order_terms(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+        terms: NewPhoneNumber,
+    ) -> Result<(), StoreError> {
+        let changed = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE phone_numbers SET type = $1, monthly_cost_cents = $2, voice = $3, sms = $4
+                 WHERE id = $5 AND workspace_id = $6 AND status = 'pending'",
+                &[
+                    &terms.number_type.as_str(),
+                    &terms.monthly_cost.cents(),
+                    &terms.capabilities.voice,
+                    &terms.capabilities.sms,
+                    &id.as_str(),
+                    &workspace.as_str(),
+                ],
+            )
+            .await
+            .map_err(map_error)?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("pending phone number {id}")));
+        }
+        Ok(())
+    }
+
     async fn activate_phone_number(
         &self,
         workspace: &WorkspaceId,

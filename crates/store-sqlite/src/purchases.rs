@@ -133,6 +133,36 @@ impl PurchaseStore for SqliteStore {
         .await
     }
 
+    async fn record_order_terms(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+        terms: NewPhoneNumber,
+    ) -> Result<(), StoreError> {
+        let (workspace, id) = (workspace.clone(), id.clone());
+        self.write(move |tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE phone_numbers SET type = ?1, monthly_cost_cents = ?2, voice = ?3, sms = ?4
+                     WHERE id = ?5 AND workspace_id = ?6 AND status = 'pending'",
+                    params![
+                        terms.number_type.as_str(),
+                        terms.monthly_cost.cents(),
+                        terms.capabilities.voice,
+                        terms.capabilities.sms,
+                        id.as_str(),
+                        workspace.as_str(),
+                    ],
+                )
+                .map_err(map_error)?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(format!("pending phone number {id}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn activate_phone_number(
         &self,
         workspace: &WorkspaceId,

@@ -264,6 +264,16 @@ pub trait PurchaseStore: Send + Sync {
         id: &PhoneNumberId,
     ) -> Result<(), StoreError>;
 
+    /// Records on a claim what the number will be when the provider completes its order (type,
+    /// monthly cost, capabilities); it stays `pending`, with no history yet (the purchase is
+    /// recorded when the order completes). `NotFound` when the claim is gone.
+    async fn record_order_terms(
+        &self,
+        workspace: &WorkspaceId,
+        id: &PhoneNumberId,
+        terms: NewPhoneNumber,
+    ) -> Result<(), StoreError>;
+
     /// Turns a claim into the bought number, with its `purchased` history entry.
     /// `NotFound` when the claim is gone.
     async fn activate_phone_number(

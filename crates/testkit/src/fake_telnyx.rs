@@ -150,6 +150,27 @@ impl FakeTelnyx {
         self.with(|inner| inner.outcome = outcome);
     }
 
+    /// Completes every pending order: `succeed` or fail (what Telnyx does in its own time).
+    pub fn finish_orders(&self, succeed: bool) {
+        self.with(|inner| {
+            for index in 0..inner.orders.len() {
+                if inner.orders[index].status != "pending" {
+                    continue;
+                }
+                if succeed {
+                    complete(inner, index);
+                } else {
+                    inner.orders[index].status = "failure";
+                    let returned = (
+                        inner.orders[index].number.clone(),
+                        inner.orders[index].number_type,
+                    );
+                    inner.stock.insert(0, returned);
+                }
+            }
+        });
+    }
+
     pub fn fail(&self, failure: Option<Failure>) {
         self.with(|inner| inner.failure = failure);
     }

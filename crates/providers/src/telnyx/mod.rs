@@ -15,7 +15,8 @@ pub mod voice;
 pub use voice::{TIMESTAMP_TOLERANCE_SECS, TelnyxPublicKey, TelnyxRefusal, verify_telnyx};
 
 use crate::{
-    HeldNumber, NumberSearch, Offer, Provider, ProviderError, VoiceUrls, money_from_decimal,
+    HeldNumber, NumberSearch, Offer, OrderState, Provider, ProviderError, VoiceUrls,
+    money_from_decimal,
 };
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -141,6 +142,11 @@ struct Application {
     voice_url: Option<String>,
     status_callback: Option<String>,
     voice_fallback_url: Option<String>,
+}
+
+/// The customer reference of Switchboard's order of `number`, by which it is found again.
+fn order_reference(number: &E164) -> String {
+    format!("switchboard {number}")
 }
 
 fn filter_type(number_type: NumberType) -> &'static str {
@@ -337,12 +343,13 @@ impl TelnyxProvider {
         Ok(id)
     }
 
-    /// Asks for the order again until it succeeds or fails, for at most the configured wait.
-    async fn settle(&self, mut order: Order) -> Result<(), ProviderError> {
+    /// Asks for the order again until it succeeds (`Ok(None)`) or fails, for at most the
+    /// configured wait; still pending then, `Ok(Some(order id))`.
+    async fn settle(&self, mut order: Order) -> Result<Option<String>, ProviderError> {
         let started = Instant::now();
         loop {
             match order.status.as_str() {
-                "success" => return Ok(()),
+                "success" => return Ok(None),
                 "failure" => {
                     return Err(ProviderError::Rejected(format!(
                         "Telnyx could not complete number order {}",
@@ -350,18 +357,13 @@ impl TelnyxProvider {
                     )));
                 }
                 _ if started.elapsed() >= self.config.order_wait => {
-                    return Err(if order.requirements_met == Some(false) {
-                        ProviderError::RegulatoryRequirement(format!(
+                    if order.requirements_met == Some(false) {
+                        return Err(ProviderError::RegulatoryRequirement(format!(
                             "number order {} waits for regulatory documents the account has not given",
                             order.id
-                        ))
-                    } else {
-                        ProviderError::Unavailable(format!(
-                            "Telnyx has not completed number order {} in {} s",
-                            order.id,
-                            self.config.order_wait.as_secs()
-                        ))
-                    });
+                        )));
+                    }
+                    return Ok(Some(order.id));
                 }
                 _ => {}
             }
@@ -455,7 +457,7 @@ impl Provider for TelnyxProvider {
             .ok_or(ProviderError::NotOffered)?;
         let mut body = json!({
             "phone_numbers": [{"phone_number": number.as_str()}],
-            "customer_reference": format!("switchboard {number}"),
+            "customer_reference": order_reference(number),
         });
         if let Some(voice) = &self.config.voice {
             body["connection_id"] = json!(self.application(voice).await?);
@@ -464,8 +466,35 @@ impl Provider for TelnyxProvider {
             .send(self.http.post(self.url("number_orders")).json(&body))
             .await?;
         let order: One<Order> = self.read(response, "number order").await?;
-        self.settle(order.data).await?;
-        Ok(offer)
+        match self.settle(order.data).await? {
+            None => Ok(offer),
+            Some(order) => Err(ProviderError::OrderPending {
+                order,
+                offer: Box::new(offer),
+            }),
+        }
+    }
+
+    /// The orders Switchboard placed for `number` carry `switchboard {number}` as their
+    /// customer reference: one that succeeded means the number is the account's.
+    async fn order_state(&self, number: &E164) -> Result<OrderState, ProviderError> {
+        let listed: Listed<Order> = self
+            .get(
+                "number_orders",
+                &[("filter[customer_reference]", order_reference(number))],
+                "order list",
+            )
+            .await?;
+        let has = |status: &str| listed.data.iter().any(|o| o.status == status);
+        Ok(if has("success") {
+            OrderState::Completed
+        } else if has("pending") {
+            OrderState::Pending
+        } else if has("failure") {
+            OrderState::Failed
+        } else {
+            OrderState::NoOrder
+        })
     }
 
     async fn release(&self, number: &E164) -> Result<(), ProviderError> {

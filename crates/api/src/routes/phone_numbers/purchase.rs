@@ -353,11 +353,11 @@ pub struct PurchaseRequest {
 pub struct PurchaseResponse {
     #[schema(example = "+14155550100")]
     phone_number: String,
-    /// `active` once bought.
+    /// `active` once bought; `pending` (202) while the provider completes its order.
     #[schema(value_type = String, example = "active")]
     status: &'static str,
     #[schema(example = "Phone number purchased successfully.")]
-    message: &'static str,
+    message: String,
     organization_phone_number: PhoneNumberObject,
 }
 
@@ -381,6 +381,7 @@ pub struct PurchaseResponse {
     request_body = PurchaseRequest,
     responses(
         (status = 201, description = "Bought and registered.", body = PurchaseResponse),
+        (status = 202, description = "(ext) Ordered from a provider that completes orders later (Telnyx): the number is `pending`, and becomes `active` when the order completes (or goes, if it fails).", body = PurchaseResponse),
         (status = 400, description = "A field is invalid, the country is not enabled, the provider does not offer the number (any more), or the carrier wants an address or regulatory bundle its account has not given (its own message quoted).", body = ErrorResponse,
             example = json!({"statusCode": 400, "message": ["phoneNumber must be a valid E.164 phone number", "countryISO should not be empty"], "error": "Bad Request"})),
         (status = 402, description = "(ext) The carrier account lacks the funds (its own message quoted); nothing was bought.", body = ErrorResponse,
@@ -473,6 +474,9 @@ async fn buy(state: &AppState, caller: &Caller, body: JsonObject) -> Result<Resp
 
     let offer = match provider.buy(&number).await {
         Ok(offer) => offer,
+        Err(ProviderError::OrderPending { order, offer }) => {
+            return order_pending(state, caller, &pending.id, provider.id(), &order, *offer).await;
+        }
         Err(error) => {
             if let Err(cleanup) = state
                 .store
@@ -495,7 +499,7 @@ async fn buy(state: &AppState, caller: &Caller, body: JsonObject) -> Result<Resp
             &PurchaseResponse {
                 phone_number: stored.phone_number.clone(),
                 status: stored.status.as_str(),
-                message: "Phone number purchased successfully.",
+                message: "Phone number purchased successfully.".to_owned(),
                 organization_phone_number: PhoneNumberObject::from(stored),
             },
         )),
@@ -524,6 +528,41 @@ async fn buy(state: &AppState, caller: &Caller, body: JsonObject) -> Result<Resp
             })
         }
     }
+}
+
+/// A purchase whose order the provider completes later: the claim keeps the number's terms
+/// and stays `pending` (202); the purchase sweep activates it when the order completes, or
+/// drops it when the order fails (see `claims`).
+async fn order_pending(
+    state: &AppState,
+    caller: &Caller,
+    claim: &PhoneNumberId,
+    provider: &str,
+    order: &str,
+    offer: Offer,
+) -> Result<Response, ApiError> {
+    let mut terms = held_number(offer, provider);
+    terms.status = NumberStatus::Pending;
+    state
+        .store
+        .record_order_terms(&caller.workspace_id, claim, terms)
+        .await?;
+    let stored = state
+        .store
+        .get_phone_number(&caller.workspace_id, claim)
+        .await?
+        .ok_or_else(|| ApiError::Internal("a pending order's claim is gone".into()))?;
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &PurchaseResponse {
+            phone_number: stored.phone_number.clone(),
+            status: stored.status.as_str(),
+            message: format!(
+                "Phone number ordered: {provider} has not completed order {order} yet. It stays pending, and becomes active when the order completes."
+            ),
+            organization_phone_number: PhoneNumberObject::from(stored),
+        },
+    ))
 }
 
 /// What a number of a country is being taken on for: bought from a provider's stock, which

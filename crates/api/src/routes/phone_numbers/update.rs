@@ -283,6 +283,10 @@ pub(super) fn provider_failure(provider: &dyn Provider, error: ProviderError) ->
             "{} requires an address or a regulatory bundle for this number, which its account has not given: {reason}",
             provider.id()
         )),
+        ProviderError::OrderPending { order, .. } => ApiError::BadGateway(format!(
+            "{} has not completed order {order} yet",
+            provider.id()
+        )),
         ProviderError::Unavailable(cause) => {
             tracing::warn!(provider = provider.id(), cause, "provider unavailable");
             ApiError::BadGateway(format!(

@@ -182,7 +182,7 @@ pub fn review(number: &PhoneNumber, context: &ReviewContext) -> Vec<Finding> {
     if number.status == NumberStatus::Pending && number.created_at < context.stuck_before {
         found.push((
             FindingCode::StuckPending,
-            format!("{n} has been pending since {}; the purchase sweep should have settled it — check the server's logs.", number.created_at),
+            format!("{n} has been pending since {}: its provider has not completed the order yet (a Telnyx order can wait for it), or the purchase sweep cannot settle it — check the server's logs.", number.created_at),
         ));
     }
     let mut routed_to: Vec<&AgentId> = number.inbound_agent_id.iter().collect();
