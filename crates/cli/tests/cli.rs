@@ -798,9 +798,22 @@ fn secrets_never_reach_the_logs() {
     let sandbox = Sandbox::new();
     let (_, api_key) = sandbox.workspace();
     let mut command = sandbox.command();
+    // The carriers' credentials too, with their APIs unreachable (a refused connection), so
+    // the failed requests to them are logged.
+    let twilio_token = "twilio-auth-token-canary";
+    let telnyx_key = "KEYtelnyx-api-key-canary";
     command
         .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "debug");
+        .env("RUST_LOG", "debug")
+        .env(
+            "SWITCHBOARD_TWILIO_ACCOUNT_SID",
+            "AC0123456789abcdef0123456789abcdef",
+        )
+        .env("SWITCHBOARD_TWILIO_AUTH_TOKEN", twilio_token)
+        .env("SWITCHBOARD_TWILIO_BASE_URL", "http://127.0.0.1:9")
+        .env("SWITCHBOARD_TWILIO_PRICING_URL", "http://127.0.0.1:9")
+        .env("SWITCHBOARD_TELNYX_API_KEY", telnyx_key)
+        .env("SWITCHBOARD_TELNYX_BASE_URL", "http://127.0.0.1:9");
     let server = Server::start(command);
     let password = "Pl41n-SIP-password-canary";
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -825,6 +838,18 @@ fn secrets_never_reach_the_logs() {
             .await
             .expect("request");
         assert_eq!(wrong.status().as_u16(), 401);
+        for carrier in ["twilio", "telnyx"] {
+            let search = client
+                .get(format!(
+                    "{}/v1/available-phone-numbers?country_iso=US&provider={carrier}",
+                    server.base
+                ))
+                .bearer_auth(&api_key)
+                .send()
+                .await
+                .expect("search");
+            assert_eq!(search.status().as_u16(), 502, "{carrier}");
+        }
         let created = client
             .post(format!("{}/v1/api-keys", server.base))
             .bearer_auth(&api_key)
@@ -860,6 +885,8 @@ fn secrets_never_reach_the_logs() {
                 .expect("secret"),
         ),
         ("secret key", key_file.trim().to_owned()),
+        ("Twilio auth token", twilio_token.to_owned()),
+        ("Telnyx API key", telnyx_key.to_owned()),
     ] {
         assert!(!log.contains(&secret), "the {what} is in the logs");
     }
