@@ -16,6 +16,8 @@ import json
 import pathlib
 import sys
 
+from dialnexa_fixture import refs  # the names every `$ref` inside a value points at
+
 OUT = pathlib.Path(__file__).resolve().parent.parent / "carriers/openapi"
 METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -71,18 +73,6 @@ CARRIERS = {
         "strip": True,
     },
 }
-
-
-def refs(value, found):
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            if key == "$ref" and isinstance(inner, str):
-                found.add(inner.rsplit("/", 1)[-1])
-            else:
-                refs(inner, found)
-    elif isinstance(value, list):
-        for item in value:
-            refs(item, found)
 
 
 PROSE = {"description", "summary", "example", "examples", "externalDocs", "x-latency-category", "x-group-parameters", "x-endpoint-cost"}

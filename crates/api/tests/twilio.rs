@@ -8,7 +8,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::TestApp;
+use common::{TestApp, offered_numbers as numbers};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,43 +45,18 @@ async fn app_with_twilio(backend: common::Backend) -> (FakeTwilio, ValidatingPro
 }
 
 async fn search(app: &TestApp, proxy: &ValidatingProxy, token: &str, query: &str) -> Value {
-    let found = app
-        .call(
-            "GET",
-            &format!(
-                "/v1/organization-phone-numbers/plivo-numbers?country_iso=US&provider=twilio{query}"
-            ),
-            Some(token),
-            None,
-        )
-        .await;
-    assert_eq!(
-        found.status,
-        StatusCode::OK,
-        "{}\n{}",
-        String::from_utf8_lossy(&found.body),
-        proxy.log()
-    );
-    found.json()
-}
-
-fn numbers(found: &Value) -> Vec<String> {
-    found["objects"]
-        .as_array()
-        .expect("objects")
-        .iter()
-        .map(|o| o["number"].as_str().expect("number").to_owned())
-        .collect()
+    app.search_offers(
+        token,
+        &format!(
+            "/v1/organization-phone-numbers/plivo-numbers?country_iso=US&provider=twilio{query}"
+        ),
+        &proxy.log(),
+    )
+    .await
 }
 
 async fn buy(app: &TestApp, token: &str, number: &str) -> common::Reply {
-    app.call(
-        "POST",
-        "/v1/organization-phone-numbers/purchase",
-        Some(token),
-        Some(json!({"phoneNumber": number, "telephonyProviderId": "twilio", "countryISO": "US"})),
-    )
-    .await
+    app.buy_number(token, "twilio", number).await
 }
 
 #[tokio::test]

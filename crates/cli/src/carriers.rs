@@ -242,6 +242,20 @@ pub(crate) struct ReconcileArgs {
     pub(crate) voice: VoiceArgs,
 }
 
+/// The carrier accounts the flags configure, telling each where calls go.
+pub(crate) fn accounts(
+    plivo: &PlivoArgs,
+    twilio: &TwilioArgs,
+    telnyx: &TelnyxArgs,
+    voice: &VoiceArgs,
+) -> Result<switchboard_api::CarrierAccounts> {
+    Ok(switchboard_api::CarrierAccounts {
+        plivo: plivo.config()?,
+        twilio: twilio.config(voice.urls("twilio")),
+        telnyx: telnyx.config(voice.urls("telnyx")),
+    })
+}
+
 /// `numbers reconcile`.
 pub(crate) async fn reconcile(store: &dyn Store, args: ReconcileArgs) -> Result<()> {
     let workspace = match &args.workspace {
@@ -253,20 +267,7 @@ pub(crate) async fn reconcile(store: &dyn Store, args: ReconcileArgs) -> Result<
             "--fix needs this server's public address (--public-url or SWITCHBOARD_PUBLIC_URL): it is where the calls are pointed back to"
         );
     }
-    let mut carriers: Vec<Box<dyn switchboard_providers::Provider>> = Vec::new();
-    if let Some(config) = args.plivo.config()? {
-        carriers.push(Box::new(switchboard_providers::PlivoProvider::new(config)?));
-    }
-    if let Some(config) = args.twilio.config(args.voice.urls("twilio")) {
-        carriers.push(Box::new(switchboard_providers::TwilioProvider::new(
-            config,
-        )?));
-    }
-    if let Some(config) = args.telnyx.config(args.voice.urls("telnyx")) {
-        carriers.push(Box::new(switchboard_providers::TelnyxProvider::new(
-            config,
-        )?));
-    }
+    let carriers = accounts(&args.plivo, &args.twilio, &args.telnyx, &args.voice)?.carriers()?;
     if carriers.is_empty() {
         bail!(
             "no carrier account is configured: give Twilio's (SWITCHBOARD_TWILIO_ACCOUNT_SID and _AUTH_TOKEN), Telnyx's (SWITCHBOARD_TELNYX_API_KEY) or Plivo's (SWITCHBOARD_PLIVO_AUTH_ID and _AUTH_TOKEN), as for serve"

@@ -580,11 +580,7 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
     switchboard_domain::load_phone_metadata();
     // The token alone is enough to check Plivo's signed voice callbacks.
     let plivo_voice_token = args.plivo.plivo_auth_token.clone();
-    let accounts = switchboard_api::CarrierAccounts {
-        plivo: args.plivo.config()?,
-        twilio: args.twilio.config(args.voice.urls("twilio")),
-        telnyx: args.telnyx.config(args.voice.urls("telnyx")),
-    };
+    let accounts = carriers::accounts(&args.plivo, &args.twilio, &args.telnyx, &args.voice)?;
     if (accounts.twilio.is_some() || accounts.telnyx.is_some()) && args.voice.public_url.is_none() {
         tracing::warn!(
             "--public-url is not set: numbers bought from Twilio keep the voice configuration Twilio gives them, and their calls do not reach Switchboard until you point them here"

@@ -130,6 +130,24 @@ async fn run(command: Command) -> std::process::Output {
         .expect("join")
 }
 
+/// Every number of `workspace`, as `numbers export --format ndjson` prints them.
+async fn exported(db: &TestDatabase, workspace: &str) -> Vec<Value> {
+    let mut export = switchboard(db);
+    export.args([
+        "numbers",
+        "export",
+        "--workspace",
+        workspace,
+        "--format",
+        "ndjson",
+    ]);
+    let exported = run(export).await;
+    String::from_utf8_lossy(&exported.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("ndjson"))
+        .collect()
+}
+
 async fn json_of(command: Command) -> Value {
     tokio::task::spawn_blocking(move || json_output(command))
         .await
@@ -177,20 +195,7 @@ async fn a_plivo_account_is_taken_over_once_and_a_dry_run_changes_nothing() {
         assert_eq!(done["imported"], 2);
         assert_eq!(done["numbers"], json!(["+14155552671", "+18005550142"]));
         assert_eq!(done["held_by_another_workspace"], json!(["+442079460999"]));
-        let mut export = switchboard(&db);
-        export.args([
-            "numbers",
-            "export",
-            "--workspace",
-            &workspace,
-            "--format",
-            "ndjson",
-        ]);
-        let exported = run(export).await;
-        let numbers: Vec<Value> = String::from_utf8_lossy(&exported.stdout)
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("ndjson"))
-            .collect();
+        let numbers = exported(&db, &workspace).await;
         // One transaction: the same created_at, so in no particular order.
         let mut facts: Vec<(Value, Value, Value, Value, Value)> = numbers
             .iter()
@@ -396,20 +401,10 @@ async fn a_twilio_account_is_taken_over_and_its_calls_pointed_here() {
             fake.requests()
         );
 
-        let mut export = switchboard(&db);
-        export.args([
-            "numbers",
-            "export",
-            "--workspace",
-            &workspace,
-            "--format",
-            "ndjson",
-        ]);
-        let exported = run(export).await;
-        let mut facts: Vec<(String, String, String)> = String::from_utf8_lossy(&exported.stdout)
-            .lines()
-            .map(|line| {
-                let n: Value = serde_json::from_str(line).expect("ndjson");
+        let mut facts: Vec<(String, String, String)> = exported(&db, &workspace)
+            .await
+            .iter()
+            .map(|n| {
                 (
                     n["phone_number"].as_str().unwrap_or("").to_owned(),
                     n["type"].as_str().unwrap_or("").to_owned(),

@@ -152,6 +152,42 @@ fn http_client(timeout: std::time::Duration) -> Result<reqwest::Client, Provider
         .map_err(|e| ProviderError::Unavailable(format!("cannot build the HTTP client: {e}")))
 }
 
+/// Most numbers one listing of an account reads: an account larger than this is refused
+/// rather than read without end.
+const HELD_NUMBERS_MAX: usize = 100_000;
+
+/// The refusal of an account that holds more than [`HELD_NUMBERS_MAX`] numbers.
+fn too_many_held() -> ProviderError {
+    ProviderError::Rejected(format!(
+        "the account holds more than {HELD_NUMBERS_MAX} numbers, which are not listed"
+    ))
+}
+
+/// A carrier's JSON answer, read as `T`; `what` names it in the error (`search answer`).
+async fn read_json<T: serde::de::DeserializeOwned>(
+    carrier: &str,
+    response: reqwest::Response,
+    what: &str,
+) -> Result<T, ProviderError> {
+    response
+        .json()
+        .await
+        .map_err(|e| ProviderError::Unavailable(format!("unreadable {carrier} {what}: {e}")))
+}
+
+/// A read, asked once more when the carrier could not be reached or failed on its side: a
+/// read is safe to repeat (a purchase is not, and is never repeated).
+async fn read_retrying<F, Fut>(send: F) -> Result<reqwest::Response, ProviderError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<reqwest::Response, ProviderError>>,
+{
+    match send().await {
+        Err(ProviderError::Unavailable(_)) => send().await,
+        answered => answered,
+    }
+}
+
 /// A request to `carrier` that got no answer: it timed out, or could not connect.
 fn unanswered(carrier: &str, error: &reqwest::Error) -> ProviderError {
     if error.is_timeout() {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::SealingKey;
 use switchboard_providers::{
-    PlivoConfig, PlivoProvider, Providers, SandboxPrice, SandboxProvider, TelnyxConfig,
-    TelnyxProvider, TwilioConfig, TwilioProvider,
+    PlivoConfig, PlivoProvider, Provider, ProviderError, Providers, SandboxPrice, SandboxProvider,
+    TelnyxConfig, TelnyxProvider, TwilioConfig, TwilioProvider,
 };
 use switchboard_store::{CallRoute, Store};
 use switchboard_webhooks::{WebhookSettings, Webhooks};
@@ -260,15 +260,26 @@ pub async fn default_providers(
                 setup: p.setup,
             }),
     );
-    let mut providers = Providers::default();
-    if let Some(config) = accounts.plivo {
-        providers = providers.with(Arc::new(PlivoProvider::new(config)?));
-    }
-    if let Some(config) = accounts.twilio {
-        providers = providers.with(Arc::new(TwilioProvider::new(config)?));
-    }
-    if let Some(config) = accounts.telnyx {
-        providers = providers.with(Arc::new(TelnyxProvider::new(config)?));
-    }
+    let providers = accounts
+        .carriers()?
+        .into_iter()
+        .fold(Providers::default(), Providers::with);
     Ok(providers.with(Arc::new(sandbox)))
+}
+
+impl CarrierAccounts {
+    /// A provider for each configured account: Plivo, then Twilio, then Telnyx.
+    pub fn carriers(self) -> Result<Vec<Arc<dyn Provider>>, ProviderError> {
+        let mut carriers: Vec<Arc<dyn Provider>> = Vec::new();
+        if let Some(config) = self.plivo {
+            carriers.push(Arc::new(PlivoProvider::new(config)?));
+        }
+        if let Some(config) = self.twilio {
+            carriers.push(Arc::new(TwilioProvider::new(config)?));
+        }
+        if let Some(config) = self.telnyx {
+            carriers.push(Arc::new(TelnyxProvider::new(config)?));
+        }
+        Ok(carriers)
+    }
 }

@@ -232,7 +232,41 @@ impl TestApp {
     }
 }
 
+/// The numbers of a search's answer, in its order.
+pub fn offered_numbers(found: &serde_json::Value) -> Vec<String> {
+    found["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .map(|o| o["number"].as_str().expect("number").to_owned())
+        .collect()
+}
+
 impl TestApp {
+    /// A search of numbers for sale (`path` with its query), which must answer 200;
+    /// `context` is shown when it does not (a carrier's log, say).
+    pub async fn search_offers(&self, token: &str, path: &str, context: &str) -> serde_json::Value {
+        let found = self.call("GET", path, Some(token), None).await;
+        assert_eq!(
+            found.status,
+            StatusCode::OK,
+            "{}\n{context}",
+            String::from_utf8_lossy(&found.body)
+        );
+        found.json()
+    }
+
+    /// A purchase of the US `number` from `provider`.
+    pub async fn buy_number(&self, token: &str, provider: &str, number: &str) -> Reply {
+        self.call(
+            "POST",
+            "/v1/organization-phone-numbers/purchase",
+            Some(token),
+            Some(serde_json::json!({"phoneNumber": number, "telephonyProviderId": provider, "countryISO": "US"})),
+        )
+        .await
+    }
+
     /// Any method, with an optional bearer token and JSON body.
     pub async fn call(
         &self,

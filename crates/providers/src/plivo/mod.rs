@@ -94,10 +94,6 @@ struct HeldNumber {
 /// Plivo's pages of the account's numbers hold at most this many.
 const LIST_LIMIT: usize = 20;
 
-/// Most numbers one listing reads (5,000 pages): an account larger than this is refused
-/// rather than read without end.
-const LIST_MAX: usize = 100_000;
-
 #[derive(Deserialize)]
 struct PlivoError {
     error: serde_json::Value,
@@ -226,14 +222,10 @@ impl Provider for PlivoProvider {
         if let Some(services) = services {
             query.push(("services", services.to_owned()));
         }
-        let page: SearchPage = self
+        let response = self
             .send(self.http.get(self.url("PhoneNumber/")).query(&query))
-            .await?
-            .json()
-            .await
-            .map_err(|e| {
-                ProviderError::Unavailable(format!("unreadable Plivo search answer: {e}"))
-            })?;
+            .await?;
+        let page: SearchPage = crate::read_json("Plivo", response, "search answer").await?;
         Ok(page
             .objects
             .into_iter()
@@ -279,21 +271,19 @@ impl Provider for PlivoProvider {
         let mut held = Vec::new();
         let mut offset = 0;
         loop {
-            let page: HeldPage = self
+            let response = self
                 .send(self.http.get(self.url("Number/")).query(&[
                     ("limit", LIST_LIMIT.to_string()),
                     ("offset", offset.to_string()),
                 ]))
-                .await?
-                .json()
-                .await
-                .map_err(|e| {
-                    ProviderError::Unavailable(format!("unreadable Plivo number list: {e}"))
-                })?;
-            if page.meta.total_count > LIST_MAX {
+                .await?;
+            let page: HeldPage = crate::read_json("Plivo", response, "number list").await?;
+            // Plivo says the total on the first page: a larger account is refused at once.
+            if page.meta.total_count > crate::HELD_NUMBERS_MAX {
                 return Err(ProviderError::Rejected(format!(
-                    "the account holds {} numbers; more than {LIST_MAX} are not listed",
-                    page.meta.total_count
+                    "the account holds {} numbers; more than {} are not listed",
+                    page.meta.total_count,
+                    crate::HELD_NUMBERS_MAX
                 )));
             }
             let read = page.objects.len();

@@ -35,9 +35,6 @@ pub const APPLICATION_NAME: &str = "Switchboard";
 /// Numbers per page when listing the account's numbers (Telnyx's largest page).
 const LIST_PAGE_SIZE: u32 = 250;
 
-/// Most numbers one listing reads.
-const LIST_MAX: usize = 100_000;
-
 #[derive(Clone)]
 pub struct TelnyxConfig {
     pub api_key: String,
@@ -242,13 +239,10 @@ impl TelnyxProvider {
         response: reqwest::Response,
         what: &str,
     ) -> Result<T, ProviderError> {
-        response
-            .json()
-            .await
-            .map_err(|e| ProviderError::Unavailable(format!("unreadable Telnyx {what}: {e}")))
+        crate::read_json("Telnyx", response, what).await
     }
 
-    /// A GET, asked once more when Telnyx could not be reached or failed on its side.
+    /// A GET, asked once more when Telnyx is down ([`crate::read_retrying`]).
     async fn get<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
@@ -256,11 +250,8 @@ impl TelnyxProvider {
         what: &str,
     ) -> Result<T, ProviderError> {
         let url = self.url(path);
-        let mut result = self.send(self.http.get(&url).query(query)).await;
-        if matches!(result, Err(ProviderError::Unavailable(_))) {
-            result = self.send(self.http.get(&url).query(query)).await;
-        }
-        self.read(result?, what).await
+        let response = crate::read_retrying(|| self.send(self.http.get(&url).query(query))).await?;
+        self.read(response, what).await
     }
 
     /// The account's record of `number`, if it holds it.
@@ -564,10 +555,8 @@ impl Provider for TelnyxProvider {
                     voice_url,
                 });
             }
-            if held.len() > LIST_MAX {
-                return Err(ProviderError::Rejected(format!(
-                    "the account holds more than {LIST_MAX} numbers, which are not listed"
-                )));
+            if held.len() > crate::HELD_NUMBERS_MAX {
+                return Err(crate::too_many_held());
             }
             let pages = listed.meta.and_then(|m| m.total_pages).unwrap_or(1);
             if read == 0 || page >= pages {

@@ -36,10 +36,6 @@ const PRICES_TTL: Duration = Duration::from_secs(3600);
 /// Numbers per page when listing the account's numbers (Twilio's largest page).
 const LIST_PAGE_SIZE: u32 = 1000;
 
-/// Most numbers one listing reads: an account larger than this is refused rather than read
-/// without end.
-const LIST_MAX: usize = 100_000;
-
 #[derive(Clone)]
 pub struct TwilioConfig {
     /// `AC` and 32 hex digits.
@@ -135,6 +131,35 @@ struct NumberPrice {
     base_price: Option<String>,
 }
 
+impl Capabilities {
+    /// The number with these capabilities, at `monthly_cost` (Twilio charges no setup).
+    fn offer(self, number: E164, number_type: NumberType, monthly_cost: Money) -> Offer {
+        Offer {
+            number,
+            number_type,
+            monthly_cost,
+            setup_cost: Money::ZERO,
+            voice: self.voice,
+            sms: self.sms,
+            mms: self.mms,
+        }
+    }
+}
+
+/// The monthly price of a type of number in `country`; an error when Twilio lists none.
+fn price_of(
+    prices: &MonthlyPrices,
+    country: &str,
+    number_type: NumberType,
+) -> Result<Money, ProviderError> {
+    prices.get(&number_type).copied().ok_or_else(|| {
+        ProviderError::Unavailable(format!(
+            "Twilio's price list of {country} has no {} numbers",
+            number_type.as_str()
+        ))
+    })
+}
+
 /// The three kinds of number, as Twilio's paths name them.
 const TYPES: [NumberType; 3] = [NumberType::Local, NumberType::Mobile, NumberType::TollFree];
 
@@ -221,22 +246,15 @@ impl TwilioProvider {
         Err(classify(status, code, message))
     }
 
-    /// A GET, asked once more when Twilio could not be reached or failed on its side (a
-    /// read is safe to repeat; a purchase is not, and is never repeated).
+    /// A GET, asked once more when Twilio is down ([`crate::read_retrying`]).
     async fn get<T: serde::de::DeserializeOwned>(
         &self,
         url: &str,
         query: &[(&str, String)],
         what: &str,
     ) -> Result<T, ProviderError> {
-        let mut result = self.send(self.http.get(url).query(query)).await;
-        if matches!(result, Err(ProviderError::Unavailable(_))) {
-            result = self.send(self.http.get(url).query(query)).await;
-        }
-        result?
-            .json()
-            .await
-            .map_err(|e| ProviderError::Unavailable(format!("unreadable Twilio {what}: {e}")))
+        let response = crate::read_retrying(|| self.send(self.http.get(url).query(query))).await?;
+        crate::read_json("Twilio", response, what).await
     }
 
     /// The monthly price of each type of number in `country` (read from the Pricing API at
@@ -281,16 +299,7 @@ impl TwilioProvider {
         country: &str,
         number_type: NumberType,
     ) -> Result<Money, ProviderError> {
-        self.prices(country)
-            .await?
-            .get(&number_type)
-            .copied()
-            .ok_or_else(|| {
-                ProviderError::Unavailable(format!(
-                    "Twilio's price list of {country} has no {} numbers",
-                    number_type.as_str()
-                ))
-            })
+        price_of(&self.prices(country).await?, country, number_type)
     }
 
     /// The account's sid of `number` (`PN…`), or none when the account does not hold it.
@@ -389,22 +398,12 @@ impl Provider for TwilioProvider {
                 else {
                     continue;
                 };
-                let Some(&monthly_cost) = prices.get(&number_type) else {
-                    return Err(ProviderError::Unavailable(format!(
-                        "Twilio's price list of {country} has no {} numbers",
-                        number_type.as_str()
-                    )));
-                };
-                let capabilities = available.capabilities.unwrap_or_default();
-                let offer = Offer {
+                let monthly_cost = price_of(&prices, country, number_type)?;
+                let offer = available.capabilities.unwrap_or_default().offer(
                     number,
                     number_type,
                     monthly_cost,
-                    setup_cost: Money::ZERO,
-                    voice: capabilities.voice,
-                    sms: capabilities.sms,
-                    mms: capabilities.mms,
-                };
+                );
                 if search.matches(&offer) {
                     offers.push(offer);
                 }
@@ -481,24 +480,17 @@ impl Provider for TwilioProvider {
                     let monthly_cost = self
                         .monthly_price(number.country_code(), number_type)
                         .await?;
-                    let capabilities = incoming.capabilities.unwrap_or_default();
                     held.push(HeldNumber {
-                        offer: Offer {
+                        offer: incoming.capabilities.unwrap_or_default().offer(
                             number,
                             number_type,
                             monthly_cost,
-                            setup_cost: Money::ZERO,
-                            voice: capabilities.voice,
-                            sms: capabilities.sms,
-                            mms: capabilities.mms,
-                        },
+                        ),
                         voice_url: incoming.voice_url.filter(|url| !url.is_empty()),
                     });
                 }
-                if held.len() > LIST_MAX {
-                    return Err(ProviderError::Rejected(format!(
-                        "the account holds more than {LIST_MAX} numbers, which are not listed"
-                    )));
+                if held.len() > crate::HELD_NUMBERS_MAX {
+                    return Err(crate::too_many_held());
                 }
                 match page.next_page_uri.filter(|next| !next.is_empty()) {
                     Some(next) => {
