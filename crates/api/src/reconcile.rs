@@ -54,7 +54,10 @@ pub fn describe(finding: &CarrierFinding, provider_voice_url: Option<&str>) -> S
             } else {
                 finding.detail.clone()
             };
-            let target = provider_voice_url.unwrap_or("Switchboard's /carriers/{carrier}/voice");
+            let target = provider_voice_url.map_or_else(
+                || format!("Switchboard's /carriers/{carrier}/voice"),
+                str::to_owned,
+            );
             format!(
                 "{carrier} sends the calls of {n} to {elsewhere}, not to Switchboard: run `switchboard numbers reconcile --fix`, or set its voice URL to {target} at {carrier}."
             )
