@@ -35,6 +35,8 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "Agents", description = "The agents numbers route calls to."),
         (name = "API Keys", description = "Keys of the workspace and their scopes."),
         (name = "Webhooks", description = "Signed, retried deliveries of the workspace's events to its endpoints (Standard Webhooks)."),
+        (name = "Users", description = "The people who sign in to the console, their roles and their sessions."),
+        (name = "Sign-in", description = "The console's sign-in with an email address and password: a session cookie, not for programs (they use API keys)."),
         (name = "Calls", description = "The call log: every inbound call, where it went and how it ended."),
         (name = "Carriers", description = "What carriers call when a number rings, authenticated by their own signatures (no key)."),
         (name = "Operations", description = "Health, readiness, metrics and this document; no key needed."),
@@ -51,10 +53,10 @@ pub fn document() -> &'static Document {
             .merge(routes())
             .into_openapi();
         for operation in operations(&mut secured) {
-            operation.security = Some(vec![SecurityRequirement::new(
-                "bearer",
-                Vec::<String>::new(),
-            )]);
+            operation.security = Some(vec![
+                SecurityRequirement::new("bearer", Vec::<String>::new()),
+                SecurityRequirement::new("session", Vec::<String>::new()),
+            ]);
             add_shared_responses(operation);
         }
         for operation in operations(&mut public) {
@@ -113,6 +115,15 @@ fn add_components(document: &mut Document) {
                 .build(),
         ),
     );
+    components.add_security_scheme(
+        "session",
+        SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+            utoipa::openapi::security::ApiKeyValue::with_description(
+                switchboard_server::sessions::SESSION_COOKIE,
+                "The console's session, set by `POST /auth/login`. A person holds their role's scopes (viewer: phone_numbers:read, agents:read, calls:read; operator: also phone_numbers:write, agents:write; admin: every scope). A request that changes something must also send `X-CSRF-Token` with the value of the `switchboard_csrf` cookie.",
+            ),
+        )),
+    );
     // Handlers name it in their own error responses, but the shared ones below need it too.
     let mut schemas = Vec::new();
     <ErrorResponse as ToSchema>::schemas(&mut schemas);
@@ -162,14 +173,14 @@ fn add_shared_responses(operation: &mut Operation) {
         (
             "401",
             error_response(
-                "No usable API key: missing, malformed, unknown, revoked or expired.",
+                "No usable API key (missing, malformed, unknown, revoked or expired) or session (ended, lapsed, or its person removed).",
                 json!({"statusCode": 401, "message": "API key is missing or invalid", "error": "Unauthorized"}),
             ),
         ),
         (
             "403",
             error_response(
-                "The key lacks the scope this route needs.",
+                "The key, or the person's role, lacks the scope this route needs; or a session's change came without `X-CSRF-Token` or from another site.",
                 json!({"statusCode": 403, "message": "You do not have permission to access this resource", "error": "Forbidden"}),
             ),
         ),

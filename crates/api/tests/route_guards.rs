@@ -68,6 +68,25 @@ const ROUTES: &[(&str, &str, Scope)] = &[
         "/v1/api-keys/abcdefghijklmn",
         Scope::ApiKeysManage,
     ),
+    ("GET", "/v1/users", Scope::UsersManage),
+    ("POST", "/v1/users", Scope::UsersManage),
+    ("PATCH", "/v1/users/usr_aaaaaaaaaaaa", Scope::UsersManage),
+    ("DELETE", "/v1/users/usr_aaaaaaaaaaaa", Scope::UsersManage),
+    (
+        "GET",
+        "/v1/users/usr_aaaaaaaaaaaa/sessions",
+        Scope::UsersManage,
+    ),
+    (
+        "DELETE",
+        "/v1/users/usr_aaaaaaaaaaaa/sessions",
+        Scope::UsersManage,
+    ),
+    (
+        "DELETE",
+        "/v1/users/usr_aaaaaaaaaaaa/sessions/ses_aaaaaaaaaaaa",
+        Scope::UsersManage,
+    ),
 ];
 
 fn body_for(method: &str) -> Option<serde_json::Value> {

@@ -9,6 +9,7 @@ mod import;
 mod log_writer;
 mod output;
 mod secrets;
+mod users;
 
 use anyhow::{Context, Result, bail};
 use carriers::{
@@ -80,6 +81,9 @@ enum Command {
     /// Manage phone numbers.
     #[command(subcommand)]
     Numbers(NumbersCommand),
+    /// Manage the people who sign in to the console.
+    #[command(subcommand)]
+    User(users::UserCommand),
 }
 
 #[derive(Args, Debug)]
@@ -174,6 +178,12 @@ struct ServeArgs {
     /// are deleted.
     #[arg(long, env = "SWITCHBOARD_CALL_RETENTION_DAYS", default_value_t = switchboard_server::DEFAULT_CALL_RETENTION_DAYS, value_parser = clap::value_parser!(u64).range(1..=3650))]
     call_retention_days: u64,
+    /// A console session unused for this many minutes ends (1 to 43200).
+    #[arg(long, env = "SWITCHBOARD_SESSION_IDLE_MINUTES", default_value_t = switchboard_server::sessions::DEFAULT_SESSION_IDLE.as_secs() / 60, value_parser = clap::value_parser!(u64).range(1..=43200))]
+    session_idle_minutes: u64,
+    /// A console session ends this many hours after sign-in, however busy (1 to 2160).
+    #[arg(long, env = "SWITCHBOARD_SESSION_MAX_HOURS", default_value_t = switchboard_server::sessions::DEFAULT_SESSION_ABSOLUTE.as_secs() / 3600, value_parser = clap::value_parser!(u64).range(1..=2160))]
+    session_max_hours: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -373,6 +383,10 @@ async fn run(cli: Cli) -> Result<()> {
             output::print_json(&serde_json::json!({
                 "workspaces": workspaces.iter().map(workspace_json).collect::<Vec<_>>(),
             }))
+        }
+        Command::User(command) => {
+            let store = database::open(&url).await?;
+            users::run(store.as_ref(), command).await
         }
         Command::Key(KeyCommand::List { workspace }) => {
             let store = database::open(&url).await?;
@@ -601,6 +615,10 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
     }
     let settings = ApiSettings {
         reconcile_interval: args.reconcile_interval.0,
+        sessions: switchboard_server::sessions::SessionSettings {
+            idle: Duration::from_secs(args.session_idle_minutes * 60),
+            absolute: Duration::from_secs(args.session_max_hours * 3600),
+        },
         key_cache_ttl: Duration::from_millis(args.key_cache_ms),
         rate_limit_per_minute: args.rate_limit_per_minute,
         request_timeout: Duration::from_secs(args.request_timeout_secs),
@@ -662,7 +680,7 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-async fn existing_workspace(store: &dyn Store, id: &str) -> Result<WorkspaceId> {
+pub(crate) async fn existing_workspace(store: &dyn Store, id: &str) -> Result<WorkspaceId> {
     let parsed = WorkspaceId::parse(id).with_context(|| {
         format!("workspace {id:?} does not exist (workspace ids look like ws_3n8c1v0q7d2k)")
     })?;

@@ -177,7 +177,7 @@ fn workspace_and_key_creation_print_json() {
         assert!(token.starts_with(&format!("{}:", key["id"].as_str().expect("id"))));
 
         let all = sandbox.json(&["key", "create", "--workspace", &workspace]);
-        assert_eq!(all["scopes"].as_array().map(Vec::len), Some(7));
+        assert_eq!(all["scopes"].as_array().map(Vec::len), Some(8));
     }
 }
 

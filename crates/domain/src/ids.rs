@@ -67,6 +67,16 @@ prefixed_id!(
     "agt_"
 );
 prefixed_id!(
+    /// A person who signs in to a workspace: `usr_4k9m2x7q1z3b`.
+    UserId,
+    "usr_"
+);
+prefixed_id!(
+    /// A signed-in person's session, as an admin sees it (never its secret): `ses_8c2m4x7q1z9b`.
+    SessionId,
+    "ses_"
+);
+prefixed_id!(
     /// A workspace (tenant): `ws_3n8c1v0q7d2k`.
     WorkspaceId,
     "ws_"

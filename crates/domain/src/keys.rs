@@ -30,6 +30,12 @@ impl ApiKeySecret {
         SecretDigest::of(&self.0)
     }
 
+    /// The secret alone, for the random secrets that are not key tokens: a session's cookie,
+    /// a one-time password-setting link.
+    pub fn reveal(self) -> RevealedToken {
+        RevealedToken(self.0)
+    }
+
     /// The full bearer token for this secret: shown to the user once.
     pub fn token(&self, key_id: &ApiKeyId) -> RevealedToken {
         RevealedToken(format!("{key_id}:{}", self.0))

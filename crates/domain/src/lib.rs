@@ -9,6 +9,7 @@ mod destination;
 mod ids;
 mod keys;
 mod money;
+mod people;
 mod phone;
 pub mod routing;
 mod scope;
@@ -18,10 +19,15 @@ mod time_fmt;
 pub use calls::CallOutcome;
 pub use destination::{DESTINATION_MAX_LEN, Destination, DestinationError, DestinationKind};
 pub use ids::{
-    AgentId, ApiKeyId, CallId, PhoneNumberId, WebhookDeliveryId, WebhookEndpointId, WorkspaceId,
+    AgentId, ApiKeyId, CallId, PhoneNumberId, SessionId, UserId, WebhookDeliveryId,
+    WebhookEndpointId, WorkspaceId,
 };
 pub use keys::{ApiKeySecret, ApiToken, RevealedToken, SecretDigest, TokenError};
 pub use money::{Money, MoneyError};
+pub use people::{
+    Email, EmailError, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordDigest, PasswordError, Role,
+    RoleError,
+};
 pub use phone::{
     Capabilities, CapabilitiesError, E164, NICKNAME_MAX_CHARS, NumberStatus, NumberType,
     PhoneNumber, PhoneNumberError, UnknownValue, is_e164_form, is_phone_region,

@@ -1,4 +1,4 @@
-//! What an API key may do.
+//! What an API key, or a person through their role, may do.
 
 use std::fmt;
 
@@ -11,16 +11,17 @@ pub enum Scope {
     ApiKeysManage,
     WebhooksManage,
     CallsRead,
+    UsersManage,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "unknown scope {0:?}; known scopes: phone_numbers:read, phone_numbers:write, agents:read, agents:write, api_keys:manage, webhooks:manage, calls:read"
+    "unknown scope {0:?}; known scopes: phone_numbers:read, phone_numbers:write, agents:read, agents:write, api_keys:manage, webhooks:manage, calls:read, users:manage"
 )]
 pub struct ScopeError(pub String);
 
 impl Scope {
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 8] = [
         Scope::PhoneNumbersRead,
         Scope::PhoneNumbersWrite,
         Scope::AgentsRead,
@@ -28,6 +29,7 @@ impl Scope {
         Scope::ApiKeysManage,
         Scope::WebhooksManage,
         Scope::CallsRead,
+        Scope::UsersManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +41,7 @@ impl Scope {
             Scope::ApiKeysManage => "api_keys:manage",
             Scope::WebhooksManage => "webhooks:manage",
             Scope::CallsRead => "calls:read",
+            Scope::UsersManage => "users:manage",
         }
     }
 

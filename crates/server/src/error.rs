@@ -17,6 +17,9 @@ pub struct FailureCause(pub String);
 pub enum ApiError {
     /// No usable API key: missing, wrong scheme, malformed, unknown, revoked or expired.
     Unauthorized,
+    /// No valid credentials, said another way (a sign-in's wrong password, a session that
+    /// ended).
+    UnauthorizedBecause(String),
     /// A valid key without the scope the route needs.
     Forbidden,
     /// Allowed in general, not for this request; the message says why (e.g. KYC).
@@ -80,7 +83,7 @@ pub enum Message {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::UnauthorizedBecause(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::ForbiddenBecause(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -102,6 +105,7 @@ impl ApiError {
     fn message(self) -> Message {
         match self {
             ApiError::Unauthorized => Message::One("API key is missing or invalid".into()),
+            ApiError::UnauthorizedBecause(message) => Message::One(message),
             ApiError::Forbidden => {
                 Message::One("You do not have permission to access this resource".into())
             }

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod rate_limit;
 pub mod request_log;
 pub mod serve;
+pub mod sessions;
 pub mod state;
 
 pub use error::{ApiError, ErrorResponse};

@@ -17,11 +17,28 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use switchboard_domain::ApiKeyId;
+use switchboard_domain::{ApiKeyId, UserId};
+
+/// Whose budget a request spends: an API key's, or a signed-in person's (all their sessions
+/// share one).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Principal {
+    Key(ApiKeyId),
+    User(UserId),
+}
+
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Principal::Key(id) => id.fmt(f),
+            Principal::User(id) => id.fmt(f),
+        }
+    }
+}
 
 type KeyedLimiter = RateLimiter<
-    ApiKeyId,
-    DefaultKeyedStateStore<ApiKeyId>,
+    Principal,
+    DefaultKeyedStateStore<Principal>,
     DefaultClock,
     StateInformationMiddleware,
 >;
@@ -167,7 +184,7 @@ impl RateLimits {
 
     /// Spends one request of `key`'s budget: in Redis when the limit is shared and Redis
     /// answers, else on this replica. `Ok(None)` when limits are off.
-    pub async fn check(&self, key: &ApiKeyId) -> Result<Option<Budget>, Limited> {
+    pub async fn check(&self, key: &Principal) -> Result<Option<Budget>, Limited> {
         if self.limiter.is_none() {
             return Ok(None);
         }
@@ -181,7 +198,7 @@ impl RateLimits {
     }
 
     /// One step of this replica's own limiter.
-    fn check_here(&self, key: &ApiKeyId) -> Result<Option<Budget>, Limited> {
+    fn check_here(&self, key: &Principal) -> Result<Option<Budget>, Limited> {
         let Some(limiter) = &self.limiter else {
             return Ok(None);
         };
@@ -224,7 +241,7 @@ impl RateLimits {
 impl SharedLimit {
     /// One GCRA step in Redis; `None` when Redis cannot answer now (the caller counts the
     /// request itself).
-    async fn step(&self, key: &ApiKeyId, per_minute: u32) -> Option<Result<Budget, Limited>> {
+    async fn step(&self, key: &Principal, per_minute: u32) -> Option<Result<Budget, Limited>> {
         let now_ms = unix_now().as_millis() as u64;
         if now_ms < self.resting_until_ms.load(Ordering::Relaxed) {
             return None;
@@ -296,7 +313,7 @@ mod tests {
             .build()
             .expect("runtime");
         let limits = RateLimits::new(3);
-        let key = ApiKeyId::generate();
+        let key = Principal::Key(ApiKeyId::generate());
         let remaining: Vec<u32> = (0..3)
             .map(|_| {
                 runtime
@@ -315,7 +332,7 @@ mod tests {
         assert!((1..=20).contains(&limited.retry_after_secs), "{limited:?}");
         assert!(
             runtime
-                .block_on(limits.check(&ApiKeyId::generate()))
+                .block_on(limits.check(&Principal::Key(ApiKeyId::generate())))
                 .is_ok(),
             "another key has its own budget"
         );
@@ -327,7 +344,7 @@ mod tests {
             .build()
             .expect("runtime");
         let limits = RateLimits::new(0);
-        let key = ApiKeyId::generate();
+        let key = Principal::Key(ApiKeyId::generate());
         for _ in 0..1000 {
             assert_eq!(runtime.block_on(limits.check(&key)), Ok(None));
         }

@@ -35,6 +35,7 @@ pub struct ApiSettings {
     pub calls: CallSettings,
     /// How often each replica compares the numbers with their carriers (`None`: never).
     pub reconcile_interval: Option<Duration>,
+    pub sessions: crate::sessions::SessionSettings,
 }
 
 /// The reconcile's default period.
@@ -154,6 +155,7 @@ impl Default for ApiSettings {
             failed_auth_per_minute: crate::auth_throttle::DEFAULT_FAILED_AUTH_PER_MINUTE,
             calls: CallSettings::default(),
             reconcile_interval: Some(DEFAULT_RECONCILE_INTERVAL),
+            sessions: crate::sessions::SessionSettings::default(),
         }
     }
 }
@@ -197,6 +199,9 @@ pub struct Shared {
     /// Records calls, those that ring together in one transaction.
     pub call_recorder: CallRecorder,
     pub reconcile_interval: Option<Duration>,
+    pub sessions: crate::sessions::SessionSettings,
+    /// Sessions whose `last_seen_at` was written within the last minute.
+    pub recently_seen_sessions: moka::sync::Cache<switchboard_domain::SessionId, ()>,
 }
 
 impl AppState {
@@ -229,6 +234,11 @@ impl AppState {
             known_routes: moka::sync::Cache::new(KNOWN_ROUTES_MAX),
             call_recorder: CallRecorder::new(store.clone()),
             reconcile_interval: settings.reconcile_interval,
+            sessions: settings.sessions,
+            recently_seen_sessions: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(crate::sessions::LAST_SEEN_RESOLUTION)
+                .build(),
         }))
     }
 }

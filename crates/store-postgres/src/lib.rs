@@ -17,6 +17,7 @@ mod outbox;
 mod purchases;
 mod queries;
 mod rows;
+mod users;
 mod webhooks;
 mod workspaces;
 

@@ -28,6 +28,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (9, include_str!("../migrations/0009_calls.sql")),
     (10, include_str!("../migrations/0010_carrier_findings.sql")),
+    (
+        11,
+        include_str!("../migrations/0011_users_and_sessions.sql"),
+    ),
 ];
 
 /// Any constant works; it only has to be the same for every replica.

@@ -257,7 +257,7 @@ impl WorkspaceStore for PostgresStore {
         let client = self.point_read_client().await?;
         let statement = client
             .prepare_cached(
-                "SELECT workspace_id, secret_sha256, scopes, expires_at, revoked_at FROM api_keys WHERE id = $1",
+                "SELECT workspace_id, secret_sha256, scopes, expires_at, revoked_at, name FROM api_keys WHERE id = $1",
             )
             .await
             .map_err(map_error)?;
@@ -272,6 +272,7 @@ impl WorkspaceStore for PostgresStore {
         let scopes: String = get(&row, 2)?;
         Ok(Some(ApiKeyRecord {
             id: id.clone(),
+            name: get(&row, 5)?,
             workspace_id: parse_id(get(&row, 0)?, WorkspaceId::parse, "workspace id")?,
             secret_digest: SecretDigest::from_bytes(&digest)
                 .ok_or_else(|| corrupt("secret digest of length", &digest.len().to_string()))?,

@@ -29,6 +29,7 @@ mod numbers;
 mod purchases;
 mod queries;
 mod rows;
+mod users;
 mod webhooks;
 mod workspaces;
 

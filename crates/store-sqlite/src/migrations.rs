@@ -30,6 +30,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (9, include_str!("../migrations/0009_calls.sql")),
     (10, include_str!("../migrations/0010_carrier_findings.sql")),
+    (
+        11,
+        include_str!("../migrations/0011_users_and_sessions.sql"),
+    ),
 ];
 
 fn current_version(conn: &Connection) -> Result<Option<i64>, StoreError> {
@@ -126,7 +130,8 @@ mod tests {
     }
 
     /// Keys that held every scope before webhooks existed still hold every scope after
-    /// version 7; narrower keys stay as they were.
+    /// versions 7 (webhooks:manage), 9 (calls:read) and 11 (users:manage); narrower keys stay
+    /// as they were.
     #[test]
     fn full_scope_keys_gain_webhooks_manage() {
         let mut conn = Connection::open_in_memory().expect("open");

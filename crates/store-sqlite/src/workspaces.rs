@@ -185,7 +185,7 @@ impl WorkspaceStore for SqliteStore {
         self.lookup(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT workspace_id, secret_sha256, scopes, expires_at, revoked_at
+                    "SELECT workspace_id, secret_sha256, scopes, expires_at, revoked_at, name
                      FROM api_keys WHERE id = ?1",
                 )
                 .map_err(map_error)?;
@@ -194,6 +194,7 @@ impl WorkspaceStore for SqliteStore {
                 let scopes: String = row.get(2)?;
                 Ok(ApiKeyRecord {
                     id: id.clone(),
+                    name: row.get(5)?,
                     workspace_id: parse_id(row.get(0)?, WorkspaceId::parse, "workspace id")?,
                     secret_digest: SecretDigest::from_bytes(&digest).ok_or_else(|| {
                         corrupt("secret digest of length", &digest.len().to_string())

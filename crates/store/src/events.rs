@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use switchboard_domain::{PhoneNumber, Scope, Scopes, Timestamp};
 
 /// Every kind of event, as the feed names them.
-pub const EVENT_TYPES: [&str; 19] = [
+pub const EVENT_TYPES: [&str; 26] = [
     "phone_number.imported",
     "phone_number.purchased",
     "phone_number.linked",
@@ -26,6 +26,13 @@ pub const EVENT_TYPES: [&str; 19] = [
     "webhook_endpoint.secret_rotated",
     "webhook_endpoint.deleted",
     "workspace.updated",
+    "user.created",
+    "user.updated",
+    "user.password_set",
+    "user.removed",
+    "user.signed_in",
+    "user.sign_in_failed",
+    "user.session_ended",
 ];
 
 /// Events about calls, for webhook endpoints that name them: never in the change feed (which
@@ -42,13 +49,14 @@ pub fn is_webhook_event_type(event_type: &str) -> bool {
 /// with each prefix, in the feed and through a webhook endpoint alike. Key, endpoint and
 /// workspace events say who can do what in the workspace, so they are for the keys that
 /// manage those.
-pub const EVENT_KINDS: [(&str, Scope); 6] = [
+pub const EVENT_KINDS: [(&str, Scope); 7] = [
     ("phone_number.", Scope::PhoneNumbersRead),
     ("agent.", Scope::AgentsRead),
     ("api_key.", Scope::ApiKeysManage),
     ("webhook_endpoint.", Scope::WebhooksManage),
     ("workspace.", Scope::ApiKeysManage),
     ("call.", Scope::CallsRead),
+    ("user.", Scope::UsersManage),
 ];
 
 /// The scope a reader needs for events of `event_type`.
@@ -222,6 +230,7 @@ impl NewEvent {
             "phone_number": PhoneNumberObject::from(number.clone()),
             "changes": serde_json::from_str::<Value>(changes).unwrap_or(Value::Null),
             "actor": actor.name,
+            "actor_name": actor.label,
             "request_id": actor.request_id,
         });
         Some(Self {
@@ -275,6 +284,7 @@ impl NewEvent {
             "agent": {"id": agent.id.as_str(), "name": agent.name, "destination": destination(Some(agent))},
             "changes": changes,
             "actor": actor.name,
+            "actor_name": actor.label,
             "request_id": actor.request_id,
         });
         if after.is_none() {
@@ -395,7 +405,7 @@ impl NewEvent {
 
     /// An event about one record that is not a number or an agent: `data` holds the record
     /// under `kind`, the changes and who made them.
-    fn of_subject(
+    pub(crate) fn of_subject(
         event_type: &str,
         (kind, object): (&str, Value),
         id: &str,
@@ -407,6 +417,7 @@ impl NewEvent {
             kind: object,
             "changes": changes,
             "actor": actor.name,
+            "actor_name": actor.label,
             "request_id": actor.request_id,
         });
         Self {

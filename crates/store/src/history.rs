@@ -4,11 +4,15 @@
 use serde_json::{Map, Value, json};
 use switchboard_domain::{PhoneNumber, Timestamp};
 
-/// Who makes a change: an API key (with the request's id) or the command line.
+/// Who makes a change: an API key or a person (with the request's id), the command line, or
+/// the server itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Actor {
-    /// The API key id, `cli`, or `switchboard` (the server itself).
+    /// The API key id, the person's user id, `cli`, or `switchboard` (the server itself).
     pub name: String,
+    /// The key's name or the person's email address, for webhook deliveries (the feed and
+    /// history look names up when read).
+    pub label: Option<String>,
     pub request_id: Option<String>,
 }
 
@@ -16,6 +20,7 @@ impl Actor {
     pub fn cli() -> Self {
         Self {
             name: "cli".into(),
+            label: None,
             request_id: None,
         }
     }
@@ -24,6 +29,7 @@ impl Actor {
     pub fn server() -> Self {
         Self {
             name: "switchboard".into(),
+            label: None,
             request_id: None,
         }
     }

@@ -11,7 +11,7 @@ use switchboard_domain::{
 
 /// The schema version this build of Switchboard reads and writes. Every backend's migrations
 /// carry the same version stamps.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// What `migrate` did: the schema version before and after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -454,6 +454,7 @@ pub enum IdempotencyClaim {
 #[derive(Clone, Debug)]
 pub struct ApiKeyRecord {
     pub id: ApiKeyId,
+    pub name: String,
     pub workspace_id: WorkspaceId,
     pub secret_digest: SecretDigest,
     pub scopes: Scopes,
@@ -601,6 +602,7 @@ mod events;
 mod history;
 mod objects;
 mod traits;
+mod users;
 mod webhooks;
 pub use calls::{
     AttemptReport, Call, CallAttempt, CallFilter, CallRoute, CallStore, LIVE_ATTEMPT_MAX_MS,
@@ -615,6 +617,10 @@ pub use events::{
 pub use history::{Actor, HistoryAction, HistoryEntry, changes};
 pub use objects::{CallAttemptObject, CallObject, CallRule, PhoneNumberObject, RoutingPolicyDoc};
 pub use traits::{AgentStore, EventStore, NumberStore, PurchaseStore, Store, WorkspaceStore};
+pub use users::{
+    NewSession, NewUser, PASSWORD_SETUP_LIFETIME_MS, PasswordSetup, Session, SessionEnd,
+    SignInRecord, User, UserStore, UserUpdate, new_password_setup, password_setup_link,
+};
 pub use webhooks::{
     AttemptResult, DeliveryAttempt, DeliveryState, FinishedAttempt, InFlight,
     LEASE_CANDIDATES_PER_SLOT, LeasedDelivery, MAX_IN_FLIGHT_PER_ENDPOINT,

@@ -3,6 +3,7 @@
 
 use crate::calls::CallStore;
 use crate::carriers::CarrierStore;
+use crate::users::UserStore;
 use crate::*;
 use async_trait::async_trait;
 
@@ -343,6 +344,7 @@ pub trait Store:
     + WebhookStore
     + CallStore
     + CarrierStore
+    + UserStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -359,6 +361,7 @@ impl<T> Store for T where
         + WebhookStore
         + CallStore
         + CarrierStore
+        + UserStore
         + Send
         + Sync
         + std::fmt::Debug

@@ -12,6 +12,7 @@ use switchboard_server::ApiError;
 use switchboard_server::AppState;
 use switchboard_server::ErrorResponse;
 use switchboard_server::json::{MessageBody, json_response, message_response};
+use switchboard_server::rate_limit::Principal;
 use switchboard_store::{ApiKeySummary, NewApiKey};
 use utoipa::{IntoParams, ToSchema};
 
@@ -321,7 +322,12 @@ pub async fn revoke_api_key(
 /// The calling key and its workspace, as `GET /v1/me` shows them.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CurrentKey {
-    key: CurrentKeyIdentity,
+    /// The calling key; `null` for a signed-in person.
+    #[schema(required = true)]
+    key: Option<CurrentKeyIdentity>,
+    /// The signed-in person; `null` for a key.
+    #[schema(required = true)]
+    user: Option<CurrentUser>,
     workspace: CurrentWorkspace,
     /// The number providers this server buys from (`telephonyProviderId`s), the default for
     /// searches first.
@@ -339,6 +345,21 @@ pub struct CurrentKeyIdentity {
     scopes: Vec<&'static str>,
 }
 
+/// A signed-in person and what their role lets them do.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CurrentUser {
+    #[schema(example = "usr_4k9m2x7q1z3b")]
+    id: String,
+    #[schema(example = "ann@example.com")]
+    email: String,
+    /// `viewer`, `operator` or `admin`.
+    #[schema(example = "operator")]
+    role: &'static str,
+    /// The scopes the role holds.
+    #[schema(value_type = Vec<String>, example = json!(["phone_numbers:read", "phone_numbers:write"]))]
+    scopes: Vec<&'static str>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CurrentWorkspace {
     #[schema(example = "ws_4f9c2a7b1d3e")]
@@ -352,15 +373,16 @@ pub struct CurrentWorkspace {
     kyc_verified: bool,
 }
 
-/// Who is calling (ext): the key's id, name and scopes, its workspace's name, enabled
-/// countries and KYC state, and the providers numbers can be bought from. Any live key may ask, whatever its scopes; the web console uses
-/// it to sign in and to show as unavailable what the key cannot do.
+/// Who is calling (ext): the key's id, name and scopes, or the signed-in person's id, email,
+/// role and scopes; the workspace's name, enabled countries and KYC state; and the providers
+/// numbers can be bought from. Any live key or session may ask, whatever its scopes; the web
+/// console uses it to sign in and to show as unavailable what the caller cannot do.
 #[utoipa::path(
     get,
     path = "/v1/me",
     operation_id = "getCurrentKey",
     tag = "API Keys",
-    responses((status = 200, description = "The calling key and its workspace.", body = CurrentKey))
+    responses((status = 200, description = "The calling key or person, and the workspace.", body = CurrentKey))
 )]
 pub async fn current_key(
     State(state): State<AppState>,
@@ -371,23 +393,31 @@ pub async fn current_key(
         .store
         .get_workspace(&caller.workspace_id)
         .await?
-        .ok_or_else(|| ApiError::Internal("a live key's workspace is missing".into()))?;
-    let name = state
-        .store
-        .list_api_keys(&caller.workspace_id)
-        .await?
-        .into_iter()
-        .find(|key| key.id == caller.key_id)
-        .map(|key| key.name)
-        .unwrap_or_default();
+        .ok_or_else(|| ApiError::Internal("a live caller's workspace is missing".into()))?;
+    let (key, user) = match (&caller.principal, caller.role) {
+        (Principal::User(id), Some(role)) => (
+            None,
+            Some(CurrentUser {
+                id: id.to_string(),
+                email: caller.label.clone(),
+                role: role.as_str(),
+                scopes: scope_names(caller.scopes),
+            }),
+        ),
+        _ => (
+            Some(CurrentKeyIdentity {
+                id: caller.principal.to_string(),
+                name: caller.label.clone(),
+                scopes: scope_names(caller.scopes),
+            }),
+            None,
+        ),
+    };
     Ok(json_response(
         StatusCode::OK,
         &CurrentKey {
-            key: CurrentKeyIdentity {
-                id: caller.key_id.as_str().to_owned(),
-                name,
-                scopes: scope_names(caller.scopes),
-            },
+            key,
+            user,
             workspace: CurrentWorkspace {
                 id: workspace.id.as_str().to_owned(),
                 name: workspace.name,

@@ -35,7 +35,8 @@ pub struct EventObject {
     cursor: String,
     /// `phone_number.imported`, `.purchased`, `.linked`, `.updated`, `.released`;
     /// `agent.created`, `.renamed`, `.updated`, `.deleted`; `api_key.created`, `.revoked`,
-    /// `.expiry_set`; `webhook_endpoint.*`; `workspace.updated`.
+    /// `.expiry_set`; `webhook_endpoint.*`; `workspace.updated`; `user.created`, `.updated`,
+    /// `.password_set`, `.removed`, `.signed_in`, `.sign_in_failed`, `.session_ended`.
     #[serde(rename = "type")]
     #[schema(example = "phone_number.updated")]
     event_type: String,
@@ -47,11 +48,13 @@ pub struct EventObject {
     /// The number, for number events.
     #[schema(required = true, example = "+14155550100")]
     phone_number: Option<String>,
-    /// The API key id that made the change, `cli`, or `switchboard` (the server itself).
+    /// The API key id or the person's user id (`usr_…`) that made the change, `cli`,
+    /// `switchboard` (the server itself), or `anonymous` (a failed sign-in).
     #[schema(example = "k7d2m9x4q1z3b8")]
     actor: String,
-    /// The name of the key that made the change, while the key is live; `null` for the
-    /// command line, the server, or a revoked key.
+    /// The name of the key that made the change, while the key is live, or the person's
+    /// email address (removed people too); `null` for the command line, the server, or a
+    /// revoked key.
     #[schema(required = true, example = "call-router prod")]
     actor_name: Option<String>,
     /// The `X-Request-Id` of the request that made it.
@@ -219,7 +222,7 @@ pub async fn list_events(
         key: &state.sealing_key,
         workspace: &caller.workspace_id,
     };
-    let names = crate::routes::phone_numbers::key_names(&state, &caller.workspace_id).await?;
+    let names = crate::routes::phone_numbers::actor_names(&state, &caller.workspace_id).await?;
     // Nothing stored holds a control character (the API refuses them): such a filter
     // matches nothing, and PostgreSQL could not even take a NUL as a parameter.
     let matches_nothing = ["number_id", "agent_id"].iter().any(|name| {

@@ -11,6 +11,8 @@ pub mod events;
 pub mod health;
 pub mod phone_numbers;
 pub mod reports;
+pub mod sign_in;
+pub mod users;
 pub mod webhooks;
 
 use switchboard_server::AppState;
@@ -52,6 +54,10 @@ pub fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(api_keys::list_api_keys, api_keys::create_api_key))
         .routes(routes!(api_keys::revoke_api_key))
         .routes(routes!(api_keys::current_key))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::update_user, users::delete_user))
+        .routes(routes!(users::list_user_sessions, users::end_user_sessions))
+        .routes(routes!(users::end_user_session))
         .routes(routes!(webhooks::list_endpoints, webhooks::create_endpoint))
         .routes(routes!(
             webhooks::get_endpoint,
@@ -69,7 +75,7 @@ pub fn v1_routes() -> OpenApiRouter<AppState> {
 }
 
 /// Routes anyone may call: health, readiness and metrics (the OpenAPI document adds its own),
-/// and the carriers' voice webhooks, which their own signatures authenticate.
+/// the carriers' voice webhooks, which their own signatures authenticate, and signing in.
 pub fn public_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(carriers::twilio::twilio_voice))
@@ -81,6 +87,9 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(carriers::plivo::plivo_voice))
         .routes(routes!(carriers::plivo::plivo_dial_result))
         .routes(routes!(carriers::plivo::plivo_status))
+        .routes(routes!(sign_in::sign_in))
+        .routes(routes!(sign_in::sign_out))
+        .routes(routes!(sign_in::set_password))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))

@@ -11,11 +11,13 @@ pub struct HistoryEntryObject {
     action: &'static str,
     #[schema(format = DateTime, example = "2024-01-15T07:00:00.000Z")]
     at: String,
-    /// The API key id that made the change, `cli`, or `switchboard` (the server itself).
+    /// The API key id or the person's user id (`usr_…`) that made the change, `cli`, or
+    /// `switchboard` (the server itself).
     #[schema(example = "k7d2m9x4q1z3b8")]
     actor: String,
-    /// The name of the key that made the change (ext), while the key is live; `null` for
-    /// the command line, the server, or a revoked key.
+    /// The name of the key that made the change (ext), while the key is live, or the
+    /// person's email address (removed people too); `null` for the command line, the server,
+    /// or a revoked key.
     #[schema(required = true, example = "call-router prod")]
     actor_name: Option<String>,
     /// The `X-Request-Id` of the request that made it.
@@ -26,17 +28,22 @@ pub struct HistoryEntryObject {
     changes: serde_json::Value,
 }
 
-/// The names of the workspace's live keys by id, to name the actors of history and events.
-pub(crate) async fn key_names(
+/// The names of the workspace's live keys and the addresses of its people (removed ones
+/// too) by id, to name the actors of history and events.
+pub(crate) async fn actor_names(
     state: &AppState,
     workspace: &switchboard_domain::WorkspaceId,
 ) -> Result<HashMap<String, String>, ApiError> {
-    Ok(state
-        .store
-        .list_api_keys(workspace)
-        .await?
+    let keys = state.store.list_api_keys(workspace).await?;
+    let people = state.store.user_emails(workspace).await?;
+    Ok(keys
         .into_iter()
         .map(|key| (key.id.to_string(), key.name))
+        .chain(
+            people
+                .into_iter()
+                .map(|(id, email)| (id.to_string(), email.to_string())),
+        )
         .collect())
 }
 
@@ -77,7 +84,7 @@ pub async fn phone_number_history(
     if total == 0 {
         return Err(ApiError::NotFound(NOT_FOUND));
     }
-    let names = key_names(&state, &caller.workspace_id).await?;
+    let names = actor_names(&state, &caller.workspace_id).await?;
     let items: Vec<HistoryEntryObject> = entries
         .into_iter()
         .map(|entry| HistoryEntryObject {

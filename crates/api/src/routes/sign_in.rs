@@ -1,0 +1,284 @@
+//! `/auth/…`: people signing in to the console and out of it, and setting their password with
+//! a one-time link. Outside `/v1`: these are for the console, not for programs, which use API
+//! keys.
+
+use crate::extract::{Fields, JsonBody};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use switchboard_domain::{Email, PasswordDigest, SecretDigest, SessionId, Timestamp};
+use switchboard_server::auth_throttle::ClientAddr;
+use switchboard_server::sessions::{self, SESSION_COOKIE, millis};
+use switchboard_server::{ApiError, AppState, ErrorResponse};
+use switchboard_store::{Actor, NewSession, SessionEnd};
+use tower_http::request_id::RequestId;
+use utoipa::ToSchema;
+
+/// The body of a sign-in.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documents the body; the handler checks it field by field"
+)]
+pub struct SignInRequest {
+    #[schema(example = "ann@example.com")]
+    email: String,
+    #[schema(example = "correct horse battery staple", format = Password)]
+    password: String,
+}
+
+/// The body of a password set with a one-time link.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documents the body; the handler checks it field by field"
+)]
+pub struct SetPasswordRequest {
+    /// The secret after `#set-password=` in the link.
+    #[schema(example = "Q2w9Zb1k0cS7tGx4VYp2mEo8hJd3Lr6uNf5aWyXe")]
+    token: String,
+    /// At least 12 characters, at most 256.
+    #[schema(example = "correct horse battery staple", format = Password, min_length = 12, max_length = 256)]
+    password: String,
+}
+
+const WRONG_PAIR: &str = "Wrong email address or password.";
+
+fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// A request to sign in (or set a password) from a page of another site is refused: it
+/// would sign the browser in to an account of the attacker's choosing.
+fn refuse_foreign(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if sessions::same_origin(headers, state.calls.public_url.as_deref()) {
+        Ok(())
+    } else {
+        Err(ApiError::ForbiddenBecause(
+            "This request comes from another site (its Origin is not this server's).".into(),
+        ))
+    }
+}
+
+/// Sign in with an email address and password (console). Answers 204 with the session cookie
+/// (`switchboard_session`, HttpOnly) and the forgery token's cookie (`switchboard_csrf`, to
+/// send back as `X-CSRF-Token` on every request that changes something). A wrong address or
+/// password is the same 401. After 5 wrong passwords in a row, the person's sign-in is refused
+/// for a minute, doubling to 15; an address that fails often is refused too (429).
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    operation_id = "signIn",
+    tag = "Sign-in",
+    request_body = SignInRequest,
+    responses(
+        (status = 204, description = "Signed in; the cookies are set."),
+        (status = 400, description = "`email` or `password` is missing.", body = ErrorResponse),
+        (status = 401, description = "Wrong email address or password.", body = ErrorResponse),
+        (status = 403, description = "The request comes from another site.", body = ErrorResponse),
+        (status = 429, description = "Too many wrong passwords: for this person, or from this address.", body = ErrorResponse),
+    )
+)]
+pub async fn sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: Option<axum::Extension<ClientAddr>>,
+    request_id_ext: Option<axum::Extension<RequestId>>,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    refuse_foreign(&state, &headers)?;
+    let address = client.map(|axum::Extension(ClientAddr(peer))| peer.ip());
+    if let Some(throttled) = state.failed_auth.blocked(address) {
+        return Err(ApiError::RateLimited {
+            retry_after_secs: throttled.retry_after_secs,
+        });
+    }
+    let mut fields = Fields::new(body.parse()?.object);
+    let email = fields.required_string("email", None);
+    let password = fields.required_string("password", None);
+    fields.finish()?;
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ApiError::Internal("checked fields are missing".into()));
+    };
+    let request_id = request_id_ext
+        .and_then(|axum::Extension(id)| id.header_value().to_str().ok().map(str::to_owned))
+        .or_else(|| request_id(&headers));
+    let refused = || match state.failed_auth.failed(address, None) {
+        Some(throttled) => ApiError::RateLimited {
+            retry_after_secs: throttled.retry_after_secs,
+        },
+        None => ApiError::UnauthorizedBecause(WRONG_PAIR.into()),
+    };
+    let record = match Email::parse(&email) {
+        Ok(email) => state.store.sign_in_record(&email).await?,
+        Err(_) => None,
+    };
+    let Some(record) = record else {
+        PasswordDigest::verify_nothing(&password);
+        return Err(refused());
+    };
+    let now = Timestamp::now();
+    if let Some(until) = record.blocked_until.filter(|until| *until > now) {
+        let wait = (until.as_millis() - now.as_millis()).max(1000) / 1000;
+        return Err(ApiError::RateLimited {
+            retry_after_secs: u64::try_from(wait).unwrap_or(1),
+        });
+    }
+    let right = match &record.password {
+        Some(digest) => {
+            let (digest, password) = (digest.clone(), password.clone());
+            tokio::task::spawn_blocking(move || digest.verify(&password))
+                .await
+                .unwrap_or(false)
+        }
+        None => {
+            PasswordDigest::verify_nothing(&password);
+            false
+        }
+    };
+    if !right {
+        let blocked_until = sessions::sign_in_lockout(record.failed_sign_ins + 1)
+            .map(|wait| Timestamp::from_millis(now.as_millis() + millis(wait)));
+        let actor = Actor {
+            name: "anonymous".into(),
+            label: None,
+            request_id: request_id.clone(),
+        };
+        state
+            .store
+            .record_failed_sign_in(&record.user, blocked_until, &actor)
+            .await?;
+        tracing::info!(user = %record.user.id, "a sign-in failed: wrong password");
+        return Err(refused());
+    }
+    let secret = switchboard_domain::ApiKeySecret::generate().reveal();
+    let expires_at = Timestamp::from_millis(now.as_millis() + millis(state.sessions.absolute));
+    let actor = Actor {
+        name: record.user.id.to_string(),
+        label: Some(record.user.email.to_string()),
+        request_id,
+    };
+    state
+        .store
+        .create_session(
+            NewSession {
+                id: SessionId::generate(),
+                token_digest: sessions::session_digest(secret.expose()),
+                user_id: record.user.id.clone(),
+                workspace_id: record.user.workspace_id.clone(),
+                created_at: now,
+                expires_at,
+            },
+            &actor,
+        )
+        .await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let secure = sessions::over_https(&headers, state.calls.public_url.as_deref());
+    sessions::set_cookies(
+        response.headers_mut(),
+        sessions::start_cookies(secret.expose(), state.sessions.absolute, secure),
+    );
+    Ok(response)
+}
+
+/// Sign out (console): ends the session on the server, on every replica, and clears its
+/// cookies. Like every request that changes something with a session, it needs the
+/// `X-CSRF-Token` header. Without a live session it only clears the cookies.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    operation_id = "signOut",
+    tag = "Sign-in",
+    responses(
+        (status = 204, description = "Signed out; the cookies are cleared."),
+        (status = 403, description = "The request comes from another site, or lacks the forgery token.", body = ErrorResponse),
+    )
+)]
+pub async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(secret) = sessions::cookie(&headers, SESSION_COOKIE) {
+        let session = state
+            .store
+            .find_session(&sessions::session_digest(secret))
+            .await?;
+        if let Some(session) = session {
+            sessions::check_forgery(&headers, secret, state.calls.public_url.as_deref())
+                .map_err(|_| {
+                    ApiError::ForbiddenBecause(format!(
+                        "Signing out needs the {} header with the value of the {} cookie, from this server's own pages.",
+                        sessions::CSRF_HEADER,
+                        sessions::CSRF_COOKIE
+                    ))
+                })?;
+            let actor = Actor {
+                name: session.user.id.to_string(),
+                label: Some(session.user.email.to_string()),
+                request_id: request_id(&headers),
+            };
+            state
+                .store
+                .end_sessions(
+                    &session.user.workspace_id,
+                    &session.user.id,
+                    Some(&session.id),
+                    SessionEnd::SignedOut,
+                    &actor,
+                )
+                .await?;
+        }
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    sessions::set_cookies(response.headers_mut(), sessions::end_cookies());
+    Ok(response)
+}
+
+/// Set a password with a one-time link (console): the link from `switchboard user create` or
+/// an admin's invitation works once, within 72 hours. Then sign in with it.
+#[utoipa::path(
+    post,
+    path = "/auth/password",
+    operation_id = "setPassword",
+    tag = "Sign-in",
+    request_body = SetPasswordRequest,
+    responses(
+        (status = 204, description = "The password is set; the link is used up."),
+        (status = 400, description = "A field is missing, or the password is too short or too long.", body = ErrorResponse),
+        (status = 403, description = "The request comes from another site.", body = ErrorResponse),
+        (status = 404, description = "The link is unknown, used or expired.", body = ErrorResponse),
+    )
+)]
+pub async fn set_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    refuse_foreign(&state, &headers)?;
+    let mut fields = Fields::new(body.parse()?.object);
+    let token = fields.required_string("token", None);
+    let password = fields.required_string("password", None);
+    let digest = password.and_then(|password| {
+        PasswordDigest::of(&password)
+            .map_err(|error| fields.problem(error.to_string()))
+            .ok()
+    });
+    fields.finish()?;
+    let (Some(token), Some(digest)) = (token, digest) else {
+        return Err(ApiError::Internal("checked fields are missing".into()));
+    };
+    state
+        .store
+        .set_password_with_link(&SecretDigest::of(&token), digest, Timestamp::now())
+        .await?
+        .ok_or(ApiError::NotFound(
+            "That link is unknown, used already, or expired; ask an admin for a new one.",
+        ))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,45 @@
+-- Version 11: people who sign in, and their sessions.
+-- A person belongs to one workspace, and signs in by an email address that no other live
+-- person has (so the address alone finds the workspace). A removed person stays as a
+-- tombstone (removed_at), so history and events still name who made a change.
+CREATE TABLE users (
+    id                    TEXT PRIMARY KEY,
+    workspace_id          TEXT NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    email                 TEXT NOT NULL,
+    role                  TEXT NOT NULL,
+    -- argon2id, PHC form; none until the person sets one (or when they sign in only through
+    -- the identity provider).
+    password_hash         TEXT,
+    -- SHA-256 of the one-time link's secret that sets the password, until it is used.
+    setup_token_sha256    BLOB CHECK (setup_token_sha256 IS NULL OR length(setup_token_sha256) = 32),
+    setup_expires_at      INTEGER,
+    -- Wrong passwords since the last sign-in, and until when sign-in is refused for them.
+    failed_sign_ins       INTEGER NOT NULL DEFAULT 0,
+    sign_in_blocked_until INTEGER,
+    created_at            INTEGER NOT NULL,
+    updated_at            INTEGER NOT NULL,
+    removed_at            INTEGER
+);
+CREATE UNIQUE INDEX users_live_email ON users (email) WHERE removed_at IS NULL;
+CREATE UNIQUE INDEX users_setup_token ON users (setup_token_sha256) WHERE setup_token_sha256 IS NOT NULL;
+CREATE INDEX users_by_workspace ON users (workspace_id, created_at);
+
+-- The cookie holds a random secret; only its SHA-256 is here. A session ends when signed out,
+-- ended by an admin, or its person removed (ended_at), or when it lapses (the server's idle
+-- and absolute lifetimes, checked against last_seen_at and expires_at).
+CREATE TABLE user_sessions (
+    id            TEXT PRIMARY KEY,
+    token_sha256  BLOB NOT NULL UNIQUE CHECK (length(token_sha256) = 32),
+    user_id       TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    workspace_id  TEXT NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    created_at    INTEGER NOT NULL,
+    last_seen_at  INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    ended_at      INTEGER
+);
+CREATE INDEX user_sessions_by_user ON user_sessions (user_id, created_at);
+
+-- Keys that could do everything before this version (the one `workspace create` prints)
+-- still can: they manage people too.
+UPDATE api_keys SET scopes = scopes || ',users:manage'
+WHERE scopes = 'phone_numbers:read,phone_numbers:write,agents:read,agents:write,api_keys:manage,webhooks:manage,calls:read';
