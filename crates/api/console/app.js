@@ -1,15 +1,19 @@
-// Switchboard console: a client of the public API, under the key the operator signs in with.
+// Switchboard console: a client of the public API, for a person signed in with their email
+// and password (the server's session cookie), or, as a break-glass, under an API key.
 //
 // Every value reaches the page through textContent or an attribute, never as HTML, so a
-// nickname such as <img src=x onerror=alert(1)> shows as text. The key lives in this tab's
-// sessionStorage only (so a reload keeps it; closing the tab or signing out forgets it) and
-// goes out only in the Authorization header. The server enforces every rule; what the key's
-// scopes forbid is shown here as unavailable so nobody clicks into a 403.
+// nickname such as <img src=x onerror=alert(1)> shows as text. A person's session is an
+// HttpOnly cookie this script never sees; every change it makes carries X-CSRF-Token, read
+// from the switchboard_csrf cookie. A key lives in this tab's sessionStorage only (so a
+// reload keeps it; closing the tab or signing out forgets it) and goes out only in the
+// Authorization header. The server enforces every rule; what the caller's scopes (a key's, or
+// a person's role's) forbid is shown here as unavailable so nobody clicks into a 403.
 
 const KEY_SLOT = "switchboard.console.key";
 const main = document.getElementById("main");
 const top = document.getElementById("top");
-let session = null; // { key, me: { key: {id,name,scopes}, workspace: {...} } }
+// { key?: the API key, or none for a person; me: GET /v1/me: { key | user, workspace } }
+let session = null;
 
 // ---------- DOM ----------
 
@@ -35,11 +39,13 @@ function typeLabel(type) {
   return { local: "Local", tollfree: "Toll-free", toll_free: "Toll-free", mobile: "Mobile" }[type] || type;
 }
 
-/** Who made a change: the key's name with its id, or the command line, or the server. */
+/** Who made a change: the person's address, the key's name with its id, the command line, or the server. */
 function actorLabel(entry) {
+  if (entry.actor.startsWith("usr_")) return entry.actor_name || `person ${entry.actor}`;
   if (entry.actor_name) return `${entry.actor_name} (key ${entry.actor})`;
   if (entry.actor === "cli") return "the command line";
   if (entry.actor === "switchboard") return "Switchboard itself";
+  if (entry.actor === "anonymous") return "someone signing in";
   return `key ${entry.actor}`;
 }
 
@@ -69,9 +75,22 @@ class ApiError extends Error {
   }
 }
 
-/** Calls the API with the session's key; throws ApiError with the API's own `message`. */
-async function api(method, path, { body, headers = {}, key } = {}) {
-  const init = { method, headers: { Authorization: `Bearer ${key || session.key}`, ...headers }, cache: "no-store" };
+/** The value of a cookie this page may read (the forgery token's). */
+function cookie(name) {
+  const pair = document.cookie.split("; ").find((c) => c.startsWith(`${name}=`));
+  return pair ? pair.slice(name.length + 1) : null;
+}
+
+/**
+ * Calls the API as the signed-in person (their session cookie, and X-CSRF-Token on changes)
+ * or with the key; throws ApiError with the API's own `message`. `person: true` asks as a
+ * person even before there is a session (signing in).
+ */
+async function api(method, path, { body, headers = {}, key, person = false } = {}) {
+  const bearer = key || (!person && session && session.key);
+  const init = { method, headers: { ...headers }, cache: "no-store", credentials: "same-origin" };
+  if (bearer) init.headers.Authorization = `Bearer ${bearer}`;
+  else if (method !== "GET" && cookie("switchboard_csrf")) init.headers["X-CSRF-Token"] = cookie("switchboard_csrf");
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -87,8 +106,8 @@ async function api(method, path, { body, headers = {}, key } = {}) {
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
   if (!response.ok) {
     const message = (data && data.message) || `The server answered ${response.status}.`;
-    if (response.status === 401 && !key) {
-      signOut(`Signed out: ${message}`);
+    if (response.status === 401 && !key && !person && session) {
+      forget(`Signed out: ${message}`);
     }
     throw new ApiError(response.status, message, data);
   }
@@ -102,7 +121,9 @@ function query(params) {
   return s ? `?${s}` : "";
 }
 
-const can = (scope) => session.me.key.scopes.includes(scope);
+/** The caller as /v1/me describes it: the key, or the person. */
+const caller = () => session.me.key || session.me.user;
+const can = (scope) => caller().scopes.includes(scope);
 
 // ---------- formatting ----------
 
@@ -137,6 +158,7 @@ const routes = [
   [/^#\/link$/, linkPage],
   [/^#\/agents$/, agentsPage],
   [/^#\/keys$/, keysPage],
+  [/^#\/users$/, usersPage],
   [/^#\/webhooks\/([a-z0-9_]+)$/, webhookPage],
   [/^#\/webhooks$/, webhooksPage],
   [/^#\/reports$/, reportsPage],
@@ -185,16 +207,28 @@ function renderTop(path) {
       link("#/calls", "Calls", "calls:read"),
       link("#/keys", "API keys", "api_keys:manage"),
       link("#/webhooks", "Webhooks", "webhooks:manage"),
+      link("#/users", "People", "users:manage"),
       link("#/reports", "Reports"),
     ),
-    h("span", { class: "who" }, `${session.me.workspace.name} · key ${session.me.key.name}`),
+    h("span", { class: "who" }, session.me.user
+      ? `${session.me.workspace.name} · ${session.me.user.email} (${session.me.user.role})`
+      : `${session.me.workspace.name} · key ${session.me.key.name}`),
     h("button", { class: "secondary", type: "button", onclick: () => signOut("Signed out.") }, "Sign out"),
   );
 }
 
 // ---------- sign in ----------
 
-function signOut(message) {
+/** Ends a person's session on the server (every replica), then forgets it here. */
+async function signOut(message) {
+  if (session && !session.key) {
+    try { await api("POST", "/auth/logout", { person: true }); } catch { /* forgotten here all the same */ }
+  }
+  forget(message);
+}
+
+/** Forgets the session or key in this tab. */
+function forget(message) {
   session = null;
   sessionStorage.removeItem(KEY_SLOT);
   countryRules = null;
@@ -202,7 +236,70 @@ function signOut(message) {
   signInPage(message);
 }
 
+/** Signs in as a person: email and password, the usual way. */
 function signInPage(message) {
+  top.replaceChildren();
+  const setup = /^#set-password=(.+)$/.exec(location.hash);
+  if (setup) return setPasswordPage(decodeURIComponent(setup[1]));
+  const email = h("input", { id: "email", name: "email", type: "email", autocomplete: "username", required: true, spellcheck: "false" });
+  const password = h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true });
+  const status = h("div", { "aria-live": "polite" }, message ? h("p", { class: "notice" }, message) : null);
+  const form = h("form", { class: "card signin", onsubmit: async (event) => {
+    event.preventDefault();
+    status.replaceChildren(h("p", { class: "loading" }, "Signing in…"));
+    try {
+      await api("POST", "/auth/login", { body: { email: email.value, password: password.value }, person: true });
+      password.value = "";
+      session = { me: (await api("GET", "/v1/me", { person: true })).data };
+      if (!location.hash || location.hash === "#/") location.hash = "#/numbers";
+      else render();
+    } catch (error) {
+      status.replaceChildren(errorBox(error));
+    }
+  } },
+    h("h1", {}, "Sign in to Switchboard"),
+    h("label", { for: "email" }, "Email address"),
+    email,
+    h("label", { for: "password" }, "Password"),
+    password,
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Sign in")),
+    status,
+    h("p", { class: "muted" }, "No account? An admin invites you from the People page, or runs switchboard user create. ",
+      h("a", { href: "#", id: "use-key", onclick: (event) => { event.preventDefault(); keySignInPage(); } }, "Use an API key instead"),
+      " (for when no person can sign in)."),
+  );
+  show(form);
+  email.focus();
+}
+
+/** Sets a password with the one-time link an admin or `switchboard user create` handed out. */
+function setPasswordPage(token) {
+  const password = h("input", { id: "new-password", name: "new-password", type: "password", autocomplete: "new-password", required: true, minlength: 12, maxlength: 256 });
+  const status = h("div", { "aria-live": "polite" });
+  const form = h("form", { class: "card signin", onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      await api("POST", "/auth/password", { body: { token, password: password.value }, person: true });
+      password.value = "";
+      history.replaceState(null, "", "#/numbers");
+      signInPage("Your password is set. Sign in with it.");
+    } catch (error) {
+      status.replaceChildren(errorBox(error));
+    }
+  } },
+    h("h1", {}, "Choose your password"),
+    h("p", { class: "muted" }, "At least 12 characters. This link works once."),
+    h("label", { for: "new-password" }, "New password"),
+    password,
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Set password")),
+    status,
+  );
+  show(form);
+  password.focus();
+}
+
+/** Break-glass: sign in with an API key (when the people who could sign in cannot). */
+function keySignInPage(message) {
   top.replaceChildren();
   const input = h("input", { id: "api-key", name: "api-key", type: "password", autocomplete: "off", required: true, spellcheck: "false" });
   const status = h("div", { "aria-live": "polite" }, message ? h("p", { class: "notice" }, message) : null);
@@ -221,8 +318,9 @@ function signInPage(message) {
       status.replaceChildren(errorBox(error));
     }
   } },
-    h("h1", {}, "Sign in to Switchboard"),
-    h("p", { class: "muted" }, "Paste an API key (switchboard serve --demo prints one). It is kept in this tab only and forgotten when you sign out or close the tab."),
+    h("h1", {}, "Sign in with an API key"),
+    h("p", { class: "muted" }, "Paste an API key (switchboard serve --demo prints one). It is kept in this tab only and forgotten when you sign out or close the tab. ",
+      h("a", { href: "#", onclick: (event) => { event.preventDefault(); signInPage(); } }, "Sign in with your email instead"), "."),
     h("label", { for: "api-key" }, "API key"),
     input,
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Sign in")),
@@ -837,7 +935,8 @@ async function keysPage(created) {
   if (!can("api_keys:manage")) return show(h("h1", {}, "API keys"), h("p", { class: "notice" }, "This key cannot manage keys (it lacks api_keys:manage)."));
   const keys = (await api("GET", "/v1/api-keys")).data;
   const status = h("div", { "aria-live": "polite" });
-  const own = session.me.key.scopes;
+  const own = caller().scopes;
+  const ownKey = session.me.key ? session.me.key.id : null;
   const name = h("input", { name: "name", required: true, maxlength: 255 });
   const boxes = SCOPES.filter((s) => own.includes(s)).map((s) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "scope", value: s, checked: true }), s));
   const rotation = h("select", { name: "rotation" },
@@ -861,10 +960,10 @@ async function keysPage(created) {
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Create key")), status);
   const revoke = async (key) => {
     const done = await confirmDialog({ title: `Revoke ${key.name}?`, danger: true, confirmLabel: "Revoke key",
-      body: [h("p", {}, `Requests with this key are refused from now on${key.id === session.me.key.id ? ", including this console's: you will be signed out" : ""}.`)],
+      body: [h("p", {}, `Requests with this key are refused from now on${key.id === ownKey ? ", including this console's: you will be signed out" : ""}.`)],
       onConfirm: () => api("DELETE", `/v1/api-keys/${key.id}`) });
     if (done) {
-      if (key.id === session.me.key.id) return signOut("You revoked the key you were signed in with.");
+      if (key.id === ownKey) return forget("You revoked the key you were signed in with.");
       toast("Key revoked."); keysPage();
     }
   };
@@ -875,11 +974,74 @@ async function keysPage(created) {
     h("div", { class: "table-wrap" }, h("table", {},
       h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Scopes"), h("th", { class: "hide-narrow" }, "Last used"), h("th", { class: "hide-narrow" }, "Expires"), h("th", {}, ""))),
       h("tbody", {}, keys.map((key) => h("tr", {},
-        h("td", {}, key.name, key.id === session.me.key.id ? h("span", { class: "national" }, "this console's key") : null),
+        h("td", {}, key.name, key.id === ownKey ? h("span", { class: "national" }, "this console's key") : null),
         h("td", {}, key.scopes.join(", ")),
         h("td", { class: "hide-narrow" }, when(key.last_used_at)),
         h("td", { class: "hide-narrow" }, key.expires_at ? when(key.expires_at) : "never"),
         h("td", {}, h("button", { type: "button", class: "danger", onclick: () => revoke(key) }, "Revoke"))))))),
+  );
+}
+
+// ---------- people ----------
+
+const ROLES = [
+  ["viewer", "Viewer: reads numbers, agents, calls and reports"],
+  ["operator", "Operator: also routes, buys and releases numbers, manages agents"],
+  ["admin", "Admin: also API keys, webhooks and people"],
+];
+
+async function usersPage(invited) {
+  if (!can("users:manage")) return show(h("h1", {}, "People"), h("p", { class: "notice" }, "Managing people needs the admin role (users:manage)."));
+  const people = (await api("GET", "/v1/users?limit=100")).data.items;
+  const me = session.me.user ? session.me.user.id : null;
+  const status = h("div", { "aria-live": "polite" });
+  const email = h("input", { name: "email", type: "email", required: true, maxlength: 254, spellcheck: "false" });
+  const role = h("select", { name: "role" }, ROLES.map(([value, label]) => h("option", { value, selected: value === "viewer" }, label)));
+  const form = h("form", { class: "card", onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      const made = (await api("POST", "/v1/users", { body: { email: email.value.trim(), role: role.value } })).data;
+      await usersPage(made);
+    } catch (error) { status.replaceChildren(errorBox(error)); }
+  } },
+    h("h2", {}, "Invite someone"),
+    h("div", { class: "form-grid" }, h("label", {}, "Email address", email), h("label", {}, "Role", role)),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Invite")), status);
+  const changeRole = async (person, select) => {
+    try {
+      await api("PATCH", `/v1/users/${person.id}`, { body: { role: select.value } });
+      toast(`${person.email} is now ${select.value}.`);
+    } catch (error) { select.value = person.role; toast(error.message); }
+  };
+  const endSessions = async (person) => {
+    try {
+      const ended = (await api("DELETE", `/v1/users/${person.id}/sessions`)).data.ended;
+      toast(`${person.email}: ${ended} session${ended === 1 ? "" : "s"} ended.`);
+    } catch (error) { toast(error.message); }
+  };
+  const remove = async (person) => {
+    const done = await confirmDialog({ title: `Remove ${person.email}?`, danger: true, confirmLabel: "Remove",
+      body: [h("p", {}, "They are signed out everywhere at once and cannot sign in again. History keeps their name.")],
+      onConfirm: () => api("DELETE", `/v1/users/${person.id}`) });
+    if (done) { toast("Removed."); usersPage(); }
+  };
+  show(
+    h("h1", {}, "People"),
+    invited ? secretBox(`${invited.email} is invited. Send them this link: it sets their password once, until ${when(invited.password_setup_expires_at)}.`, invited.password_setup_link) : null,
+    form,
+    h("div", { class: "table-wrap" }, h("table", { id: "people" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Email"), h("th", {}, "Role"), h("th", { class: "hide-narrow" }, "Password"), h("th", {}, ""))),
+      h("tbody", {}, people.map((person) => {
+        const select = h("select", { "aria-label": `Role of ${person.email}`, disabled: person.id === me, onchange: () => changeRole(person, select) },
+          ROLES.map(([value]) => h("option", { value, selected: value === person.role }, value)));
+        return h("tr", {},
+          h("td", {}, person.email, person.id === me ? h("span", { class: "national" }, "you") : null),
+          h("td", {}, select),
+          h("td", { class: "hide-narrow" }, person.has_password ? "set" : "invited"),
+          h("td", {},
+            h("button", { type: "button", class: "secondary", onclick: () => endSessions(person) }, "Sign out everywhere"), " ",
+            person.id === me ? null : h("button", { type: "button", class: "danger", onclick: () => remove(person) }, "Remove")));
+      })))),
   );
 }
 
@@ -889,7 +1051,8 @@ const EVENT_TYPES = ["phone_number.purchased", "phone_number.linked", "phone_num
   "phone_number.released", "agent.created", "agent.renamed", "agent.updated", "agent.deleted", "api_key.created", "api_key.revoked",
   "api_key.expiry_set", "webhook_endpoint.created", "webhook_endpoint.updated", "webhook_endpoint.disabled",
   "webhook_endpoint.enabled", "webhook_endpoint.secret_rotated", "webhook_endpoint.deleted", "workspace.updated",
-  "call.started", "call.completed"];
+  "user.created", "user.updated", "user.password_set", "user.removed", "user.signed_in", "user.sign_in_failed",
+  "user.session_ended", "call.started", "call.completed"];
 
 function endpointState(endpoint) {
   if (endpoint.enabled) return h("span", { class: "badge ok" }, "enabled");
@@ -1084,7 +1247,14 @@ window.addEventListener("hashchange", render);
       session = { key, me: (await api("GET", "/v1/me", { key })).data };
     } catch (error) {
       sessionStorage.removeItem(KEY_SLOT);
-      return signInPage(error.status === 401 ? "That key no longer works. Sign in again." : error.message);
+      return keySignInPage(error.status === 401 ? "That key no longer works. Sign in again." : error.message);
+    }
+  } else if (!location.hash.startsWith("#set-password=")) {
+    // A person signed in earlier in this browser still has their session cookie.
+    try {
+      session = { me: (await api("GET", "/v1/me", { person: true })).data };
+    } catch (error) {
+      if (error.status !== 401) return signInPage(error.message);
     }
   }
   render();

@@ -25,6 +25,8 @@ struct Setup {
     _dir: tempfile::TempDir,
     server: ServerProcess,
     key: String,
+    database_url: String,
+    workspace: String,
 }
 
 fn switchboard(database_url: &str) -> Command {
@@ -94,6 +96,8 @@ fn setup() -> Setup {
         server: ServerProcess::start(serve),
         key: created["api_key"].as_str().expect("key").to_owned(),
         _dir: dir,
+        database_url,
+        workspace,
     }
 }
 
@@ -295,8 +299,10 @@ async fn click(client: &Client, css: &str) {
     find(client, css).await.click().await.expect("click");
 }
 
+/// Signs in with an API key: the break-glass way, under the email form.
 async fn sign_in(client: &Client, base: &str, key: &str) {
     client.goto(base).await.expect("open the console");
+    click(client, "#use-key").await;
     fill(client, "#api-key", key).await;
     click(client, "form.signin button[type=submit]").await;
     wait_text(client, "#total", "a month").await;
@@ -384,9 +390,10 @@ async fn an_operator_does_every_task_in_the_console() {
     .await;
     let agent_id = agent["id"].as_str().expect("agent id").to_owned();
 
-    // `/` leads to the sign-in form; the key is never in the address.
+    // `/` leads to the sign-in form (a person's email and password; a key below it); the
+    // key is never in the address.
     client.goto(&base).await.expect("open");
-    find(&client, "#api-key").await;
+    find(&client, "#email").await;
     screenshot(&client, "sign-in").await;
     sign_in(&client, &base, &setup.key).await;
     assert!(
@@ -917,7 +924,7 @@ async fn an_operator_does_every_task_in_the_console() {
 
     // Sign out: the key is forgotten; the read-only key finds the write actions unavailable.
     click(&client, "header button").await;
-    find(&client, "#api-key").await;
+    find(&client, "#email").await;
     let stored = client
         .execute("return sessionStorage.length", vec![])
         .await
@@ -939,7 +946,152 @@ async fn an_operator_does_every_task_in_the_console() {
     );
     screenshot(&client, "read-only").await;
     click(&client, "header button").await;
-    find(&client, "#api-key").await;
+    find(&client, "#email").await;
+
+    client.close().await.expect("close");
+}
+
+/// `switchboard user create` with the password on standard input.
+fn create_person(setup: &Setup, email: &str, role: &str, password: &str) {
+    use std::io::Write;
+    let mut command = switchboard(&setup.database_url);
+    command.args([
+        "user",
+        "create",
+        "--workspace",
+        &setup.workspace,
+        "--email",
+        email,
+        "--role",
+        role,
+        "--password-stdin",
+    ]);
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("write");
+    let output = child.wait_with_output().expect("wait");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+async fn sign_in_as(client: &Client, base: &str, email: &str, password: &str) {
+    client.goto(base).await.expect("open the console");
+    fill(client, "#email", email).await;
+    fill(client, "#password", password).await;
+    click(client, "form.signin button[type=submit]").await;
+    wait_text(client, "header .who", email).await;
+}
+
+/// The session cookie the browser holds (HttpOnly: the page's script cannot read it, the
+/// WebDriver can).
+async fn session_cookie(client: &Client) -> Option<String> {
+    client
+        .get_all_cookies()
+        .await
+        .expect("cookies")
+        .into_iter()
+        .find(|c| c.name() == "switchboard_session")
+        .map(|c| format!("switchboard_session={}", c.value()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_sign_in_with_their_role_and_an_admin_invites_them() {
+    let Some((_driver, client)) = browser().await else {
+        return;
+    };
+    let setup = setup();
+    let base = setup.server.base.clone();
+    let password = "admin password, long enough";
+    create_person(&setup, "ada@example.com", "admin", password);
+
+    // A wrong password is refused without saying which part was wrong.
+    client.goto(&base).await.expect("open");
+    fill(&client, "#email", "ada@example.com").await;
+    fill(&client, "#password", "not it at all").await;
+    click(&client, "form.signin button[type=submit]").await;
+    wait_text(&client, ".notice.bad", "Wrong email address or password.").await;
+
+    // The admin signs in, sees every page, and invites an operator.
+    sign_in_as(&client, &base, "ada@example.com", password).await;
+    wait_text(&client, "header .who", "(admin)").await;
+    wait_text(&client, "#total", "24 numbers").await;
+    let cookie = session_cookie(&client).await.expect("a session cookie");
+    let js_sees = client
+        .execute("return document.cookie", vec![])
+        .await
+        .expect("script");
+    assert!(
+        !js_sees
+            .as_str()
+            .unwrap_or_default()
+            .contains("switchboard_session"),
+        "the session cookie is HttpOnly: {js_sees}"
+    );
+    open(&client, &base, "/console/#/users").await;
+    wait_text(&client, "h1", "People").await;
+    fill(&client, "input[name=email]", "bea@example.com").await;
+    find(&client, "select[name=role] option[value=operator]")
+        .await
+        .click()
+        .await
+        .expect("choose operator");
+    click(&client, "form.card button[type=submit]").await;
+    let link = wait_text(&client, "#new-secret", "/console/#set-password=")
+        .await
+        .text()
+        .await
+        .expect("link");
+    wait_text(&client, "#people", "bea@example.com").await;
+    no_alert(&client).await;
+    screenshot(&client, "users").await;
+
+    // The person who made the change is named in the reports' recent changes.
+    open(&client, &base, "/console/#/reports").await;
+    wait_text(&client, ".timeline", "user.created").await;
+    wait_text(&client, ".timeline", "by ada@example.com").await;
+
+    // Signing out ends the session on the server, not only in the browser.
+    click(&client, "header button").await;
+    find(&client, "#email").await;
+    let reply = reqwest::Client::new()
+        .get(format!("{base}/v1/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(reply.status(), 401, "the old cookie no longer works");
+
+    // The invited operator sets a password with the link, signs in, and finds keys,
+    // webhooks and people unavailable.
+    client.goto(&link).await.expect("open the link");
+    fill(&client, "#new-password", "bea's own password here").await;
+    click(&client, "form.signin button[type=submit]").await;
+    wait_text(&client, ".notice", "Your password is set").await;
+    sign_in_as(&client, &base, "bea@example.com", "bea's own password here").await;
+    wait_text(&client, "header .who", "(operator)").await;
+    wait_text(&client, "nav .unavailable", "API keys").await;
+    wait_text(&client, "nav .unavailable", "Webhooks").await;
+    wait_text(&client, "nav .unavailable", "People").await;
+    wait_text(&client, "nav a", "Buy").await;
+    open(&client, &base, "/console/#/agents").await;
+    fill(&client, "input[name=name]", "Night desk").await;
+    click(&client, "form.card button[type=submit]").await;
+    wait_text(&client, "tbody", "Night desk").await;
+    no_alert(&client).await;
+    click(&client, "header button").await;
+    find(&client, "#email").await;
 
     client.close().await.expect("close");
 }
