@@ -241,6 +241,18 @@ function signInPage(message) {
   top.replaceChildren();
   const setup = /^#set-password=(.+)$/.exec(location.hash);
   if (setup) return setPasswordPage(decodeURIComponent(setup[1]));
+  const failed = /^#sign-in-error=(.*)$/.exec(location.hash);
+  if (failed) {
+    // Why a sign-in through the identity provider failed: said once, then out of the address.
+    message = decodeURIComponent(failed[1].replace(/\+/g, " "));
+    history.replaceState(null, "", "#/numbers");
+  }
+  const provider = h("div", { class: "actions" });
+  api("GET", "/auth/methods", { person: true }).then(({ data }) => {
+    if (data && data.oidc) {
+      provider.replaceChildren(h("a", { class: "button", id: "sign-in-provider", href: "/auth/oidc/login" }, "Sign in with your identity provider"));
+    }
+  }).catch(() => {});
   const email = h("input", { id: "email", name: "email", type: "email", autocomplete: "username", required: true, spellcheck: "false" });
   const password = h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true });
   const status = h("div", { "aria-live": "polite" }, message ? h("p", { class: "notice" }, message) : null);
@@ -264,6 +276,7 @@ function signInPage(message) {
     password,
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Sign in")),
     status,
+    provider,
     h("p", { class: "muted" }, "No account? An admin invites you from the People page, or runs switchboard user create. ",
       h("a", { href: "#", id: "use-key", onclick: (event) => { event.preventDefault(); keySignInPage(); } }, "Use an API key instead"),
       " (for when no person can sign in)."),

@@ -161,6 +161,8 @@ struct ServeArgs {
     telnyx: TelnyxArgs,
     #[command(flatten)]
     voice: VoiceArgs,
+    #[command(flatten)]
+    oidc: users::OidcArgs,
     /// Telnyx's public key (base64, from the Telnyx portal): enables /carriers/telnyx/* and
     /// checks telnyx-signature-ed25519 with it.
     #[arg(long, env = "SWITCHBOARD_TELNYX_PUBLIC_KEY", value_parser = parse_telnyx_key)]
@@ -613,7 +615,9 @@ async fn serve(url: &str, args: ServeArgs) -> Result<()> {
         switchboard_server::rate_limit::check_redis_url(url)
             .map_err(|e| anyhow::anyhow!("--redis-url {}: {e}", database::redacted(url)))?;
     }
+    let oidc = args.oidc.settings(store.as_ref()).await?;
     let settings = ApiSettings {
+        oidc,
         reconcile_interval: args.reconcile_interval.0,
         sessions: switchboard_server::sessions::SessionSettings {
             idle: Duration::from_secs(args.session_idle_minutes * 60),

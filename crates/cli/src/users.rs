@@ -178,3 +178,74 @@ pub async fn run(store: &dyn Store, command: UserCommand) -> Result<()> {
         }
     }
 }
+
+/// `serve`'s identity provider flags (OpenID Connect).
+#[derive(clap::Args, Debug)]
+pub struct OidcArgs {
+    /// The identity provider's issuer URL (discovery is under it): people sign in with it
+    /// beside their password. Give the client id and secret too.
+    #[arg(long, env = "SWITCHBOARD_OIDC_ISSUER", requires_all = ["oidc_client_id", "oidc_client_secret"])]
+    pub oidc_issuer: Option<String>,
+    /// The client id registered at the provider (its redirect URI:
+    /// <public URL>/auth/oidc/callback).
+    #[arg(long, env = "SWITCHBOARD_OIDC_CLIENT_ID", requires = "oidc_issuer")]
+    pub oidc_client_id: Option<String>,
+    /// The client's secret.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_OIDC_CLIENT_SECRET",
+        hide_env_values = true,
+        requires = "oidc_issuer"
+    )]
+    pub oidc_client_secret: Option<String>,
+    /// Email domains whose people may sign in through the provider without an invitation,
+    /// comma separated (example.com,example.org); they join --oidc-workspace as viewers.
+    #[arg(long, env = "SWITCHBOARD_OIDC_ALLOWED_DOMAINS", value_delimiter = ',', requires_all = ["oidc_issuer", "oidc_workspace"])]
+    pub oidc_allowed_domains: Vec<String>,
+    /// The workspace (ws_…) people of an allowed domain join.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_OIDC_WORKSPACE",
+        requires = "oidc_allowed_domains"
+    )]
+    pub oidc_workspace: Option<String>,
+}
+
+impl OidcArgs {
+    /// The settings, checked; `None` without an issuer.
+    pub async fn settings(
+        &self,
+        store: &dyn Store,
+    ) -> Result<Option<switchboard_server::oidc::OidcSettings>> {
+        let (Some(issuer), Some(client_id), Some(client_secret)) = (
+            &self.oidc_issuer,
+            &self.oidc_client_id,
+            &self.oidc_client_secret,
+        ) else {
+            return Ok(None);
+        };
+        let parsed = url::Url::parse(issuer).context("--oidc-issuer")?;
+        if !matches!(parsed.scheme(), "https" | "http") {
+            bail!("--oidc-issuer must be an https:// URL");
+        }
+        let workspace = match &self.oidc_workspace {
+            Some(id) => Some(crate::existing_workspace(store, id).await?),
+            None => None,
+        };
+        let mut allowed_domains = Vec::new();
+        for domain in &self.oidc_allowed_domains {
+            let domain = domain.trim().to_lowercase();
+            if domain.is_empty() || domain.contains('@') || !domain.contains('.') {
+                bail!("--oidc-allowed-domains: {domain:?} is not a domain (like example.com)");
+            }
+            allowed_domains.push(domain);
+        }
+        Ok(Some(switchboard_server::oidc::OidcSettings {
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            client_id: client_id.clone(),
+            client_secret: client_secret.clone(),
+            allowed_domains,
+            workspace,
+        }))
+    }
+}

@@ -49,6 +49,11 @@ async fn twilio(setup: &Setup, path: &str, params: &[(&str, &str)]) -> String {
 }
 
 fn setup() -> Setup {
+    setup_with("127.0.0.1:0", |_| Vec::new())
+}
+
+/// [`setup`], the server listening on `listen` with the flags `extra` gives for the workspace.
+fn setup_with(listen: &str, extra: impl FnOnce(&str) -> Vec<String>) -> Setup {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = format!("sqlite://{}", dir.path().join("console.db").display());
     let mut create = switchboard(&database_url);
@@ -85,13 +90,14 @@ fn setup() -> Setup {
     serve.args([
         "serve",
         "--listen",
-        "127.0.0.1:0",
+        listen,
         "--rate-limit-per-minute",
         "0",
         "--webhooks-allow-loopback",
         "--twilio-auth-token",
         TWILIO_TOKEN,
     ]);
+    serve.args(extra(&workspace));
     Setup {
         server: ServerProcess::start(serve),
         key: created["api_key"].as_str().expect("key").to_owned(),
@@ -1094,4 +1100,184 @@ async fn people_sign_in_with_their_role_and_an_admin_invites_them() {
     find(&client, "#email").await;
 
     client.close().await.expect("close");
+}
+
+/// Signs in at the identity provider's own login page (oidc-provider's development pages:
+/// any address, any password), then consents.
+async fn at_the_provider(client: &Client, email: &str) {
+    fill(client, "input[name=login]", email).await;
+    fill(
+        client,
+        "input[name=password]",
+        "whatever the provider wants",
+    )
+    .await;
+    click(client, "button[type=submit]").await;
+    // The consent page, the first time this browser signs in with that account.
+    wait_text(client, "button[type=submit]", "Continue").await;
+    click(client, "button[type=submit]").await;
+}
+
+/// Forgets every cookie of 127.0.0.1 (the provider's session included: ports share cookies),
+/// so the next sign-in shows the provider's login page again.
+async fn forget_everyone(client: &Client, base: &str) {
+    open(client, base, "/console/").await;
+    client.delete_all_cookies().await.expect("delete cookies");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_sign_in_through_their_identity_provider() {
+    let port = switchboard_testkit::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let Some(provider) =
+        switchboard_testkit::TestIdentityProvider::start(&format!("{base}/auth/oidc/callback"))
+    else {
+        return;
+    };
+    let Some((_driver, client)) = browser().await else {
+        return;
+    };
+    let issuer = provider.issuer.clone();
+    let setup = setup_with(&format!("127.0.0.1:{port}"), |workspace| {
+        [
+            "--oidc-issuer",
+            &issuer,
+            "--oidc-client-id",
+            switchboard_testkit::OIDC_CLIENT_ID,
+            "--oidc-client-secret",
+            switchboard_testkit::OIDC_CLIENT_SECRET,
+            "--oidc-allowed-domains",
+            "allowed.example",
+            "--oidc-workspace",
+            workspace,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    });
+    // Invited (no password): the provider vouches for the address instead.
+    let mut invite = switchboard(&setup.database_url);
+    invite.args([
+        "user",
+        "create",
+        "--workspace",
+        &setup.workspace,
+        "--email",
+        "ivy@example.com",
+        "--role",
+        "operator",
+    ]);
+    json_output(invite);
+
+    client.goto(&base).await.expect("open");
+    click(&client, "#sign-in-provider").await;
+    at_the_provider(&client, "ivy@example.com").await;
+    wait_text(&client, "header .who", "ivy@example.com (operator)").await;
+    wait_text(&client, "#total", "24 numbers").await;
+    wait_text(&client, "nav .unavailable", "People").await;
+    screenshot(&client, "signed-in-through-provider").await;
+    click(&client, "header button").await;
+    find(&client, "#email").await;
+
+    // Nobody here has this address and its domain is not allowed: refused, and told why.
+    forget_everyone(&client, &base).await;
+    click(&client, "#sign-in-provider").await;
+    at_the_provider(&client, "stranger@elsewhere.example").await;
+    wait_text(
+        &client,
+        ".notice",
+        "No one here signs in as stranger@elsewhere.example; ask an admin to invite you.",
+    )
+    .await;
+
+    // An allowed domain lets a newcomer in, as a viewer.
+    forget_everyone(&client, &base).await;
+    click(&client, "#sign-in-provider").await;
+    at_the_provider(&client, "nel@allowed.example").await;
+    wait_text(&client, "header .who", "nel@allowed.example (viewer)").await;
+    wait_text(&client, "nav .unavailable", "Buy").await;
+    click(&client, "header button").await;
+    find(&client, "#email").await;
+
+    // The provider has not verified this address: refused, allowed domain or not.
+    forget_everyone(&client, &base).await;
+    click(&client, "#sign-in-provider").await;
+    at_the_provider(&client, "unverified@allowed.example").await;
+    wait_text(
+        &client,
+        ".notice",
+        "has not verified unverified@allowed.example",
+    )
+    .await;
+    no_alert(&client).await;
+    client.close().await.expect("close");
+
+    // A callback is good once, in the browser that started it: a replay of its state (even
+    // with its cookie) is refused before the provider is asked, and so is a state that
+    // started elsewhere.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let started = http
+        .get(format!("{base}/auth/oidc/login"))
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(started.status(), 303);
+    let to_provider = started.headers()["location"].to_str().expect("location");
+    assert!(to_provider.starts_with(&provider.issuer), "{to_provider}");
+    for needed in [
+        "code_challenge_method=S256",
+        "code_challenge=",
+        "nonce=",
+        "state=",
+    ] {
+        assert!(to_provider.contains(needed), "{needed} in {to_provider}");
+    }
+    let state = url::Url::parse(to_provider)
+        .expect("url")
+        .query_pairs()
+        .find(|(name, _)| name == "state")
+        .expect("state")
+        .1
+        .into_owned();
+    let cookie = format!("switchboard_oidc_state={state}");
+    let callback = |cookie: String| {
+        let (http, base, state) = (http.clone(), base.clone(), state.clone());
+        async move {
+            let answer = http
+                .get(format!("{base}/auth/oidc/callback"))
+                .query(&[
+                    ("code", "a code the provider never gave"),
+                    ("state", &state),
+                ])
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("callback");
+            assert_eq!(answer.status(), 303);
+            let location = answer.headers()["location"].to_str().expect("location");
+            let encoded = location
+                .split_once("#sign-in-error=")
+                .unwrap_or_else(|| panic!("not a sign-in error: {location}"))
+                .1;
+            url::form_urlencoded::parse(format!("m={encoded}").as_bytes())
+                .next()
+                .expect("the message")
+                .1
+                .into_owned()
+        }
+    };
+    let first = callback(cookie.clone()).await;
+    assert!(first.contains("token endpoint answered 400"), "{first}");
+    let replayed = callback(cookie).await;
+    assert!(
+        replayed.contains("used already or has expired"),
+        "{replayed}"
+    );
+    let elsewhere = callback("switchboard_oidc_state=another-browser's".into()).await;
+    assert!(
+        elsewhere.contains("did not start in this browser"),
+        "{elsewhere}"
+    );
 }

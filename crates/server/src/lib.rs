@@ -17,6 +17,7 @@ pub mod json;
 pub mod keys;
 pub mod limits;
 pub mod metrics;
+pub mod oidc;
 pub mod rate_limit;
 pub mod request_log;
 pub mod serve;

@@ -146,6 +146,24 @@ pub fn over_https(headers: &HeaderMap, public_url: Option<&str>) -> bool {
             .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
+/// Where this server's pages are, for links and redirects: the public URL, else the address
+/// the request was made to.
+pub fn base_url(headers: &HeaderMap, public_url: Option<&str>) -> String {
+    if let Some(url) = public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = if over_https(headers, None) {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}")
+}
+
 /// The `Set-Cookie` headers that start a session: its secret (HttpOnly) and its forgery
 /// token (readable by the console's script), both for the whole site, ending with the session.
 pub fn start_cookies(secret: &str, max_age: Duration, secure: bool) -> [HeaderValue; 2] {
@@ -178,6 +196,12 @@ pub fn set_cookies(headers: &mut HeaderMap, cookies: [HeaderValue; 2]) {
     for cookie in cookies {
         headers.append(SET_COOKIE, cookie);
     }
+}
+
+/// Whether two secrets are equal, in constant time (timing says nothing of how much of a
+/// guess matched).
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 /// The digest a session's secret is stored as.

@@ -36,6 +36,8 @@ pub struct ApiSettings {
     /// How often each replica compares the numbers with their carriers (`None`: never).
     pub reconcile_interval: Option<Duration>,
     pub sessions: crate::sessions::SessionSettings,
+    /// Signing in through an identity provider (OpenID Connect), when configured.
+    pub oidc: Option<crate::oidc::OidcSettings>,
 }
 
 /// The reconcile's default period.
@@ -156,6 +158,7 @@ impl Default for ApiSettings {
             calls: CallSettings::default(),
             reconcile_interval: Some(DEFAULT_RECONCILE_INTERVAL),
             sessions: crate::sessions::SessionSettings::default(),
+            oidc: None,
         }
     }
 }
@@ -202,6 +205,7 @@ pub struct Shared {
     pub sessions: crate::sessions::SessionSettings,
     /// Sessions whose `last_seen_at` was written within the last minute.
     pub recently_seen_sessions: moka::sync::Cache<switchboard_domain::SessionId, ()>,
+    pub identity_provider: Option<crate::oidc::IdentityProvider>,
 }
 
 impl AppState {
@@ -239,6 +243,10 @@ impl AppState {
                 .max_capacity(100_000)
                 .time_to_live(crate::sessions::LAST_SEEN_RESOLUTION)
                 .build(),
+            identity_provider: settings
+                .oidc
+                .clone()
+                .map(crate::oidc::IdentityProvider::new),
         }))
     }
 }

@@ -39,6 +39,15 @@ CREATE TABLE user_sessions (
 );
 CREATE INDEX user_sessions_by_user ON user_sessions (user_id, created_at);
 
+-- Sign-ins through the identity provider in flight: the state's SHA-256, the nonce and the
+-- PKCE verifier, for ten minutes, taken (deleted) by the one callback that completes them.
+CREATE TABLE oidc_logins (
+    state_sha256  BYTEA PRIMARY KEY CHECK (length(state_sha256) = 32),
+    nonce         TEXT NOT NULL,
+    pkce_verifier TEXT NOT NULL,
+    expires_at    BIGINT NOT NULL
+);
+
 -- Keys that could do everything before this version (the one `workspace create` prints)
 -- still can: they manage people too.
 UPDATE api_keys SET scopes = scopes || ',users:manage'

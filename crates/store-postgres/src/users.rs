@@ -11,8 +11,8 @@ use switchboard_domain::{
     Email, PasswordDigest, Role, SecretDigest, SessionId, Timestamp, UserId, WorkspaceId,
 };
 use switchboard_store::{
-    Actor, NewEvent, NewSession, NewUser, Session, SessionEnd, SignInRecord, StoreError, User,
-    UserStore, UserUpdate,
+    Actor, NewEvent, NewSession, NewUser, OidcLogin, Session, SessionEnd, SignInRecord, StoreError,
+    User, UserStore, UserUpdate,
 };
 use tokio_postgres::Row;
 
@@ -104,6 +104,56 @@ async fn end_sessions_in(
 
 #[async_trait]
 impl UserStore for PostgresStore {
+    async fn save_oidc_login(&self, login: OidcLogin) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM oidc_logins WHERE expires_at <= $1",
+                &[&Timestamp::now().as_millis()],
+            )
+            .await
+            .map_err(map_error)?;
+        client
+            .execute(
+                "INSERT INTO oidc_logins (state_sha256, nonce, pkce_verifier, expires_at) VALUES ($1, $2, $3, $4)",
+                &[
+                    &login.state_digest.as_bytes().as_slice(),
+                    &login.nonce,
+                    &login.pkce_verifier,
+                    &login.expires_at.as_millis(),
+                ],
+            )
+            .await
+            .map(drop)
+            .map_err(map_error)
+    }
+
+    async fn take_oidc_login(
+        &self,
+        state_digest: &SecretDigest,
+        now: Timestamp,
+    ) -> Result<Option<OidcLogin>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "DELETE FROM oidc_logins WHERE state_sha256 = $1 RETURNING nonce, pkce_verifier, expires_at",
+                &[&state_digest.as_bytes().as_slice()],
+            )
+            .await
+            .map_err(map_error)?;
+        row.map(|row| {
+            Ok(OidcLogin {
+                state_digest: state_digest.clone(),
+                nonce: get(&row, 0)?,
+                pkce_verifier: get(&row, 1)?,
+                expires_at: Timestamp::from_millis(get(&row, 2)?),
+            })
+        })
+        .transpose()
+        .map(|login| login.filter(|login| login.expires_at > now))
+    }
+
     async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_error)?;

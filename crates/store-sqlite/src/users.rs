@@ -11,8 +11,8 @@ use switchboard_domain::{
     Email, PasswordDigest, Role, SecretDigest, SessionId, Timestamp, UserId, WorkspaceId,
 };
 use switchboard_store::{
-    Actor, NewEvent, NewSession, NewUser, Session, SessionEnd, SignInRecord, StoreError, User,
-    UserStore, UserUpdate,
+    Actor, NewEvent, NewSession, NewUser, OidcLogin, Session, SessionEnd, SignInRecord, StoreError,
+    User, UserStore, UserUpdate,
 };
 
 const USER_COLUMNS: &str = "users.id, users.workspace_id, users.email, users.role, users.password_hash IS NOT NULL, users.created_at, users.updated_at";
@@ -105,6 +105,54 @@ fn end_sessions_in(
 
 #[async_trait]
 impl UserStore for SqliteStore {
+    async fn save_oidc_login(&self, login: OidcLogin) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            tx.execute(
+                "DELETE FROM oidc_logins WHERE expires_at <= ?1",
+                [Timestamp::now().as_millis()],
+            )
+            .map_err(map_error)?;
+            tx.execute(
+                "INSERT INTO oidc_logins (state_sha256, nonce, pkce_verifier, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    login.state_digest.as_bytes().as_slice(),
+                    login.nonce,
+                    login.pkce_verifier,
+                    login.expires_at.as_millis(),
+                ],
+            )
+            .map(drop)
+            .map_err(map_error)
+        })
+        .await
+    }
+
+    async fn take_oidc_login(
+        &self,
+        state_digest: &SecretDigest,
+        now: Timestamp,
+    ) -> Result<Option<OidcLogin>, StoreError> {
+        let digest = state_digest.clone();
+        self.write(move |tx| {
+            tx.query_row(
+                "DELETE FROM oidc_logins WHERE state_sha256 = ?1 RETURNING nonce, pkce_verifier, expires_at",
+                [digest.as_bytes().as_slice()],
+                |row| {
+                    Ok(OidcLogin {
+                        state_digest: digest.clone(),
+                        nonce: row.get(0)?,
+                        pkce_verifier: row.get(1)?,
+                        expires_at: Timestamp::from_millis(row.get(2)?),
+                    })
+                },
+            )
+            .optional()
+            .map(|login| login.filter(|login| login.expires_at > now))
+            .map_err(map_error)
+        })
+        .await
+    }
+
     async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
         self.write(move |tx| {
             require_workspace(tx, &new.workspace_id)?;

@@ -618,7 +618,7 @@ pub use history::{Actor, HistoryAction, HistoryEntry, changes};
 pub use objects::{CallAttemptObject, CallObject, CallRule, PhoneNumberObject, RoutingPolicyDoc};
 pub use traits::{AgentStore, EventStore, NumberStore, PurchaseStore, Store, WorkspaceStore};
 pub use users::{
-    NewSession, NewUser, PASSWORD_SETUP_LIFETIME_MS, PasswordSetup, Session, SessionEnd,
+    NewSession, NewUser, OidcLogin, PASSWORD_SETUP_LIFETIME_MS, PasswordSetup, Session, SessionEnd,
     SignInRecord, User, UserStore, UserUpdate, new_password_setup, password_setup_link,
 };
 pub use webhooks::{

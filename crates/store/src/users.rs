@@ -96,8 +96,29 @@ impl SessionEnd {
     }
 }
 
+/// A sign-in through the identity provider in flight.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OidcLogin {
+    /// SHA-256 of the `state` sent to the provider.
+    pub state_digest: SecretDigest,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub expires_at: Timestamp,
+}
+
 #[async_trait]
 pub trait UserStore: Send + Sync {
+    /// Records a sign-in through the identity provider as it starts (and forgets those that
+    /// expired).
+    async fn save_oidc_login(&self, login: OidcLogin) -> Result<(), StoreError>;
+
+    /// Takes the sign-in with this state, if it has not expired: once, on any replica.
+    async fn take_oidc_login(
+        &self,
+        state_digest: &SecretDigest,
+        now: Timestamp,
+    ) -> Result<Option<OidcLogin>, StoreError>;
+
     /// Records `user.created`. `Conflict` when a live person already has the address (in any
     /// workspace: the address alone says where one signs in); `NotFound` for an unknown
     /// workspace.

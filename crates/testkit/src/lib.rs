@@ -12,10 +12,23 @@
 
 pub mod fake_telnyx;
 pub mod fake_twilio;
+mod identity_provider;
 mod server;
 mod validating_proxy;
 
+pub use identity_provider::{
+    CLIENT_ID as OIDC_CLIENT_ID, CLIENT_SECRET as OIDC_CLIENT_SECRET, TestIdentityProvider,
+};
 pub use server::ServerProcess;
+
+/// A TCP port nothing listens on now (something may take it before it is used).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port()
+}
 pub use validating_proxy::{ValidatingProxy, carrier_document};
 
 use std::path::{Path, PathBuf};

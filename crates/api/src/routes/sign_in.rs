@@ -157,27 +157,7 @@ pub async fn sign_in(
         tracing::info!(user = %record.user.id, "a sign-in failed: wrong password");
         return Err(refused());
     }
-    let secret = switchboard_domain::ApiKeySecret::generate().reveal();
-    let expires_at = Timestamp::from_millis(now.as_millis() + millis(state.sessions.absolute));
-    let actor = Actor {
-        name: record.user.id.to_string(),
-        label: Some(record.user.email.to_string()),
-        request_id,
-    };
-    state
-        .store
-        .create_session(
-            NewSession {
-                id: SessionId::generate(),
-                token_digest: sessions::session_digest(secret.expose()),
-                user_id: record.user.id.clone(),
-                workspace_id: record.user.workspace_id.clone(),
-                created_at: now,
-                expires_at,
-            },
-            &actor,
-        )
-        .await?;
+    let secret = start_session(&state, &record.user, request_id).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     let secure = sessions::over_https(&headers, state.calls.public_url.as_deref());
     sessions::set_cookies(
@@ -281,4 +261,297 @@ pub async fn set_password(
             "That link is unknown, used already, or expired; ask an admin for a new one.",
         ))?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// How the console may sign people in.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct SignInMethods {
+    /// Email and password (always).
+    password: bool,
+    /// Through the identity provider (`GET /auth/oidc/login`), when one is configured.
+    oidc: bool,
+}
+
+/// How people may sign in here (console): with a password, and whether through an identity
+/// provider too.
+#[utoipa::path(
+    get,
+    path = "/auth/methods",
+    operation_id = "getSignInMethods",
+    tag = "Sign-in",
+    responses((status = 200, description = "The ways in.", body = SignInMethods))
+)]
+pub async fn sign_in_methods(State(state): State<AppState>) -> Response {
+    switchboard_server::json::json_response(
+        StatusCode::OK,
+        &SignInMethods {
+            password: true,
+            oidc: state.identity_provider.is_some(),
+        },
+    )
+}
+
+/// The cookie that ties a sign-in through the provider to the browser that started it.
+const OIDC_STATE_COOKIE: &str = "switchboard_oidc_state";
+/// How long a sign-in through the provider may take.
+const OIDC_LOGIN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(600);
+
+fn redirect_uri(state: &AppState, headers: &HeaderMap) -> String {
+    format!(
+        "{}/auth/oidc/callback",
+        sessions::base_url(headers, state.calls.public_url.as_deref())
+    )
+}
+
+/// A redirect (303) to `location`, with these cookies.
+fn see_other(location: &str, cookies: &[axum::http::HeaderValue]) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = axum::http::HeaderValue::from_str(location) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LOCATION, value);
+    }
+    for cookie in cookies {
+        response
+            .headers_mut()
+            .append(axum::http::header::SET_COOKIE, cookie.clone());
+    }
+    response
+}
+
+/// The console's sign-in page, saying why a sign-in through the provider failed.
+fn sign_in_failed(why: &str) -> Response {
+    tracing::info!(why, "a sign-in through the identity provider failed");
+    let message: String = url::form_urlencoded::byte_serialize(why.as_bytes()).collect();
+    see_other(
+        &format!("/console/#sign-in-error={message}"),
+        &[forget_state_cookie()],
+    )
+}
+
+fn forget_state_cookie() -> axum::http::HeaderValue {
+    axum::http::HeaderValue::from_static(
+        "switchboard_oidc_state=; Path=/auth/oidc; Max-Age=0; HttpOnly; SameSite=Lax",
+    )
+}
+
+/// Sign in through the identity provider (console): redirects (303) the browser to the
+/// provider, with a fresh state, nonce and PKCE challenge. 404 when no provider is configured.
+#[utoipa::path(
+    get,
+    path = "/auth/oidc/login",
+    operation_id = "startProviderSignIn",
+    tag = "Sign-in",
+    responses(
+        (status = 303, description = "To the identity provider."),
+        (status = 404, description = "No identity provider is configured.", body = ErrorResponse),
+        (status = 502, description = "The identity provider cannot be reached.", body = ErrorResponse),
+    )
+)]
+pub async fn oidc_login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let provider = state
+        .identity_provider
+        .as_ref()
+        .ok_or(ApiError::NotFound("No identity provider is configured"))?;
+    let random = || switchboard_domain::ApiKeySecret::generate().reveal();
+    let (login_state, nonce) = (random(), random());
+    let verifier = switchboard_server::oidc::new_pkce_verifier();
+    let url = provider
+        .authorization_url(
+            &redirect_uri(&state, &headers),
+            login_state.expose(),
+            nonce.expose(),
+            &verifier,
+        )
+        .await
+        .map_err(|error| ApiError::BadGateway(error.to_string()))?;
+    state
+        .store
+        .save_oidc_login(switchboard_store::OidcLogin {
+            state_digest: SecretDigest::of(login_state.expose()),
+            nonce: nonce.expose().to_owned(),
+            pkce_verifier: verifier,
+            expires_at: Timestamp::from_millis(
+                Timestamp::now().as_millis() + millis(OIDC_LOGIN_LIFETIME),
+            ),
+        })
+        .await?;
+    let secure = if sessions::over_https(&headers, state.calls.public_url.as_deref()) {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = axum::http::HeaderValue::from_str(&format!(
+        "{OIDC_STATE_COOKIE}={}; Path=/auth/oidc; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        login_state.expose(),
+        OIDC_LOGIN_LIFETIME.as_secs()
+    ))
+    .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    Ok(see_other(&url, &[cookie]))
+}
+
+/// The identity provider's callback (console): checks the state (this browser's, unused,
+/// fresh), trades the code for an ID token and verifies it (the provider's signature, issuer,
+/// audience, expiry, nonce), then signs in the person with that verified address — invited,
+/// or of an allowed domain — and redirects (303) to the console. Any failure redirects to the
+/// console's sign-in page with the reason.
+#[utoipa::path(
+    get,
+    path = "/auth/oidc/callback",
+    operation_id = "finishProviderSignIn",
+    tag = "Sign-in",
+    params(
+        ("code" = Option<String>, Query, description = "The provider's authorization code."),
+        ("state" = Option<String>, Query, description = "The state this server sent."),
+        ("error" = Option<String>, Query, description = "The provider's refusal, instead of a code."),
+    ),
+    responses(
+        (status = 303, description = "Signed in, to the console; or to the sign-in page with the reason."),
+        (status = 404, description = "No identity provider is configured.", body = ErrorResponse),
+    )
+)]
+pub async fn oidc_callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let provider = state
+        .identity_provider
+        .as_ref()
+        .ok_or(ApiError::NotFound("No identity provider is configured"))?;
+    if let Some(error) = query.get("error") {
+        return Ok(sign_in_failed(&format!(
+            "The identity provider refused the sign-in ({error})."
+        )));
+    }
+    let (Some(code), Some(login_state)) = (query.get("code"), query.get("state")) else {
+        return Ok(sign_in_failed(
+            "The identity provider's answer lacks its code or state; start again.",
+        ));
+    };
+    let ours = sessions::cookie(&headers, OIDC_STATE_COOKIE).unwrap_or_default();
+    if !sessions::same_secret(ours, login_state) {
+        return Ok(sign_in_failed(
+            "This sign-in did not start in this browser; start again from the sign-in page.",
+        ));
+    }
+    let Some(login) = state
+        .store
+        .take_oidc_login(&SecretDigest::of(login_state), Timestamp::now())
+        .await?
+    else {
+        return Ok(sign_in_failed(
+            "This sign-in was used already or has expired; start again.",
+        ));
+    };
+    let identity = match provider
+        .identify(
+            code,
+            &redirect_uri(&state, &headers),
+            &login.pkce_verifier,
+            &login.nonce,
+        )
+        .await
+    {
+        Ok(identity) => identity,
+        Err(error) => {
+            return Ok(sign_in_failed(&format!(
+                "{}.",
+                capitalise(&error.to_string())
+            )));
+        }
+    };
+    let Some(email) = identity
+        .email
+        .as_deref()
+        .and_then(|email| Email::parse(email).ok())
+    else {
+        return Ok(sign_in_failed(
+            "The identity provider did not give an email address.",
+        ));
+    };
+    if !identity.email_verified {
+        return Ok(sign_in_failed(&format!(
+            "The identity provider has not verified {email}; verify it there first."
+        )));
+    }
+    let user = match state.store.sign_in_record(&email).await? {
+        Some(record) => record.user,
+        None => match provider.admits(&email) {
+            Some(workspace) => {
+                let actor = Actor {
+                    name: "switchboard".into(),
+                    label: Some(format!("identity provider, domain {}", email.domain())),
+                    request_id: request_id(&headers),
+                };
+                state
+                    .store
+                    .create_user(switchboard_store::NewUser {
+                        id: switchboard_domain::UserId::generate(),
+                        workspace_id: workspace.clone(),
+                        email: email.clone(),
+                        role: switchboard_domain::Role::Viewer,
+                        password: None,
+                        setup: None,
+                        actor,
+                    })
+                    .await?
+            }
+            None => {
+                return Ok(sign_in_failed(&format!(
+                    "No one here signs in as {email}; ask an admin to invite you."
+                )));
+            }
+        },
+    };
+    let secret = start_session(&state, &user, request_id(&headers)).await?;
+    let secure = sessions::over_https(&headers, state.calls.public_url.as_deref());
+    let [session, csrf] = sessions::start_cookies(secret.expose(), state.sessions.absolute, secure);
+    Ok(see_other(
+        "/console/#/numbers",
+        &[session, csrf, forget_state_cookie()],
+    ))
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// Starts a session for `user`: its secret, for the cookie.
+async fn start_session(
+    state: &AppState,
+    user: &switchboard_store::User,
+    request_id: Option<String>,
+) -> Result<switchboard_domain::RevealedToken, ApiError> {
+    let secret = switchboard_domain::ApiKeySecret::generate().reveal();
+    let now = Timestamp::now();
+    let actor = Actor {
+        name: user.id.to_string(),
+        label: Some(user.email.to_string()),
+        request_id,
+    };
+    state
+        .store
+        .create_session(
+            NewSession {
+                id: SessionId::generate(),
+                token_digest: sessions::session_digest(secret.expose()),
+                user_id: user.id.clone(),
+                workspace_id: user.workspace_id.clone(),
+                created_at: now,
+                expires_at: Timestamp::from_millis(
+                    now.as_millis() + millis(state.sessions.absolute),
+                ),
+            },
+            &actor,
+        )
+        .await?;
+    Ok(secret)
 }

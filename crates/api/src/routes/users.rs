@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use switchboard_domain::{Email, Role, Scope, SessionId, Timestamp, UserId};
 use switchboard_server::json::{MessageBody, Page, json_response, message_response, page_response};
 use switchboard_server::rate_limit::Principal;
-use switchboard_server::sessions::over_https;
+use switchboard_server::sessions::base_url;
 use switchboard_server::{ApiError, AppState, ErrorResponse};
 use switchboard_store::{
     NewUser, Session, SessionEnd, StoreError, User, UserUpdate, new_password_setup,
@@ -172,24 +172,6 @@ fn role_field(fields: &mut Fields, required: bool) -> Option<Role> {
     }
 }
 
-/// Where links to this server's console start: the public URL, else the address the request
-/// was made to.
-fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(url) = &state.calls.public_url {
-        return url.clone();
-    }
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost");
-    let scheme = if over_https(headers, None) {
-        "https"
-    } else {
-        "http"
-    };
-    format!("{scheme}://{host}")
-}
-
 /// Invite a person (ext): they get a role, and a one-time link to set their password.
 /// Needs `users:manage`.
 #[utoipa::path(
@@ -244,7 +226,10 @@ pub async fn create_user(
         StatusCode::CREATED,
         &InvitedUser {
             user: user.into(),
-            password_setup_link: password_setup_link(&base_url(&state, &headers), secret.expose()),
+            password_setup_link: password_setup_link(
+                &base_url(&headers, state.calls.public_url.as_deref()),
+                secret.expose(),
+            ),
             password_setup_expires_at: expires_at.to_string(),
         },
     ))
