@@ -99,6 +99,9 @@ class Session:
     def markdown(self):
         out = []
         for title, curl, status, payload in self.sections:
+            if payload is None:
+                out.append(f"#### {title}\n\n```sh\n{curl}\n```\n\n{status}, no body.\n")
+                continue
             if isinstance(payload, str):
                 out.append(f"#### {title}\n\n```sh\n{curl}\n```\n\n{status}:\n\n```\n{payload.rstrip()}\n```\n")
                 continue
@@ -203,6 +206,23 @@ def main():
             s.call("Revoke an API key", "DELETE", f"/v1/api-keys/{created['id']}")
             s.call("A revoked key", "GET", "/v1/organization-phone-numbers", key=created["api_key"],
                    key_var="REVOKED_KEY")
+            invited = s.call("Invite a person (ext)", "POST", "/v1/users",
+                             {"email": "bea@example.com", "role": "operator"})
+            s.call("Invite an address someone has", "POST", "/v1/users",
+                   {"email": "bea@example.com", "role": "viewer"})
+            token = invited["password_setup_link"].split("#set-password=")[1]
+            s.call("Set the password with the link (the console does this)", "POST", "/auth/password",
+                   {"token": token, "password": "correct horse battery staple"}, key="")
+            s.call("A password too short", "POST", "/auth/password",
+                   {"token": token, "password": "short"}, key="")
+            s.call("Sign in (the console does this; 204 sets the session cookies)", "POST", "/auth/login",
+                   {"email": "bea@example.com", "password": "correct horse battery staple"}, key="")
+            s.call("A wrong password", "POST", "/auth/login",
+                   {"email": "bea@example.com", "password": "not the password"}, key="")
+            s.call("Make them a viewer", "PATCH", f"/v1/users/{invited['id']}", {"role": "viewer"})
+            s.call("Their sessions", "GET", f"/v1/users/{invited['id']}/sessions")
+            s.call("List people", "GET", "/v1/users")
+            s.call("Remove them (every session ends)", "DELETE", f"/v1/users/{invited['id']}")
             receiver = start_receiver()
             endpoint = s.call("Create a webhook endpoint (a local receiver: the server runs with --webhooks-allow-loopback)",
                               "POST", "/v1/webhook-endpoints",

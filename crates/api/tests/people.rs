@@ -331,6 +331,7 @@ async fn a_wrong_pair_is_one_401_and_repeated_wrong_passwords_lock_the_person_ou
             .json();
         assert_eq!(failed["total"], json!(5));
         assert_eq!(failed["items"][0]["actor"], json!("anonymous"));
+        assert!(failed["items"][0]["request_id"].is_string(), "{failed}");
         assert_eq!(
             failed["items"][0]["changes"]["failed_sign_ins"]["after"],
             json!(5)

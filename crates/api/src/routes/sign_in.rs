@@ -12,7 +12,6 @@ use switchboard_server::auth_throttle::ClientAddr;
 use switchboard_server::sessions::{self, SESSION_COOKIE, millis};
 use switchboard_server::{ApiError, AppState, ErrorResponse};
 use switchboard_store::{Actor, NewSession, SessionEnd};
-use tower_http::request_id::RequestId;
 use utoipa::ToSchema;
 
 /// The body of a sign-in.
@@ -47,6 +46,8 @@ pub struct SetPasswordRequest {
 
 const WRONG_PAIR: &str = "Wrong email address or password.";
 
+/// The request's id: the router's outer layer puts it on every request (the client's, or a
+/// new one).
 fn request_id(headers: &HeaderMap) -> Option<String> {
     headers
         .get("x-request-id")
@@ -89,7 +90,6 @@ pub async fn sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
     client: Option<axum::Extension<ClientAddr>>,
-    request_id_ext: Option<axum::Extension<RequestId>>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     refuse_foreign(&state, &headers)?;
@@ -106,9 +106,7 @@ pub async fn sign_in(
     let (Some(email), Some(password)) = (email, password) else {
         return Err(ApiError::Internal("checked fields are missing".into()));
     };
-    let request_id = request_id_ext
-        .and_then(|axum::Extension(id)| id.header_value().to_str().ok().map(str::to_owned))
-        .or_else(|| request_id(&headers));
+    let request_id = request_id(&headers);
     let refused = || match state.failed_auth.failed(address, None) {
         Some(throttled) => ApiError::RateLimited {
             retry_after_secs: throttled.retry_after_secs,
