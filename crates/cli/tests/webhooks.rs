@@ -602,6 +602,12 @@ async fn a_scripted_scenario_arrives_signed_complete_and_in_order() {
             nickname_change.json["data"]["changes"]["nickname"]["before"],
             json!("one")
         );
+        // Who made it: the key's id and name (`workspace create` names its key "default").
+        assert_eq!(
+            nickname_change.json["data"]["actor"],
+            json!(token.split(':').next().expect("key id"))
+        );
+        assert_eq!(nickname_change.json["data"]["actor_name"], json!("default"));
         let deleted = accepted
             .iter()
             .find(|r| r.json["type"] == json!("agent.deleted"))

@@ -270,3 +270,35 @@ pub fn password_setup_link(base_url: &str, secret: &str) -> String {
         base_url.trim_end_matches('/')
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A webhook delivery's `data` names the person who made the change, by id and address.
+    #[test]
+    fn events_name_the_person_in_their_data() {
+        let now = Timestamp::now();
+        let user = User {
+            id: UserId::generate(),
+            workspace_id: WorkspaceId::generate(),
+            email: Email::parse("ann@example.com").expect("email"),
+            role: Role::Operator,
+            has_password: true,
+            created_at: now,
+            updated_at: now,
+        };
+        let actor = Actor {
+            name: user.id.to_string(),
+            label: Some(user.email.to_string()),
+            request_id: Some("req-1".into()),
+        };
+        let event = NewEvent::of_user("user.updated", &user, json!({}), &actor, now);
+        let data: Value = serde_json::from_str(&event.data).expect("JSON");
+        assert_eq!(data["actor"], json!(user.id.as_str()));
+        assert_eq!(data["actor_name"], json!("ann@example.com"));
+        assert_eq!(data["request_id"], json!("req-1"));
+        assert_eq!(data["user"]["role"], json!("operator"));
+        assert!(!event.data.contains("password"), "{}", event.data);
+    }
+}
