@@ -572,7 +572,7 @@ async function numberPage(id, notice) {
     h("div", { class: "grid2" },
       h("section", { class: "card" }, h("h2", {}, "Details"), h("dl", { class: "fields" }, fields.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))),
       h("section", {},
-        writable ? edit : h("p", { class: "notice" }, "This key cannot change numbers (it lacks phone_numbers:write)."),
+        writable ? edit : h("p", { class: "notice" }, "You cannot change numbers (that needs phone_numbers:write)."),
         writable ? h("section", { class: "card" }, h("h2", {}, "Release"),
           number.is_default
             ? h("p", { class: "muted" }, "This is the workspace's default number, so it cannot be released. Make another number the default first.")
@@ -657,7 +657,7 @@ function routingCard(number, etag, agentName, writable) {
 // ---------- buy ----------
 
 async function buyPage() {
-  if (!can("phone_numbers:write")) return show(h("h1", {}, "Buy a number"), h("p", { class: "notice" }, "This key cannot buy numbers (it lacks phone_numbers:write)."));
+  if (!can("phone_numbers:write")) return show(h("h1", {}, "Buy a number"), h("p", { class: "notice" }, "You cannot buy numbers (that needs phone_numbers:write)."));
   const [rules, pricing] = await Promise.all([loadCountryRules(), api("GET", "/v1/phone-number-pricing").then((r) => r.data)]);
   const params = currentParams();
   // The server's providers, its default first. The pricing table holds the sandbox's and
@@ -766,7 +766,7 @@ function sipProblems(values) {
 }
 
 async function linkPage() {
-  if (!can("phone_numbers:write")) return show(h("h1", {}, "Link a SIP trunk"), h("p", { class: "notice" }, "This key cannot link numbers (it lacks phone_numbers:write)."));
+  if (!can("phone_numbers:write")) return show(h("h1", {}, "Link a SIP trunk"), h("p", { class: "notice" }, "You cannot link numbers (that needs phone_numbers:write)."));
   const status = h("div", { "aria-live": "polite" });
   const user = h("input", { name: "sipTrunkUserName", autocomplete: "off" });
   const password = h("input", { name: "sipTrunkPassword", type: "password", autocomplete: "new-password" });
@@ -818,7 +818,7 @@ async function linkPage() {
 const DESTINATION_HINT = "sip:agent@sip.example.com, wss://bot.example.com/stream or tel:+14155550100";
 
 async function agentsPage() {
-  if (!can("agents:read")) return show(h("h1", {}, "Agents"), h("p", { class: "notice" }, "This key cannot see agents (it lacks agents:read)."));
+  if (!can("agents:read")) return show(h("h1", {}, "Agents"), h("p", { class: "notice" }, "You cannot see agents (that needs agents:read)."));
   const agents = await agentsList();
   const writable = can("agents:write");
   const status = h("div", { "aria-live": "polite" });
@@ -861,7 +861,7 @@ async function agentsPage() {
   };
   show(
     h("h1", {}, "Agents"),
-    writable ? create : h("p", { class: "notice" }, "This key can list agents but not change them (it lacks agents:write)."),
+    writable ? create : h("p", { class: "notice" }, "You can list agents but not change them (that needs agents:write)."),
     status,
     agents.length ? h("div", { class: "table-wrap" }, h("table", {},
       h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Destination"), h("th", { class: "hide-narrow" }, "Id"), h("th", {}, "Created"), h("th", {}, ""))),
@@ -881,7 +881,7 @@ async function agentsPage() {
 const OUTCOMES = ["completed", "no_answer", "busy", "failed", "unroutable", "rejected"];
 
 async function callsPage() {
-  if (!can("calls:read")) return show(h("h1", {}, "Calls"), h("p", { class: "notice" }, "This key cannot see calls (it lacks calls:read)."));
+  if (!can("calls:read")) return show(h("h1", {}, "Calls"), h("p", { class: "notice" }, "You cannot see calls (that needs calls:read)."));
   const params = currentParams();
   const page = Math.max(1, parseInt(params.get("page") || "1", 10) || 1);
   const outcome = params.get("outcome") || "";
@@ -945,7 +945,7 @@ function secretBox(message, secretText) {
 }
 
 async function keysPage(created) {
-  if (!can("api_keys:manage")) return show(h("h1", {}, "API keys"), h("p", { class: "notice" }, "This key cannot manage keys (it lacks api_keys:manage)."));
+  if (!can("api_keys:manage")) return show(h("h1", {}, "API keys"), h("p", { class: "notice" }, "You cannot manage keys (that needs api_keys:manage)."));
   const keys = (await api("GET", "/v1/api-keys")).data;
   const status = h("div", { "aria-live": "polite" });
   const own = caller().scopes;
@@ -1081,7 +1081,7 @@ function attemptSummary(attempt) {
 }
 
 function webhooksUnavailable() {
-  show(h("h1", {}, "Webhooks"), h("p", { class: "notice" }, "This key cannot manage webhooks (it lacks webhooks:manage)."));
+  show(h("h1", {}, "Webhooks"), h("p", { class: "notice" }, "You cannot manage webhooks (that needs webhooks:manage)."));
 }
 
 /** A button's action: runs `work`, shows what it says, and redraws; an error goes in `status`. */
