@@ -221,6 +221,7 @@ def main():
                    {"email": "bea@example.com", "password": "not the password"}, key="")
             s.call("Make them a viewer", "PATCH", f"/v1/users/{invited['id']}", {"role": "viewer"})
             s.call("Their sessions", "GET", f"/v1/users/{invited['id']}/sessions")
+            s.call("Sign them out everywhere", "POST", f"/v1/users/{invited['id']}/sign-out")
             s.call("List people", "GET", "/v1/users")
             s.call("Remove them (every session ends)", "DELETE", f"/v1/users/{invited['id']}")
             receiver = start_receiver()

@@ -1028,7 +1028,7 @@ async function usersPage(invited) {
   };
   const endSessions = async (person) => {
     try {
-      const ended = (await api("DELETE", `/v1/users/${person.id}/sessions`)).data.ended;
+      const ended = (await api("POST", `/v1/users/${person.id}/sign-out`)).data.ended;
       toast(`${person.email}: ${ended} session${ended === 1 ? "" : "s"} ended.`);
     } catch (error) { toast(error.message); }
   };

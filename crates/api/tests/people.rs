@@ -642,6 +642,21 @@ async fn an_invited_person_sets_a_password_once_then_signs_in() {
             bea.call(&app, "GET", "/v1/me", None).await.status,
             StatusCode::UNAUTHORIZED
         );
+        // Signed in on two browsers, signed out of both at once.
+        let (laptop, phone) = (
+            sign_in(&app, "bea@example.com").await,
+            sign_in(&app, "bea@example.com").await,
+        );
+        let everywhere = admin
+            .call(&app, "POST", &format!("/v1/users/{bea_id}/sign-out"), None)
+            .await;
+        assert_eq!(everywhere.json(), json!({"ended": 2}));
+        for browser in [laptop, phone] {
+            assert_eq!(
+                browser.call(&app, "GET", "/v1/me", None).await.status,
+                StatusCode::UNAUTHORIZED
+            );
+        }
         for (method, body) in [("PATCH", Some(json!({"role": "viewer"}))), ("DELETE", None)] {
             let reply = admin
                 .call(&app, method, &format!("/v1/users/{ada}"), body)

@@ -78,8 +78,8 @@ const ROUTES: &[(&str, &str, Scope)] = &[
         Scope::UsersManage,
     ),
     (
-        "DELETE",
-        "/v1/users/usr_aaaaaaaaaaaa/sessions",
+        "POST",
+        "/v1/users/usr_aaaaaaaaaaaa/sign-out",
         Scope::UsersManage,
     ),
     (

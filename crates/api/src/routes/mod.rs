@@ -56,7 +56,8 @@ pub fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(api_keys::current_key))
         .routes(routes!(users::list_users, users::create_user))
         .routes(routes!(users::update_user, users::delete_user))
-        .routes(routes!(users::list_user_sessions, users::end_user_sessions))
+        .routes(routes!(users::list_user_sessions))
+        .routes(routes!(users::sign_out_user))
         .routes(routes!(users::end_user_session))
         .routes(routes!(webhooks::list_endpoints, webhooks::create_endpoint))
         .routes(routes!(

@@ -392,12 +392,13 @@ pub async fn list_user_sessions(
     Ok(json_response(StatusCode::OK, &sessions))
 }
 
-/// End every session of a person (ext): they are signed out everywhere, at once. Needs
-/// `users:manage`.
+/// Sign a person out everywhere (ext): every session of theirs ends, at once, on every
+/// replica. An action, like a webhook's `rotate-secret`: the list of their sessions stays, empty.
+/// Needs `users:manage`.
 #[utoipa::path(
-    delete,
-    path = "/v1/users/{id}/sessions",
-    operation_id = "endUserSessions",
+    post,
+    path = "/v1/users/{id}/sign-out",
+    operation_id = "signOutUser",
     tag = "Users",
     params(UserPath),
     responses(
@@ -405,7 +406,7 @@ pub async fn list_user_sessions(
         (status = 404, description = "No such person in this workspace.", body = ErrorResponse),
     )
 )]
-pub async fn end_user_sessions(
+pub async fn sign_out_user(
     State(state): State<AppState>,
     auth: Authenticated,
     id: Result<Path<String>, PathRejection>,
