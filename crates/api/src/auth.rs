@@ -14,7 +14,7 @@ use switchboard_domain::{Role, Scope, Scopes, Timestamp, WorkspaceId};
 use switchboard_server::auth_throttle::{ClientAddr, Throttled};
 use switchboard_server::keys::Rejected;
 use switchboard_server::rate_limit::Principal;
-use switchboard_server::sessions::{self, Forgery, SESSION_COOKIE};
+use switchboard_server::sessions::{self, SESSION_COOKIE};
 use switchboard_server::{ApiError, AppState};
 use switchboard_store::Actor;
 use tower_http::request_id::RequestId;
@@ -197,23 +197,8 @@ async fn session_caller(
     };
     if sessions::changes_state(method) {
         let public_url = state.calls.public_url.as_deref();
-        match sessions::check_forgery(headers, secret, public_url) {
-            Ok(()) => {}
-            Err(Forgery::ForeignOrigin) => {
-                return Err(ApiError::ForbiddenBecause(
-                    "This request comes from another site (its Origin is not this server's); a session's changes must come from the console.".into(),
-                )
-                .into_response());
-            }
-            Err(Forgery::MissingToken) => {
-                return Err(ApiError::ForbiddenBecause(format!(
-                    "A request made with a session that changes something must carry the {} header with the value of the {} cookie.",
-                    sessions::CSRF_HEADER,
-                    sessions::CSRF_COOKIE
-                ))
-                .into_response());
-            }
-        }
+        sessions::check_forgery(headers, secret, public_url)
+            .map_err(|forgery| forgery.refusal().into_response())?;
     }
     if !state.recently_seen_sessions.contains_key(&session.id) {
         state.recently_seen_sessions.insert(session.id.clone(), ());

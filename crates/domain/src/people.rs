@@ -179,13 +179,20 @@ impl PasswordDigest {
         })
     }
 
-    /// Spends the time a verification takes, for a sign-in whose address has no password:
+    /// Whether `password` is the one `stored` hashes. With nothing stored (an unknown address,
+    /// or a person without a password) it spends the time a verification takes and says no:
     /// the answer's timing then says nothing about which addresses exist.
-    pub fn verify_nothing(password: &str) {
+    pub fn matches(stored: Option<&PasswordDigest>, password: &str) -> bool {
         static STAND_IN: LazyLock<PasswordDigest> = LazyLock::new(|| {
             PasswordDigest::of("a password nobody has, hashed once").expect("valid length")
         });
-        let _ = STAND_IN.verify(password);
+        match stored {
+            Some(digest) => digest.verify(password),
+            None => {
+                let _ = STAND_IN.verify(password);
+                false
+            }
+        }
     }
 }
 
@@ -259,5 +266,10 @@ mod tests {
         let again = PasswordDigest::of("correct horse battery").expect("hashes");
         assert_ne!(digest, again, "each hash has its own salt");
         assert!(!PasswordDigest::from_stored("garbage".into()).verify("anything at all"));
+        assert!(PasswordDigest::matches(
+            Some(&digest),
+            "correct horse battery"
+        ));
+        assert!(!PasswordDigest::matches(None, "correct horse battery"));
     }
 }

@@ -158,9 +158,10 @@ pub fn verify_id_token(
     let claims = jsonwebtoken::decode::<IdClaims>(token, &key, &validation)
         .map_err(|e| refused(format!("the ID token is not valid ({e})")))?
         .claims;
-    let nonce_matches = claims.nonce.as_deref().is_some_and(|sent| {
-        subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), nonce.as_bytes()).into()
-    });
+    let nonce_matches = claims
+        .nonce
+        .as_deref()
+        .is_some_and(|sent| crate::sessions::same_secret(sent, nonce));
     if !nonce_matches {
         return Err(refused("the ID token's nonce is not this sign-in's".into()));
     }

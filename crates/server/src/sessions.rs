@@ -93,6 +93,18 @@ pub enum Forgery {
     MissingToken,
 }
 
+impl Forgery {
+    /// The 403 that refuses it, saying what was missing.
+    pub fn refusal(self) -> crate::ApiError {
+        crate::ApiError::ForbiddenBecause(match self {
+            Forgery::ForeignOrigin => "This request comes from another site (its Origin is not this server's); a session's changes must come from the console.".into(),
+            Forgery::MissingToken => format!(
+                "A request made with a session that changes something must carry the {CSRF_HEADER} header with the value of the {CSRF_COOKIE} cookie."
+            ),
+        })
+    }
+}
+
 /// Requests that change nothing need no check: GET, HEAD, OPTIONS.
 pub fn changes_state(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
@@ -128,9 +140,9 @@ pub fn check_forgery(
     }
     let sent = headers
         .get(CSRF_HEADER)
-        .map(HeaderValue::as_bytes)
+        .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if bool::from(sent.ct_eq(csrf_token(secret).as_bytes())) {
+    if same_secret(sent, &csrf_token(secret)) {
         Ok(())
     } else {
         Err(Forgery::MissingToken)

@@ -358,15 +358,16 @@ impl UserStore for PostgresStore {
             updated_at: now,
             ..user
         };
-        let actor = Actor {
-            name: user.id.to_string(),
-            label: Some(user.email.to_string()),
-            request_id: None,
-        };
         record_event(
             &tx,
             &user.workspace_id,
-            &NewEvent::of_user("user.password_set", &user, json!({}), &actor, now),
+            &NewEvent::of_user(
+                "user.password_set",
+                &user,
+                json!({}),
+                &user.as_actor(None),
+                now,
+            ),
         )
         .await?;
         tx.commit().await.map_err(map_error)?;

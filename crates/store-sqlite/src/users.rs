@@ -326,8 +326,7 @@ impl UserStore for SqliteStore {
             )
             .map_err(map_error)?;
             let user = User { has_password: true, updated_at: now, ..user };
-            let actor = Actor { name: user.id.to_string(), label: Some(user.email.to_string()), request_id: None };
-            record_event(tx, &user.workspace_id, &NewEvent::of_user("user.password_set", &user, json!({}), &actor, now))?;
+            record_event(tx, &user.workspace_id, &NewEvent::of_user("user.password_set", &user, json!({}), &user.as_actor(None), now))?;
             Ok(Some(user))
         })
         .await

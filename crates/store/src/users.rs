@@ -21,6 +21,18 @@ pub struct User {
     pub updated_at: Timestamp,
 }
 
+impl User {
+    /// The person as the actor of what they do themselves (sign in, sign out, set their
+    /// password), in request `request_id`.
+    pub fn as_actor(&self, request_id: Option<String>) -> Actor {
+        Actor {
+            name: self.id.to_string(),
+            label: Some(self.email.to_string()),
+            request_id,
+        }
+    }
+}
+
 /// The secret of a one-time link that sets a password, and until when it works.
 #[derive(Clone, Debug)]
 pub struct PasswordSetup {
